@@ -1,0 +1,1 @@
+//! tilt.dev/v1alpha1 object types.
