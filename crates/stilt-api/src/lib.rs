@@ -37,7 +37,7 @@ pub use image::*;
 pub use kubernetes::*;
 pub use liveupdate::*;
 pub use meta::*;
-pub use registry::{AnyObject, KindInfo, TableColumn, kind_by_name, kinds};
+pub use registry::{AnyObject, HasMeta, KindInfo, Resource, TableColumn, kind_by_name, kinds};
 pub use session::*;
 pub use tiltfile::*;
 pub use time::{MicroTime, Time};

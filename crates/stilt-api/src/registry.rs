@@ -82,6 +82,13 @@ pub trait HasMeta {
     fn meta_mut(&mut self) -> &mut ObjectMeta;
 }
 
+/// A typed kind: what the store's typed accessors need.
+pub trait Resource:
+    HasMeta + Validate + Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
+    const KIND: &'static str;
+}
+
 fn path<'a>(v: &'a Value, p: &str) -> &'a Value {
     p.split('.')
         .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
@@ -138,6 +145,10 @@ macro_rules! kinds {
             impl HasMeta for $kind {
                 fn meta(&self) -> &ObjectMeta { &self.metadata }
                 fn meta_mut(&mut self) -> &mut ObjectMeta { &mut self.metadata }
+            }
+
+            impl Resource for $kind {
+                const KIND: &'static str = stringify!($kind);
             }
 
             impl From<$kind> for AnyObject {
