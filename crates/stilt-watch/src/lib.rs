@@ -1,0 +1,2 @@
+//! stilt-watch (docs below)
+pub mod ignore;
