@@ -1,0 +1,3 @@
+//! fake
+pub struct FakeDocker;
+pub type FakeExecHandler = ();
