@@ -1,0 +1,384 @@
+//! Adaptive batching of changed paths.
+//!
+//! Tilt waits for 200 ms of quiet after every event (and flushes after at
+//! most 10 s). Stilt closes a batch as soon as the event stream has been
+//! quiet for [`BatchConfig::quiet`] (default **5 ms**), keeps extending it
+//! while events keep arriving, and always closes it [`BatchConfig::max`]
+//! (default **1 s**) after it opened.
+//!
+//! Why 1 s for the cap: the cap only matters when events never pause for
+//! 5 ms, i.e. a long burst (a `git checkout`, an `npm install`, a generator
+//! rewriting a tree) or a process that writes into the tree non-stop. For a
+//! burst, one batch is best, and bursts of 10,000 files finish in well under
+//! a second on a local disk, so 1 s keeps them whole; for a non-stop writer,
+//! the cap is the worst-case latency of a real save, and 10 s (Tilt) is far
+//! too long for an interactive loop. A burst longer than 1 s is delivered as
+//! a few consecutive batches, each complete and ordered, which the engine
+//! coalesces anyway while a build is running.
+//!
+//! The batcher also will not close a batch on quiet while the watcher still
+//! has raw events it has not routed yet (the "in flight" counter), so a slow
+//! router (for example while scanning a freshly created directory) does not
+//! split a burst.
+//!
+//! All timing uses `tokio::time`, so tests can run with a paused clock.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::error::WatchError;
+
+/// Batching parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Close the batch once no event has arrived for this long.
+    pub quiet: Duration,
+    /// Close the batch at the latest this long after its first event.
+    pub max: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            quiet: Duration::from_millis(5),
+            max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A set of changed paths delivered together.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Changed paths (files and directories that were created, modified,
+    /// deleted, or renamed from/to), de-duplicated and sorted.
+    pub paths: Vec<PathBuf>,
+    /// When the first event of this batch was seen by the watcher.
+    pub first_event: Instant,
+    /// When the batch was closed (just before delivery).
+    pub closed: Instant,
+    /// Wall-clock time of `first_event`, for status timestamps.
+    pub first_event_wall: SystemTime,
+    /// The kernel event queue overflowed; `paths` include the result of the
+    /// rescan that followed (see the watcher docs for what it reports).
+    pub rescanned: bool,
+    /// Runtime errors (for example the inotify watch limit reached while
+    /// adding a new directory). The watch keeps running.
+    pub errors: Vec<WatchError>,
+}
+
+/// What the watcher feeds to a batcher.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Path {
+        path: PathBuf,
+        at: Instant,
+        wall: SystemTime,
+    },
+    Rescan {
+        at: Instant,
+        wall: SystemTime,
+    },
+    Error {
+        error: WatchError,
+        at: Instant,
+        wall: SystemTime,
+    },
+}
+
+impl Change {
+    /// A path change observed now.
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Change::Path {
+            path: path.into(),
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+    fn at(&self) -> (Instant, SystemTime) {
+        match self {
+            Change::Path { at, wall, .. }
+            | Change::Rescan { at, wall }
+            | Change::Error { at, wall, .. } => (*at, *wall),
+        }
+    }
+}
+
+struct Builder {
+    paths: BTreeSet<PathBuf>,
+    first: Instant,
+    first_wall: SystemTime,
+    rescanned: bool,
+    errors: Vec<WatchError>,
+}
+
+impl Builder {
+    fn new(c: Change) -> Self {
+        let (first, first_wall) = c.at();
+        let mut b = Builder {
+            paths: BTreeSet::new(),
+            first,
+            first_wall,
+            rescanned: false,
+            errors: Vec::new(),
+        };
+        b.add(c);
+        b
+    }
+    fn add(&mut self, c: Change) {
+        let (at, wall) = c.at();
+        if at < self.first {
+            self.first = at;
+            self.first_wall = wall;
+        }
+        match c {
+            Change::Path { path, .. } => {
+                self.paths.insert(path);
+            }
+            Change::Rescan { .. } => self.rescanned = true,
+            Change::Error { error, .. } => self.errors.push(error),
+        }
+    }
+    fn finish(self) -> Batch {
+        Batch {
+            paths: self.paths.into_iter().collect(),
+            first_event: self.first,
+            closed: Instant::now(),
+            first_event_wall: self.first_wall,
+            rescanned: self.rescanned,
+            errors: self.errors,
+        }
+    }
+}
+
+/// Counts raw events the watcher has accepted but not routed yet. While it
+/// is non-zero, batches are not closed on quiet (only on the cap).
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub fn incr(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    pub fn decr(&self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Run a batcher until `input` closes (after flushing) or `output` is dropped.
+pub async fn run_batcher(
+    mut input: mpsc::UnboundedReceiver<Change>,
+    output: mpsc::Sender<Batch>,
+    config: BatchConfig,
+    in_flight: InFlight,
+) {
+    loop {
+        let Some(first) = input.recv().await else {
+            return;
+        };
+        let opened = Instant::now();
+        let cap = opened + config.max;
+        let mut batch = Builder::new(first);
+        let mut last = opened;
+        let mut closed_input = false;
+        loop {
+            // Take everything already queued without touching the timer.
+            while let Ok(c) = input.try_recv() {
+                batch.add(c);
+                last = Instant::now();
+            }
+            let now = Instant::now();
+            if now >= cap {
+                break;
+            }
+            let quiet_at = last + config.quiet;
+            if now >= quiet_at && in_flight.get() == 0 {
+                break;
+            }
+            let wake = if now >= quiet_at {
+                // Quiet elapsed but the router still has work: re-check soon.
+                (now + config.quiet).min(cap)
+            } else {
+                quiet_at.min(cap)
+            };
+            tokio::select! {
+                biased;
+                c = input.recv() => match c {
+                    Some(c) => {
+                        batch.add(c);
+                        last = Instant::now();
+                    }
+                    None => {
+                        closed_input = true;
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        if output.send(batch.finish()).await.is_err() || closed_input {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(
+        config: BatchConfig,
+    ) -> (
+        mpsc::UnboundedSender<Change>,
+        mpsc::Receiver<Batch>,
+        InFlight,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (otx, orx) = mpsc::channel(16);
+        let inflight = InFlight::default();
+        tokio::spawn(run_batcher(rx, otx, config, inflight.clone()));
+        (tx, orx, inflight)
+    }
+
+    fn p(s: &str) -> Change {
+        Change::path(s)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn single_save_is_delivered_after_the_quiet_window() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        let t0 = Instant::now();
+        tx.send(p("/a")).unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/a")]);
+        assert_eq!(b.first_event, t0);
+        assert_eq!(b.closed - t0, Duration::from_millis(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_closer_than_quiet_extend_the_batch() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        let t0 = Instant::now();
+        for i in 0..50 {
+            tx.send(p(&format!("/f{i}"))).unwrap();
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths.len(), 50);
+        // last event at 49*3 ms, closed 5 ms later
+        assert_eq!(b.closed - t0, Duration::from_millis(49 * 3 + 5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_longer_than_quiet_splits() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        tx.send(p("/a")).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send(p("/b")).unwrap();
+        assert_eq!(rx.recv().await.unwrap().paths, vec![PathBuf::from("/a")]);
+        assert_eq!(rx.recv().await.unwrap().paths, vec![PathBuf::from("/b")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn continuous_stream_is_capped() {
+        let cfg = BatchConfig::default();
+        let (tx, mut rx, _) = spawn(cfg);
+        let t0 = Instant::now();
+        let feeder = tokio::spawn(async move {
+            for i in 0..1000 {
+                if tx.send(p(&format!("/f{i}"))).is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.closed - t0, cfg.max);
+        assert!(
+            b.paths.len() >= 490 && b.paths.len() <= 510,
+            "{}",
+            b.paths.len()
+        );
+        feeder.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn duplicates_are_merged_and_sorted() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        for s in ["/b", "/a", "/b", "/a"] {
+            tx.send(p(s)).unwrap();
+        }
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_flight_work_holds_the_batch_open() {
+        let (tx, mut rx, inflight) = spawn(BatchConfig::default());
+        let t0 = Instant::now();
+        inflight.incr();
+        tx.send(p("/a")).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(p("/b")).unwrap();
+        inflight.decr();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths.len(), 2);
+        assert!(b.closed - t0 >= Duration::from_millis(55));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rescan_and_errors_are_carried() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        tx.send(Change::Rescan {
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        })
+        .unwrap();
+        tx.send(Change::Error {
+            error: WatchError::Io {
+                path: "/x".into(),
+                message: "boom".into(),
+            },
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        })
+        .unwrap();
+        let b = rx.recv().await.unwrap();
+        assert!(b.rescanned);
+        assert_eq!(b.errors.len(), 1);
+        assert!(b.paths.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn custom_quiet_window() {
+        let cfg = BatchConfig {
+            quiet: Duration::from_millis(50),
+            max: Duration::from_secs(10),
+        };
+        let (tx, mut rx, _) = spawn(cfg);
+        let t0 = Instant::now();
+        tx.send(p("/a")).unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        tx.send(p("/b")).unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths.len(), 2);
+        assert_eq!(b.closed - t0, Duration::from_millis(80));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_input_flushes() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        tx.send(p("/a")).unwrap();
+        drop(tx);
+        assert_eq!(rx.recv().await.unwrap().paths.len(), 1);
+        assert!(rx.recv().await.is_none());
+    }
+}
