@@ -83,6 +83,11 @@ pub struct WatchStream {
 }
 
 impl WatchStream {
+    /// Whether no event is waiting to be read.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
     pub async fn next(&mut self) -> Result<Event, WatchEnd> {
         match self.rx.recv().await {
             Some(ev) => Ok(ev),
@@ -162,7 +167,16 @@ fn invalid(kind: &str, name: &str, causes: Vec<FieldError>) -> StoreError {
 }
 
 fn validate(info: &KindInfo, obj: &Value) -> Result<(), StoreError> {
-    (info.validate)(obj).map_err(|causes| invalid(info.kind, meta_str(obj, "name"), causes))
+    (info.validate)(obj).map_err(|causes| match causes.as_slice() {
+        // A body that does not decode (unknown field, wrong type) is a bad request, as in Kubernetes.
+        [only] if only.field.is_empty() => StoreError::BadRequest(format!(
+            "{} {:?}: {}",
+            info.kind,
+            meta_str(obj, "name"),
+            only.message
+        )),
+        _ => invalid(info.kind, meta_str(obj, "name"), causes),
+    })
 }
 
 /// The part of an object whose change bumps `metadata.generation`.

@@ -1,0 +1,184 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stilt",
+    version,
+    about = "Stilt: run your Tiltfile, faster and lighter",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start Stilt: load the Tiltfile, serve the API and keep everything up to date.
+    Up(UpArgs),
+    /// Display one or many objects.
+    Get(GetArgs),
+    /// Show details of objects.
+    Describe(DescribeArgs),
+    /// Create or update objects from files (idempotent).
+    Apply(FileArgs),
+    /// Create objects from files.
+    Create(FileArgs),
+    /// Delete objects by name, by selector or from files.
+    Delete(DeleteArgs),
+    /// Edit an object in $EDITOR.
+    Edit(EditArgs),
+    /// Patch an object.
+    Patch(PatchArgs),
+    /// Wait for a condition on objects.
+    Wait(WaitArgs),
+    /// List the kinds the API serves.
+    ApiResources(ApiResourcesArgs),
+    /// Describe the fields of a kind.
+    Explain(ExplainArgs),
+    /// Print the version.
+    Version,
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Path to the Tiltfile.
+    #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
+    pub file: PathBuf,
+    /// Port of the web UI.
+    #[arg(long, env = "STILT_PORT", default_value_t = 10350)]
+    pub port: u16,
+    /// Address the web UI listens on.
+    #[arg(long, env = "STILT_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Stream logs to the terminal (the default when stdout is not a terminal).
+    #[arg(long)]
+    pub stream: bool,
+    /// Port of the API server (0 picks a free one).
+    #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
+    pub api_port: u16,
+    /// Arguments passed to the Tiltfile (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct Target {
+    /// Kind (plural, singular, short name or Kind), optionally `kind/name`.
+    pub kind: Option<String>,
+    /// Object names.
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Output format: wide, yaml, json, name, jsonpath=TEMPLATE.
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    /// Label selector (e.g. `app=web,tier in (a,b)`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Field selector (metadata.name).
+    #[arg(long)]
+    pub field_selector: Option<String>,
+    /// Watch for changes after listing.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Don't print headers.
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct FileArgs {
+    /// Files (YAML or JSON, `-` for stdin).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<PathBuf>,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Delete every object of the kind.
+    #[arg(long)]
+    pub all: bool,
+    /// Don't fail when the object does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Args, Debug)]
+pub struct PatchArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The patch.
+    #[arg(short = 'p', long)]
+    pub patch: String,
+    /// json, merge or strategic.
+    #[arg(long = "type", default_value = "strategic")]
+    pub patch_type: String,
+    /// Patch the `status` subresource.
+    #[arg(long)]
+    pub subresource: Option<String>,
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// `condition=Ready`, `condition=Ready=false`, `delete`, or `jsonpath={.status.x}=value`.
+    #[arg(long = "for")]
+    pub condition: String,
+    /// How long to wait (e.g. 30s, 5m).
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ApiResourcesArgs {
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// `kind[.field[.field]]`
+    pub path: String,
+}

@@ -1,0 +1,52 @@
+//! The `stilt` binary: the CLI, and the composition root of `stilt up` (the only place real
+//! adapters are chosen).
+
+mod args;
+mod client;
+mod describe;
+mod explain;
+mod home;
+mod jsonpath;
+mod manifest;
+mod objects;
+mod print;
+mod up;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
+    use args::Command::*;
+    match cli.command {
+        Up(a) => up::up(a),
+        Version => {
+            println!("stilt v{}", env!("CARGO_PKG_VERSION"));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Completion { shell } => {
+            let mut cmd = <args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "stilt", &mut std::io::stdout());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Get(a) => objects::get(a),
+        Describe(a) => describe::describe(a),
+        Apply(a) => objects::apply(a),
+        Create(a) => objects::create(a),
+        Delete(a) => objects::delete(a),
+        Edit(a) => objects::edit(a),
+        Patch(a) => objects::patch(a),
+        Wait(a) => objects::wait(a),
+        ApiResources(a) => objects::api_resources(a),
+        Explain(a) => explain::explain(a),
+    }
+}
