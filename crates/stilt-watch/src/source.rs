@@ -259,7 +259,7 @@ impl FakeHandle {
 impl FakeSource {
     /// A factory for `WatchHub::with_source` and the handle to drive it.
     /// `limit`: fail with [`WatchError::WatchLimit`] beyond this many dirs.
-    pub fn new(limit: Option<usize>) -> (SourceFactory, FakeHandle) {
+    pub fn create(limit: Option<usize>) -> (SourceFactory, FakeHandle) {
         let watched = Arc::new(Mutex::new(BTreeSet::new()));
         let sink_slot = Arc::new(Mutex::new(None));
         let handle = FakeHandle {

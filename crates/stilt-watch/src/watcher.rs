@@ -509,13 +509,12 @@ impl Router {
                         .fs
                         .stat(a, true)
                         .is_ok_and(|s| s.kind == EntryKind::Dir)
+                        && self.register(id, a)?
                     {
-                        if self.register(id, a)? {
-                            if let WalkMode::Rescan { seen, .. } = mode {
-                                seen.insert(a.to_path_buf());
-                            }
-                            break;
+                        if let WalkMode::Rescan { seen, .. } = mode {
+                            seen.insert(a.to_path_buf());
                         }
+                        break;
                     }
                     anchor = a.parent();
                 }

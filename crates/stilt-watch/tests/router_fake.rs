@@ -18,7 +18,7 @@ struct World {
 
 fn world(limit: Option<usize>) -> World {
     let fs = Arc::new(MemFs::new());
-    let (factory, src) = FakeSource::new(limit);
+    let (factory, src) = FakeSource::create(limit);
     let hub = WatchHub::with_source(factory, fs.clone()).unwrap();
     World { fs, src, hub }
 }
@@ -28,7 +28,9 @@ fn set(paths: &[&str]) -> BTreeSet<PathBuf> {
 }
 
 fn ignores(base: &str, pats: &[&str]) -> Ignores {
-    Ignores::new([DockerIgnore::from_patterns(base, "test", pats).unwrap().into()])
+    Ignores::new([DockerIgnore::from_patterns(base, "test", pats)
+        .unwrap()
+        .into()])
 }
 
 /// Collect paths from batches until `want` is covered or 2 s pass.
@@ -83,8 +85,12 @@ async fn exception_keeps_an_ignored_dir_watched() {
     let mut h = w.hub.watch(spec).await.unwrap();
     assert_eq!(w.src.watched(), set(&["/p", "/p/vendor", "/p/vendor/keep"]));
     w.src.push(RawKind::Modify, "/p/vendor/keep/k.go");
-    w.src.push(RawKind::Create { dir: Some(false) }, "/p/vendor/new.go");
-    assert_eq!(collect(&mut h, &["/p/vendor/keep/k.go"]).await, set(&["/p/vendor/keep/k.go"]));
+    w.src
+        .push(RawKind::Create { dir: Some(false) }, "/p/vendor/new.go");
+    assert_eq!(
+        collect(&mut h, &["/p/vendor/keep/k.go"]).await,
+        set(&["/p/vendor/keep/k.go"])
+    );
 }
 
 #[tokio::test]
@@ -115,7 +121,10 @@ async fn new_directory_is_watched_and_scanned() {
     w.fs.write("/p/new/g.txt");
     w.src.push(RawKind::Create { dir: Some(true) }, "/p/new");
     let got = collect(&mut h, &["/p/new/g.txt", "/p/new/sub/f.txt"]).await;
-    assert_eq!(got, set(&["/p/new", "/p/new/g.txt", "/p/new/sub", "/p/new/sub/f.txt"]));
+    assert_eq!(
+        got,
+        set(&["/p/new", "/p/new/g.txt", "/p/new/sub", "/p/new/sub/f.txt"])
+    );
     assert!(w.src.watched().contains(Path::new("/p/new/sub")));
 }
 
@@ -129,7 +138,8 @@ async fn new_ignored_directory_is_not_watched() {
         .await
         .unwrap();
     w.fs.write("/p/node_modules/x.js");
-    w.src.push(RawKind::Create { dir: Some(true) }, "/p/node_modules");
+    w.src
+        .push(RawKind::Create { dir: Some(true) }, "/p/node_modules");
     w.hub.flush().await.unwrap();
     assert_eq!(w.src.watched(), set(&["/p"]));
     assert!(quiet(&mut h).await.is_empty());
@@ -157,7 +167,10 @@ async fn sets_share_directories_and_unwatch_on_drop() {
     assert_eq!(w.hub.watched_dirs().await.unwrap(), 3);
     w.src.push(RawKind::Modify, "/p/a/x");
     w.src.push(RawKind::Modify, "/p/b/y");
-    assert_eq!(collect(&mut h1, &["/p/a/x", "/p/b/y"]).await, set(&["/p/a/x", "/p/b/y"]));
+    assert_eq!(
+        collect(&mut h1, &["/p/a/x", "/p/b/y"]).await,
+        set(&["/p/a/x", "/p/b/y"])
+    );
     assert_eq!(collect(&mut h2, &["/p/a/x"]).await, set(&["/p/a/x"]));
     assert!(quiet(&mut h2).await.is_empty());
     drop(h1);
@@ -177,7 +190,10 @@ async fn file_root_is_watched_through_its_parent() {
     assert_eq!(w.src.watched(), set(&["/p"]));
     w.src.push(RawKind::Modify, "/p/other");
     w.src.push(RawKind::RenameTo, "/p/Tiltfile");
-    assert_eq!(collect(&mut h, &["/p/Tiltfile"]).await, set(&["/p/Tiltfile"]));
+    assert_eq!(
+        collect(&mut h, &["/p/Tiltfile"]).await,
+        set(&["/p/Tiltfile"])
+    );
 }
 
 #[tokio::test]
