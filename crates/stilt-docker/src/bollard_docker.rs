@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use bollard::container::LogOutput;
 use bollard::errors::Error as BErr;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{
-    BuildInfoAux, ContainerCreateBody, HealthConfig, HostConfig, PortBinding,
-};
+use bollard::models::{BuildInfoAux, ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
     DownloadFromContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
@@ -19,7 +18,6 @@ use bollard::query_parameters::{
     RemoveImageOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
     TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
 };
-use bollard::container::LogOutput;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -43,7 +41,9 @@ pub struct BollardDocker {
 
 impl std::fmt::Debug for BollardDocker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BollardDocker").field("info", &self.info).finish()
+        f.debug_struct("BollardDocker")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -117,7 +117,8 @@ impl BuildKitProgress {
         let mut out = Vec::new();
         for v in &sr.vertexes {
             let i = self.idx(&v.digest);
-            if (v.started.is_some() || v.cached) && !self.started.get(&i).copied().unwrap_or(false) {
+            if (v.started.is_some() || v.cached) && !self.started.get(&i).copied().unwrap_or(false)
+            {
                 self.started.insert(i, true);
                 out.push(format!("#{i} {}", v.name));
             }
@@ -144,7 +145,10 @@ impl BuildKitProgress {
         }
         for w in &sr.warnings {
             let i = self.idx(&w.vertex);
-            out.push(format!("#{i} WARNING: {}", String::from_utf8_lossy(&w.short)));
+            out.push(format!(
+                "#{i} WARNING: {}",
+                String::from_utf8_lossy(&w.short)
+            ));
         }
         out
     }
@@ -187,8 +191,8 @@ impl BollardDocker {
     /// Connect using `DOCKER_HOST` or the local socket, negotiate the API version once
     /// (Docker 20.10 speaks 1.41), and read the engine's version.
     pub async fn connect() -> Result<Self> {
-        let d = Docker::connect_with_defaults()
-            .map_err(|e| DockerError::Unavailable(e.to_string()))?;
+        let d =
+            Docker::connect_with_defaults().map_err(|e| DockerError::Unavailable(e.to_string()))?;
         Self::from_docker(d).await
     }
 
@@ -222,8 +226,8 @@ impl BollardDocker {
         kind: BuilderKind,
         progress: Option<&LineSink>,
     ) -> std::result::Result<String, Attempt> {
-        let df_name =
-            tarball::dockerfile_name(&req.context.dir, &req.dockerfile).map_err(Attempt::Fail)?;
+        let (df_name, _) =
+            tarball::plan_dockerfile(&req.context.dir, &req.dockerfile).map_err(Attempt::Fail)?;
 
         // Stream the context tar from a blocking thread into the request body.
         let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(4);
@@ -381,6 +385,18 @@ impl BollardDocker {
     }
 }
 
+/// In `Auto` mode an injected Dockerfile (inline, or outside the context) goes to the classic
+/// builder unless it needs BuildKit: with a tar-uploaded context BuildKit ignores
+/// `.dockerignore`, so the injected file would show up in `COPY .`. The classic builder drops
+/// it (we list it in the context's `.dockerignore`).
+fn auto_prefers_buildkit(req: &BuildRequest) -> Result<bool> {
+    let (_, injected) = tarball::plan_dockerfile(&req.context.dir, &req.dockerfile)?;
+    Ok(match injected {
+        None => true,
+        Some(contents) => tarball::needs_buildkit(&String::from_utf8_lossy(&contents)),
+    })
+}
+
 fn api_at_least(v: &str, major: u32, minor: u32) -> bool {
     let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
@@ -469,7 +485,9 @@ impl DockerClient for BollardDocker {
         let progress = progress.as_ref();
         let use_buildkit = match req.builder {
             BuilderPreference::Auto => {
-                self.info.buildkit && !self.buildkit_broken.load(Ordering::Relaxed)
+                self.info.buildkit
+                    && !self.buildkit_broken.load(Ordering::Relaxed)
+                    && auto_prefers_buildkit(&req)?
             }
             BuilderPreference::BuildKit => true,
             BuilderPreference::Classic => false,
@@ -676,7 +694,11 @@ impl DockerClient for BollardDocker {
         let config = c.config.unwrap_or_default();
         Ok(ContainerInfo {
             id: c.id.unwrap_or_default(),
-            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
             image: config.image.unwrap_or_default(),
             image_id: c.image.unwrap_or_default(),
             state: ContainerState {
@@ -716,8 +738,7 @@ impl DockerClient for BollardDocker {
             entrypoint: spec.entrypoint.clone(),
             env: (!spec.env.is_empty())
                 .then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: (!spec.labels.is_empty())
-                .then(|| spec.labels.clone().into_iter().collect()),
+            labels: (!spec.labels.is_empty()).then(|| spec.labels.clone().into_iter().collect()),
             working_dir: spec.working_dir.clone(),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             healthcheck: spec.healthcheck.as_ref().map(|(test, every)| HealthConfig {
@@ -754,7 +775,11 @@ impl DockerClient for BollardDocker {
             .docker
             .stop_container(
                 id,
-                Some(StopContainerOptionsBuilder::new().t(timeout_secs as i32).build()),
+                Some(
+                    StopContainerOptionsBuilder::new()
+                        .t(timeout_secs as i32)
+                        .build(),
+                ),
             )
             .await
         {
@@ -770,7 +795,11 @@ impl DockerClient for BollardDocker {
         self.docker
             .restart_container(
                 id,
-                Some(RestartContainerOptionsBuilder::new().t(timeout_secs as i32).build()),
+                Some(
+                    RestartContainerOptionsBuilder::new()
+                        .t(timeout_secs as i32)
+                        .build(),
+                ),
             )
             .await
             .map_err(DockerError::from)
@@ -781,18 +810,22 @@ impl DockerClient for BollardDocker {
             .docker
             .remove_container(
                 id,
-                Some(RemoveContainerOptionsBuilder::new().force(force).v(true).build()),
+                Some(
+                    RemoveContainerOptionsBuilder::new()
+                        .force(force)
+                        .v(true)
+                        .build(),
+                ),
             )
             .await
         {
             Ok(()) => Ok(()),
             Err(e) => match DockerError::from(e) {
                 e if e.is_not_found() => Ok(()),
-                DockerError::Engine { status: 409, message }
-                    if message.contains("already in progress") =>
-                {
-                    Ok(())
-                }
+                DockerError::Engine {
+                    status: 409,
+                    message,
+                } if message.contains("already in progress") => Ok(()),
                 e => Err(e),
             },
         }
@@ -841,7 +874,11 @@ impl DockerClient for BollardDocker {
         if let Some(s) = opts.since {
             b = b.since(s as i32);
         }
-        b = b.tail(&opts.tail.map_or_else(|| "all".to_string(), |t| t.to_string()));
+        b = b.tail(
+            &opts
+                .tail
+                .map_or_else(|| "all".to_string(), |t| t.to_string()),
+        );
         let inner = self.docker.logs(id, Some(b.build())).boxed();
         let timestamps = opts.timestamps;
         struct St {
@@ -894,9 +931,10 @@ impl DockerClient for BollardDocker {
                     }
                     None => {
                         st.done = true;
-                        for (stream, sp) in
-                            [(StdStream::Stdout, &mut st.out), (StdStream::Stderr, &mut st.err)]
-                        {
+                        for (stream, sp) in [
+                            (StdStream::Stdout, &mut st.out),
+                            (StdStream::Stderr, &mut st.err),
+                        ] {
                             if let Some(line) = sp.finish() {
                                 let (timestamp, text) = split_timestamp(line, timestamps);
                                 st.pending.push_back(Ok(LogLine {
@@ -953,7 +991,10 @@ impl DockerClient for BollardDocker {
             .await?;
         let mut result = ExecOutput::default();
         match started {
-            StartExecResults::Attached { output: out, mut input } => {
+            StartExecResults::Attached {
+                output: out,
+                mut input,
+            } => {
                 let writer = req.stdin.clone().map(|data| {
                     tokio::spawn(async move {
                         input.write_all(&data).await?;
@@ -1002,7 +1043,11 @@ impl DockerClient for BollardDocker {
     async fn download_archive(&self, id: &str, path: &str) -> Result<Vec<ArchiveEntry>> {
         let mut s = self.docker.download_from_container(
             id,
-            Some(DownloadFromContainerOptionsBuilder::new().path(path).build()),
+            Some(
+                DownloadFromContainerOptionsBuilder::new()
+                    .path(path)
+                    .build(),
+            ),
         );
         let mut buf = Vec::new();
         while let Some(chunk) = s.next().await {
@@ -1032,13 +1077,18 @@ mod tests {
                 "hello world".into()
             )
         );
-        assert_eq!(split_timestamp("plain".into(), true), (None, "plain".into()));
+        assert_eq!(
+            split_timestamp("plain".into(), true),
+            (None, "plain".into())
+        );
         assert_eq!(split_timestamp("a b".into(), false), (None, "a b".into()));
     }
 
     #[test]
     fn buildkit_infra_errors_are_recognised() {
-        assert!(is_buildkit_infra_error("no active session for abc: context deadline exceeded"));
+        assert!(is_buildkit_infra_error(
+            "no active session for abc: context deadline exceeded"
+        ));
         assert!(!is_buildkit_infra_error(
             "dockerfile parse error line 2: unknown instruction: BOGUS"
         ));

@@ -98,9 +98,7 @@ pub async fn apply_sync(
 ) -> Result<Option<ExecOutput>> {
     let mut rm_out = None;
     if let Some(cmd) = rm_command(&archive.deletions) {
-        let out = client
-            .exec(container, &ExecRequest::new(cmd), None)
-            .await?;
+        let out = client.exec(container, &ExecRequest::new(cmd), None).await?;
         if !out.success() {
             return Err(crate::DockerError::Other(format!(
                 "rm -rf in container {container} exited {}: {}",

@@ -31,7 +31,11 @@ pub enum DockerError {
     Io(String),
     /// A compose CLI invocation failed; `stderr` is the CLI's output.
     #[error("{command} failed (exit {code:?}): {stderr}")]
-    Compose { command: String, code: Option<i32>, stderr: String },
+    Compose {
+        command: String,
+        code: Option<i32>,
+        stderr: String,
+    },
     /// Anything else (protocol, decode, unexpected response).
     #[error("{0}")]
     Other(String),

@@ -101,7 +101,11 @@ impl FakeFs {
     /// Remove `path` and everything under it; false if nothing was there.
     pub fn remove_all(&mut self, path: &str) -> bool {
         let p = Self::norm(path);
-        let prefix = if p == "/" { "/".to_string() } else { format!("{p}/") };
+        let prefix = if p == "/" {
+            "/".to_string()
+        } else {
+            format!("{p}/")
+        };
         let before = self.nodes.len();
         self.nodes.retain(|k, _| k != &p && !k.starts_with(&prefix));
         self.nodes.len() != before
@@ -109,7 +113,11 @@ impl FakeFs {
 
     fn children(&self, dir: &str) -> Vec<String> {
         let p = Self::norm(dir);
-        let prefix = if p == "/" { "/".to_string() } else { format!("{p}/") };
+        let prefix = if p == "/" {
+            "/".to_string()
+        } else {
+            format!("{p}/")
+        };
         self.nodes
             .keys()
             .filter(|k| k.starts_with(&prefix) && k.len() > prefix.len())
@@ -423,7 +431,11 @@ fn fake_timestamp() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     // Not calendar-accurate; only its shape matters to consumers of the fake.
-    format!("1970-01-01T00:00:00.{:09}Z+{}", d.subsec_nanos(), d.as_secs())
+    format!(
+        "1970-01-01T00:00:00.{:09}Z+{}",
+        d.subsec_nanos(),
+        d.as_secs()
+    )
 }
 
 fn normalize_ref(r: &str) -> String {
@@ -476,7 +488,11 @@ fn exec_builtin(fs: &mut FakeFs, req: &ExecRequest) -> ExecOutput {
             for f in files {
                 match fs.read(f) {
                     Some(d) => out.stdout.extend_from_slice(&d),
-                    None => err(&mut out, 1, format!("cat: can't open '{f}': No such file or directory\n")),
+                    None => err(
+                        &mut out,
+                        1,
+                        format!("cat: can't open '{f}': No such file or directory\n"),
+                    ),
                 }
             }
         }
@@ -485,7 +501,11 @@ fn exec_builtin(fs: &mut FakeFs, req: &ExecRequest) -> ExecOutput {
             let force = rest.iter().any(|a| a.starts_with('-') && a.contains('f'));
             for p in paths {
                 if !fs.remove_all(p) && !force {
-                    err(&mut out, 1, format!("rm: can't remove '{p}': No such file or directory\n"));
+                    err(
+                        &mut out,
+                        1,
+                        format!("rm: can't remove '{p}': No such file or directory\n"),
+                    );
                 }
             }
         }
@@ -545,10 +565,9 @@ impl DockerClient for FakeDocker {
         self.lock().calls.push(format!("build {}", req.image_ref));
         let ctx = req.context.clone();
         let df = req.dockerfile.clone();
-        let (tar, info) =
-            tokio::task::spawn_blocking(move || tarball::context_tar(&ctx, &df))
-                .await
-                .map_err(|e| DockerError::Other(e.to_string()))??;
+        let (tar, info) = tokio::task::spawn_blocking(move || tarball::context_tar(&ctx, &df))
+            .await
+            .map_err(|e| DockerError::Other(e.to_string()))??;
         let entries = read_tar(&tar)?;
         let dockerfile = entries
             .iter()
@@ -557,7 +576,11 @@ impl DockerClient for FakeDocker {
             .ok_or_else(|| DockerError::Build("Cannot locate specified Dockerfile".into()))?;
         if let Some(p) = &progress {
             let _ = p
-                .send(format!("fake build of {} ({} entries)", req.image_ref, entries.len()))
+                .send(format!(
+                    "fake build of {} ({} entries)",
+                    req.image_ref,
+                    entries.len()
+                ))
                 .await;
         }
         if let Some(e) = self.lock().build_error.clone() {
@@ -844,9 +867,10 @@ impl DockerClient for FakeDocker {
             filter.labels.iter().all(|(k, v)| match v {
                 None => e.attributes.contains_key(k),
                 Some(v) => e.attributes.get(k) == Some(v),
-            }) && filter.container.as_ref().is_none_or(|c| {
-                &e.container_id == c || e.attributes.get("name") == Some(c)
-            })
+            }) && filter
+                .container
+                .as_ref()
+                .is_none_or(|c| &e.container_id == c || e.attributes.get("name") == Some(c))
         };
         let s = stream::unfold((rx, backlog), move |(mut rx, mut backlog)| {
             let matches = matches.clone();
@@ -941,7 +965,10 @@ impl DockerClient for FakeDocker {
                 .unwrap_or_else(|| exec_builtin(&mut c.fs, req))
         };
         if let Some(tx) = output {
-            for (stream, bytes) in [(StdStream::Stdout, &out.stdout), (StdStream::Stderr, &out.stderr)] {
+            for (stream, bytes) in [
+                (StdStream::Stdout, &out.stdout),
+                (StdStream::Stderr, &out.stderr),
+            ] {
                 let mut sp = LineSplitter::default();
                 let mut lines = sp.push(bytes);
                 lines.extend(sp.finish());
@@ -956,7 +983,10 @@ impl DockerClient for FakeDocker {
     async fn upload_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
         let entries = read_tar(&tar)?;
         let mut st = self.lock();
-        st.calls.push(format!("upload_archive {id} {path} ({} entries)", entries.len()));
+        st.calls.push(format!(
+            "upload_archive {id} {path} ({} entries)",
+            entries.len()
+        ));
         let cid = resolve_container(&st, id)?;
         let fs = &mut st.containers.get_mut(&cid).expect("resolved").fs;
         let base = FakeFs::norm(path);

@@ -14,10 +14,7 @@ pub const TILT_TAG_PREFIX: &str = "tilt-";
 /// `tilt-<first 16 hex chars of the digest>` for an image ID such as `sha256:11cd0b38…`.
 /// A bare hex ID (no algorithm prefix) is accepted too.
 pub fn tilt_tag(image_id: &str) -> Result<String> {
-    let hex = image_id
-        .split_once(':')
-        .map(|(_, h)| h)
-        .unwrap_or(image_id);
+    let hex = image_id.split_once(':').map(|(_, h)| h).unwrap_or(image_id);
     if hex.len() < TILT_TAG_HEX_LEN || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(DockerError::Other(format!(
             "not an image digest: {image_id:?}"
@@ -50,7 +47,11 @@ pub fn ref_tag(image_ref: &str) -> Option<&str> {
 
 /// `<ref without tag>:tilt-<hash>`: the ref a build is tagged with and that gets injected.
 pub fn tilt_tagged_ref(image_ref: &str, image_id: &str) -> Result<String> {
-    Ok(format!("{}:{}", ref_without_tag(image_ref), tilt_tag(image_id)?))
+    Ok(format!(
+        "{}:{}",
+        ref_without_tag(image_ref),
+        tilt_tag(image_id)?
+    ))
 }
 
 /// Split `repo[:tag]` into what the engine's tag/push endpoints want (tag defaults to `latest`).
@@ -89,7 +90,10 @@ mod tests {
         assert_eq!(ref_without_tag("web"), "web");
         assert_eq!(ref_without_tag("web:v1"), "web");
         assert_eq!(ref_without_tag("localhost:5000/web"), "localhost:5000/web");
-        assert_eq!(ref_without_tag("localhost:5000/web:v1"), "localhost:5000/web");
+        assert_eq!(
+            ref_without_tag("localhost:5000/web:v1"),
+            "localhost:5000/web"
+        );
         assert_eq!(ref_without_tag("gcr.io/a/b@sha256:abcd"), "gcr.io/a/b");
         assert_eq!(ref_without_tag("gcr.io/a/b:t@sha256:abcd"), "gcr.io/a/b");
         assert_eq!(ref_tag("web:v1"), Some("v1"));

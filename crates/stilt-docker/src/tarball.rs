@@ -111,7 +111,8 @@ impl<W: Write> TarWriter<W> {
             self.b.append_link(&mut h, name, &target)?;
         } else if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
-            self.b.append_data(&mut h, format!("{name}/"), io::empty())?;
+            self.b
+                .append_data(&mut h, format!("{name}/"), io::empty())?;
         } else if ft.is_file() {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(md.len());
@@ -180,8 +181,12 @@ fn sorted_children(dir: &Path) -> io::Result<Vec<(std::ffi::OsString, fs::Metada
     Ok(out)
 }
 
-/// Decide how the Dockerfile travels: its name inside the context, or contents to inject.
-fn plan_dockerfile(ctx_dir: &Path, src: &DockerfileSource) -> Result<(String, Option<Vec<u8>>)> {
+/// Decide how the Dockerfile travels: its name inside the context, and (when it must be
+/// injected because it is inline or outside the context) the contents to inject.
+pub fn plan_dockerfile(
+    ctx_dir: &Path,
+    src: &DockerfileSource,
+) -> Result<(String, Option<Vec<u8>>)> {
     let contents = match src {
         DockerfileSource::Contents(c) => c.clone().into_bytes(),
         DockerfileSource::Path(p) => {
@@ -201,17 +206,32 @@ fn plan_dockerfile(ctx_dir: &Path, src: &DockerfileSource) -> Result<(String, Op
                 .map_err(|e| DockerError::io(format!("Dockerfile {}", abs_df.display()), e))?
         }
     };
-    let name = format!(
-        "{INJECTED_DOCKERFILE_PREFIX}{:016x}",
-        fnv1a64(0, &contents)
-    );
+    let name = format!("{INJECTED_DOCKERFILE_PREFIX}{:016x}", fnv1a64(0, &contents));
     Ok((name, Some(contents)))
 }
 
-/// The `dockerfile` build parameter for this context and Dockerfile source (the in-context
-/// relative path, or the injected entry's name).
-pub fn dockerfile_name(ctx_dir: &Path, src: &DockerfileSource) -> Result<String> {
-    Ok(plan_dockerfile(ctx_dir, src)?.0)
+/// Whether a Dockerfile uses syntax only BuildKit understands (`RUN --mount`, heredocs,
+/// `# syntax=`, `COPY --link/--chmod` …).
+pub fn needs_buildkit(dockerfile: &str) -> bool {
+    dockerfile.lines().any(|l| {
+        let t = l.trim_start();
+        let lower = t.to_ascii_lowercase();
+        (lower.starts_with('#') && lower.replace(' ', "").starts_with("#syntax="))
+            || (!t.starts_with('#')
+                && [
+                    "--mount",
+                    "--link",
+                    "--chmod",
+                    "--parents",
+                    "--exclude",
+                    "--network=",
+                    "--security",
+                    "--checksum",
+                    "<<",
+                ]
+                .iter()
+                .any(|p| t.contains(p)))
+    })
 }
 
 /// Write the build context of `ctx` as a tar to `w`.
@@ -359,8 +379,9 @@ pub fn sync_archive<P: AsRef<Path>, S: AsRef<str>>(pairs: &[(P, S)]) -> Result<S
                 if is_dir {
                     let mut stack = vec![(local.to_path_buf(), cpath.clone())];
                     while let Some((ldir, cdir)) = stack.pop() {
-                        let children = sorted_children(&ldir)
-                            .map_err(|e| DockerError::io(format!("reading {}", ldir.display()), e))?;
+                        let children = sorted_children(&ldir).map_err(|e| {
+                            DockerError::io(format!("reading {}", ldir.display()), e)
+                        })?;
                         for (name, cmd) in children {
                             let lp = ldir.join(&name);
                             let cp = format!(
@@ -506,7 +527,8 @@ mod tests {
     fn context_tar_is_sorted_preorder_with_modes_and_symlinks() {
         let d = fixture();
         let ctx = BuildContext::new(d.path());
-        let (tar, info) = context_tar(&ctx, &DockerfileSource::Path(d.path().join("Dockerfile"))).unwrap();
+        let (tar, info) =
+            context_tar(&ctx, &DockerfileSource::Path(d.path().join("Dockerfile"))).unwrap();
         assert_eq!(info.dockerfile_name, "Dockerfile");
         assert!(!info.injected);
         let entries = read_tar(&tar).unwrap();
@@ -560,7 +582,9 @@ mod tests {
         let d = fixture();
         let ctx = BuildContext::new(d.path())
             .with_filter(|p| {
-                !(p.starts_with("node_modules") || p == Path::new("Dockerfile") || p == Path::new("a/z.txt"))
+                !(p.starts_with("node_modules")
+                    || p == Path::new("Dockerfile")
+                    || p == Path::new("a/z.txt"))
             })
             .with_prune_dir(|p| p.starts_with("node_modules"));
         let (tar, _) = context_tar(&ctx, &DockerfileSource::Path("Dockerfile".into())).unwrap();
@@ -575,7 +599,8 @@ mod tests {
     fn excluded_dir_children_can_be_reincluded() {
         let d = fixture();
         // "a" excluded but "a/c.txt" re-included (dockerignore `a` + `!a/c.txt`).
-        let ctx = BuildContext::new(d.path()).with_filter(|p| p != Path::new("a") && p != Path::new("a/z.txt"));
+        let ctx = BuildContext::new(d.path())
+            .with_filter(|p| p != Path::new("a") && p != Path::new("a/z.txt"));
         let (tar, _) = context_tar(&ctx, &DockerfileSource::Path("Dockerfile".into())).unwrap();
         let n = read_tar(&tar).unwrap();
         assert!(names(&n).contains(&"a/c.txt"));
@@ -596,14 +621,20 @@ mod tests {
         assert_eq!(info.dockerfile_name, info2.dockerfile_name);
         assert_eq!(tar, tar2);
         let entries = read_tar(&tar).unwrap();
-        let df = entries.iter().find(|e| e.path == info.dockerfile_name).unwrap();
+        let df = entries
+            .iter()
+            .find(|e| e.path == info.dockerfile_name)
+            .unwrap();
         assert_eq!(df.data, Bytes::from_static(b"FROM scratch\n"));
         let ig = entries.iter().find(|e| e.path == ".dockerignore").unwrap();
         assert_eq!(
             String::from_utf8_lossy(&ig.data),
             format!("node_modules\n{}\n", info.dockerfile_name)
         );
-        assert_eq!(entries.iter().filter(|e| e.path == ".dockerignore").count(), 1);
+        assert_eq!(
+            entries.iter().filter(|e| e.path == ".dockerignore").count(),
+            1
+        );
         // A different inline Dockerfile gets a different name.
         let (_, other) = context_tar(&ctx, &DockerfileSource::Contents("FROM x\n".into())).unwrap();
         assert_ne!(other.dockerfile_name, info.dockerfile_name);
@@ -615,13 +646,19 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         write(&other.path().join("Dockerfile.dev"), "FROM scratch\n");
         let ctx = BuildContext::new(d.path());
-        let (_, info) =
-            context_tar(&ctx, &DockerfileSource::Path(other.path().join("Dockerfile.dev"))).unwrap();
+        let (_, info) = context_tar(
+            &ctx,
+            &DockerfileSource::Path(other.path().join("Dockerfile.dev")),
+        )
+        .unwrap();
         assert!(info.injected);
         // inside the context, in a subdir: referenced in place
         write(&d.path().join("docker/Dockerfile"), "FROM scratch\n");
-        let (_, info) =
-            context_tar(&ctx, &DockerfileSource::Path(d.path().join("docker/Dockerfile"))).unwrap();
+        let (_, info) = context_tar(
+            &ctx,
+            &DockerfileSource::Path(d.path().join("docker/Dockerfile")),
+        )
+        .unwrap();
         assert_eq!(info.dockerfile_name, "docker/Dockerfile");
     }
 
@@ -631,11 +668,22 @@ mod tests {
         let long = "x".repeat(120);
         let rel = format!("{long}/{long}/file-{long}.txt");
         write(&d.path().join(&rel), "long");
-        symlink(format!("{long}/{long}/file-{long}.txt"), d.path().join("ln")).unwrap();
+        symlink(
+            format!("{long}/{long}/file-{long}.txt"),
+            d.path().join("ln"),
+        )
+        .unwrap();
         write(&d.path().join("Dockerfile"), "FROM scratch\n");
-        let (tar, _) = context_tar(&BuildContext::new(d.path()), &DockerfileSource::Path("Dockerfile".into())).unwrap();
+        let (tar, _) = context_tar(
+            &BuildContext::new(d.path()),
+            &DockerfileSource::Path("Dockerfile".into()),
+        )
+        .unwrap();
         let entries = read_tar(&tar).unwrap();
-        let f = entries.iter().find(|e| e.path == rel).expect("long name entry");
+        let f = entries
+            .iter()
+            .find(|e| e.path == rel)
+            .expect("long name entry");
         assert_eq!(f.data, Bytes::from_static(b"long"));
         let l = entries.iter().find(|e| e.path == "ln").unwrap();
         assert_eq!(l.kind, EntryKind::Symlink(rel.clone()));
@@ -657,7 +705,13 @@ mod tests {
         let entries = read_tar(&s.tar).unwrap();
         assert_eq!(
             names(&entries),
-            vec!["app/a", "app/a/c.txt", "app/a/z.txt", "app/b.txt", "app/link"]
+            vec![
+                "app/a",
+                "app/a/c.txt",
+                "app/a/z.txt",
+                "app/b.txt",
+                "app/link"
+            ]
         );
         assert_eq!(s.entries, 5);
         assert_eq!(rm_command(&s.deletions).unwrap()[..3], ["rm", "-rf", "--"]);
@@ -666,8 +720,27 @@ mod tests {
     }
 
     #[test]
+    fn buildkit_only_syntax_is_detected() {
+        assert!(!needs_buildkit(
+            "FROM a\nCOPY --chown=1:1 . /app\nRUN make\n"
+        ));
+        assert!(needs_buildkit("# syntax=docker/dockerfile:1\nFROM a\n"));
+        assert!(needs_buildkit(
+            "FROM a\nRUN --mount=type=cache,target=/c make\n"
+        ));
+        assert!(needs_buildkit("FROM a\nCOPY <<EOF /x\nhi\nEOF\n"));
+        assert!(!needs_buildkit(
+            "FROM a\n# RUN --mount is only a comment here\n"
+        ));
+    }
+
+    #[test]
     fn tar_from_bytes_round_trips() {
-        let t = tar_from_bytes(&[("/www/index.html", 0o644, b"hi".as_slice()), ("/a", 0o600, b"".as_slice())]).unwrap();
+        let t = tar_from_bytes(&[
+            ("/www/index.html", 0o644, b"hi".as_slice()),
+            ("/a", 0o600, b"".as_slice()),
+        ])
+        .unwrap();
         let e = read_tar(&t).unwrap();
         assert_eq!(names(&e), vec!["a", "www/index.html"]);
         assert_eq!(e[0].mode, 0o600);

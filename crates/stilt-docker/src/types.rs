@@ -82,9 +82,14 @@ pub enum DockerfileSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BuilderPreference {
     /// BuildKit when the daemon supports it; falls back to the classic builder on infrastructure
-    /// errors (never on user errors such as a bad Dockerfile).
+    /// errors (never on user errors such as a bad Dockerfile). An injected Dockerfile (inline
+    /// contents, or a file outside the context) uses the classic builder unless it needs
+    /// BuildKit syntax, because BuildKit ignores `.dockerignore` for uploaded contexts and the
+    /// injected file would otherwise be visible to `COPY .`.
     #[default]
     Auto,
+    /// BuildKit only (an injected Dockerfile is then visible to `COPY .` as
+    /// `.stilt-dockerfile-<hash>`).
     BuildKit,
     Classic,
 }
@@ -324,7 +329,9 @@ pub enum ContainerEventKind {
     Create,
     Start,
     /// The main process exited.
-    Die { exit_code: Option<i64> },
+    Die {
+        exit_code: Option<i64>,
+    },
     Stop,
     Kill,
     Restart,
