@@ -1,0 +1,1268 @@
+//! Assembly: turn what the Tiltfile declared (model::State) into resources ("manifests") the way
+//! Tilt's loader does (§1.14), then into API objects (§2.1).
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use anyhow::bail;
+use serde_json::Value as Json;
+use serde_json::json;
+
+use crate::model::*;
+use crate::objects::*;
+
+pub const TILTFILE_MANIFEST: &str = "(Tiltfile)";
+pub const UNCATEGORIZED: &str = "uncategorized";
+
+/// What kind of resource a manifest is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceType {
+    K8s,
+    Local,
+    DockerCompose,
+}
+
+/// One resource (Tilt's manifest), for the engine: what the API objects alone do not say.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ResourceInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ResourceType,
+    /// `auto` | `manual`.
+    pub trigger_mode: String,
+    pub auto_init: bool,
+    pub resource_deps: Vec<String>,
+    pub labels: Vec<String>,
+    pub links: Vec<(String, String)>,
+    /// k8s: `wait` | `ignore` | `succeeded`.
+    pub pod_readiness: String,
+    /// ImageMap names this resource builds (deployed images and their base images), build order.
+    pub image_maps: Vec<String>,
+    pub allow_parallel: bool,
+    pub enabled: bool,
+}
+
+struct Res {
+    name: String,
+    kind: ResourceType,
+    entities: Vec<K8sEntity>,
+    images: Vec<usize>,
+    opts: K8sResourceOpts,
+    pod_readiness: String,
+    manual_group: bool,
+    custom_deploy: Option<usize>,
+    local: Option<usize>,
+    dc: Option<(usize, String)>,
+    dc_opts: Option<DcResourceOpts>,
+}
+
+impl Res {
+    fn new(name: String, kind: ResourceType) -> Self {
+        Res {
+            name,
+            kind,
+            entities: vec![],
+            images: vec![],
+            opts: K8sResourceOpts::default(),
+            pod_readiness: String::new(),
+            manual_group: false,
+            custom_deploy: None,
+            local: None,
+            dc: None,
+            dc_opts: None,
+        }
+    }
+}
+
+/// A container image found in YAML: (familiar name, tag).
+fn split_image(img: &str) -> (String, String) {
+    match crate::builtins::docker::parse_ref("", "", img) {
+        Ok((name, _)) => {
+            let rest = &img[img.rfind('/').map(|i| i + 1).unwrap_or(0)..];
+            let tag = rest.split_once(':').map(|(_, t)| t.split('@').next().unwrap_or("").to_owned()).unwrap_or_default();
+            (name, tag)
+        }
+        Err(_) => (img.to_owned(), String::new()),
+    }
+}
+
+fn image_matches(t: &ImageTarget, img: &str) -> bool {
+    let (name, tag) = split_image(img);
+    if name != t.name {
+        return false;
+    }
+    if t.match_exact {
+        let want = t.ref_str.rsplit_once(':').map(|(_, tg)| tg).unwrap_or("");
+        return tag == want;
+    }
+    true
+}
+
+fn pod_spec(obj: &Json) -> Option<&Json> {
+    let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if kind == "Pod" {
+        return obj.get("spec");
+    }
+    obj.pointer("/spec/template/spec")
+        .or_else(|| obj.pointer("/spec/jobTemplate/spec/template/spec"))
+}
+
+fn pod_template_labels(obj: &Json) -> BTreeMap<String, String> {
+    let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let l = if kind == "Pod" {
+        obj.pointer("/metadata/labels")
+    } else {
+        obj.pointer("/spec/template/metadata/labels")
+            .or_else(|| obj.pointer("/spec/jobTemplate/spec/template/metadata/labels"))
+    };
+    l.and_then(|l| l.as_object())
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect())
+        .unwrap_or_default()
+}
+
+/// Container images and env values in a pod spec.
+fn container_refs(obj: &Json) -> (Vec<String>, Vec<String>) {
+    let mut imgs = vec![];
+    let mut envs = vec![];
+    if let Some(ps) = pod_spec(obj) {
+        for key in ["initContainers", "containers"] {
+            for c in ps.get(key).and_then(|c| c.as_array()).into_iter().flatten() {
+                if let Some(i) = c.get("image").and_then(|i| i.as_str()) {
+                    imgs.push(i.to_owned());
+                }
+                for e in c.get("env").and_then(|e| e.as_array()).into_iter().flatten() {
+                    if let Some(v) = e.get("value").and_then(|v| v.as_str()) {
+                        envs.push(v.to_owned());
+                    }
+                }
+            }
+        }
+        for v in ps.get("volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+            if let Some(r) = v.pointer("/image/reference").and_then(|r| r.as_str()) {
+                imgs.push(r.to_owned());
+            }
+        }
+    }
+    (imgs, envs)
+}
+
+/// Evaluate a simple JSONPath like `{.spec.image}` or `{.spec.containers[*].image}`.
+fn json_path<'a>(obj: &'a Json, path: &str) -> Vec<&'a Json> {
+    let p = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('.');
+    let mut cur = vec![obj];
+    for seg in p.split('.').filter(|s| !s.is_empty()) {
+        let (field, idx) = match seg.find('[') {
+            Some(i) => (&seg[..i], Some(seg[i + 1..].trim_end_matches(']'))),
+            None => (seg, None),
+        };
+        let mut next = vec![];
+        for c in cur {
+            let Some(v) = c.get(field) else { continue };
+            match idx {
+                None => next.push(v),
+                Some("*") => next.extend(v.as_array().into_iter().flatten()),
+                Some(n) => {
+                    if let Some(x) = n.parse::<usize>().ok().and_then(|n| v.get(n)) {
+                        next.push(x)
+                    }
+                }
+            }
+        }
+        cur = next;
+    }
+    cur
+}
+
+fn kind_matches(k: &K8sKind, e: &K8sEntity) -> bool {
+    let re = regex::Regex::new(&format!("(?i)^{}$", k.kind_re)).ok();
+    let ok_kind = re.is_some_and(|r| r.is_match(e.kind()));
+    let ok_av = k.api_version_re.is_empty()
+        || regex::Regex::new(&format!("(?i)^{}$", k.api_version_re)).ok().is_some_and(|r| r.is_match(e.api_version()));
+    ok_kind && ok_av
+}
+
+/// Images (indices into state.images) referenced by an entity.
+fn entity_images(st: &State, e: &K8sEntity) -> Vec<usize> {
+    let (imgs, envs) = container_refs(&e.obj);
+    let mut extra = vec![];
+    for k in st.k8s_kinds.iter().filter(|k| kind_matches(k, e)) {
+        for p in &k.image_json_paths {
+            extra.extend(json_path(&e.obj, p).into_iter().filter_map(|v| v.as_str().map(str::to_owned)));
+        }
+        if let Some((p, repo, tag)) = &k.image_object {
+            for o in json_path(&e.obj, p) {
+                if let Some(r) = o.get(repo).and_then(|r| r.as_str()) {
+                    let t = o.get(tag).and_then(|t| t.as_str()).unwrap_or("");
+                    extra.push(if t.is_empty() { r.to_owned() } else { format!("{r}:{t}") });
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    for (i, t) in st.images.iter().enumerate() {
+        if t.live_update_only {
+            // LU-only images match containers by name too, but never get injected.
+        }
+        let m = imgs.iter().chain(extra.iter()).any(|img| image_matches(t, img))
+            || (t.match_in_env_vars && envs.iter().any(|v| image_matches(t, v)));
+        if m {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn is_workload(st: &State, e: &K8sEntity) -> bool {
+    pod_spec(&e.obj).is_some()
+        || !entity_images(st, e).is_empty()
+        || st.k8s_kinds.iter().any(|k| kind_matches(k, e))
+}
+
+fn ns_or_default(e: &K8sEntity) -> String {
+    if e.namespace().is_empty() { "default".into() } else { e.namespace().to_owned() }
+}
+
+/// Tilt's unique workload names: shortest unique of name, name:kind, name:kind:ns, name:kind:ns:group.
+fn unique_names(ents: &[&K8sEntity]) -> Vec<String> {
+    let cands: Vec<[String; 4]> = ents
+        .iter()
+        .map(|e| {
+            let n = e.name().to_lowercase();
+            let k = e.kind().to_lowercase();
+            let ns = ns_or_default(e).to_lowercase();
+            let g = e.group().to_lowercase();
+            [n.clone(), format!("{n}:{k}"), format!("{n}:{k}:{ns}"), format!("{n}:{k}:{ns}:{g}")]
+        })
+        .collect();
+    let mut level = vec![0usize; ents.len()];
+    for lvl in 0..4 {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, c) in cands.iter().enumerate() {
+            if level[i] == lvl {
+                *counts.entry(c[lvl].as_str()).or_default() += 1;
+            }
+        }
+        let dups: BTreeSet<String> = counts.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_owned()).collect();
+        for (i, c) in cands.iter().enumerate() {
+            if level[i] == lvl && dups.contains(&c[lvl]) && lvl < 3 {
+                level[i] = lvl + 1;
+            }
+        }
+    }
+    cands.iter().zip(level).map(|(c, l)| c[l].clone()).collect()
+}
+
+fn selector_matches(e: &K8sEntity, labels: &BTreeMap<String, String>) -> bool {
+    if labels.is_empty() {
+        return false;
+    }
+    let sel = if e.kind() == "Service" {
+        e.obj.pointer("/spec/selector")
+    } else {
+        e.obj.pointer("/spec/selector/matchLabels")
+    };
+    let Some(sel) = sel.and_then(|s| s.as_object()) else { return false };
+    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+}
+
+fn object_selector_matches(sel: &str, e: &K8sEntity) -> bool {
+    let parts: Vec<String> = sel.split(':').map(|s| s.to_lowercase()).collect();
+    let want = [
+        e.name().to_lowercase(),
+        e.kind().to_lowercase(),
+        ns_or_default(e).to_lowercase(),
+    ];
+    !parts.is_empty() && parts.len() <= 3 && parts.iter().zip(want.iter()).all(|(p, w)| p == w)
+}
+
+fn is_dev_cluster(name: &str) -> bool {
+    let n = name.to_lowercase();
+    ["minikube", "docker-desktop", "docker-for-desktop", "kind-", "microk8s", "api-crc-testing", "krucible-", "k3d-", "rancher-desktop", "colima", "orbstack"]
+        .iter()
+        .any(|p| n.starts_with(p))
+        || n == "kind"
+}
+
+pub(crate) struct Assembled {
+    pub objects: Vec<Json>,
+    pub resources: Vec<ResourceInfo>,
+}
+
+/// Callback naming auto-assembled workloads (workload_to_resource_function).
+pub(crate) type NameFn<'a> = dyn FnMut(&K8sEntity) -> anyhow::Result<String> + 'a;
+
+pub(crate) struct AssembleInput<'a> {
+    pub main_path: &'a Path,
+    pub args: &'a [String],
+    pub k8s_context: String,
+    pub k8s_namespace: String,
+    pub k8s_cluster: String,
+    pub since_time: Option<String>,
+    pub watch: bool,
+}
+
+pub(crate) fn assemble(
+    st: &mut State,
+    input: &AssembleInput,
+    w2r: Option<&mut NameFn>,
+) -> anyhow::Result<Assembled> {
+    if let Some((_, desc)) = st.unused_steps.iter().next() {
+        bail!("Error: live_update step was defined but not used by any docker_build, custom_build or k8s_custom_deploy: {desc}");
+    }
+
+    // ---- Kubernetes: workloads -------------------------------------------------------------
+    let entities = std::mem::take(&mut st.k8s);
+    let workload_idx: Vec<usize> = (0..entities.len()).filter(|&i| is_workload(st, &entities[i])).collect();
+    let wl_refs: Vec<&K8sEntity> = workload_idx.iter().map(|&i| &entities[i]).collect();
+    let mut names = unique_names(&wl_refs);
+    if let Some(f) = w2r {
+        names = wl_refs.iter().map(|e| f(e)).collect::<anyhow::Result<_>>()?;
+        let mut seen = BTreeSet::new();
+        for n in &names {
+            if !seen.insert(n) {
+                bail!("workload_to_resource_function: returned the same name {n:?} for two workloads; resource names must be unique");
+            }
+        }
+    }
+    let mut assigned = vec![false; entities.len()];
+    let mut k8s_res: Vec<Res> = vec![];
+    for (wi, &ei) in workload_idx.iter().enumerate() {
+        let e = &entities[ei];
+        let mut r = Res::new(names[wi].clone(), ResourceType::K8s);
+        r.images = entity_images(st, e);
+        r.pod_readiness = match e.kind() {
+            "Job" => "succeeded".into(),
+            "CronJob" => "ignore".into(),
+            _ => String::new(),
+        };
+        if let Some(k) = st.k8s_kinds.iter().rev().find(|k| kind_matches(k, e) && !k.pod_readiness.is_empty()) {
+            r.pod_readiness = k.pod_readiness.clone();
+        }
+        r.entities.push(e.clone());
+        assigned[ei] = true;
+        k8s_res.push(r);
+    }
+    // Custom deploys are k8s resources too (configurable by k8s_resource).
+    for (ci, cd) in st.custom_deploys.iter().enumerate() {
+        let mut r = Res::new(cd.name.clone(), ResourceType::K8s);
+        r.custom_deploy = Some(ci);
+        for dep in &cd.image_deps {
+            if let Some(i) = st.images.iter().position(|t| &t.ref_str == dep || &t.name == dep) {
+                r.images.push(i);
+            }
+        }
+        if !cd.image_selector.is_empty()
+            && let Some(i) = st.images.iter().position(|t| t.ref_str == cd.image_selector || t.name == cd.image_selector)
+            && !r.images.contains(&i)
+        {
+            r.images.push(i);
+        }
+        k8s_res.push(r);
+    }
+
+    // ---- k8s_resource(...) calls --------------------------------------------------------------
+    let opts_list = std::mem::take(&mut st.k8s_resource_opts);
+    for opts in &opts_list {
+        let idx = if !opts.workload.is_empty() {
+            match k8s_res.iter().position(|r| r.name == opts.workload) {
+                Some(i) => i,
+                None if !opts.objects.is_empty() && !opts.new_name.is_empty() => {
+                    bail!("{}: k8s_resource: no workload found matching {:?}", opts.call_site, opts.workload)
+                }
+                None if !opts.objects.is_empty() => {
+                    let mut r = Res::new(opts.workload.clone(), ResourceType::K8s);
+                    r.manual_group = true;
+                    k8s_res.push(r);
+                    k8s_res.len() - 1
+                }
+                None => {
+                    let known: Vec<&str> = k8s_res.iter().map(|r| r.name.as_str()).collect();
+                    bail!(
+                        "{}: k8s_resource: no Kubernetes workload found matching {:?}. Known workloads: [{}]",
+                        opts.call_site,
+                        opts.workload,
+                        known.join(", ")
+                    );
+                }
+            }
+        } else {
+            match k8s_res.iter().position(|r| r.name == opts.new_name) {
+                Some(i) => i,
+                None => {
+                    let mut r = Res::new(opts.new_name.clone(), ResourceType::K8s);
+                    r.manual_group = true;
+                    k8s_res.push(r);
+                    k8s_res.len() - 1
+                }
+            }
+        };
+        for sel in &opts.objects {
+            let matches: Vec<usize> = (0..entities.len())
+                .filter(|&i| object_selector_matches(sel, &entities[i]))
+                .collect();
+            let free: Vec<usize> = matches.iter().copied().filter(|&i| !assigned[i]).collect();
+            match (matches.len(), free.len()) {
+                (0, _) => bail!("{}: k8s_resource: no object identified by the fragment {sel:?}", opts.call_site),
+                (_, 0) => bail!("{}: k8s_resource: object {sel:?} is already part of a resource", opts.call_site),
+                (_, 1) => {
+                    assigned[free[0]] = true;
+                    let e = entities[free[0]].clone();
+                    for im in entity_images(st, &e) {
+                        if !k8s_res[idx].images.contains(&im) {
+                            k8s_res[idx].images.push(im);
+                        }
+                    }
+                    k8s_res[idx].entities.push(e);
+                }
+                _ => bail!(
+                    "{}: k8s_resource: {sel:?} matches more than one object; use name:kind:namespace to pick one",
+                    opts.call_site
+                ),
+            }
+        }
+        let r = &mut k8s_res[idx];
+        let o = &mut r.opts;
+        o.port_forwards.extend(opts.port_forwards.iter().cloned());
+        o.extra_pod_selectors.extend(opts.extra_pod_selectors.iter().cloned());
+        if opts.trigger_mode.is_some() {
+            o.trigger_mode = opts.trigger_mode;
+        }
+        o.resource_deps.extend(opts.resource_deps.iter().cloned());
+        if opts.auto_init.is_some() {
+            o.auto_init = opts.auto_init;
+        }
+        if !opts.pod_readiness.is_empty() {
+            o.pod_readiness = opts.pod_readiness.clone();
+        }
+        o.links.extend(opts.links.iter().cloned());
+        for l in &opts.labels {
+            if !o.labels.contains(l) {
+                o.labels.push(l.clone());
+            }
+        }
+        if !opts.discovery_strategy.is_empty() {
+            o.discovery_strategy = opts.discovery_strategy.clone();
+        }
+        if !opts.workload.is_empty() && !opts.new_name.is_empty() {
+            if k8s_res.iter().any(|x| x.name == opts.new_name) {
+                bail!("{}: k8s_resource: new_name {:?} is already in use", opts.call_site, opts.new_name);
+            }
+            k8s_res[idx].name = opts.new_name.clone();
+        }
+    }
+
+    // ---- selectors: services etc. join the workload whose pod template they select ------------
+    for i in 0..entities.len() {
+        if assigned[i] {
+            continue;
+        }
+        for r in k8s_res.iter_mut() {
+            let hit = r.entities.iter().any(|w| selector_matches(&entities[i], &pod_template_labels(&w.obj)));
+            if hit {
+                r.entities.push(entities[i].clone());
+                assigned[i] = true;
+                break;
+            }
+        }
+    }
+    let leftovers: Vec<K8sEntity> = (0..entities.len()).filter(|&i| !assigned[i]).map(|i| entities[i].clone()).collect();
+    if !leftovers.is_empty() {
+        let mut r = Res::new(UNCATEGORIZED.into(), ResourceType::K8s);
+        r.entities = leftovers;
+        r.pod_readiness = "ignore".into();
+        r.manual_group = true;
+        k8s_res.push(r);
+    }
+    for r in k8s_res.iter_mut() {
+        if !r.opts.pod_readiness.is_empty() {
+            r.pod_readiness = r.opts.pod_readiness.clone();
+        } else if r.pod_readiness.is_empty() {
+            let has_pods = r.entities.iter().any(|e| pod_spec(&e.obj).is_some());
+            r.pod_readiness = if r.manual_group && r.images.is_empty() && !has_pods && r.opts.extra_pod_selectors.is_empty() {
+                "ignore".into()
+            } else {
+                "wait".into()
+            };
+        }
+    }
+
+    // ---- Docker Compose -----------------------------------------------------------------------
+    let mut dc_res: Vec<Res> = vec![];
+    for (pi, p) in st.dc_projects.iter().enumerate() {
+        for (svc, def) in &p.services {
+            let mut r = Res::new(svc.clone(), ResourceType::DockerCompose);
+            r.dc = Some((pi, svc.clone()));
+            if let Some(img) = def.get("image").and_then(|i| i.as_str())
+                && let Some(i) = st.images.iter().position(|t| image_matches(t, img))
+            {
+                r.images.push(i);
+            }
+            dc_res.push(r);
+        }
+    }
+    for o in &st.dc_resource_opts {
+        let cands: Vec<usize> = dc_res
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.dc.as_ref().is_some_and(|(pi, svc)| svc == &o.name && (o.project_name.is_empty() || st.dc_projects[*pi].name == o.project_name))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let i = match cands.as_slice() {
+            [i] => *i,
+            [] => bail!("dc_resource: no Docker Compose service found with name {:?}", o.name),
+            _ => bail!("dc_resource: {:?} matches services in more than one project; pass project_name", o.name),
+        };
+        if let Some(img) = &o.image
+            && let Some(ti) = st.images.iter().position(|t| &t.ref_str == img || &t.name == img)
+            && !dc_res[i].images.contains(&ti)
+        {
+            dc_res[i].images.push(ti);
+        }
+        if !o.new_name.is_empty() {
+            dc_res[i].name = o.new_name.clone();
+        }
+        let prev = dc_res[i].dc_opts.take().unwrap_or_default();
+        let mut merged = o.clone();
+        merged.resource_deps = prev.resource_deps.into_iter().chain(o.resource_deps.iter().cloned()).collect();
+        merged.links = prev.links.into_iter().chain(o.links.iter().cloned()).collect();
+        merged.labels = prev.labels.into_iter().chain(o.labels.iter().cloned()).collect();
+        if merged.trigger_mode.is_none() {
+            merged.trigger_mode = prev.trigger_mode;
+        }
+        if merged.auto_init.is_none() {
+            merged.auto_init = prev.auto_init;
+        }
+        dc_res[i].dc_opts = Some(merged);
+    }
+
+    // ---- local resources ----------------------------------------------------------------------
+    let mut local_res: Vec<Res> = vec![];
+    for (i, l) in st.local_resources.iter().enumerate() {
+        let mut r = Res::new(l.name.clone(), ResourceType::Local);
+        r.local = Some(i);
+        local_res.push(r);
+    }
+
+    let mut all: Vec<Res> = vec![];
+    all.extend(k8s_res);
+    all.extend(dc_res);
+    all.extend(local_res);
+
+    // Name conflicts across kinds.
+    let mut seen: BTreeMap<String, ResourceType> = BTreeMap::new();
+    for r in &all {
+        if let Some(prev) = seen.insert(r.name.clone(), r.kind.clone()) {
+            bail!(
+                "Resource name {:?} is used by two resources ({:?} and {:?}); resource names must be unique",
+                r.name,
+                prev,
+                r.kind
+            );
+        }
+    }
+
+    // Image dependencies (FROM / image_deps): add base images built by Tilt.
+    for r in all.iter_mut() {
+        let mut i = 0;
+        while i < r.images.len() {
+            let t = &st.images[r.images[i]];
+            for dep in t.image_deps.clone() {
+                if let Some(bi) = st.images.iter().position(|b| image_matches(b, &dep))
+                    && !r.images.contains(&bi)
+                {
+                    r.images.push(bi);
+                }
+            }
+            i += 1;
+        }
+    }
+
+    // Unused images.
+    let used: BTreeSet<usize> = all.iter().flat_map(|r| r.images.iter().copied()).collect();
+    let suppress = st.settings.suppress_unused_image_warnings.clone();
+    for (i, t) in st.images.iter().enumerate() {
+        if !used.contains(&i) && !suppress.iter().any(|s| s == "*" || s == &t.ref_str || s == &t.name) {
+            let msg = format!(
+                "Image not used in any deploy config:\n    ✕ {}\nDid you mean…\nSkipping this image build\nIf this is deliberate, suppress this warning with: update_settings(suppress_unused_image_warnings=[\"{}\"])",
+                t.ref_str, t.ref_str
+            );
+            st.logs.push_str(&format!("WARNING: {msg}\n"));
+            st.warnings.push(msg);
+        }
+    }
+
+    // Resource deps must exist.
+    let names: BTreeSet<String> = all.iter().map(|r| r.name.clone()).collect();
+    for r in &all {
+        for d in deps_of(st, r) {
+            if !names.contains(&d) {
+                bail!("resource {} specified a dependency on unknown resource {}", r.name, d);
+            }
+        }
+    }
+
+    // Kubernetes context safety.
+    let has_k8s = all.iter().any(|r| r.kind == ResourceType::K8s);
+    if has_k8s && !input.k8s_context.is_empty() {
+        let allowed = st.settings.allowed_k8s_contexts.iter().any(|c| c == &input.k8s_context)
+            || is_dev_cluster(&input.k8s_context)
+            || is_dev_cluster(&input.k8s_cluster);
+        if !allowed {
+            bail!(
+                "Stop! {} might be production.\nIf you're sure you want to deploy there, add:\n\tallow_k8s_contexts('{}')\nto your Tiltfile. Otherwise, switch k8s contexts and restart Tilt.",
+                input.k8s_context,
+                input.k8s_context
+            );
+        }
+    }
+
+    // Enabled resources.
+    let enabled: BTreeSet<String> = match (&st.enabled_resources, st.config_parsed.is_some()) {
+        (Some(list), _) => {
+            for n in list {
+                if !names.contains(n) {
+                    bail!("config.set_enabled_resources: no such resource: {n}");
+                }
+            }
+            closure(st, &all, list)
+        }
+        (None, false) if !input.args.is_empty() => {
+            for n in input.args {
+                if !names.contains(n) {
+                    bail!("Tiltfile args (no config.parse, so they name resources to enable): no such resource: {n:?}. Known resources: [{}]", names.iter().cloned().collect::<Vec<_>>().join(", "));
+                }
+            }
+            closure(st, &all, input.args)
+        }
+        _ => names.clone(),
+    };
+
+    // ---- objects ------------------------------------------------------------------------------
+    let mut out = Objects::default();
+    let mut infos = vec![];
+    let global_ignores = global_ignores(st);
+    for r in &all {
+        let is_enabled = enabled.contains(&r.name) || (r.name == UNCATEGORIZED && !enabled.is_empty());
+        infos.push(emit_resource(st, r, is_enabled, input, &global_ignores, &mut out)?);
+    }
+    // configs:(Tiltfile) FileWatch.
+    let mut cfg = object(
+        "FileWatch",
+        &sanitize_name(&format!("configs:{TILTFILE_MANIFEST}")),
+        &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST), (ANNOTATION_TARGET_ID, &format!("configs:{TILTFILE_MANIFEST}"))],
+    );
+    let paths: Vec<String> = st.config_files.iter().map(|p| p.display().to_string()).collect();
+    cfg = with_spec(cfg, json!({"watchedPaths": paths, "ignores": global_ignores}));
+    if input.watch {
+        out.push(cfg);
+    }
+    // (Tiltfile) UIResource and its stop button.
+    out.push(object("UIResource", TILTFILE_MANIFEST, &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)]));
+    out.push(stop_button(TILTFILE_MANIFEST, "Global"));
+    // Clusters.
+    if all.iter().any(|r| r.kind == ResourceType::K8s) {
+        let mut spec = json!({"connection": {"kubernetes": {"context": input.k8s_context, "namespace": input.k8s_namespace}}});
+        if let Some(dr) = &st.settings.default_registry {
+            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromContainerRuntime": dr.host_from_cluster, "singleName": dr.single_name});
+        }
+        out.push(with_spec(object("Cluster", "default", &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)]), spec));
+    }
+    if all.iter().any(|r| r.kind == ResourceType::DockerCompose) {
+        out.push(with_spec(object("Cluster", "docker", &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)]), json!({"connection": {"docker": {}}})));
+    }
+    // Extensions (ext:// loads) and raw v1alpha1 objects.
+    for (name, url, load_host) in &st.ext_repos {
+        if st.raw_objects.iter().any(|o| o["kind"] == "ExtensionRepo" && o["metadata"]["name"] == name.as_str()) {
+            continue;
+        }
+        out.push(with_spec(
+            object("ExtensionRepo", name, &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST), (ANNOTATION_MANAGED_BY, "tiltfile.loader")]),
+            json!({"url": url, "loadHost": load_host}),
+        ));
+    }
+    for (name, repo, path) in &st.extensions {
+        out.push(with_spec(
+            object("Extension", name, &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST), (ANNOTATION_MANAGED_BY, "tiltfile.loader")]),
+            json!({"repoName": repo, "repoPath": path}),
+        ));
+    }
+    for o in &st.raw_objects {
+        let mut o = o.clone();
+        if o["metadata"]["annotations"][ANNOTATION_MANIFEST].is_null() {
+            o["metadata"]["annotations"][ANNOTATION_MANIFEST] = json!(TILTFILE_MANIFEST);
+        }
+        out.push(o);
+    }
+    let _ = Path::new(input.main_path);
+    Ok(Assembled { objects: out.list, resources: infos })
+}
+
+fn deps_of(st: &State, r: &Res) -> Vec<String> {
+    if let Some(li) = r.local {
+        return st.local_resources[li].resource_deps.clone();
+    }
+    if let Some(o) = &r.dc_opts {
+        return o.resource_deps.clone();
+    }
+    r.opts.resource_deps.clone()
+}
+
+fn closure(st: &State, all: &[Res], roots: &[String]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<String> = roots.to_vec();
+    while let Some(n) = stack.pop() {
+        if !out.insert(n.clone()) {
+            continue;
+        }
+        if let Some(r) = all.iter().find(|r| r.name == n) {
+            stack.extend(deps_of(st, r));
+        }
+    }
+    out
+}
+
+fn global_ignores(st: &State) -> Vec<Json> {
+    let mut out = vec![];
+    if let Some((dir, pats)) = &st.tiltignore
+        && !pats.is_empty()
+    {
+        out.push(json!({"basePath": dir.display().to_string(), "patterns": pats}));
+    }
+    for (dir, pats) in &st.watch_ignores {
+        out.push(json!({"basePath": dir.display().to_string(), "patterns": pats}));
+    }
+    for t in &st.images {
+        if let ImageBuild::Custom(c) = &t.build
+            && !c.outputs_image_ref_to.is_empty()
+        {
+            let p = PathBuf::from(&c.outputs_image_ref_to);
+            out.push(json!({
+                "basePath": p.parent().map(|d| d.display().to_string()).unwrap_or_default(),
+                "patterns": [p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()],
+            }));
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Objects {
+    list: Vec<Json>,
+    seen: BTreeSet<(String, String)>,
+}
+
+impl Objects {
+    fn push(&mut self, o: Json) {
+        let key = (
+            o["kind"].as_str().unwrap_or("").to_owned(),
+            o["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+        );
+        if self.seen.insert(key) {
+            self.list.push(o);
+        }
+    }
+}
+
+fn stop_button(manifest: &str, component_type: &str) -> Json {
+    let name = format!("{manifest}-stopbuild");
+    with_spec(
+        object("UIButton", &name, &[(ANNOTATION_MANIFEST, manifest), (ANNOTATION_BUTTON_TYPE, "stopbuild")]),
+        json!({
+            "location": {"componentID": manifest, "componentType": component_type},
+            "text": "stop",
+            "iconName": "cancel",
+        }),
+    )
+}
+
+fn rel(base: &Path, p: &Path) -> String {
+    match p.strip_prefix(base) {
+        Ok(r) if r.as_os_str().is_empty() => ".".into(),
+        Ok(r) => r.display().to_string(),
+        Err(_) => p.display().to_string(),
+    }
+}
+
+fn trigger_str(t: TriggerMode) -> &'static str {
+    match t {
+        TriggerMode::Auto => "auto",
+        TriggerMode::Manual => "manual",
+    }
+}
+
+fn image_map_name(t: &ImageTarget) -> String {
+    sanitize_name(&t.ref_str)
+}
+
+fn context_ignores(t: &ImageTarget) -> Vec<Json> {
+    let mut out = vec![];
+    if let ImageBuild::Docker(d) = &t.build {
+        let mut pats: Vec<String> = d.dockerignore_patterns.clone();
+        if !t.only.is_empty() {
+            pats.push("**".into());
+            pats.extend(t.only.iter().map(|o| format!("!{}", o.trim_start_matches("./"))));
+        }
+        pats.extend(t.ignores.iter().cloned());
+        if !pats.is_empty() {
+            out.push(json!({"basePath": d.context.display().to_string(), "patterns": pats}));
+        }
+    } else if let ImageBuild::Custom(c) = &t.build
+        && !t.ignores.is_empty()
+    {
+        out.push(json!({"basePath": c.dir.display().to_string(), "patterns": t.ignores}));
+    }
+    out
+}
+
+fn emit_resource(
+    st: &State,
+    r: &Res,
+    enabled: bool,
+    input: &AssembleInput,
+    global_ignores: &[Json],
+    out: &mut Objects,
+) -> anyhow::Result<ResourceInfo> {
+    let m = r.name.as_str();
+    let ds = disable_source(m);
+    let (trigger_mode, auto_init, labels, links, deps, allow_parallel) = match (r.local, &r.dc_opts) {
+        (Some(li), _) => {
+            let l = &st.local_resources[li];
+            (l.trigger_mode, Some(l.auto_init), l.labels.clone(), l.links.clone(), l.resource_deps.clone(), l.allow_parallel)
+        }
+        (None, Some(o)) => (o.trigger_mode, o.auto_init, o.labels.clone(), o.links.clone(), o.resource_deps.clone(), false),
+        _ => (r.opts.trigger_mode, r.opts.auto_init, r.opts.labels.clone(), r.opts.links.clone(), r.opts.resource_deps.clone(), false),
+    };
+    let trigger_mode = trigger_mode.unwrap_or(st.default_trigger_mode);
+    let auto_init = auto_init.unwrap_or(true);
+    let mut links = links;
+
+    // Images: FileWatch, ImageMap, DockerImage/CmdImage, LiveUpdate.
+    let cluster = if r.kind == ResourceType::DockerCompose { "docker" } else { "default" };
+    let deployed: BTreeSet<usize> = match r.kind {
+        ResourceType::K8s => r.entities.iter().flat_map(|e| entity_images(st, e)).chain(
+            r.custom_deploy.map(|ci| st.custom_deploys[ci].image_deps.iter().filter_map(|d| st.images.iter().position(|t| &t.ref_str == d || &t.name == d)).collect::<Vec<_>>()).unwrap_or_default()
+        ).collect(),
+        _ => r.images.iter().copied().collect(),
+    };
+    let mut image_maps = vec![];
+    let mut deployed_maps = vec![];
+    // Base images first (build order).
+    let mut order: Vec<usize> = r.images.iter().copied().filter(|i| !deployed.contains(i)).collect();
+    order.extend(r.images.iter().copied().filter(|i| deployed.contains(i)));
+    for &ti in &order {
+        let t = &st.images[ti];
+        let im = image_map_name(t);
+        let fw_name = sanitize_name(&format!("image:{}", t.ref_str));
+        let target_id = format!("image:{}", t.ref_str);
+        // FileWatch image:<ref>
+        let (watched, mut ignores): (Vec<String>, Vec<Json>) = match &t.build {
+            ImageBuild::Docker(d) => {
+                let mut ig = context_ignores(t);
+                ig.push(json!({"basePath": d.dockerfile_path.display().to_string()}));
+                (vec![d.context.display().to_string()], ig)
+            }
+            ImageBuild::Custom(c) => (c.deps.iter().map(|p| p.display().to_string()).collect(), context_ignores(t)),
+        };
+        ignores.extend(global_ignores.iter().cloned());
+        if input.watch && !watched.is_empty() {
+            out.push(with_spec(
+                object("FileWatch", &fw_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &target_id)]),
+                json!({"watchedPaths": watched, "ignores": ignores, "disableSource": ds}),
+            ));
+        }
+        if !t.live_update_only {
+            let mut spec = json!({
+                "selector": t.ref_str,
+                "matchExact": t.match_exact,
+                "matchInEnvVars": t.match_in_env_vars,
+            });
+            if let Some(ep) = &t.entrypoint {
+                spec["overrideCommand"] = json!({"command": ep});
+            }
+            if let Some(a) = &t.container_args {
+                spec["overrideArgs"] = json!({"args": a});
+            }
+            out.push(with_spec(
+                object("ImageMap", &im, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("imagemap:{im}"))]),
+                spec,
+            ));
+            let needs = if deployed.contains(&ti) { "push" } else { "base-image" };
+            let needs = if r.kind == ResourceType::DockerCompose && needs == "push" { "" } else { needs };
+            let build_name = format!("{m}:{im}");
+            match &t.build {
+                ImageBuild::Docker(d) => {
+                    out.push(with_spec(
+                        object("DockerImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockerimage:{build_name}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+                        json!({
+                            "ref": t.ref_str,
+                            "dockerfileContents": d.dockerfile_contents,
+                            "context": d.context.display().to_string(),
+                            "contextIgnores": context_ignores(t),
+                            "args": d.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                            "target": d.target,
+                            "sshAgentConfigs": d.ssh,
+                            "secrets": d.secret,
+                            "network": d.network,
+                            "pull": d.pull,
+                            "cacheFrom": d.cache_from,
+                            "platform": d.platform,
+                            "extraTags": d.extra_tags,
+                            "imageMaps": [im],
+                            "cluster": cluster,
+                            "clusterNeeds": needs,
+                            "extraHosts": d.extra_hosts,
+                        }),
+                    ));
+                }
+                ImageBuild::Custom(c) => {
+                    let mode = if c.skips_local_docker {
+                        "remote"
+                    } else if c.disable_push {
+                        "local-docker"
+                    } else {
+                        "local-docker-and-remote"
+                    };
+                    out.push(with_spec(
+                        object("CmdImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+                        json!({
+                            "ref": t.ref_str,
+                            "args": c.args,
+                            "dir": c.dir.display().to_string(),
+                            "env": c.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                            "imageMaps": [im],
+                            "outputMode": mode,
+                            "outputTag": c.tag,
+                            "outputsImageRefTo": c.outputs_image_ref_to,
+                            "cluster": cluster,
+                            "clusterNeeds": needs,
+                        }),
+                    ));
+                }
+            }
+            image_maps.push(im.clone());
+            if deployed.contains(&ti) {
+                deployed_maps.push(im.clone());
+            }
+        }
+        // LiveUpdate for deployed images.
+        if deployed.contains(&ti) && !t.live_update.is_empty() {
+            emit_live_update(st, r, t, ti, &im, trigger_mode, out)?;
+        }
+    }
+
+    // Custom-deploy live update (image_selector / container_selector without a built image).
+    if let Some(ci) = r.custom_deploy {
+        let cd = &st.custom_deploys[ci];
+        if !cd.live_update.is_empty() {
+            let base = &cd.live_update.base_path;
+            let sel = if !cd.container_selector.is_empty() {
+                json!({"kubernetes": {"discoveryName": m, "applyName": m, "containerName": cd.container_selector}})
+            } else {
+                json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": cd.image_selector}})
+            };
+            let fw = format!("k8s:{m}");
+            let name = format!("{m}:{}", sanitize_name(if cd.container_selector.is_empty() { &cd.image_selector } else { &cd.container_selector }));
+            let spec = lu_spec(&cd.live_update, base, sel, json!([{"fileWatch": sanitize_name(&fw)}]), r.kind.clone())?;
+            out.push(with_spec(
+                object("LiveUpdate", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")), (ANNOTATION_MANAGED_BY, "buildcontrol"), (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode))]),
+                spec,
+            ));
+        }
+    }
+
+    match r.kind {
+        ResourceType::K8s => emit_k8s(st, r, input, &deployed_maps, &ds, global_ignores, out)?,
+        ResourceType::Local => emit_local(st, r, &ds, global_ignores, input, out),
+        ResourceType::DockerCompose => {
+            let (pi, svc) = r.dc.clone().unwrap();
+            let p = &st.dc_projects[pi];
+            out.push(with_spec(
+                object("DockerComposeService", m, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockercompose:{m}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+                json!({
+                    "service": svc,
+                    "project": {
+                        "configPaths": p.config_paths.iter().map(|c| c.display().to_string()).collect::<Vec<_>>(),
+                        "projectPath": p.project_path.display().to_string(),
+                        "yaml": p.yaml,
+                        "name": p.name,
+                        "envFile": p.env_file,
+                        "profiles": p.profiles,
+                        "wait": p.wait,
+                    },
+                    "imageMaps": deployed_maps,
+                    "disableSource": ds,
+                }),
+            ));
+            let infer = r.dc_opts.as_ref().and_then(|o| o.infer_links).unwrap_or(true);
+            if infer
+                && let Some((_, def)) = p.services.iter().find(|(n, _)| n == &svc)
+            {
+                for port in def.get("ports").and_then(|p| p.as_array()).into_iter().flatten() {
+                    let host_port = match port {
+                        Json::String(s) => {
+                            let parts: Vec<&str> = s.split(':').collect();
+                            if parts.len() >= 2 { Some(parts[parts.len() - 2].to_owned()) } else { None }
+                        }
+                        Json::Object(o) => o.get("published").map(|p| p.as_str().map(str::to_owned).unwrap_or_else(|| p.to_string())),
+                        _ => None,
+                    };
+                    if let Some(hp) = host_port.filter(|h| !h.is_empty()) {
+                        links.push(Link { url: format!("http://localhost:{hp}/"), name: String::new() });
+                    }
+                }
+            }
+        }
+    }
+
+    // Disable ConfigMap + ToggleButton, stop button, UIResource.
+    let mut cm = object("ConfigMap", &format!("{m}-disable"), &[(ANNOTATION_MANIFEST, m)]);
+    cm["data"] = json!({"isDisabled": if enabled { "false" } else { "true" }});
+    out.push(cm);
+    out.push(with_spec(
+        object("ToggleButton", &format!("{m}-disable"), &[(ANNOTATION_MANIFEST, m)]),
+        json!({
+            "location": {"componentID": m, "componentType": "Resource"},
+            "on": {"text": "Enable Resource", "iconName": "play_arrow"},
+            "off": {"text": "Disable Resource", "iconName": "stop", "requiresConfirmation": true},
+            "defaultOn": false,
+            "stateSource": {"configMap": {"name": format!("{m}-disable"), "key": "isDisabled", "onValue": "true", "offValue": "false"}},
+        }),
+    ));
+    out.push(stop_button(m, "Resource"));
+    let label_map: BTreeMap<String, String> = labels.iter().map(|l| (l.clone(), l.clone())).collect();
+    let mut ui = object("UIResource", m, &[(ANNOTATION_MANIFEST, m)]);
+    set_labels(&mut ui, &label_map);
+    ui["status"] = json!({"disableStatus": {"sources": [ds.clone()]}});
+    out.push(ui);
+
+    Ok(ResourceInfo {
+        name: m.to_owned(),
+        kind: r.kind.clone(),
+        trigger_mode: trigger_str(trigger_mode).into(),
+        auto_init,
+        resource_deps: deps,
+        labels,
+        links: links.into_iter().map(|l| (l.url, l.name)).collect(),
+        pod_readiness: if r.kind == ResourceType::K8s { r.pod_readiness.clone() } else { String::new() },
+        image_maps,
+        allow_parallel,
+        enabled,
+    })
+}
+
+fn lu_spec(lu: &LiveUpdate, base: &Path, selector: Json, sources: Json, kind: ResourceType) -> anyhow::Result<Json> {
+    let mut syncs = vec![];
+    let mut execs = vec![];
+    let mut stops = vec![];
+    let mut restart = "";
+    let mut initial = false;
+    for s in &lu.steps {
+        match s {
+            LuStep::InitialSync => initial = true,
+            LuStep::FallBackOn(ps) => stops.extend(ps.iter().map(|p| rel(base, p))),
+            LuStep::Sync { local, remote } => syncs.push(json!({"localPath": rel(base, local), "containerPath": remote})),
+            LuStep::Run { args, triggers, echo_off } => execs.push(json!({
+                "args": args,
+                "triggerPaths": triggers.iter().map(|p| rel(base, p)).collect::<Vec<_>>(),
+                "echoOff": echo_off,
+            })),
+            LuStep::Restart => {
+                if kind == ResourceType::K8s {
+                    bail!("For K8s live_update, restart_container() is obsolete. Use the restart_process extension instead: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process");
+                }
+                restart = "always";
+            }
+        }
+    }
+    let mut spec = json!({
+        "basePath": base.display().to_string(),
+        "selector": selector,
+        "sources": sources,
+        "stopPaths": stops,
+        "syncs": syncs,
+        "execs": execs,
+        "restart": restart,
+    });
+    if initial {
+        spec["initialSync"] = json!({});
+    }
+    Ok(spec)
+}
+
+fn emit_live_update(
+    st: &State,
+    r: &Res,
+    t: &ImageTarget,
+    ti: usize,
+    im: &str,
+    trigger_mode: TriggerMode,
+    out: &mut Objects,
+) -> anyhow::Result<()> {
+    let m = r.name.as_str();
+    let name = format!("{m}:{im}");
+    let selector = match r.kind {
+        ResourceType::DockerCompose => json!({"dockerCompose": {"service": r.dc.as_ref().map(|d| d.1.clone()).unwrap_or_default()}}),
+        _ if t.live_update_only => json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": t.ref_str}}),
+        _ => json!({"kubernetes": {"discoveryName": m, "applyName": m, "imageMapName": im}}),
+    };
+    // Sources: this image's watch, then its base images' watches.
+    let mut sources = vec![];
+    let mut stack = vec![ti];
+    let mut seen = BTreeSet::new();
+    while let Some(i) = stack.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        let b = &st.images[i];
+        let mut src = json!({"fileWatch": sanitize_name(&format!("image:{}", b.ref_str))});
+        if !b.live_update_only {
+            src["imageMap"] = json!(image_map_name(b));
+        }
+        sources.push(src);
+        for dep in &b.image_deps {
+            if let Some(bi) = st.images.iter().position(|x| image_matches(x, dep)) {
+                stack.push(bi);
+            }
+        }
+    }
+    let spec = lu_spec(&t.live_update, &t.live_update.base_path, selector, Json::Array(sources), r.kind.clone())?;
+    out.push(with_spec(
+        object("LiveUpdate", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")), (ANNOTATION_MANAGED_BY, "buildcontrol"), (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode))]),
+        spec,
+    ));
+    Ok(())
+}
+
+fn emit_k8s(
+    st: &State,
+    r: &Res,
+    input: &AssembleInput,
+    image_maps: &[String],
+    ds: &Json,
+    global_ignores: &[Json],
+    out: &mut Objects,
+) -> anyhow::Result<()> {
+    let m = r.name.as_str();
+    let forwards: Vec<Json> = r
+        .opts
+        .port_forwards
+        .iter()
+        .map(|p| json!({"localPort": p.local_port, "containerPort": p.container_port, "host": p.host, "name": p.name, "path": p.path}))
+        .collect();
+    let mut spec = json!({
+        "imageMaps": image_maps,
+        "timeout": format!("{}s", st.settings.k8s_upsert_timeout_secs),
+        "discoveryStrategy": r.opts.discovery_strategy,
+        "disableSource": ds,
+        "cluster": "default",
+    });
+    if !r.opts.extra_pod_selectors.is_empty() {
+        spec["kubernetesDiscoveryTemplateSpec"] = json!({
+            "extraSelectors": r.opts.extra_pod_selectors.iter().map(|s| json!({"matchLabels": s})).collect::<Vec<_>>()
+        });
+    }
+    if !forwards.is_empty() {
+        spec["portForwardTemplateSpec"] = json!({"forwards": forwards});
+    }
+    let mut pls = json!({"ignoreContainers": ["istio-init", "istio-proxy", "linkerd-proxy", "linkerd-init"]});
+    if let Some(t) = &input.since_time {
+        pls["sinceTime"] = json!(t);
+    }
+    spec["podLogStreamTemplateSpec"] = pls;
+    // Image locators from k8s_kind.
+    let mut locators = vec![];
+    for k in &st.k8s_kinds {
+        if !r.entities.iter().any(|e| kind_matches(k, e)) {
+            continue;
+        }
+        let sel = json!({"apiVersionRegexp": k.api_version_re, "kindRegexp": k.kind_re});
+        for p in &k.image_json_paths {
+            locators.push(json!({"objectSelector": sel, "path": p}));
+        }
+        if let Some((p, repo, tag)) = &k.image_object {
+            locators.push(json!({"objectSelector": sel, "path": p, "object": {"repoField": repo, "tagField": tag}}));
+        }
+    }
+    if !locators.is_empty() {
+        spec["imageLocators"] = json!(locators);
+    }
+    if let Some(ci) = r.custom_deploy {
+        let cd = &st.custom_deploys[ci];
+        let env = |e: &[(String, String)]| e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        spec["applyCmd"] = json!({"args": cd.apply_cmd, "dir": cd.apply_dir.display().to_string(), "env": env(&cd.apply_env)});
+        spec["deleteCmd"] = json!({"args": cd.delete_cmd, "dir": cd.delete_dir.display().to_string(), "env": env(&cd.delete_env)});
+        if !cd.deps.is_empty() {
+            let fw = sanitize_name(&format!("k8s:{m}"));
+            spec["restartOn"] = json!({"fileWatches": [fw]});
+            if input.watch {
+                let mut ig = vec![];
+                ig.extend(global_ignores.iter().cloned());
+                out.push(with_spec(
+                    object("FileWatch", &fw, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &format!("k8s:{m}"))]),
+                    json!({"watchedPaths": cd.deps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(), "ignores": ig, "disableSource": ds}),
+                ));
+            }
+        }
+    } else {
+        let docs: Vec<Json> = r.entities.iter().map(|e| e.obj.clone()).collect();
+        spec["yaml"] = json!(crate::yaml::encode_stream(&docs).map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?);
+    }
+    out.push(with_spec(
+        object("KubernetesApply", m, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("kubernetesapply:{m}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+        spec,
+    ));
+    Ok(())
+}
+
+fn probe_json(p: &ProbeSpec) -> Json {
+    json!({
+        "handler": p.handler,
+        "initialDelaySeconds": p.initial_delay_seconds,
+        "timeoutSeconds": p.timeout_seconds,
+        "periodSeconds": p.period_seconds,
+        "successThreshold": p.success_threshold,
+        "failureThreshold": p.failure_threshold,
+    })
+}
+
+fn emit_local(st: &State, r: &Res, ds: &Json, global_ignores: &[Json], input: &AssembleInput, out: &mut Objects) {
+    let l = &st.local_resources[r.local.unwrap()];
+    let m = r.name.as_str();
+    let env = |e: &[(String, String)]| e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+    let fw_name = sanitize_name(&format!("local:{m}"));
+    if !l.deps.is_empty() && input.watch {
+        let mut ignores = vec![];
+        if !l.ignores.is_empty() {
+            ignores.push(json!({"basePath": l.tiltfile_dir.display().to_string(), "patterns": l.ignores}));
+        }
+        ignores.extend(global_ignores.iter().cloned());
+        out.push(with_spec(
+            object("FileWatch", &fw_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &format!("local:{m}"))]),
+            json!({"watchedPaths": l.deps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(), "ignores": ignores, "disableSource": ds}),
+        ));
+    }
+    if !l.cmd.is_empty() {
+        let name = format!("{m}:update");
+        out.push(with_spec(
+            object("Cmd", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmd:{name}")), (ANNOTATION_MANAGED_BY, "local_resource")]),
+            json!({"args": l.cmd, "dir": l.dir.display().to_string(), "env": env(&l.env), "disableSource": ds}),
+        ));
+    }
+    if !l.serve_cmd.is_empty() {
+        let name = format!("{m}:serve");
+        let mut spec = json!({"args": l.serve_cmd, "dir": l.serve_dir.display().to_string(), "env": env(&l.serve_env), "disableSource": ds});
+        if let Some(p) = &l.readiness_probe {
+            spec["readinessProbe"] = probe_json(p);
+        }
+        out.push(with_spec(
+            object("Cmd", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmd:{name}")), (ANNOTATION_MANAGED_BY, "local_resource"), (ANNOTATION_OWNER_KIND, "CmdServer")]),
+            spec,
+        ));
+    }
+}

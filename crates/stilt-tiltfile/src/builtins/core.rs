@@ -1,0 +1,436 @@
+//! Language-level and file/encoding builtins: fail, exit, warn, include, load_dynamic, local,
+//! read_*/decode_*/encode_*, blob, listdir, watch_file, link, shlex.quote.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use anyhow::bail;
+use starlark::environment::GlobalsBuilder;
+use starlark::eval::Evaluator;
+use starlark::starlark_module;
+use starlark::values::Value;
+use starlark::values::ValueLike;
+use starlark::values::dict::AllocDict;
+use starlark::values::none::NoneType;
+
+use crate::convert::*;
+use crate::eval::abs_path;
+use crate::eval::ctx;
+use crate::eval::cur_dir;
+use crate::eval::exec_file;
+use crate::host::HostCommand;
+use crate::values::Blob;
+use crate::values::TiltObj;
+
+/// Read a file through the host and record it as a config file.
+pub(crate) fn read_watched(
+    eval: &Evaluator,
+    func: &str,
+    path: &Path,
+) -> anyhow::Result<Option<String>> {
+    let c = ctx(eval);
+    c.add_config_file(path);
+    match c.host.read_file(path) {
+        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow!("{func}: error reading {}: {e}", path.display())),
+    }
+}
+
+/// Shell command or argv list ⇒ argv.
+pub(crate) fn to_argv(func: &str, param: &str, v: Value) -> anyhow::Result<Vec<String>> {
+    if v.is_none() {
+        return Ok(vec![]);
+    }
+    if let Some(s) = v.unpack_str() {
+        if s.is_empty() {
+            return Ok(vec![]);
+        }
+        return Ok(vec!["sh".into(), "-c".into(), s.to_owned()]);
+    }
+    if let Some(b) = v.downcast_ref::<Blob>() {
+        return Ok(vec!["sh".into(), "-c".into(), b.0.clone()]);
+    }
+    str_list(func, param, Some(v))
+}
+
+pub(crate) fn argv_display(argv: &[String]) -> String {
+    if argv.len() == 3 && argv[0] == "sh" && argv[1] == "-c" {
+        argv[2].clone()
+    } else {
+        argv.join(" ")
+    }
+}
+
+/// Run a load-time command (local(), helm, kustomize) and return stdout.
+pub(crate) fn run_local(
+    eval: &Evaluator,
+    argv: Vec<String>,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    stdin: Option<String>,
+    quiet: bool,
+    echo_off: bool,
+) -> anyhow::Result<String> {
+    let c = ctx(eval);
+    let disp = argv_display(&argv);
+    if !echo_off {
+        c.log(&format!("local: {disp}"));
+    }
+    let mut full_env = c.env_overrides();
+    full_env.push(("TILT_PORT".into(), "10350".into()));
+    full_env.push(("TILT_HOST".into(), c.req.web_host.clone()));
+    full_env.push(("TILT_DISABLE_ANALYTICS".into(), "1".into()));
+    full_env.extend(env);
+    let cmd = HostCommand { argv: argv.clone(), dir, env: full_env, stdin };
+    let out = c
+        .host
+        .run(&cmd)
+        .map_err(|e| anyhow!("command \"{disp}\" failed.\nerror: {e}"))?;
+    if !quiet {
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            c.log(&format!(" → {line}"));
+        }
+    }
+    if out.status != 0 {
+        let mut msg = format!("command \"{disp}\" failed.\nerror: exit status {}", out.status);
+        if !out.stdout.is_empty() {
+            msg.push_str(&format!("\nstdout:\n{}", out.stdout.trim_end()));
+        }
+        if !out.stderr.is_empty() {
+            msg.push_str(&format!("\nstderr:\n{}", out.stderr.trim_end()));
+        }
+        bail!(msg);
+    }
+    Ok(out.stdout)
+}
+
+fn path_arg(eval: &Evaluator, func: &str, param: &str, v: Value) -> anyhow::Result<PathBuf> {
+    let s = string(func, param, v)?;
+    Ok(abs_path(&cur_dir(eval), &s))
+}
+
+fn read_or_default<'v>(
+    eval: &mut Evaluator<'v, '_, '_>,
+    func: &str,
+    paths: Value<'v>,
+    default: Option<Value<'v>>,
+) -> anyhow::Result<Result<String, Value<'v>>> {
+    let p = path_arg(eval, func, "paths", paths)?;
+    match read_watched(eval, func, &p)? {
+        Some(s) => Ok(Ok(s)),
+        None => match default {
+            Some(d) => Ok(Err(d)),
+            None => bail!(
+                "{func}: file not found: {} (pass default= to allow a missing file)",
+                p.display()
+            ),
+        },
+    }
+}
+
+pub(crate) fn new_obj<'v>(
+    eval: &Evaluator<'v, '_, '_>,
+    kind: &'static str,
+    fields: serde_json::Value,
+) -> Value<'v> {
+    let serde_json::Value::Object(m) = fields else { unreachable!() };
+    eval.heap().alloc(TiltObj::new(kind, m))
+}
+
+#[starlark_module]
+pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    fn fail(#[starlark(require = pos)] msg: Value) -> anyhow::Result<NoneType> {
+        let m = msg.unpack_str().map(str::to_owned).unwrap_or_else(|| msg.to_str());
+        Err(anyhow!("{m}"))
+    }
+
+    fn exit<'v>(
+        #[starlark(require = pos)] code: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        if let Some(c) = code
+            && !c.is_none()
+        {
+            ctx(eval).log(&c.to_str());
+        }
+        Err(anyhow!("{}", crate::eval::STOP_MARKER))
+    }
+
+    fn warn<'v>(
+        #[starlark(require = pos)] msg: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let m = string("warn", "msg", msg)?;
+        ctx(eval).warn(m);
+        Ok(NoneType)
+    }
+
+    fn include<'v>(
+        #[starlark(require = pos)] path: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<NoneType> {
+        let c = ctx(eval);
+        let s = string("include", "path", path)?;
+        let p = crate::eval::resolve_load_path(c, &cur_dir(eval), &s)?;
+        exec_file(c, &p, false)?;
+        Ok(NoneType)
+    }
+
+    fn load_dynamic<'v>(
+        #[starlark(require = pos)] path: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> starlark::Result<Value<'v>> {
+        let c = ctx(eval);
+        let s = string("load_dynamic", "path", path)?;
+        let p = crate::eval::resolve_load_path(c, &cur_dir(eval), &s)?;
+        let m = exec_file(c, &p, false)?;
+        let heap = eval.heap();
+        let mut items = vec![];
+        for name in m.names() {
+            let n = name.as_str();
+            if n.starts_with('_') {
+                continue;
+            }
+            if let Ok(v) = m.get(n) {
+                // SAFETY: the reference added to this module's frozen heap keeps `v`'s heap alive for
+                // as long as the module's values live.
+                let fv = unsafe { v.owned_frozen_value(eval.frozen_heap()) };
+                items.push((heap.alloc(n), fv.to_value()));
+            }
+        }
+        Ok(heap.alloc(AllocDict(items)))
+    }
+
+    fn local<'v>(
+        #[starlark(require = pos)] command: Value<'v>,
+        quiet: Option<Value<'v>>,
+        command_bat: Option<Value<'v>>,
+        echo_off: Option<Value<'v>>,
+        env: Option<Value<'v>>,
+        dir: Option<Value<'v>>,
+        stdin: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let _ = command_bat;
+        let argv = to_argv("local", "command", command)?;
+        if argv.is_empty() {
+            bail!("local: for parameter \"command\": empty command");
+        }
+        let quiet = opt_bool("local", "quiet", quiet, false)?;
+        let echo_off = opt_bool("local", "echo_off", echo_off, false)?;
+        let env = str_dict("local", "env", env)?;
+        let d = opt_string("local", "dir", dir)?;
+        let dir = if d.is_empty() { cur_dir(eval) } else { abs_path(&cur_dir(eval), &d) };
+        let stdin = match stdin {
+            Some(v) if !v.is_none() => Some(string("local", "stdin", v)?),
+            _ => None,
+        };
+        let out = run_local(eval, argv, dir, env, stdin, quiet, echo_off)?;
+        Ok(eval.heap().alloc(Blob(out)))
+    }
+
+    fn read_file<'v>(
+        #[starlark(require = pos)] paths: Value<'v>,
+        default: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        match read_or_default(eval, "read_file", paths, default)? {
+            Ok(s) => Ok(eval.heap().alloc(Blob(s))),
+            Err(d) => Ok(match d.unpack_str() {
+                Some(s) => eval.heap().alloc(Blob(s.to_owned())),
+                None => d,
+            }),
+        }
+    }
+
+    fn read_json<'v>(
+        #[starlark(require = pos)] paths: Value<'v>,
+        default: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        match read_or_default(eval, "read_json", paths, default)? {
+            Ok(s) => {
+                let j: serde_json::Value = serde_json::from_str(&s)
+                    .map_err(|e| anyhow!("read_json: error parsing JSON: {e}"))?;
+                Ok(json_to_value(&j, eval.heap()))
+            }
+            Err(d) => Ok(d),
+        }
+    }
+
+    fn read_yaml<'v>(
+        #[starlark(require = pos)] paths: Value<'v>,
+        default: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        match read_or_default(eval, "read_yaml", paths, default)? {
+            Ok(s) => {
+                let j = crate::yaml::parse_one(&s)
+                    .map_err(|e| anyhow!("read_yaml: error parsing YAML: {e}"))?;
+                Ok(json_to_value(&j, eval.heap()))
+            }
+            Err(d) => Ok(d),
+        }
+    }
+
+    fn read_yaml_stream<'v>(
+        #[starlark(require = pos)] paths: Value<'v>,
+        default: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        match read_or_default(eval, "read_yaml_stream", paths, default)? {
+            Ok(s) => {
+                let j = crate::yaml::parse_stream(&s)
+                    .map_err(|e| anyhow!("read_yaml_stream: error parsing YAML: {e}"))?;
+                Ok(json_to_value(&serde_json::Value::Array(j), eval.heap()))
+            }
+            Err(d) => Ok(d),
+        }
+    }
+
+    fn decode_json<'v>(
+        #[starlark(require = pos)] json: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let s = string("decode_json", "json", json)?;
+        let j: serde_json::Value = serde_json::from_str(&s)
+            .map_err(|e| anyhow!("decode_json: error parsing JSON: {e}"))?;
+        Ok(json_to_value(&j, eval.heap()))
+    }
+
+    fn decode_yaml<'v>(
+        #[starlark(require = pos)] yaml: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let s = string("decode_yaml", "yaml", yaml)?;
+        let j = crate::yaml::parse_one(&s)
+            .map_err(|e| anyhow!("decode_yaml: error parsing YAML: {e}"))?;
+        Ok(json_to_value(&j, eval.heap()))
+    }
+
+    fn decode_yaml_stream<'v>(
+        #[starlark(require = pos)] yaml: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let s = string("decode_yaml_stream", "yaml", yaml)?;
+        let j = crate::yaml::parse_stream(&s)
+            .map_err(|e| anyhow!("decode_yaml_stream: error parsing YAML: {e}"))?;
+        Ok(json_to_value(&serde_json::Value::Array(j), eval.heap()))
+    }
+
+    fn encode_json<'v>(
+        #[starlark(require = pos)] obj: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let j = value_to_json(obj).map_err(|e| anyhow!("encode_json: {e}"))?;
+        let mut s = serde_json::to_string_pretty(&j)?;
+        s.push('\n');
+        Ok(eval.heap().alloc(Blob(s)))
+    }
+
+    fn encode_yaml<'v>(
+        #[starlark(require = pos)] obj: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let j = value_to_json(obj).map_err(|e| anyhow!("encode_yaml: {e}"))?;
+        Ok(eval.heap().alloc(Blob(crate::yaml::encode(&j)?)))
+    }
+
+    fn encode_yaml_stream<'v>(
+        #[starlark(require = pos)] objs: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let items = seq(objs).ok_or_else(|| bad_arg("encode_yaml_stream", "objs", "list", objs))?;
+        let js = items
+            .into_iter()
+            .map(value_to_json)
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(|e| anyhow!("encode_yaml_stream: {e}"))?;
+        Ok(eval.heap().alloc(Blob(crate::yaml::encode_stream(&js)?)))
+    }
+
+    fn blob<'v>(
+        #[starlark(require = pos)] input: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let s = string("blob", "input", input)?;
+        Ok(eval.heap().alloc(Blob(s)))
+    }
+
+    fn listdir<'v>(
+        #[starlark(require = pos)] dir: Value<'v>,
+        recursive: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Vec<String>> {
+        let c = ctx(eval);
+        let d = path_arg(eval, "listdir", "dir", dir)?;
+        let recursive = opt_bool("listdir", "recursive", recursive, false)?;
+        let mut out = vec![];
+        let mut stack = vec![d.clone()];
+        while let Some(cur) = stack.pop() {
+            let entries = c
+                .host
+                .read_dir(&cur)
+                .map_err(|e| anyhow!("listdir: {}: {e}", cur.display()))?;
+            for e in entries {
+                if e.is_dir {
+                    if recursive {
+                        stack.push(e.path);
+                    }
+                } else {
+                    out.push(e.path.display().to_string());
+                }
+            }
+        }
+        out.sort();
+        if recursive {
+            c.add_config_file(&d);
+        }
+        Ok(out)
+    }
+
+    fn watch_file<'v>(
+        #[starlark(require = pos)] paths: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let p = path_arg(eval, "watch_file", "paths", paths)?;
+        ctx(eval).add_config_file(&p);
+        Ok(NoneType)
+    }
+
+    fn link<'v>(
+        #[starlark(require = pos)] url: Value<'v>,
+        name: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let url = string("link", "url", url)?;
+        if url.is_empty() {
+            bail!("link: for parameter \"url\": url cannot be empty");
+        }
+        let name = opt_string("link", "name", name)?;
+        Ok(new_obj(eval, "link", serde_json::json!({"url": url, "name": name})))
+    }
+}
+
+#[starlark_module]
+pub(crate) fn register_shlex(builder: &mut GlobalsBuilder) {
+    fn quote(#[starlark(require = pos)] s: &str) -> anyhow::Result<String> {
+        Ok(shell_quote(s))
+    }
+}
+
+/// Python's shlex.quote.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if s.is_empty() {
+        return "''".into();
+    }
+    if s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}

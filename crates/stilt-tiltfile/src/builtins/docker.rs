@@ -1,0 +1,448 @@
+//! docker_build, custom_build and the live-update steps.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use starlark::environment::GlobalsBuilder;
+use starlark::eval::Evaluator;
+use starlark::starlark_module;
+use starlark::values::Value;
+use starlark::values::ValueLike;
+use starlark::values::none::NoneType;
+
+use crate::builtins::core::new_obj;
+use crate::builtins::core::read_watched;
+use crate::builtins::core::to_argv;
+use crate::convert::*;
+use crate::eval::abs_path;
+use crate::eval::ctx;
+use crate::eval::cur_dir;
+use crate::model::*;
+use crate::values::TiltObj;
+
+/// Parse an image ref into (familiar name without tag/digest, has explicit tag/digest).
+pub(crate) fn parse_ref(func: &str, param: &str, r: &str) -> anyhow::Result<(String, bool)> {
+    let re = regex::Regex::new(
+        r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
+    )
+    .unwrap();
+    if r.is_empty() || !re.is_match(r) {
+        bail!("{func}: for parameter \"{param}\": invalid image reference {r:?} (must be a valid Docker image name, lowercase)");
+    }
+    let without_digest = r.split('@').next().unwrap_or(r);
+    let last_slash = without_digest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tagged) = match without_digest[last_slash..].find(':') {
+        Some(i) => (without_digest[..last_slash + i].to_owned(), true),
+        None => (without_digest.to_owned(), r.contains('@')),
+    };
+    let name = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .or_else(|| name.strip_prefix("index.docker.io/library/"))
+        .map(str::to_owned)
+        .unwrap_or(name);
+    Ok((name, tagged))
+}
+
+/// Unpack and validate live_update steps (marking them used).
+pub(crate) fn live_update_arg(
+    eval: &Evaluator,
+    func: &str,
+    v: Option<Value>,
+) -> anyhow::Result<LiveUpdate> {
+    let c = ctx(eval);
+    let items = one_or_many(v);
+    let mut steps = vec![];
+    let mut phase = 0; // 0 initial_sync, 1 fall_back_on, 2 sync, 3 run, 4 restart
+    for it in items {
+        let Some(o) = it.downcast_ref::<TiltObj>() else {
+            return Err(bad_arg(func, "live_update", "list of live update steps", it));
+        };
+        let (p, step) = match o.kind {
+            "initial_sync" => (0, LuStep::InitialSync),
+            "fall_back_on" => (
+                1,
+                LuStep::FallBackOn(
+                    serde_json::from_value::<Vec<String>>(o.fields["files"].clone())?
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect(),
+                ),
+            ),
+            "sync" => (
+                2,
+                LuStep::Sync {
+                    local: PathBuf::from(o.str("local_path").unwrap_or_default()),
+                    remote: o.str("remote_path").unwrap_or_default().to_owned(),
+                },
+            ),
+            "run" => (
+                3,
+                LuStep::Run {
+                    args: serde_json::from_value(o.fields["args"].clone())?,
+                    triggers: serde_json::from_value::<Vec<String>>(o.fields["trigger"].clone())?
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect(),
+                    echo_off: o.fields["echo_off"].as_bool().unwrap_or(false),
+                },
+            ),
+            "restart_container" => (4, LuStep::Restart),
+            _ => return Err(bad_arg(func, "live_update", "list of live update steps", it)),
+        };
+        if p < phase || (p == phase && (p == 0 || p == 4)) {
+            bail!(
+                "{func}: live_update steps out of order or repeated: {} must come {}. Steps must be ordered: \
+                 initial_sync (at most 1), fall_back_on, sync, run, restart_container (at most 1)",
+                o.kind,
+                match p {
+                    0 => "first and at most once",
+                    4 => "last and at most once",
+                    _ => "earlier",
+                }
+            );
+        }
+        phase = p;
+        c.st.borrow_mut().unused_steps.remove(&o.id);
+        steps.push(step);
+    }
+    Ok(LiveUpdate { steps, base_path: cur_dir(eval) })
+}
+
+fn new_step<'v>(
+    eval: &Evaluator<'v, '_, '_>,
+    kind: &'static str,
+    fields: serde_json::Value,
+) -> Value<'v> {
+    let c = ctx(eval);
+    let mut st = c.st.borrow_mut();
+    st.next_id += 1;
+    let id = st.next_id;
+    st.unused_steps
+        .insert(id, format!("{kind} step created at {}", crate::eval::call_site(eval)));
+    drop(st);
+    let serde_json::Value::Object(m) = fields else { unreachable!() };
+    let mut o = TiltObj::new(kind, m);
+    o.id = id;
+    eval.heap().alloc(o)
+}
+
+fn read_dockerignore(eval: &Evaluator, context: &Path, dockerfile: &Path) -> anyhow::Result<Vec<String>> {
+    // `<Dockerfile>.dockerignore` takes precedence over `<context>/.dockerignore`.
+    let specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
+    let c = ctx(eval);
+    let candidates = [specific, context.join(".dockerignore")];
+    for p in candidates {
+        c.add_config_file(&p);
+        if let Some(text) = read_watched(eval, "docker_build", &p)? {
+            return Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect());
+        }
+    }
+    Ok(vec![])
+}
+
+/// `FROM` images of a Dockerfile (after ARG defaults/build_args substitution).
+pub(crate) fn dockerfile_from_refs(text: &str, build_args: &[(String, String)]) -> Vec<String> {
+    let mut args: Vec<(String, String)> = vec![];
+    let mut out = vec![];
+    for line in text.lines() {
+        let t = line.trim();
+        let mut parts = t.split_whitespace();
+        let Some(kw) = parts.next() else { continue };
+        if kw.eq_ignore_ascii_case("ARG") {
+            if let Some(def) = parts.next() {
+                let (k, v) = def.split_once('=').unwrap_or((def, ""));
+                let v = build_args
+                    .iter()
+                    .find(|(bk, _)| bk == k)
+                    .map(|(_, bv)| bv.clone())
+                    .unwrap_or_else(|| v.trim_matches('"').to_owned());
+                args.push((k.to_owned(), v));
+            }
+        } else if kw.eq_ignore_ascii_case("FROM") {
+            let mut img = None;
+            for p in parts.by_ref() {
+                if !p.starts_with("--") {
+                    img = Some(p.to_owned());
+                    break;
+                }
+            }
+            if let Some(mut img) = img {
+                for (k, v) in &args {
+                    img = img.replace(&format!("${{{k}}}"), v).replace(&format!("${k}"), v);
+                }
+                out.push(img);
+            }
+        }
+    }
+    out
+}
+
+fn entrypoint_arg(func: &str, v: Option<Value>) -> anyhow::Result<Option<Vec<String>>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => {
+            let a = to_argv(func, "entrypoint", v)?;
+            Ok(if a.is_empty() { None } else { Some(a) })
+        }
+    }
+}
+
+fn container_args_arg(func: &str, v: Option<Value>) -> anyhow::Result<Option<Vec<String>>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => Ok(Some(str_list(func, "container_args", Some(v))?)),
+    }
+}
+
+fn check_dup_image(eval: &Evaluator, func: &str, r: &str) -> anyhow::Result<()> {
+    if ctx(eval).st.borrow().images.iter().any(|i| i.ref_str == r) {
+        bail!("{func}: Image for ref {r:?} has already been defined");
+    }
+    Ok(())
+}
+
+#[starlark_module]
+pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    fn docker_build<'v>(
+        #[starlark(require = pos)] r#ref: Value<'v>,
+        #[starlark(require = pos)] context: Value<'v>,
+        build_args: Option<Value<'v>>,
+        dockerfile: Option<Value<'v>>,
+        dockerfile_contents: Option<Value<'v>>,
+        cache: Option<Value<'v>>,
+        live_update: Option<Value<'v>>,
+        match_in_env_vars: Option<Value<'v>>,
+        ignore: Option<Value<'v>>,
+        only: Option<Value<'v>>,
+        entrypoint: Option<Value<'v>>,
+        container_args: Option<Value<'v>>,
+        target: Option<Value<'v>>,
+        ssh: Option<Value<'v>>,
+        secret: Option<Value<'v>>,
+        network: Option<Value<'v>>,
+        extra_tag: Option<Value<'v>>,
+        cache_from: Option<Value<'v>>,
+        pull: Option<Value<'v>>,
+        platform: Option<Value<'v>>,
+        extra_hosts: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<NoneType> {
+        let f = "docker_build";
+        let c = ctx(eval);
+        let _ = cache;
+        let ref_str = string(f, "ref", r#ref)?;
+        let (name, match_exact) = parse_ref(f, "ref", &ref_str)?;
+        check_dup_image(eval, f, &ref_str)?;
+        let dir = cur_dir(eval);
+        let context = abs_path(&dir, &string(f, "context", context)?);
+        let build_args = str_dict(f, "build_args", build_args)?;
+        let df = opt_string(f, "dockerfile", dockerfile)?;
+        let dfc = opt_string(f, "dockerfile_contents", dockerfile_contents)?;
+        if !df.is_empty() && !dfc.is_empty() {
+            bail!("{f}: Cannot specify both dockerfile and dockerfile_contents keyword arguments");
+        }
+        let dockerfile_path = if df.is_empty() {
+            context.join("Dockerfile")
+        } else {
+            abs_path(&dir, &df)
+        };
+        let contents = if !dfc.is_empty() {
+            dfc
+        } else {
+            match read_watched(eval, f, &dockerfile_path)? {
+                Some(t) => t,
+                None => bail!("{f}: error reading dockerfile: open {}: no such file or directory", dockerfile_path.display()),
+            }
+        };
+        let dockerignore_patterns = read_dockerignore(eval, &context, &dockerfile_path)?;
+        let only = str_or_list(f, "only", only)?;
+        for o in &only {
+            if o.contains('*') {
+                bail!("{f}: 'only' does not support '*' file globs. Must be a real path: {o}");
+            }
+        }
+        let lu = live_update_arg(eval, f, live_update)?;
+        if lu.steps.iter().any(|s| matches!(s, LuStep::Restart)) {
+            // Only valid for Docker Compose; checked at assembly when we know the deploy target.
+        }
+        let image_deps = dockerfile_from_refs(&contents, &build_args);
+        let platform = match opt_string(f, "platform", platform)? {
+            p if p.is_empty() => c.getenv("DOCKER_DEFAULT_PLATFORM").unwrap_or_default(),
+            p => p,
+        };
+        let img = ImageTarget {
+            ref_str,
+            name,
+            match_exact,
+            build: ImageBuild::Docker(DockerBuild {
+                context,
+                dockerfile_path,
+                dockerfile_contents: contents,
+                build_args,
+                target: opt_string(f, "target", target)?,
+                ssh: str_or_list(f, "ssh", ssh)?,
+                secret: str_or_list(f, "secret", secret)?,
+                network: opt_string(f, "network", network)?,
+                extra_tags: str_or_list(f, "extra_tag", extra_tag)?,
+                cache_from: str_or_list(f, "cache_from", cache_from)?,
+                pull: opt_bool(f, "pull", pull, false)?,
+                platform,
+                extra_hosts: str_or_list(f, "extra_hosts", extra_hosts)?,
+                dockerignore_patterns,
+            }),
+            live_update: lu,
+            match_in_env_vars: opt_bool(f, "match_in_env_vars", match_in_env_vars, false)?,
+            ignores: str_or_list(f, "ignore", ignore)?,
+            only,
+            entrypoint: entrypoint_arg(f, entrypoint)?,
+            container_args: container_args_arg(f, container_args)?,
+            live_update_only: false,
+            image_deps,
+        };
+        c.st.borrow_mut().images.push(img);
+        Ok(NoneType)
+    }
+
+    fn custom_build<'v>(
+        #[starlark(require = pos)] r#ref: Value<'v>,
+        #[starlark(require = pos)] command: Value<'v>,
+        #[starlark(require = pos)] deps: Value<'v>,
+        tag: Option<Value<'v>>,
+        disable_push: Option<Value<'v>>,
+        skips_local_docker: Option<Value<'v>>,
+        live_update: Option<Value<'v>>,
+        match_in_env_vars: Option<Value<'v>>,
+        ignore: Option<Value<'v>>,
+        entrypoint: Option<Value<'v>>,
+        container_args: Option<Value<'v>>,
+        command_bat_val: Option<Value<'v>>,
+        outputs_image_ref_to: Option<Value<'v>>,
+        command_bat: Option<Value<'v>>,
+        image_deps: Option<Value<'v>>,
+        env: Option<Value<'v>>,
+        dir: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let f = "custom_build";
+        let c = ctx(eval);
+        let _ = (command_bat_val, command_bat);
+        let ref_str = string(f, "ref", r#ref)?;
+        let (name, match_exact) = parse_ref(f, "ref", &ref_str)?;
+        check_dup_image(eval, f, &ref_str)?;
+        let cwd = cur_dir(eval);
+        let args = to_argv(f, "command", command)?;
+        if args.is_empty() {
+            bail!("{f}: for parameter \"command\": Argument 2 (command) can't be empty");
+        }
+        let deps: Vec<PathBuf> = str_or_list(f, "deps", Some(deps))?
+            .iter()
+            .map(|d| abs_path(&cwd, d))
+            .collect();
+        let tag = opt_string(f, "tag", tag)?;
+        let outputs = opt_string(f, "outputs_image_ref_to", outputs_image_ref_to)?;
+        if !tag.is_empty() && !outputs.is_empty() {
+            bail!("{f}: Cannot specify both tag= and outputs_image_ref_to=");
+        }
+        let lu = live_update_arg(eval, f, live_update)?;
+        let live_update_only = args.len() == 3 && args[2] == ":" && !lu.is_empty();
+        let d = opt_string(f, "dir", dir)?;
+        let img_deps = str_or_list(f, "image_deps", image_deps)?;
+        let img = ImageTarget {
+            ref_str: ref_str.clone(),
+            name,
+            match_exact,
+            build: ImageBuild::Custom(CustomBuild {
+                args,
+                deps,
+                dir: if d.is_empty() { cwd.clone() } else { abs_path(&cwd, &d) },
+                env: str_dict(f, "env", env)?,
+                tag,
+                disable_push: opt_bool(f, "disable_push", disable_push, false)?,
+                skips_local_docker: opt_bool(f, "skips_local_docker", skips_local_docker, false)?,
+                outputs_image_ref_to: if outputs.is_empty() {
+                    outputs
+                } else {
+                    abs_path(&cwd, &outputs).display().to_string()
+                },
+                image_deps: img_deps.clone(),
+            }),
+            live_update: lu,
+            match_in_env_vars: opt_bool(f, "match_in_env_vars", match_in_env_vars, false)?,
+            ignores: str_or_list(f, "ignore", ignore)?,
+            only: vec![],
+            entrypoint: entrypoint_arg(f, entrypoint)?,
+            container_args: container_args_arg(f, container_args)?,
+            live_update_only,
+            image_deps: img_deps,
+        };
+        c.st.borrow_mut().images.push(img);
+        Ok(new_obj(eval, "custom_build", serde_json::json!({"ref": ref_str})))
+    }
+
+    fn sync<'v>(
+        #[starlark(require = pos)] local_path: Value<'v>,
+        #[starlark(require = pos)] remote_path: Value<'v>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let l = string("sync", "local_path", local_path)?;
+        let r = string("sync", "remote_path", remote_path)?;
+        if !r.starts_with('/') {
+            bail!("sync: remote_path must be an absolute path (got {r:?})");
+        }
+        let l = abs_path(&cur_dir(eval), &l);
+        Ok(new_step(eval, "sync", serde_json::json!({"local_path": l.display().to_string(), "remote_path": r})))
+    }
+
+    fn run<'v>(
+        #[starlark(require = pos)] cmd: Value<'v>,
+        trigger: Option<Value<'v>>,
+        echo_off: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let args = to_argv("run", "cmd", cmd)?;
+        if args.is_empty() {
+            bail!("run: for parameter \"cmd\": cmd cannot be empty");
+        }
+        let dir = cur_dir(eval);
+        let triggers: Vec<String> = str_or_list("run", "trigger", trigger)?
+            .iter()
+            .map(|t| abs_path(&dir, t).display().to_string())
+            .collect();
+        let echo_off = opt_bool("run", "echo_off", echo_off, false)?;
+        Ok(new_step(eval, "run", serde_json::json!({"args": args, "trigger": triggers, "echo_off": echo_off})))
+    }
+
+    fn restart_container<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
+        Ok(new_step(eval, "restart_container", serde_json::json!({})))
+    }
+
+    fn initial_sync<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
+        Ok(new_step(eval, "initial_sync", serde_json::json!({})))
+    }
+
+    fn fall_back_on<'v>(
+        paths: Option<Value<'v>>,
+        files: Option<Value<'v>>,
+        eval: &mut Evaluator<'v, '_, '_>,
+    ) -> anyhow::Result<Value<'v>> {
+        let dir = cur_dir(eval);
+        let v = paths.or(files);
+        if v.is_none() {
+            bail!("fall_back_on: missing argument for paths");
+        }
+        let files: Vec<String> = str_or_list("fall_back_on", "paths", v)?
+            .iter()
+            .map(|p| abs_path(&dir, p).display().to_string())
+            .collect();
+        Ok(new_step(eval, "fall_back_on", serde_json::json!({"files": files})))
+    }
+}

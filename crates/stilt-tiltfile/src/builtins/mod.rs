@@ -1,0 +1,51 @@
+//! Tilt's builtins, one module per area, registered into one `Globals` per load.
+
+pub mod compose;
+pub mod config;
+pub mod core;
+pub mod docker;
+pub mod extensions;
+pub mod k8s;
+pub mod local;
+pub mod os;
+pub mod settings;
+pub mod v1alpha1;
+
+use starlark::environment::Globals;
+use starlark::environment::GlobalsBuilder;
+use starlark::environment::LibraryExtension;
+
+use crate::eval::ReqInfo;
+
+pub(crate) fn globals_for(req: &ReqInfo) -> Globals {
+    let mut b = GlobalsBuilder::extended_by(&[
+        LibraryExtension::StructType,
+        LibraryExtension::Print,
+        LibraryExtension::SetType,
+        LibraryExtension::Map,
+        LibraryExtension::Filter,
+    ]);
+    core::register(&mut b);
+    k8s::register(&mut b);
+    docker::register(&mut b);
+    local::register(&mut b);
+    compose::register(&mut b);
+    settings::register(&mut b);
+    extensions::register(&mut b);
+    b.set("TRIGGER_MODE_AUTO", 1);
+    b.set("TRIGGER_MODE_MANUAL", 2);
+    b.namespace("os", |b| os::register(b, req));
+    b.namespace("sys", |b| {
+        b.set("argv", req.argv.clone());
+        b.set("executable", req.executable.as_str());
+    });
+    b.namespace("shlex", core::register_shlex);
+    b.namespace("config", |b| config::register(b, req));
+    b.namespace("v1alpha1", v1alpha1::register);
+    b.build()
+}
+
+pub(crate) fn globals() -> Globals {
+    // Replaced per load by `globals_for`; kept for Ctx::new's default.
+    GlobalsBuilder::new().build()
+}

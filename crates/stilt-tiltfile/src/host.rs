@@ -1,0 +1,286 @@
+//! Host access for the loader. Everything the Tiltfile can observe of the machine (processes,
+//! environment, files, the kube context) goes through [`HostEnv`], so fixtures use [`FakeHost`]
+//! and Stilt uses [`RealHost`].
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+/// A command to run on the host (`local()`, `helm()`, `kustomize()`, `k8s_custom_deploy`'s
+/// nothing — only load-time commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCommand {
+    /// argv; a shell command is `["sh", "-c", cmd]`.
+    pub argv: Vec<String>,
+    pub dir: PathBuf,
+    /// Extra environment on top of the host environment.
+    pub env: Vec<(String, String)>,
+    pub stdin: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOutput {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub path: PathBuf,
+    pub is_dir: bool,
+}
+
+/// The loader's view of the host. Must be `Sync`: callers run loads on blocking threads.
+pub trait HostEnv: Send + Sync {
+    /// Run a command to completion. `Err` only when it could not be started (e.g. not found).
+    fn run(&self, cmd: &HostCommand) -> io::Result<HostOutput>;
+    /// Whether an executable is on `PATH`.
+    fn which(&self, bin: &str) -> Option<PathBuf>;
+    /// The process environment at load start (os.environ is a copy-on-write overlay of it).
+    fn environ(&self) -> Vec<(String, String)>;
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
+    fn is_dir(&self, path: &Path) -> bool;
+    fn exists(&self, path: &Path) -> bool;
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(path.to_path_buf())
+    }
+    /// Current kube context name ("" when there is no kubeconfig).
+    fn k8s_context(&self) -> String;
+    /// Default namespace of the current context ("default" when unset).
+    fn k8s_namespace(&self) -> String;
+    /// Cluster name of the current context (used for the dev-cluster allow list).
+    fn k8s_cluster(&self) -> String {
+        self.k8s_context()
+    }
+    /// Working directory (os.getcwd()).
+    fn cwd(&self) -> PathBuf;
+}
+
+/// The real machine: std::process, std::env, std::fs, `kubectl config`.
+#[derive(Debug, Default)]
+pub struct RealHost {
+    kube: Mutex<Option<(String, String, String)>>,
+}
+
+impl RealHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn kube(&self) -> (String, String, String) {
+        let mut g = self.kube.lock().unwrap();
+        if let Some(k) = &*g {
+            return k.clone();
+        }
+        let q = |args: &[&str]| -> String {
+            Command::new("kubectl")
+                .args(args)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        let ctx = q(&["config", "current-context"]);
+        let (ns, cluster) = if ctx.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (
+                q(&["config", "view", "--minify", "-o", "jsonpath={..namespace}"]),
+                q(&["config", "view", "--minify", "-o", "jsonpath={.clusters[0].name}"]),
+            )
+        };
+        let ns = if ns.is_empty() { "default".into() } else { ns };
+        let k = (ctx, ns, cluster);
+        *g = Some(k.clone());
+        k
+    }
+}
+
+pub(crate) fn run_real(cmd: &HostCommand) -> io::Result<HostOutput> {
+    use std::io::Write;
+    let mut c = Command::new(&cmd.argv[0]);
+    c.args(&cmd.argv[1..]).current_dir(&cmd.dir);
+    for (k, v) in &cmd.env {
+        c.env(k, v);
+    }
+    c.stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn()?;
+    if let Some(input) = &cmd.stdin {
+        let mut si = child.stdin.take().expect("piped stdin");
+        let input = input.clone();
+        std::thread::spawn(move || {
+            let _ = si.write_all(input.as_bytes());
+        });
+    }
+    let out = child.wait_with_output()?;
+    Ok(HostOutput {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+fn which_real(bin: &str, path: Option<&str>) -> Option<PathBuf> {
+    let path = path?;
+    std::env::split_paths(path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+fn read_dir_real(path: &Path) -> io::Result<Vec<DirEntry>> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(path)? {
+        let e = e?;
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        out.push(DirEntry { path: e.path(), is_dir });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+impl HostEnv for RealHost {
+    fn run(&self, cmd: &HostCommand) -> io::Result<HostOutput> {
+        run_real(cmd)
+    }
+    fn which(&self, bin: &str) -> Option<PathBuf> {
+        which_real(bin, std::env::var("PATH").ok().as_deref())
+    }
+    fn environ(&self) -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        read_dir_real(path)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::canonicalize(path)
+    }
+    fn k8s_context(&self) -> String {
+        self.kube().0
+    }
+    fn k8s_namespace(&self) -> String {
+        self.kube().1
+    }
+    fn k8s_cluster(&self) -> String {
+        self.kube().2
+    }
+    fn cwd(&self) -> PathBuf {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+    }
+}
+
+/// A deterministic host for tests: real files, a fixed environment, a fixed kube context, and
+/// commands answered from a table (falling back to really running them when `run_unknown`).
+#[derive(Debug, Clone)]
+pub struct FakeHost {
+    pub env: BTreeMap<String, String>,
+    pub context: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub cwd: PathBuf,
+    /// Shell command string (argv joined by spaces) → canned output.
+    pub commands: BTreeMap<String, HostOutput>,
+    /// Run commands missing from `commands` for real (with only `env` as the environment).
+    pub run_unknown: bool,
+    /// Executables `which` finds (when `run_unknown`, the real PATH is consulted too).
+    pub path_bins: Vec<String>,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        let mut env = BTreeMap::new();
+        env.insert("HOME".into(), "/home/stilt".into());
+        env.insert("USER".into(), "stilt".into());
+        env.insert("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into());
+        FakeHost {
+            env,
+            context: "kind-kind".into(),
+            namespace: "default".into(),
+            cluster: "kind-kind".into(),
+            cwd: PathBuf::from("/"),
+            commands: BTreeMap::new(),
+            run_unknown: true,
+            path_bins: vec![],
+        }
+    }
+}
+
+impl HostEnv for FakeHost {
+    fn run(&self, cmd: &HostCommand) -> io::Result<HostOutput> {
+        let key = if cmd.argv.len() == 3 && cmd.argv[0] == "sh" && cmd.argv[1] == "-c" {
+            cmd.argv[2].clone()
+        } else {
+            cmd.argv.join(" ")
+        };
+        if let Some(o) = self.commands.get(&key) {
+            return Ok(o.clone());
+        }
+        if !self.run_unknown {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("FakeHost: no canned output for {key:?}"),
+            ));
+        }
+        let mut c = cmd.clone();
+        let mut env: Vec<(String, String)> = self.env.clone().into_iter().collect();
+        env.extend(c.env);
+        c.env = env;
+        run_real(&c)
+    }
+    fn which(&self, bin: &str) -> Option<PathBuf> {
+        if self.path_bins.iter().any(|b| b == bin) {
+            return Some(PathBuf::from("/usr/bin").join(bin));
+        }
+        if self.run_unknown {
+            return which_real(bin, self.env.get("PATH").map(|s| s.as_str()));
+        }
+        None
+    }
+    fn environ(&self) -> Vec<(String, String)> {
+        self.env.clone().into_iter().collect()
+    }
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        read_dir_real(path)
+    }
+    fn k8s_context(&self) -> String {
+        self.context.clone()
+    }
+    fn k8s_namespace(&self) -> String {
+        self.namespace.clone()
+    }
+    fn k8s_cluster(&self) -> String {
+        self.cluster.clone()
+    }
+    fn cwd(&self) -> PathBuf {
+        self.cwd.clone()
+    }
+}

@@ -1,0 +1,255 @@
+//! Stilt's Tiltfile loader: evaluate a Tiltfile (Starlark, Tilt's builtins) and return the desired
+//! `tilt.dev/v1alpha1` objects plus the set of files whose change re-runs it.
+//!
+//! Architecture invariants:
+//! - This is the only crate that uses `starlark`; Starlark values never leave it. Builtins convert
+//!   their arguments to owned Rust data (`model`) at once; assembly and object building work on
+//!   that model only.
+//! - Everything the Tiltfile can observe of the host (processes, environment, files, kube context)
+//!   goes through [`HostEnv`]; tests use [`FakeHost`].
+//! - Loading is synchronous and self-contained: callers run it on a blocking thread. The result
+//!   is owned and `Send`.
+//!
+//! Phases: evaluate (eval.rs + builtins/) → assemble resources (assemble.rs) → objects
+//! (`stilt_api::AnyObject`, strictly decoded).
+//!
+//! ```no_run
+//! use stilt_tiltfile::{load, LoadRequest, RealHost};
+//! let host = RealHost::new();
+//! let res = load(&LoadRequest::new("Tiltfile", &host)).unwrap();
+//! for o in &res.objects {
+//!     println!("{} {}", o.kind(), o.name());
+//! }
+//! ```
+
+mod assemble;
+mod builtins;
+mod convert;
+mod eval;
+pub mod host;
+mod model;
+mod objects;
+mod values;
+mod yaml;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::path::PathBuf;
+
+pub use assemble::ResourceInfo;
+pub use assemble::ResourceType;
+pub use host::DirEntry;
+pub use host::FakeHost;
+pub use host::HostCommand;
+pub use host::HostEnv;
+pub use host::HostOutput;
+pub use host::RealHost;
+pub use model::DefaultRegistry;
+pub use model::Settings;
+pub use objects::sanitize_name;
+
+/// Encode JSON as YAML the way the loader does (numbers kept as numbers even with serde_json's
+/// `arbitrary_precision` on).
+pub fn to_yaml(v: &serde_json::Value) -> String {
+    yaml::encode(v).unwrap_or_default()
+}
+
+/// Parse a (multi-document) YAML stream the way the loader does (YAML 1.1 octals, null documents
+/// dropped).
+pub fn parse_yaml_stream(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    yaml::parse_stream(text).map_err(|e| e.to_string())
+}
+
+/// What to load and how.
+pub struct LoadRequest<'a> {
+    /// The Tiltfile (absolute, or relative to `host.cwd()`); a directory means `<dir>/Tiltfile`.
+    pub path: PathBuf,
+    /// Tiltfile args (`tilt up -- args…`): parsed by `config.parse()`, else resource names.
+    pub args: Vec<String>,
+    /// `up`, `ci`, `down`, … (`config.tilt_subcommand`).
+    pub subcommand: String,
+    pub host: &'a dyn HostEnv,
+    /// Host of the web UI (`--host`), used as port-forward host default and `TILT_HOST`.
+    pub web_host: String,
+    /// Local directory standing in for the default extension repo (else `$STILT_EXTENSIONS_DIR`).
+    pub extensions_dir: Option<PathBuf>,
+    /// `sinceTime` for PodLogStream templates (RFC 3339; Tilt uses its start time).
+    pub start_time: Option<String>,
+    /// Emit FileWatch objects (false for `ci`, where Tilt does not watch files).
+    pub watch: bool,
+    /// `sys.argv`.
+    pub argv: Vec<String>,
+}
+
+impl<'a> LoadRequest<'a> {
+    pub fn new(path: impl Into<PathBuf>, host: &'a dyn HostEnv) -> Self {
+        LoadRequest {
+            path: path.into(),
+            args: vec![],
+            subcommand: "up".into(),
+            host,
+            web_host: "localhost".into(),
+            extensions_dir: None,
+            start_time: None,
+            watch: true,
+            argv: vec![],
+        }
+    }
+}
+
+/// The loader's output. Owned and `Send`.
+#[derive(Debug, Clone)]
+pub struct TiltfileResult {
+    /// Desired objects, in a stable order (per resource, then Tiltfile-level objects).
+    pub objects: Vec<stilt_api::AnyObject>,
+    /// Files whose change re-runs the Tiltfile.
+    pub config_files: BTreeSet<PathBuf>,
+    /// One entry per resource, in Tilt's order (what the engine needs beyond the objects).
+    pub resources: Vec<ResourceInfo>,
+    pub warnings: Vec<String>,
+    /// Tiltfile log: print() output, `local:` echoes, warnings.
+    pub logs: String,
+    pub settings: Settings,
+}
+
+/// Where an error happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based.
+    pub column: usize,
+}
+
+/// A failed load. `message` is rendered like starlark's diagnostics (file:line:col, snippet, call
+/// stack). The config files read so far are kept so the caller still watches them.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct LoadError {
+    pub message: String,
+    pub location: Option<Location>,
+    pub config_files: BTreeSet<PathBuf>,
+    pub logs: String,
+    pub warnings: Vec<String>,
+}
+
+/// Evaluate a Tiltfile.
+pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
+    let mut path = if req.path.is_absolute() {
+        req.path.clone()
+    } else {
+        req.host.cwd().join(&req.path)
+    };
+    path = eval::clean(&path);
+    if req.host.is_dir(&path) {
+        path = path.join("Tiltfile");
+    }
+    let main_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    builtins::os::env_reset(req.host.environ());
+    let info = eval::ReqInfo {
+        main_path: path.clone(),
+        main_dir: main_dir.clone(),
+        args: req.args.clone(),
+        subcommand: req.subcommand.clone(),
+        web_host: req.web_host.clone(),
+        extensions_dir: req.extensions_dir.clone(),
+        argv: req.argv.clone(),
+        executable: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    let c = eval::Ctx::new(req.host, info);
+    // .tiltignore next to the main Tiltfile: always a config file, global ignore patterns.
+    let ti = main_dir.join(".tiltignore");
+    c.add_config_file(&ti);
+    if let Ok(b) = req.host.read_file(&ti) {
+        let pats: Vec<String> = String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        c.st.borrow_mut().tiltignore = Some((main_dir.clone(), pats));
+    }
+    let res = run(&c, req, &path);
+    builtins::os::env_reset(vec![]);
+    let mut st = c.st.into_inner();
+    match res {
+        Ok((objects, resources)) => Ok(TiltfileResult {
+            objects,
+            config_files: std::mem::take(&mut st.config_files),
+            resources,
+            warnings: std::mem::take(&mut st.warnings),
+            logs: std::mem::take(&mut st.logs),
+            settings: st.settings.clone(),
+        }),
+        Err((message, location)) => Err(LoadError {
+            message,
+            location,
+            config_files: std::mem::take(&mut st.config_files),
+            logs: std::mem::take(&mut st.logs),
+            warnings: std::mem::take(&mut st.warnings),
+        }),
+    }
+}
+
+type Failure = (String, Option<Location>);
+
+fn starlark_failure(e: starlark::Error) -> Failure {
+    let loc = e.span().map(|s| {
+        let r = s.resolve_span();
+        Location {
+            file: PathBuf::from(s.filename()),
+            line: r.begin.line + 1,
+            column: r.begin.column + 1,
+        }
+    });
+    (format!("{e}"), loc)
+}
+
+fn run(
+    c: &eval::Ctx,
+    req: &LoadRequest,
+    path: &Path,
+) -> Result<(Vec<stilt_api::AnyObject>, Vec<ResourceInfo>), Failure> {
+    eval::exec_file(c, path, true).map_err(starlark_failure)?;
+    {
+        let mut st = c.st.borrow_mut();
+        st.settings.k8s_context = req.host.k8s_context();
+        st.settings.k8s_namespace = req.host.k8s_namespace();
+    }
+    let input = assemble::AssembleInput {
+        main_path: path,
+        args: &req.args,
+        k8s_context: req.host.k8s_context(),
+        k8s_namespace: req.host.k8s_namespace(),
+        k8s_cluster: req.host.k8s_cluster(),
+        since_time: req.start_time.clone(),
+        watch: req.watch,
+    };
+    let w2r = c.st.borrow().w2r_set;
+    let assembled = if w2r {
+        let f = eval::find_w2r(c).ok_or_else(|| ("workload_to_resource_function: callback not found".to_owned(), None))?;
+        eval::with_function_caller(c, &f, |call| {
+            let mut st = c.st.borrow_mut();
+            assemble::assemble(&mut st, &input, Some(call))
+        })
+    } else {
+        let mut st = c.st.borrow_mut();
+        assemble::assemble(&mut st, &input, None)
+    }
+    .map_err(|e| (format!("{e:#}"), None))?;
+    let mut objects = Vec::with_capacity(assembled.objects.len());
+    for o in assembled.objects {
+        let desc = format!(
+            "{} {}",
+            o["kind"].as_str().unwrap_or(""),
+            o["metadata"]["name"].as_str().unwrap_or("")
+        );
+        let obj = stilt_api::AnyObject::from_value(o)
+            .map_err(|e| (format!("internal error: building {desc}: {e}"), None))?;
+        objects.push(obj);
+    }
+    Ok((objects, assembled.resources))
+}

@@ -1,0 +1,99 @@
+//! Tests as data: every `tests/fixtures/<name>/Tiltfile` is loaded with a [`FakeHost`] and the
+//! result (objects, resources, config files, warnings, logs) or the error message is compared to
+//! the insta snapshot `tests/snapshots/fixtures__<name>.snap`.
+//!
+//! Optional files next to a fixture's Tiltfile:
+//! - `args`: Tiltfile args, one per line.
+//! - `env`: `KEY=VALUE` lines added to the fake environment.
+//! - `host.json`: `{"context": "...", "cluster": "...", "namespace": "...", "subcommand": "ci"}`.
+//!
+//! Absolute paths are redacted to `[FIXTURE]` (the fixture directory) and `[TESTS]`.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use stilt_tiltfile::FakeHost;
+use stilt_tiltfile::LoadRequest;
+use stilt_tiltfile::load;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn run_fixture(dir: &Path) -> String {
+    let mut host = FakeHost { cwd: dir.to_path_buf(), ..FakeHost::default() };
+    if let Ok(env) = std::fs::read_to_string(dir.join("env")) {
+        for l in env.lines().filter(|l| !l.trim().is_empty()) {
+            let (k, v) = l.split_once('=').unwrap();
+            host.env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    let mut subcommand = "up".to_owned();
+    if let Ok(h) = std::fs::read_to_string(dir.join("host.json")) {
+        let j: serde_json::Value = serde_json::from_str(&h).unwrap();
+        if let Some(c) = j["context"].as_str() {
+            host.context = c.into();
+            host.cluster = j["cluster"].as_str().unwrap_or(c).into();
+        }
+        if let Some(n) = j["namespace"].as_str() {
+            host.namespace = n.into();
+        }
+        if let Some(s) = j["subcommand"].as_str() {
+            subcommand = s.into();
+        }
+    }
+    let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
+        .map(|a| a.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut req = LoadRequest::new(dir.join("Tiltfile"), &host);
+    req.args = args;
+    req.subcommand = subcommand;
+    req.start_time = Some("2026-01-01T00:00:00Z".into());
+    req.extensions_dir = Some(fixtures_dir().join("_extensions"));
+    let out = match load(&req) {
+        Ok(r) => {
+            let objects: Vec<serde_json::Value> = r.objects.iter().map(|o| o.to_value()).collect();
+            let v = serde_json::json!({
+                "resources": r.resources,
+                "config_files": r.config_files,
+                "warnings": r.warnings,
+                "logs": r.logs,
+                "objects": objects,
+            });
+            stilt_tiltfile::to_yaml(&v)
+        }
+        Err(e) => {
+            let loc = e
+                .location
+                .map(|l| format!("{}:{}:{}", l.file.display(), l.line, l.column))
+                .unwrap_or_default();
+            format!("ERROR at {loc}\n{}\n--- logs ---\n{}", e.message, e.logs)
+        }
+    };
+    out.replace(&dir.display().to_string(), "[FIXTURE]")
+        .replace(&fixtures_dir().display().to_string(), "[TESTS]")
+}
+
+#[test]
+fn fixtures() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Tiltfile").is_file())
+        .collect();
+    dirs.sort();
+    let only = std::env::var("FIXTURE").ok();
+    if only.is_none() {
+        assert!(dirs.len() >= 40, "expected at least 40 fixtures, found {}", dirs.len());
+    }
+    for d in dirs {
+        let name = d.file_name().unwrap().to_string_lossy().into_owned();
+        if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
+        let out = run_fixture(&d);
+        insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, description => format!("tests/fixtures/{name}/Tiltfile")}, {
+            insta::assert_snapshot!(name, out);
+        });
+    }
+}
