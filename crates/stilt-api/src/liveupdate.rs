@@ -20,6 +20,16 @@ api_struct! {
         pub execs: Vec<LiveUpdateExec>,
         /// `none` (default) or `always`: restart the container after syncs and execs.
         pub restart: String,
+        /// When set (Tiltfile `initial_sync()`), every new container first gets all files under
+        /// all sync paths, before any change.
+        pub initial_sync: Option<LiveUpdateInitialSync>,
+    }
+}
+
+api_struct! {
+    /// Marker: sync everything under the sync paths to each new container (Tilt's
+    /// `LiveUpdateInitialSync`, currently without fields).
+    pub struct LiveUpdateInitialSync {
     }
 }
 
