@@ -8,13 +8,15 @@
 //! * the quiet window starts at [`BatchConfig::quiet`] (default **5 ms**), so
 //!   a single save (a handful of events within a millisecond or two) is
 //!   delivered about 5 ms after the last event;
-//! * it grows with the age of the batch, as a tenth of the time between the
-//!   batch's first and latest event, up to [`BatchConfig::max_quiet`]
-//!   (default **50 ms**). A burst that has lasted 300 ms must pause for 30 ms
-//!   to close. Measured on a busy 2-core machine, a process creating 10,000
-//!   files is descheduled for 5–30 ms several times; a fixed 5 ms window cut
-//!   such a burst into half a dozen batches, the growing one keeps it whole
-//!   and costs at most `max_quiet` at the end of a long burst;
+//! * it grows with the age of the burst, as a fifth of the time between the
+//!   burst's first and latest event, up to [`BatchConfig::max_quiet`]
+//!   (default **100 ms**). A burst that has lasted 300 ms must pause for
+//!   60 ms to close. Measured on a busy 2-core machine, a process creating
+//!   10,000 files is descheduled for 5–30 ms many times; a fixed 5 ms window
+//!   cut such a burst into half a dozen batches, the growing one keeps it
+//!   (nearly) whole and costs at most `max_quiet` at the end of a long burst.
+//!   A burst continues across batches: when the next event arrives within
+//!   `max_quiet` of a batch closing, the new batch keeps the burst's age;
 //! * the cap [`BatchConfig::max`] is **2 s**. It only matters when events
 //!   never pause, i.e. a long burst (a `git checkout`, an `npm install`) or
 //!   a process that writes into the tree non-stop. A 10,000-file checkout
@@ -48,7 +50,7 @@ pub struct BatchConfig {
     /// Shortest quiet window: a young batch closes once no event has
     /// arrived for this long.
     pub quiet: Duration,
-    /// Longest quiet window (the window grows as a tenth of the batch's age).
+    /// Longest quiet window (the window grows as a fifth of the burst's age).
     pub max_quiet: Duration,
     /// Close the batch at the latest this long after it opened.
     pub max: Duration,
@@ -58,7 +60,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             quiet: Duration::from_millis(5),
-            max_quiet: Duration::from_millis(50),
+            max_quiet: Duration::from_millis(100),
             max: Duration::from_secs(2),
         }
     }
@@ -76,7 +78,7 @@ impl BatchConfig {
 
     /// The quiet window for a batch whose latest event came `age` after it opened.
     pub fn quiet_for(&self, age: Duration) -> Duration {
-        (age / 10).clamp(self.quiet, self.max_quiet.max(self.quiet))
+        (age / 5).clamp(self.quiet, self.max_quiet.max(self.quiet))
     }
 }
 
@@ -208,9 +210,9 @@ pub async fn run_batcher(
     config: BatchConfig,
     in_flight: InFlight,
 ) {
-    // When a batch is closed by the cap, the burst goes on: the next batch
-    // keeps the burst's age for its quiet window.
-    let mut burst: Option<(Instant, Instant)> = None; // (burst opened, capped batch closed)
+    // A burst goes on across batches: when the next event comes soon after a
+    // batch closed, the next batch keeps the burst's age for its quiet window.
+    let mut burst: Option<(Instant, Instant)> = None; // (burst opened, last batch closed)
     loop {
         let Some(first) = input.recv().await else {
             return;
@@ -232,7 +234,6 @@ pub async fn run_batcher(
             }
             let now = Instant::now();
             if now >= cap {
-                burst = Some((burst_opened, now));
                 break;
             }
             let quiet_at = last + config.quiet_for(last - burst_opened);
@@ -260,6 +261,7 @@ pub async fn run_batcher(
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
+        burst = Some((burst_opened, Instant::now()));
         if output.send(batch.finish()).await.is_err() || closed_input {
             return;
         }
@@ -309,11 +311,11 @@ mod tests {
         }
         let b = rx.recv().await.unwrap();
         assert_eq!(b.paths.len(), 50);
-        // last event at 147 ms; the window has grown to 14.7 ms (timer
+        // last event at 147 ms; the window has grown to 29.4 ms (timer
         // resolution is 1 ms)
         let took = b.closed - t0;
         assert!(
-            took >= Duration::from_micros(161_700) && took <= Duration::from_millis(163),
+            took >= Duration::from_micros(176_400) && took <= Duration::from_millis(178),
             "{took:?}"
         );
     }
@@ -353,17 +355,40 @@ mod tests {
         assert_eq!(first.paths.len() + second.paths.len(), 2600);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn burst_age_carries_over_a_quiet_split() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        for i in 0..100 {
+            tx.send(p(&format!("/a{i}"))).unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // 25 ms > the 20 ms window of a 100 ms burst: splits
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        for i in 0..50 {
+            tx.send(p(&format!("/b{i}"))).unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // 15 ms would split a fresh 50 ms batch (10 ms window) but not the
+        // continuing 175 ms burst (35 ms window)
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        for i in 0..10 {
+            tx.send(p(&format!("/c{i}"))).unwrap();
+        }
+        assert_eq!(rx.recv().await.unwrap().paths.len(), 100);
+        assert_eq!(rx.recv().await.unwrap().paths.len(), 60);
+    }
+
     #[test]
     fn quiet_window_growth() {
         let c = BatchConfig::default();
         assert_eq!(c.quiet_for(Duration::ZERO), Duration::from_millis(5));
         assert_eq!(
             c.quiet_for(Duration::from_millis(200)),
-            Duration::from_millis(20)
+            Duration::from_millis(40)
         );
         assert_eq!(
             c.quiet_for(Duration::from_secs(5)),
-            Duration::from_millis(50)
+            Duration::from_millis(100)
         );
         let f = BatchConfig::fixed(Duration::from_millis(200), Duration::from_secs(10));
         assert_eq!(

@@ -13,7 +13,7 @@
 //!   scanning, overflow rescans, and clear errors for inotify limits.
 //! * [`batch`]: adaptive batching (close after 5 ms of quiet, extend while
 //!   events keep coming, with a window that grows for long bursts up to
-//!   50 ms, cap at 2 s) with per-batch timestamps.
+//!   100 ms, cap at 2 s) with per-batch timestamps.
 //! * Seams for tests: [`source::EventSource`] (push events by hand with
 //!   [`source::FakeSource`]) and [`fs::Fs`] (in-memory [`fs::MemFs`]).
 //!

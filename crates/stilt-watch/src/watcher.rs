@@ -500,23 +500,44 @@ impl Router {
                 Ok(())
             }
             Err(_) => {
+                // Watch the nearest existing ancestor. If the next component
+                // toward the root appears meanwhile (a `mkdir -p` racing us),
+                // go again from there so its creation event is not lost.
+                for _ in 0..64 {
+                    let mut anchor = root.parent();
+                    let mut registered = None;
+                    while let Some(a) = anchor {
+                        if self
+                            .fs
+                            .stat(a, true)
+                            .is_ok_and(|s| s.kind == EntryKind::Dir)
+                            && self.register(id, a)?
+                        {
+                            if let WalkMode::Rescan { seen, .. } = mode {
+                                seen.insert(a.to_path_buf());
+                            }
+                            registered = Some(a.to_path_buf());
+                            break;
+                        }
+                        anchor = a.parent();
+                    }
+                    let Some(a) = registered else { break };
+                    let next = root
+                        .strip_prefix(&a)
+                        .ok()
+                        .and_then(|rest| rest.components().next())
+                        .map(|c| a.join(c));
+                    match next {
+                        Some(n) if self.fs.stat(&n, true).is_ok() => {
+                            if n == root {
+                                return self.resolve_root(id, root, mode);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
                 if let Some(s) = self.sets.get_mut(&id) {
                     s.pending.push(root.to_path_buf());
-                }
-                let mut anchor = root.parent();
-                while let Some(a) = anchor {
-                    if self
-                        .fs
-                        .stat(a, true)
-                        .is_ok_and(|s| s.kind == EntryKind::Dir)
-                        && self.register(id, a)?
-                    {
-                        if let WalkMode::Rescan { seen, .. } = mode {
-                            seen.insert(a.to_path_buf());
-                        }
-                        break;
-                    }
-                    anchor = a.parent();
                 }
                 Ok(())
             }

@@ -15,9 +15,17 @@ fn ignores(base: &Path, pats: &[&str]) -> Ignores {
 
 /// Receive batches until every path of `want` was seen (or 5 s).
 async fn until_seen(h: &mut WatchHandle, want: &[PathBuf]) -> (BTreeSet<PathBuf>, Vec<Batch>) {
+    until_seen_for(h, want, Duration::from_secs(5)).await
+}
+
+async fn until_seen_for(
+    h: &mut WatchHandle,
+    want: &[PathBuf],
+    limit: Duration,
+) -> (BTreeSet<PathBuf>, Vec<Batch>) {
     let mut got = BTreeSet::new();
     let mut batches = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+    let _ = tokio::time::timeout(limit, async {
         while !want.iter().all(|p| got.contains(p)) {
             match h.recv().await {
                 Some(b) => {
@@ -118,24 +126,37 @@ async fn ten_thousand_files_arrive_in_very_few_batches() {
         let files = files.clone();
         let root = root.clone();
         std::thread::spawn(move || {
+            let t = std::time::Instant::now();
             for i in 0..100 {
                 std::fs::create_dir(root.join(format!("d{i}"))).unwrap();
             }
             for f in &files {
                 std::fs::write(f, "x").unwrap();
             }
+            t.elapsed()
         })
     };
-    let (got, batches) = until_seen(&mut h, &files).await;
-    writer.join().unwrap();
+    let (got, batches) = until_seen_for(&mut h, &files, Duration::from_secs(60)).await;
+    let took = writer.join().unwrap();
     let missing = files.iter().filter(|f| !got.contains(*f)).count();
     assert_eq!(missing, 0);
     let sizes: Vec<(usize, Duration)> = batches
         .iter()
         .map(|b| (b.paths.len(), b.closed - b.first_event))
         .collect();
-    eprintln!("10k files: {} batches, sizes {sizes:?}", batches.len());
-    assert!(batches.len() <= 5, "{} batches: {sizes:?}", batches.len());
+    eprintln!(
+        "10k files written in {took:?}: {} batches, (size, duration) {sizes:?}",
+        batches.len()
+    );
+    // One batch when the writer finishes within the 2 s cap (it does on an
+    // idle machine); on a loaded machine the cap splits it, and the growing
+    // quiet window allows only a few extra splits.
+    let cap_splits = (took.as_secs_f64() / 2.0).ceil() as usize;
+    assert!(
+        batches.len() <= cap_splits + 3,
+        "{} batches for a {took:?} burst: {sizes:?}",
+        batches.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,4 +243,23 @@ async fn many_sets_share_one_instance() {
     handles.truncate(10);
     hub.flush().await.unwrap();
     assert_eq!(hub.watched_dirs().await.unwrap(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_that_does_not_exist_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("later/deeper");
+    let hub = WatchHub::new().unwrap();
+    let mut h = hub.watch(WatchSpec::new([&root])).await.unwrap();
+    std::fs::create_dir_all(&root).unwrap();
+    let f = root.join("f.txt");
+    std::fs::write(&f, "x").unwrap();
+    let (got, _) = until_seen(&mut h, std::slice::from_ref(&f)).await;
+    assert!(got.contains(&f), "{got:?}");
+    // Nothing outside the root leaks through the anchor directories.
+    std::fs::write(dir.path().join("later/sibling"), "x").unwrap();
+    let g = root.join("g.txt");
+    std::fs::write(&g, "x").unwrap();
+    let (got, _) = until_seen(&mut h, std::slice::from_ref(&g)).await;
+    assert!(!got.contains(&dir.path().join("later/sibling")), "{got:?}");
 }
