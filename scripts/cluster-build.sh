@@ -13,7 +13,7 @@ ETCD_DIR=$REPO/tools/etcd
 BUILD_REV=1   # bump when the build flags below change
 
 # version of a required module, from "require M V" or a line "M V" inside a require block
-mod_version() { sed -E 's/^require[[:space:]]+//' "$2" | awk -v m="$1" '$1 == m && $2 ~ /^v[0-9]/ {print $2; exit}'; }
+mod_version() { awk -v m="$1" '{ sub(/^require[ \t]+/, "") } $1 == m && $2 ~ /^v[0-9]/ && !found { print $2; found = 1 }' "$2"; }
 k8s_version() { mod_version k8s.io/kubernetes "$K8S_DIR/go.mod"; }
 etcd_version() { mod_version go.etcd.io/etcd/server/v3 "$ETCD_DIR/go.mod"; }
 
