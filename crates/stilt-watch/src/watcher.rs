@@ -22,10 +22,12 @@
 //! missing watches, dropping vanished ones), and reports what *may* have
 //! changed without keeping a per-file snapshot: every file whose ctime or
 //! mtime is not older than the start of the current event burst (minus 2 s
-//! of slack), every directory whose mtime is that recent (its entries
-//! changed, so deletions inside it are covered by reporting the directory),
-//! and every watched directory that vanished. No snapshot keeps idle memory
-//! flat for 100k-file trees.
+//! of slack; a burst starts after 1 s without events), every directory whose
+//! mtime is that recent, roots included (its entries changed, so deletions
+//! inside it are covered by reporting the directory), and every watched
+//! directory that vanished. Consumers must treat a directory path as "this
+//! subtree may have changed". No snapshot keeps idle memory flat for
+//! 100k-file trees; the price is that a rescan can over-report.
 //!
 //! Reported paths are files *and* directories (created, modified, deleted,
 //! renamed from, renamed to). Events for paths matched by the set's ignores
@@ -558,11 +560,12 @@ impl Router {
             }
             if let WalkMode::Rescan { seen, since, stamp } = mode {
                 seen.insert(dir.clone());
-                if dir != start
-                    && self
-                        .fs
-                        .stat(&dir, false)
-                        .is_ok_and(|s| s.mtime >= *since || s.ctime >= *since)
+                // Entries of this directory changed (possibly deletions we
+                // cannot name): report the directory itself, roots included.
+                if self
+                    .fs
+                    .stat(&dir, false)
+                    .is_ok_and(|s| s.mtime >= *since || s.ctime >= *since)
                 {
                     let stamp = *stamp;
                     self.send(id, &dir, stamp);

@@ -263,3 +263,56 @@ async fn root_that_does_not_exist_yet() {
     let (got, _) = until_seen(&mut h, std::slice::from_ref(&g)).await;
     assert!(!got.contains(&dir.path().join("later/sibling")), "{got:?}");
 }
+
+/// Overflow on the real file system: a Rescan is injected into a real
+/// notify source (a kernel overflow cannot be forced from a test). The
+/// rescan batch reports files changed since the burst began (by ctime),
+/// vanished directories, and not old untouched files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_rescan_on_disk() {
+    use std::sync::{Arc, Mutex};
+    use stilt_watch::fs::RealFs;
+    use stilt_watch::source::{EventSink, EventSource, NotifySource, RawEvent, RawKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let old = root.join("old.txt");
+    std::fs::write(&old, "old").unwrap();
+    std::fs::create_dir(root.join("gone")).unwrap();
+    std::fs::create_dir(root.join("sub")).unwrap();
+    // Let `old` age past the 2 s slack before the burst starts.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    let slot: Arc<Mutex<Option<EventSink>>> = Arc::default();
+    let slot2 = slot.clone();
+    let hub = WatchHub::with_source(
+        Box::new(move |sink: EventSink| {
+            *slot2.lock().unwrap() = Some(sink.clone());
+            Ok(Box::new(NotifySource::new(sink)?) as Box<dyn EventSource>)
+        }),
+        Arc::new(RealFs),
+    )
+    .unwrap();
+    let mut h = hub.watch(WatchSpec::new([&root])).await.unwrap();
+    let changed = root.join("sub/changed.txt");
+    std::fs::write(&changed, "new").unwrap();
+    std::fs::remove_dir(root.join("gone")).unwrap();
+    until_seen(&mut h, &[changed.clone(), root.join("gone")]).await;
+    drain(&mut h, 50).await;
+
+    let sink = slot.lock().unwrap().clone().unwrap();
+    sink.send(RawEvent::new(RawKind::Rescan, ""));
+    let b = tokio::time::timeout(Duration::from_secs(5), h.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.rescanned);
+    assert!(b.paths.contains(&changed), "{:?}", b.paths);
+    assert!(
+        b.paths.contains(&root.join("sub")),
+        "dir with changed entries: {:?}",
+        b.paths
+    );
+    assert!(!b.paths.contains(&old), "old file reported: {:?}", b.paths);
+    assert_eq!(hub.watched_dirs().await.unwrap(), 2);
+}
