@@ -294,3 +294,59 @@ impl EventSource for FakeSource {
         self.watched.lock().unwrap().remove(dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_map_to_errors_naming_the_sysctl() {
+        let e = map_error(
+            notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path("/x".into()),
+            Path::new("/y"),
+            7,
+        );
+        let msg = e.to_string();
+        assert!(matches!(e, WatchError::WatchLimit { watched: 7, .. }));
+        assert!(
+            msg.contains("/x") && msg.contains("fs.inotify.max_user_watches"),
+            "{msg}"
+        );
+
+        let e = map_error(
+            notify::Error::io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+            Path::new("/y"),
+            0,
+        );
+        assert!(matches!(e, WatchError::WatchLimit { .. }), "{e}");
+
+        let e = map_error(
+            notify::Error::io(std::io::Error::from_raw_os_error(libc::EMFILE)),
+            Path::new(""),
+            0,
+        );
+        assert!(
+            e.to_string().contains("fs.inotify.max_user_instances"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn translate_keeps_changes_and_drops_reads() {
+        use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
+        let ev = |k| notify::Event::new(k).add_path("/p/a".into());
+        assert!(translate(ev(EventKind::Access(AccessKind::Open(AccessMode::Any)))).is_empty());
+        assert!(translate(ev(EventKind::Access(AccessKind::Close(AccessMode::Read)))).is_empty());
+        assert_eq!(
+            translate(ev(EventKind::Access(AccessKind::Close(AccessMode::Write))))[0].kind,
+            RawKind::Modify
+        );
+        assert_eq!(
+            translate(ev(EventKind::Modify(ModifyKind::Name(RenameMode::From))))[0].kind,
+            RawKind::RenameFrom
+        );
+        assert!(translate(ev(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))).is_empty());
+        let rescan = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert_eq!(translate(rescan)[0].kind, RawKind::Rescan);
+    }
+}
