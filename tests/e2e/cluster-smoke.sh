@@ -135,8 +135,18 @@ CIP=$(kubectl -n "$NS" get svc web -o jsonpath='{.spec.clusterIP}')
 OUT=$(curl -sf -m 3 "http://$CIP/" 2>/dev/null)
 [ "$OUT" = "$BODY" ] && pass "ClusterIP Service ($CIP) answers from the host" || fail "ClusterIP Service" "$CIP: $OUT"
 
+# --- pod -> Service -> another pod (CNI bridge + firewall plugin vs Docker's FORWARD DROP)
+kubectl -n "$NS" run client --image=localhost:5000/stilt-test/busybox:latest --restart=Never \
+  --command -- sleep 3600 >/dev/null 2>&1
+if kubectl -n "$NS" wait --for=condition=Ready pod/client --timeout=60s >/dev/null 2>&1; then
+  OUT=$(kubectl -n "$NS" exec client -- sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 $CIP 80" 2>&1)
+  echo "$OUT" | grep -q "$BODY" && pass "pod -> ClusterIP -> pod HTTP" || fail "pod -> ClusterIP -> pod HTTP" "$OUT"
+else
+  fail "client pod Ready" "$(kubectl -n "$NS" describe pod client 2>&1 | tail -n 10)"
+fi
+
 # --- the kubernetes Service VIP from inside a pod (in-cluster clients)
-OUT=$(kubectl -n "$NS" exec deploy/web -- sh -c 'nc -z -w 3 10.96.0.1 443 && echo vip-ok' 2>&1)
+OUT=$(kubectl -n "$NS" exec deploy/web -- sh -c 'echo | nc -w 3 10.96.0.1 443 >/dev/null && echo vip-ok' 2>&1)
 [ "$OUT" = vip-ok ] && pass "pod reaches the kubernetes Service VIP" || fail "pod reaches 10.96.0.1:443" "$OUT"
 
 # --- service-account tokens (TokenRequest)
