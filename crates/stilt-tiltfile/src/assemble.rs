@@ -968,7 +968,7 @@ fn emit_resource(
             };
             let fw = format!("k8s:{m}");
             let name = format!("{m}:{}", sanitize_name(if cd.container_selector.is_empty() { &cd.image_selector } else { &cd.container_selector }));
-            let spec = lu_spec(&cd.live_update, base, sel, json!([{"fileWatch": sanitize_name(&fw)}]), r.kind.clone())?;
+            let spec = lu_spec(&cd.live_update, base, sel, json!([{"fileWatch": sanitize_name(&fw)}]), r.kind.clone(), &format!("k8s_custom_deploy {m:?}"))?;
             out.push(with_spec(
                 object("LiveUpdate", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")), (ANNOTATION_MANAGED_BY, "buildcontrol"), (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode))]),
                 spec,
@@ -1056,7 +1056,7 @@ fn emit_resource(
     })
 }
 
-fn lu_spec(lu: &LiveUpdate, base: &Path, selector: Json, sources: Json, kind: ResourceType) -> anyhow::Result<Json> {
+fn lu_spec(lu: &LiveUpdate, base: &Path, selector: Json, sources: Json, kind: ResourceType, what: &str) -> anyhow::Result<Json> {
     let mut syncs = vec![];
     let mut execs = vec![];
     let mut stops = vec![];
@@ -1074,7 +1074,7 @@ fn lu_spec(lu: &LiveUpdate, base: &Path, selector: Json, sources: Json, kind: Re
             })),
             LuStep::Restart => {
                 if kind == ResourceType::K8s {
-                    bail!("For K8s live_update, restart_container() is obsolete. Use the restart_process extension instead: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process");
+                    bail!("{what}: For K8s live_update, restart_container() is obsolete. Use the restart_process extension instead: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process");
                 }
                 restart = "always";
             }
@@ -1131,7 +1131,7 @@ fn emit_live_update(
             }
         }
     }
-    let spec = lu_spec(&t.live_update, &t.live_update.base_path, selector, Json::Array(sources), r.kind.clone())?;
+    let spec = lu_spec(&t.live_update, &t.live_update.base_path, selector, Json::Array(sources), r.kind.clone(), &format!("live_update of image {:?} (resource {m:?})", t.ref_str))?;
     out.push(with_spec(
         object("LiveUpdate", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")), (ANNOTATION_MANAGED_BY, "buildcontrol"), (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode))]),
         spec,

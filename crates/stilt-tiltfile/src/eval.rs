@@ -173,6 +173,7 @@ pub(crate) fn dialect() -> Dialect {
 
 /// Find a `while` statement: starlark-rust cannot parse it (a Stilt/Tilt dialect difference).
 fn find_while(src: &str) -> Option<(usize, usize)> {
+    // (line, column), 1-based.
     for (i, line) in src.lines().enumerate() {
         let t = line.trim_start();
         if (t.starts_with("while ") || t.starts_with("while(")) && !t.starts_with('#') {
@@ -227,13 +228,13 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
     let ast = match AstModule::parse(&filename, src.clone(), &dialect()) {
         Ok(a) => a,
         Err(e) => {
-            if let Some((line, col)) = find_while(&src) {
-                return Err(starlark::Error::new_other(anyhow!(
-                    "{filename}:{line}:{col}: `while` loops are not supported: this is a Stilt/Tilt \
-                     dialect difference (Tilt's Go Starlark allows `while`; Stilt's starlark-rust \
-                     does not). Rewrite it as `for _ in range(N):` with `break`. See \
-                     crates/stilt-tiltfile/DIALECT.md.\n{e}"
-                )));
+            if find_while(&src).is_some() {
+                return Err(e.with_context(
+                    "`while` loops are not supported: this is a Stilt/Tilt dialect difference \
+                     (Tilt's Go Starlark allows `while`; Stilt's starlark-rust does not). Rewrite it \
+                     as `for _ in range(N):` with `break`. See crates/stilt-tiltfile/DIALECT.md"
+                        .to_owned(),
+                ));
             }
             return Err(e);
         }

@@ -53,11 +53,18 @@ pub fn run_fixture(dir: &Path) -> String {
     let out = match load(&req) {
         Ok(r) => {
             let objects: Vec<serde_json::Value> = r.objects.iter().map(|o| o.to_value()).collect();
+            // Only settings that differ from the defaults (context/namespace always differ).
+            let defaults = serde_json::to_value(stilt_tiltfile::Settings::default()).unwrap();
+            let mut settings = serde_json::to_value(&r.settings).unwrap();
+            if let (Some(s), Some(d)) = (settings.as_object_mut(), defaults.as_object()) {
+                s.retain(|k, v| d.get(k) != Some(v) && k != "k8s_context" && k != "k8s_namespace");
+            }
             let v = serde_json::json!({
                 "resources": r.resources,
                 "config_files": r.config_files,
                 "warnings": r.warnings,
                 "logs": r.logs,
+                "settings": settings,
                 "objects": objects,
             });
             stilt_tiltfile::to_yaml(&v)
@@ -91,7 +98,9 @@ fn fixtures() {
         if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
         }
+        let t0 = std::time::Instant::now();
         let out = run_fixture(&d);
+        eprintln!("fixture {name}: {:?}", t0.elapsed());
         insta::with_settings!({snapshot_path => "snapshots", prepend_module_to_snapshot => false, description => format!("tests/fixtures/{name}/Tiltfile")}, {
             insta::assert_snapshot!(name, out);
         });

@@ -49,7 +49,7 @@ fn merge_services(into: &mut Vec<(String, Json)>, doc: &Json) {
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
     fn docker_compose<'v>(
-        #[starlark(require = pos)] configPaths: Value<'v>,
+        configPaths: Value<'v>,
         env_file: Option<Value<'v>>,
         project_name: Option<Value<'v>>,
         profiles: Option<Value<'v>>,
@@ -130,7 +130,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn dc_resource<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         image: Option<Value<'v>>,
         trigger_mode: Option<Value<'v>>,
         resource_deps: Option<Value<'v>>,

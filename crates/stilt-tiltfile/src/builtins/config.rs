@@ -164,7 +164,7 @@ fn parse_args(defs: &[ConfigDef], args: &[String]) -> anyhow::Result<serde_json:
 #[starlark_module]
 fn config_funcs(builder: &mut GlobalsBuilder) {
     fn define_string<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         args: Option<Value<'v>>,
         usage: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -173,7 +173,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn define_string_list<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         args: Option<Value<'v>>,
         usage: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -182,7 +182,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn define_bool<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         args: Option<Value<'v>>,
         usage: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -191,7 +191,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn define_object<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         args: Option<Value<'v>>,
         usage: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -263,7 +263,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn set_enabled_resources<'v>(
-        #[starlark(require = pos)] resources: Value<'v>,
+        resources: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let r = str_or_list("set_enabled_resources", "resources", Some(resources))?;

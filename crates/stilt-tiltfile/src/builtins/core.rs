@@ -141,13 +141,13 @@ pub(crate) fn new_obj<'v>(
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
-    fn fail(#[starlark(require = pos)] msg: Value) -> anyhow::Result<NoneType> {
+    fn fail(msg: Value) -> anyhow::Result<NoneType> {
         let m = msg.unpack_str().map(str::to_owned).unwrap_or_else(|| msg.to_str());
         Err(anyhow!("{m}"))
     }
 
     fn exit<'v>(
-        #[starlark(require = pos)] code: Option<Value<'v>>,
+        code: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         if let Some(c) = code
@@ -159,7 +159,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn warn<'v>(
-        #[starlark(require = pos)] msg: Value<'v>,
+        msg: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let m = string("warn", "msg", msg)?;
@@ -168,7 +168,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn include<'v>(
-        #[starlark(require = pos)] path: Value<'v>,
+        path: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<NoneType> {
         let c = ctx(eval);
@@ -179,7 +179,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn load_dynamic<'v>(
-        #[starlark(require = pos)] path: Value<'v>,
+        path: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
         let c = ctx(eval);
@@ -204,7 +204,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn local<'v>(
-        #[starlark(require = pos)] command: Value<'v>,
+        command: Value<'v>,
         quiet: Option<Value<'v>>,
         command_bat: Option<Value<'v>>,
         echo_off: Option<Value<'v>>,
@@ -232,7 +232,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_file<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
@@ -246,7 +246,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_json<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
@@ -261,7 +261,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_yaml<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
@@ -276,7 +276,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_yaml_stream<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         default: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
@@ -291,7 +291,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn decode_json<'v>(
-        #[starlark(require = pos)] json: Value<'v>,
+        json: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let s = string("decode_json", "json", json)?;
@@ -301,7 +301,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn decode_yaml<'v>(
-        #[starlark(require = pos)] yaml: Value<'v>,
+        yaml: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let s = string("decode_yaml", "yaml", yaml)?;
@@ -311,7 +311,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn decode_yaml_stream<'v>(
-        #[starlark(require = pos)] yaml: Value<'v>,
+        yaml: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let s = string("decode_yaml_stream", "yaml", yaml)?;
@@ -321,7 +321,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn encode_json<'v>(
-        #[starlark(require = pos)] obj: Value<'v>,
+        obj: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let j = value_to_json(obj).map_err(|e| anyhow!("encode_json: {e}"))?;
@@ -331,7 +331,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn encode_yaml<'v>(
-        #[starlark(require = pos)] obj: Value<'v>,
+        obj: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let j = value_to_json(obj).map_err(|e| anyhow!("encode_yaml: {e}"))?;
@@ -339,7 +339,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn encode_yaml_stream<'v>(
-        #[starlark(require = pos)] objs: Value<'v>,
+        objs: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let items = seq(objs).ok_or_else(|| bad_arg("encode_yaml_stream", "objs", "list", objs))?;
@@ -352,7 +352,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn blob<'v>(
-        #[starlark(require = pos)] input: Value<'v>,
+        input: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let s = string("blob", "input", input)?;
@@ -360,7 +360,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn listdir<'v>(
-        #[starlark(require = pos)] dir: Value<'v>,
+        dir: Value<'v>,
         recursive: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Vec<String>> {
@@ -392,7 +392,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn watch_file<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let p = path_arg(eval, "watch_file", "paths", paths)?;
@@ -401,7 +401,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn link<'v>(
-        #[starlark(require = pos)] url: Value<'v>,
+        url: Value<'v>,
         name: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
@@ -416,7 +416,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
 
 #[starlark_module]
 pub(crate) fn register_shlex(builder: &mut GlobalsBuilder) {
-    fn quote(#[starlark(require = pos)] s: &str) -> anyhow::Result<String> {
+    fn quote(s: &str) -> anyhow::Result<String> {
         Ok(shell_quote(s))
     }
 }

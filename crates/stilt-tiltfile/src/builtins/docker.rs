@@ -54,7 +54,7 @@ pub(crate) fn live_update_arg(
     let c = ctx(eval);
     let items = one_or_many(v);
     let mut steps = vec![];
-    let mut phase = 0; // 0 initial_sync, 1 fall_back_on, 2 sync, 3 run, 4 restart
+    let mut phase: i32 = -1; // 0 initial_sync, 1 fall_back_on, 2 sync, 3 run, 4 restart
     for it in items {
         let Some(o) = it.downcast_ref::<TiltObj>() else {
             return Err(bad_arg(func, "live_update", "list of live update steps", it));
@@ -213,8 +213,8 @@ fn check_dup_image(eval: &Evaluator, func: &str, r: &str) -> anyhow::Result<()> 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
     fn docker_build<'v>(
-        #[starlark(require = pos)] r#ref: Value<'v>,
-        #[starlark(require = pos)] context: Value<'v>,
+        r#ref: Value<'v>,
+        context: Value<'v>,
         build_args: Option<Value<'v>>,
         dockerfile: Option<Value<'v>>,
         dockerfile_contents: Option<Value<'v>>,
@@ -313,9 +313,9 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn custom_build<'v>(
-        #[starlark(require = pos)] r#ref: Value<'v>,
-        #[starlark(require = pos)] command: Value<'v>,
-        #[starlark(require = pos)] deps: Value<'v>,
+        r#ref: Value<'v>,
+        command: Value<'v>,
+        deps: Value<'v>,
         tag: Option<Value<'v>>,
         disable_push: Option<Value<'v>>,
         skips_local_docker: Option<Value<'v>>,
@@ -389,8 +389,8 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn sync<'v>(
-        #[starlark(require = pos)] local_path: Value<'v>,
-        #[starlark(require = pos)] remote_path: Value<'v>,
+        local_path: Value<'v>,
+        remote_path: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let l = string("sync", "local_path", local_path)?;
@@ -403,7 +403,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn run<'v>(
-        #[starlark(require = pos)] cmd: Value<'v>,
+        cmd: Value<'v>,
         trigger: Option<Value<'v>>,
         echo_off: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,

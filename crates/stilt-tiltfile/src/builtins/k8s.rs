@@ -234,7 +234,7 @@ fn helm_namespaced(kind: &str) -> bool {
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
     fn k8s_yaml<'v>(
-        #[starlark(require = pos)] yaml: Value<'v>,
+        yaml: Value<'v>,
         allow_duplicates: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
@@ -269,7 +269,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_resource<'v>(
-        #[starlark(require = pos)] workload: Option<Value<'v>>,
+        workload: Option<Value<'v>>,
         new_name: Option<Value<'v>>,
         port_forwards: Option<Value<'v>>,
         extra_pod_selectors: Option<Value<'v>>,
@@ -329,7 +329,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn port_forward<'v>(
-        #[starlark(require = pos)] local_port: i32,
+        local_port: i32,
         container_port: Option<Value<'v>>,
         name: Option<Value<'v>>,
         link_path: Option<Value<'v>>,
@@ -351,8 +351,8 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_kind<'v>(
-        #[starlark(require = pos)] kind: &str,
-        #[starlark(require = pos)] api_version: Option<Value<'v>>,
+        kind: &str,
+        #[starlark(require = named)] api_version: Option<Value<'v>>,
         #[starlark(require = named)] image_json_path: Option<Value<'v>>,
         #[starlark(require = named)] image_object: Option<Value<'v>>,
         #[starlark(require = named)] pod_readiness: Option<Value<'v>>,
@@ -390,7 +390,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_image_json_path<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         api_version: Option<Value<'v>>,
         kind: Option<Value<'v>>,
         name: Option<Value<'v>>,
@@ -416,7 +416,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn filter_yaml<'v>(
-        #[starlark(require = pos)] yaml: Value<'v>,
+        yaml: Value<'v>,
         labels: Option<Value<'v>>,
         name: Option<Value<'v>>,
         namespace: Option<Value<'v>>,
@@ -457,7 +457,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn workload_to_resource_function<'v>(
-        #[starlark(require = pos)] func: Value<'v>,
+        func: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         if func.get_type() != "function" {
@@ -469,7 +469,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn k8s_custom_deploy<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         apply_cmd: Option<Value<'v>>,
         delete_cmd: Option<Value<'v>>,
         deps: Option<Value<'v>>,
@@ -525,7 +525,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn helm<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         name: Option<Value<'v>>,
         namespace: Option<Value<'v>>,
         values: Option<Value<'v>>,
@@ -590,7 +590,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn kustomize<'v>(
-        #[starlark(require = pos)] paths: Value<'v>,
+        paths: Value<'v>,
         kustomize_bin: Option<Value<'v>>,
         flags: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,

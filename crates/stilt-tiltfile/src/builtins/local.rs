@@ -113,7 +113,7 @@ fn local_resource_impl<'v>(
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
     fn local_resource<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         cmd: Option<Value<'v>>,
         deps: Option<Value<'v>>,
         trigger_mode: Option<Value<'v>>,
@@ -142,7 +142,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn test<'v>(
-        #[starlark(require = pos)] name: &str,
+        name: &str,
         cmd: Option<Value<'v>>,
         deps: Option<Value<'v>>,
         trigger_mode: Option<Value<'v>>,
@@ -212,7 +212,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn exec_action<'v>(
-        #[starlark(require = pos)] command: Value<'v>,
+        command: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let cmd = str_list("exec_action", "command", Some(command))?;
@@ -223,7 +223,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn http_get_action<'v>(
-        #[starlark(require = pos)] port: i32,
+        port: i32,
         host: Option<Value<'v>>,
         scheme: Option<Value<'v>>,
         path: Option<Value<'v>>,
@@ -241,7 +241,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn tcp_socket_action<'v>(
-        #[starlark(require = pos)] port: i32,
+        port: i32,
         host: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {

@@ -224,8 +224,8 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn getenv<'v>(
-        #[starlark(require = pos)] key: &str,
-        #[starlark(require = pos)] default: Option<Value<'v>>,
+        key: &str,
+        default: Option<Value<'v>>,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         Ok(match env_get(key) {
@@ -235,14 +235,14 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn putenv<'v>(
-        #[starlark(require = pos)] key: &str,
-        #[starlark(require = pos)] value: Value<'v>,
+        key: &str,
+        value: Value<'v>,
     ) -> anyhow::Result<NoneType> {
         env_set(key, &string("os.putenv", "value", value)?);
         Ok(NoneType)
     }
 
-    fn unsetenv(#[starlark(require = pos)] key: &str) -> anyhow::Result<NoneType> {
+    fn unsetenv(key: &str) -> anyhow::Result<NoneType> {
         env_unset(key);
         Ok(NoneType)
     }
@@ -251,13 +251,13 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
 #[starlark_module]
 fn os_path_funcs(builder: &mut GlobalsBuilder) {
     fn abspath<'v>(
-        #[starlark(require = pos)] path: &str,
+        path: &str,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<String> {
         Ok(abs_path(&cur_dir(eval), path).display().to_string())
     }
 
-    fn basename(#[starlark(require = pos)] path: &str) -> anyhow::Result<String> {
+    fn basename(path: &str) -> anyhow::Result<String> {
         let p = path.trim_end_matches('/');
         if p.is_empty() {
             return Ok(if path.is_empty() { "." } else { "/" }.into());
@@ -265,7 +265,7 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
         Ok(p.rsplit('/').next().unwrap_or("").to_owned())
     }
 
-    fn dirname(#[starlark(require = pos)] path: &str) -> anyhow::Result<String> {
+    fn dirname(path: &str) -> anyhow::Result<String> {
         // Go's filepath.Dir.
         let idx = path.rfind('/');
         let d = match idx {
@@ -277,7 +277,7 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn exists<'v>(
-        #[starlark(require = pos)] path: &str,
+        path: &str,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<bool> {
         let p = abs_path(&cur_dir(eval), path);
@@ -285,7 +285,7 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn realpath<'v>(
-        #[starlark(require = pos)] path: &str,
+        path: &str,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<String> {
         let p = abs_path(&cur_dir(eval), path);
@@ -294,8 +294,8 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn relpath<'v>(
-        #[starlark(require = pos)] targpath: &str,
-        #[starlark(require = pos)] basepath: Option<&str>,
+        targpath: &str,
+        basepath: Option<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<String> {
         let dir = cur_dir(eval);

@@ -167,7 +167,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn trigger_mode<'v>(
-        #[starlark(require = pos)] trigger_mode: Value<'v>,
+        trigger_mode: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let tm = trigger_mode_arg("trigger_mode", Some(trigger_mode))?.unwrap_or_default();
@@ -180,7 +180,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn default_registry<'v>(
-        #[starlark(require = pos)] host: Value<'v>,
+        host: Value<'v>,
         host_from_cluster: Option<Value<'v>>,
         single_name: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -207,7 +207,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn allow_k8s_contexts<'v>(
-        #[starlark(require = pos)] contexts: Value<'v>,
+        contexts: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let v = str_or_list("allow_k8s_contexts", "contexts", Some(contexts))?;
@@ -224,7 +224,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn analytics_settings<'v>(
-        #[starlark(require = pos)] enable: Value<'v>,
+        enable: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let e = enable
@@ -235,7 +235,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn experimental_analytics_report<'v>(
-        #[starlark(require = pos)] tags: Value<'v>,
+        tags: Value<'v>,
     ) -> anyhow::Result<NoneType> {
         let _ = tags;
         Ok(NoneType)
@@ -251,7 +251,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn experimental_telemetry_cmd<'v>(
-        #[starlark(require = pos)] cmd: Value<'v>,
+        cmd: Value<'v>,
         cmd_bat: Option<Value<'v>>,
         period: Option<Value<'v>>,
         dir: Option<Value<'v>>,
@@ -269,7 +269,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn set_team<'v>(
-        #[starlark(require = pos)] team_id: Value<'v>,
+        team_id: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let t = string("set_team", "team_id", team_id)?;
@@ -281,7 +281,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn enable_feature<'v>(
-        #[starlark(require = pos)] feature_name: Value<'v>,
+        feature_name: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let n = string("enable_feature", "feature_name", feature_name)?;
@@ -290,7 +290,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn disable_feature<'v>(
-        #[starlark(require = pos)] feature_name: Value<'v>,
+        feature_name: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let n = string("disable_feature", "feature_name", feature_name)?;

@@ -119,7 +119,7 @@ macro_rules! object_ctors {
         fn objects(builder: &mut GlobalsBuilder) {
             $(
             fn $fn<'v>(
-                #[starlark(require = pos)] name: &str,
+                name: &str,
                 labels: Option<Value<'v>>,
                 annotations: Option<Value<'v>>,
                 #[starlark(kwargs)] kwargs: Value<'v>,
