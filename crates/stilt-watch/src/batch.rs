@@ -8,7 +8,9 @@
 //! * the quiet window starts at [`BatchConfig::quiet`] (default **5 ms**), so
 //!   a single save (a handful of events within a millisecond or two) is
 //!   delivered about 5 ms after the last event;
-//! * it grows with the age of the burst, as a fifth of the time between the
+//! * once a batch holds [`BatchConfig::burst_events`] events (default 32,
+//!   far more than an editor's save produces), it is a *burst*, and the
+//!   window grows with the burst's age, as a fifth of the time between the
 //!   burst's first and latest event, up to [`BatchConfig::max_quiet`]
 //!   (default **100 ms**). A burst that has lasted 300 ms must pause for
 //!   60 ms to close. Measured on a busy 2-core machine, a process creating
@@ -16,7 +18,9 @@
 //!   cut such a burst into half a dozen batches, the growing one keeps it
 //!   (nearly) whole and costs at most `max_quiet` at the end of a long burst.
 //!   A burst continues across batches: when the next event arrives within
-//!   `max_quiet` of a batch closing, the new batch keeps the burst's age;
+//!   `max_quiet` of a burst batch closing, the new batch keeps the burst's
+//!   age. Sparse events (saves, even many in a row) always get the 5 ms
+//!   window;
 //! * the cap [`BatchConfig::max`] is **2 s**. It only matters when events
 //!   never pause, i.e. a long burst (a `git checkout`, an `npm install`) or
 //!   a process that writes into the tree non-stop. A 10,000-file checkout
@@ -52,6 +56,8 @@ pub struct BatchConfig {
     pub quiet: Duration,
     /// Longest quiet window (the window grows as a fifth of the burst's age).
     pub max_quiet: Duration,
+    /// A batch with at least this many events is a burst (growing window).
+    pub burst_events: usize,
     /// Close the batch at the latest this long after it opened.
     pub max: Duration,
 }
@@ -61,6 +67,7 @@ impl Default for BatchConfig {
         BatchConfig {
             quiet: Duration::from_millis(5),
             max_quiet: Duration::from_millis(100),
+            burst_events: 32,
             max: Duration::from_secs(2),
         }
     }
@@ -72,6 +79,7 @@ impl BatchConfig {
         BatchConfig {
             quiet,
             max_quiet: quiet,
+            burst_events: usize::MAX,
             max,
         }
     }
@@ -211,17 +219,19 @@ pub async fn run_batcher(
     in_flight: InFlight,
 ) {
     // A burst goes on across batches: when the next event comes soon after a
-    // batch closed, the next batch keeps the burst's age for its quiet window.
-    let mut burst: Option<(Instant, Instant)> = None; // (burst opened, last batch closed)
+    // burst batch closed, the next batch keeps the burst's age.
+    let mut burst: Option<(Instant, Instant)> = None; // (burst opened, burst batch closed)
     loop {
         let Some(first) = input.recv().await else {
             return;
         };
         let opened = Instant::now();
         let cap = opened + config.max;
-        let burst_opened = match burst.take() {
-            Some((start, closed)) if opened.duration_since(closed) <= config.max_quiet => start,
-            _ => opened,
+        let (burst_opened, mut events) = match burst.take() {
+            Some((start, closed)) if opened.duration_since(closed) <= config.max_quiet => {
+                (start, config.burst_events)
+            }
+            _ => (opened, 1),
         };
         let mut batch = Builder::new(first);
         let mut last = opened;
@@ -230,13 +240,19 @@ pub async fn run_batcher(
             // Take everything already queued without touching the timer.
             while let Ok(c) = input.try_recv() {
                 batch.add(c);
+                events = events.saturating_add(1);
                 last = Instant::now();
             }
             let now = Instant::now();
             if now >= cap {
                 break;
             }
-            let quiet_at = last + config.quiet_for(last - burst_opened);
+            let quiet = if events >= config.burst_events {
+                config.quiet_for(last - burst_opened)
+            } else {
+                config.quiet
+            };
+            let quiet_at = last + quiet;
             if now >= quiet_at && in_flight.get() == 0 {
                 break;
             }
@@ -251,6 +267,7 @@ pub async fn run_batcher(
                 c = input.recv() => match c {
                     Some(c) => {
                         batch.add(c);
+                        events = events.saturating_add(1);
                         last = Instant::now();
                     }
                     None => {
@@ -261,7 +278,9 @@ pub async fn run_batcher(
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
-        burst = Some((burst_opened, Instant::now()));
+        if events >= config.burst_events {
+            burst = Some((burst_opened, Instant::now()));
+        }
         if output.send(batch.finish()).await.is_err() || closed_input {
             return;
         }
@@ -376,6 +395,21 @@ mod tests {
         }
         assert_eq!(rx.recv().await.unwrap().paths.len(), 100);
         assert_eq!(rx.recv().await.unwrap().paths.len(), 60);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rapid_separate_saves_stay_fast() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        for i in 0..20 {
+            let t0 = Instant::now();
+            for _ in 0..3 {
+                tx.send(p(&format!("/s{i}"))).unwrap();
+            }
+            let b = rx.recv().await.unwrap();
+            assert_eq!(b.paths.len(), 1);
+            assert_eq!(b.closed - t0, Duration::from_millis(5), "save {i}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[test]
