@@ -83,7 +83,10 @@ fn split_image(img: &str) -> (String, String) {
     match crate::builtins::docker::parse_ref("", "", img) {
         Ok((name, _)) => {
             let rest = &img[img.rfind('/').map(|i| i + 1).unwrap_or(0)..];
-            let tag = rest.split_once(':').map(|(_, t)| t.split('@').next().unwrap_or("").to_owned()).unwrap_or_default();
+            let tag = rest
+                .split_once(':')
+                .map(|(_, t)| t.split('@').next().unwrap_or("").to_owned())
+                .unwrap_or_default();
             (name, tag)
         }
         Err(_) => (img.to_owned(), String::new()),
@@ -120,7 +123,11 @@ fn pod_template_labels(obj: &Json) -> BTreeMap<String, String> {
             .or_else(|| obj.pointer("/spec/jobTemplate/spec/template/metadata/labels"))
     };
     l.and_then(|l| l.as_object())
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -134,14 +141,24 @@ fn container_refs(obj: &Json) -> (Vec<String>, Vec<String>) {
                 if let Some(i) = c.get("image").and_then(|i| i.as_str()) {
                     imgs.push(i.to_owned());
                 }
-                for e in c.get("env").and_then(|e| e.as_array()).into_iter().flatten() {
+                for e in c
+                    .get("env")
+                    .and_then(|e| e.as_array())
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(v) = e.get("value").and_then(|v| v.as_str()) {
                         envs.push(v.to_owned());
                     }
                 }
             }
         }
-        for v in ps.get("volumes").and_then(|v| v.as_array()).into_iter().flatten() {
+        for v in ps
+            .get("volumes")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
             if let Some(r) = v.pointer("/image/reference").and_then(|r| r.as_str()) {
                 imgs.push(r.to_owned());
             }
@@ -152,7 +169,11 @@ fn container_refs(obj: &Json) -> (Vec<String>, Vec<String>) {
 
 /// Evaluate a simple JSONPath like `{.spec.image}` or `{.spec.containers[*].image}`.
 fn json_path<'a>(obj: &'a Json, path: &str) -> Vec<&'a Json> {
-    let p = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('.');
+    let p = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim_start_matches('.');
     let mut cur = vec![obj];
     for seg in p.split('.').filter(|s| !s.is_empty()) {
         let (field, idx) = match seg.find('[') {
@@ -181,7 +202,9 @@ fn kind_matches(k: &K8sKind, e: &K8sEntity) -> bool {
     let re = regex::Regex::new(&format!("(?i)^{}$", k.kind_re)).ok();
     let ok_kind = re.is_some_and(|r| r.is_match(e.kind()));
     let ok_av = k.api_version_re.is_empty()
-        || regex::Regex::new(&format!("(?i)^{}$", k.api_version_re)).ok().is_some_and(|r| r.is_match(e.api_version()));
+        || regex::Regex::new(&format!("(?i)^{}$", k.api_version_re))
+            .ok()
+            .is_some_and(|r| r.is_match(e.api_version()));
     ok_kind && ok_av
 }
 
@@ -191,13 +214,21 @@ fn entity_images(st: &State, e: &K8sEntity) -> Vec<usize> {
     let mut extra = vec![];
     for k in st.k8s_kinds.iter().filter(|k| kind_matches(k, e)) {
         for p in &k.image_json_paths {
-            extra.extend(json_path(&e.obj, p).into_iter().filter_map(|v| v.as_str().map(str::to_owned)));
+            extra.extend(
+                json_path(&e.obj, p)
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned)),
+            );
         }
         if let Some((p, repo, tag)) = &k.image_object {
             for o in json_path(&e.obj, p) {
                 if let Some(r) = o.get(repo).and_then(|r| r.as_str()) {
                     let t = o.get(tag).and_then(|t| t.as_str()).unwrap_or("");
-                    extra.push(if t.is_empty() { r.to_owned() } else { format!("{r}:{t}") });
+                    extra.push(if t.is_empty() {
+                        r.to_owned()
+                    } else {
+                        format!("{r}:{t}")
+                    });
                 }
             }
         }
@@ -207,7 +238,10 @@ fn entity_images(st: &State, e: &K8sEntity) -> Vec<usize> {
         if t.live_update_only {
             // LU-only images match containers by name too, but never get injected.
         }
-        let m = imgs.iter().chain(extra.iter()).any(|img| image_matches(t, img))
+        let m = imgs
+            .iter()
+            .chain(extra.iter())
+            .any(|img| image_matches(t, img))
             || (t.match_in_env_vars && envs.iter().any(|v| image_matches(t, v)));
         if m {
             out.push(i);
@@ -223,7 +257,11 @@ fn is_workload(st: &State, e: &K8sEntity) -> bool {
 }
 
 fn ns_or_default(e: &K8sEntity) -> String {
-    if e.namespace().is_empty() { "default".into() } else { e.namespace().to_owned() }
+    if e.namespace().is_empty() {
+        "default".into()
+    } else {
+        e.namespace().to_owned()
+    }
 }
 
 /// Tilt's unique workload names: shortest unique of name, name:kind, name:kind:ns, name:kind:ns:group.
@@ -235,7 +273,12 @@ fn unique_names(ents: &[&K8sEntity]) -> Vec<String> {
             let k = e.kind().to_lowercase();
             let ns = ns_or_default(e).to_lowercase();
             let g = e.group().to_lowercase();
-            [n.clone(), format!("{n}:{k}"), format!("{n}:{k}:{ns}"), format!("{n}:{k}:{ns}:{g}")]
+            [
+                n.clone(),
+                format!("{n}:{k}"),
+                format!("{n}:{k}:{ns}"),
+                format!("{n}:{k}:{ns}:{g}"),
+            ]
         })
         .collect();
     let mut level = vec![0usize; ents.len()];
@@ -246,7 +289,11 @@ fn unique_names(ents: &[&K8sEntity]) -> Vec<String> {
                 *counts.entry(c[lvl].as_str()).or_default() += 1;
             }
         }
-        let dups: BTreeSet<String> = counts.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k.to_owned()).collect();
+        let dups: BTreeSet<String> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(k, _)| k.to_owned())
+            .collect();
         for (i, c) in cands.iter().enumerate() {
             if level[i] == lvl && dups.contains(&c[lvl]) && lvl < 3 {
                 level[i] = lvl + 1;
@@ -265,8 +312,13 @@ fn selector_matches(e: &K8sEntity, labels: &BTreeMap<String, String>) -> bool {
     } else {
         e.obj.pointer("/spec/selector/matchLabels")
     };
-    let Some(sel) = sel.and_then(|s| s.as_object()) else { return false };
-    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+    let Some(sel) = sel.and_then(|s| s.as_object()) else {
+        return false;
+    };
+    !sel.is_empty()
+        && sel
+            .iter()
+            .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
 }
 
 fn object_selector_matches(sel: &str, e: &K8sEntity) -> bool {
@@ -281,9 +333,21 @@ fn object_selector_matches(sel: &str, e: &K8sEntity) -> bool {
 
 fn is_dev_cluster(name: &str) -> bool {
     let n = name.to_lowercase();
-    ["minikube", "docker-desktop", "docker-for-desktop", "kind-", "microk8s", "api-crc-testing", "krucible-", "k3d-", "rancher-desktop", "colima", "orbstack"]
-        .iter()
-        .any(|p| n.starts_with(p))
+    [
+        "minikube",
+        "docker-desktop",
+        "docker-for-desktop",
+        "kind-",
+        "microk8s",
+        "api-crc-testing",
+        "krucible-",
+        "k3d-",
+        "rancher-desktop",
+        "colima",
+        "orbstack",
+    ]
+    .iter()
+    .any(|p| n.starts_with(p))
         || n == "kind"
 }
 
@@ -311,20 +375,29 @@ pub(crate) fn assemble(
     w2r: Option<&mut NameFn>,
 ) -> anyhow::Result<Assembled> {
     if let Some((_, desc)) = st.unused_steps.iter().next() {
-        bail!("Error: live_update step was defined but not used by any docker_build, custom_build or k8s_custom_deploy: {desc}");
+        bail!(
+            "Error: live_update step was defined but not used by any docker_build, custom_build or k8s_custom_deploy: {desc}"
+        );
     }
 
     // ---- Kubernetes: workloads -------------------------------------------------------------
     let entities = std::mem::take(&mut st.k8s);
-    let workload_idx: Vec<usize> = (0..entities.len()).filter(|&i| is_workload(st, &entities[i])).collect();
+    let workload_idx: Vec<usize> = (0..entities.len())
+        .filter(|&i| is_workload(st, &entities[i]))
+        .collect();
     let wl_refs: Vec<&K8sEntity> = workload_idx.iter().map(|&i| &entities[i]).collect();
     let mut names = unique_names(&wl_refs);
     if let Some(f) = w2r {
-        names = wl_refs.iter().map(|e| f(e)).collect::<anyhow::Result<_>>()?;
+        names = wl_refs
+            .iter()
+            .map(|e| f(e))
+            .collect::<anyhow::Result<_>>()?;
         let mut seen = BTreeSet::new();
         for n in &names {
             if !seen.insert(n) {
-                bail!("workload_to_resource_function: returned the same name {n:?} for two workloads; resource names must be unique");
+                bail!(
+                    "workload_to_resource_function: returned the same name {n:?} for two workloads; resource names must be unique"
+                );
             }
         }
     }
@@ -339,7 +412,12 @@ pub(crate) fn assemble(
             "CronJob" => "ignore".into(),
             _ => String::new(),
         };
-        if let Some(k) = st.k8s_kinds.iter().rev().find(|k| kind_matches(k, e) && !k.pod_readiness.is_empty()) {
+        if let Some(k) = st
+            .k8s_kinds
+            .iter()
+            .rev()
+            .find(|k| kind_matches(k, e) && !k.pod_readiness.is_empty())
+        {
             r.pod_readiness = k.pod_readiness.clone();
         }
         r.entities.push(e.clone());
@@ -351,12 +429,19 @@ pub(crate) fn assemble(
         let mut r = Res::new(cd.name.clone(), ResourceType::K8s);
         r.custom_deploy = Some(ci);
         for dep in &cd.image_deps {
-            if let Some(i) = st.images.iter().position(|t| &t.ref_str == dep || &t.name == dep) {
+            if let Some(i) = st
+                .images
+                .iter()
+                .position(|t| &t.ref_str == dep || &t.name == dep)
+            {
                 r.images.push(i);
             }
         }
         if !cd.image_selector.is_empty()
-            && let Some(i) = st.images.iter().position(|t| t.ref_str == cd.image_selector || t.name == cd.image_selector)
+            && let Some(i) = st
+                .images
+                .iter()
+                .position(|t| t.ref_str == cd.image_selector || t.name == cd.image_selector)
             && !r.images.contains(&i)
         {
             r.images.push(i);
@@ -371,7 +456,11 @@ pub(crate) fn assemble(
             match k8s_res.iter().position(|r| r.name == opts.workload) {
                 Some(i) => i,
                 None if !opts.objects.is_empty() && !opts.new_name.is_empty() => {
-                    bail!("{}: k8s_resource: no workload found matching {:?}", opts.call_site, opts.workload)
+                    bail!(
+                        "{}: k8s_resource: no workload found matching {:?}",
+                        opts.call_site,
+                        opts.workload
+                    )
                 }
                 None if !opts.objects.is_empty() => {
                     let mut r = Res::new(opts.workload.clone(), ResourceType::K8s);
@@ -406,8 +495,14 @@ pub(crate) fn assemble(
                 .collect();
             let free: Vec<usize> = matches.iter().copied().filter(|&i| !assigned[i]).collect();
             match (matches.len(), free.len()) {
-                (0, _) => bail!("{}: k8s_resource: no object identified by the fragment {sel:?}", opts.call_site),
-                (_, 0) => bail!("{}: k8s_resource: object {sel:?} is already part of a resource", opts.call_site),
+                (0, _) => bail!(
+                    "{}: k8s_resource: no object identified by the fragment {sel:?}",
+                    opts.call_site
+                ),
+                (_, 0) => bail!(
+                    "{}: k8s_resource: object {sel:?} is already part of a resource",
+                    opts.call_site
+                ),
                 (_, 1) => {
                     assigned[free[0]] = true;
                     let e = entities[free[0]].clone();
@@ -427,7 +522,8 @@ pub(crate) fn assemble(
         let r = &mut k8s_res[idx];
         let o = &mut r.opts;
         o.port_forwards.extend(opts.port_forwards.iter().cloned());
-        o.extra_pod_selectors.extend(opts.extra_pod_selectors.iter().cloned());
+        o.extra_pod_selectors
+            .extend(opts.extra_pod_selectors.iter().cloned());
         if opts.trigger_mode.is_some() {
             o.trigger_mode = opts.trigger_mode;
         }
@@ -449,7 +545,11 @@ pub(crate) fn assemble(
         }
         if !opts.workload.is_empty() && !opts.new_name.is_empty() {
             if k8s_res.iter().any(|x| x.name == opts.new_name) {
-                bail!("{}: k8s_resource: new_name {:?} is already in use", opts.call_site, opts.new_name);
+                bail!(
+                    "{}: k8s_resource: new_name {:?} is already in use",
+                    opts.call_site,
+                    opts.new_name
+                );
             }
             k8s_res[idx].name = opts.new_name.clone();
         }
@@ -461,7 +561,10 @@ pub(crate) fn assemble(
             continue;
         }
         for r in k8s_res.iter_mut() {
-            let hit = r.entities.iter().any(|w| selector_matches(&entities[i], &pod_template_labels(&w.obj)));
+            let hit = r
+                .entities
+                .iter()
+                .any(|w| selector_matches(&entities[i], &pod_template_labels(&w.obj)));
             if hit {
                 r.entities.push(entities[i].clone());
                 assigned[i] = true;
@@ -469,7 +572,10 @@ pub(crate) fn assemble(
             }
         }
     }
-    let leftovers: Vec<K8sEntity> = (0..entities.len()).filter(|&i| !assigned[i]).map(|i| entities[i].clone()).collect();
+    let leftovers: Vec<K8sEntity> = (0..entities.len())
+        .filter(|&i| !assigned[i])
+        .map(|i| entities[i].clone())
+        .collect();
     if !leftovers.is_empty() {
         let mut r = Res::new(UNCATEGORIZED.into(), ResourceType::K8s);
         r.entities = leftovers;
@@ -482,7 +588,11 @@ pub(crate) fn assemble(
             r.pod_readiness = r.opts.pod_readiness.clone();
         } else if r.pod_readiness.is_empty() {
             let has_pods = r.entities.iter().any(|e| pod_spec(&e.obj).is_some());
-            r.pod_readiness = if r.manual_group && r.images.is_empty() && !has_pods && r.opts.extra_pod_selectors.is_empty() {
+            r.pod_readiness = if r.manual_group
+                && r.images.is_empty()
+                && !has_pods
+                && r.opts.extra_pod_selectors.is_empty()
+            {
                 "ignore".into()
             } else {
                 "wait".into()
@@ -509,17 +619,29 @@ pub(crate) fn assemble(
             .iter()
             .enumerate()
             .filter(|(_, r)| {
-                r.dc.as_ref().is_some_and(|(pi, svc)| svc == &o.name && (o.project_name.is_empty() || st.dc_projects[*pi].name == o.project_name))
+                r.dc.as_ref().is_some_and(|(pi, svc)| {
+                    svc == &o.name
+                        && (o.project_name.is_empty() || st.dc_projects[*pi].name == o.project_name)
+                })
             })
             .map(|(i, _)| i)
             .collect();
         let i = match cands.as_slice() {
             [i] => *i,
-            [] => bail!("dc_resource: no Docker Compose service found with name {:?}", o.name),
-            _ => bail!("dc_resource: {:?} matches services in more than one project; pass project_name", o.name),
+            [] => bail!(
+                "dc_resource: no Docker Compose service found with name {:?}",
+                o.name
+            ),
+            _ => bail!(
+                "dc_resource: {:?} matches services in more than one project; pass project_name",
+                o.name
+            ),
         };
         if let Some(img) = &o.image
-            && let Some(ti) = st.images.iter().position(|t| &t.ref_str == img || &t.name == img)
+            && let Some(ti) = st
+                .images
+                .iter()
+                .position(|t| &t.ref_str == img || &t.name == img)
             && !dc_res[i].images.contains(&ti)
         {
             dc_res[i].images.push(ti);
@@ -529,9 +651,21 @@ pub(crate) fn assemble(
         }
         let prev = dc_res[i].dc_opts.take().unwrap_or_default();
         let mut merged = o.clone();
-        merged.resource_deps = prev.resource_deps.into_iter().chain(o.resource_deps.iter().cloned()).collect();
-        merged.links = prev.links.into_iter().chain(o.links.iter().cloned()).collect();
-        merged.labels = prev.labels.into_iter().chain(o.labels.iter().cloned()).collect();
+        merged.resource_deps = prev
+            .resource_deps
+            .into_iter()
+            .chain(o.resource_deps.iter().cloned())
+            .collect();
+        merged.links = prev
+            .links
+            .into_iter()
+            .chain(o.links.iter().cloned())
+            .collect();
+        merged.labels = prev
+            .labels
+            .into_iter()
+            .chain(o.labels.iter().cloned())
+            .collect();
         if merged.trigger_mode.is_none() {
             merged.trigger_mode = prev.trigger_mode;
         }
@@ -587,7 +721,11 @@ pub(crate) fn assemble(
     let used: BTreeSet<usize> = all.iter().flat_map(|r| r.images.iter().copied()).collect();
     let suppress = st.settings.suppress_unused_image_warnings.clone();
     for (i, t) in st.images.iter().enumerate() {
-        if !used.contains(&i) && !suppress.iter().any(|s| s == "*" || s == &t.ref_str || s == &t.name) {
+        if !used.contains(&i)
+            && !suppress
+                .iter()
+                .any(|s| s == "*" || s == &t.ref_str || s == &t.name)
+        {
             let msg = format!(
                 "Image not used in any deploy config:\n    ✕ {}\nDid you mean…\nSkipping this image build\nIf this is deliberate, suppress this warning with: update_settings(suppress_unused_image_warnings=[\"{}\"])",
                 t.ref_str, t.ref_str
@@ -602,7 +740,11 @@ pub(crate) fn assemble(
     for r in &all {
         for d in deps_of(st, r) {
             if !names.contains(&d) {
-                bail!("resource {} specified a dependency on unknown resource {}", r.name, d);
+                bail!(
+                    "resource {} specified a dependency on unknown resource {}",
+                    r.name,
+                    d
+                );
             }
         }
     }
@@ -610,7 +752,11 @@ pub(crate) fn assemble(
     // Kubernetes context safety.
     let has_k8s = all.iter().any(|r| r.kind == ResourceType::K8s);
     if has_k8s && !input.k8s_context.is_empty() {
-        let allowed = st.settings.allowed_k8s_contexts.iter().any(|c| c == &input.k8s_context)
+        let allowed = st
+            .settings
+            .allowed_k8s_contexts
+            .iter()
+            .any(|c| c == &input.k8s_context)
             || is_dev_cluster(&input.k8s_context)
             || is_dev_cluster(&input.k8s_cluster);
         if !allowed {
@@ -635,7 +781,10 @@ pub(crate) fn assemble(
         (None, false) if !input.args.is_empty() => {
             for n in input.args {
                 if !names.contains(n) {
-                    bail!("Tiltfile args (no config.parse, so they name resources to enable): no such resource: {n:?}. Known resources: [{}]", names.iter().cloned().collect::<Vec<_>>().join(", "));
+                    bail!(
+                        "Tiltfile args (no config.parse, so they name resources to enable): no such resource: {n:?}. Known resources: [{}]",
+                        names.iter().cloned().collect::<Vec<_>>().join(", ")
+                    );
                 }
             }
             closure(st, &all, input.args)
@@ -648,22 +797,47 @@ pub(crate) fn assemble(
     let mut infos = vec![];
     let global_ignores = global_ignores(st);
     for r in &all {
-        let is_enabled = enabled.contains(&r.name) || (r.name == UNCATEGORIZED && !enabled.is_empty());
-        infos.push(emit_resource(st, r, is_enabled, input, &global_ignores, &mut out)?);
+        let is_enabled =
+            enabled.contains(&r.name) || (r.name == UNCATEGORIZED && !enabled.is_empty());
+        infos.push(emit_resource(
+            st,
+            r,
+            is_enabled,
+            input,
+            &global_ignores,
+            &mut out,
+        )?);
     }
     // configs:(Tiltfile) FileWatch.
     let mut cfg = object(
         "FileWatch",
         &sanitize_name(&format!("configs:{TILTFILE_MANIFEST}")),
-        &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST), (ANNOTATION_TARGET_ID, &format!("configs:{TILTFILE_MANIFEST}"))],
+        &[
+            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (
+                ANNOTATION_TARGET_ID,
+                &format!("configs:{TILTFILE_MANIFEST}"),
+            ),
+        ],
     );
-    let paths: Vec<String> = st.config_files.iter().map(|p| p.display().to_string()).collect();
-    cfg = with_spec(cfg, json!({"watchedPaths": paths, "ignores": global_ignores}));
+    let paths: Vec<String> = st
+        .config_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    cfg = with_spec(
+        cfg,
+        json!({"watchedPaths": paths, "ignores": global_ignores}),
+    );
     if input.watch {
         out.push(cfg);
     }
     // (Tiltfile) UIResource and its stop button.
-    out.push(object("UIResource", TILTFILE_MANIFEST, &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)]));
+    out.push(object(
+        "UIResource",
+        TILTFILE_MANIFEST,
+        &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
+    ));
     out.push(stop_button(TILTFILE_MANIFEST, "Global"));
     // Clusters.
     if all.iter().any(|r| r.kind == ResourceType::K8s) {
@@ -671,24 +845,56 @@ pub(crate) fn assemble(
         if let Some(dr) = &st.settings.default_registry {
             spec["defaultRegistry"] = json!({"host": dr.host, "hostFromContainerRuntime": dr.host_from_cluster, "singleName": dr.single_name});
         }
-        out.push(with_spec(object("Cluster", "default", &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)]), spec));
+        out.push(with_spec(
+            object(
+                "Cluster",
+                "default",
+                &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
+            ),
+            spec,
+        ));
     }
     if all.iter().any(|r| r.kind == ResourceType::DockerCompose) {
-        out.push(with_spec(object("Cluster", "docker", &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)]), json!({"connection": {"docker": {}}})));
+        out.push(with_spec(
+            object(
+                "Cluster",
+                "docker",
+                &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
+            ),
+            json!({"connection": {"docker": {}}}),
+        ));
     }
     // Extensions (ext:// loads) and raw v1alpha1 objects.
     for (name, url, load_host) in &st.ext_repos {
-        if st.raw_objects.iter().any(|o| o["kind"] == "ExtensionRepo" && o["metadata"]["name"] == name.as_str()) {
+        if st
+            .raw_objects
+            .iter()
+            .any(|o| o["kind"] == "ExtensionRepo" && o["metadata"]["name"] == name.as_str())
+        {
             continue;
         }
         out.push(with_spec(
-            object("ExtensionRepo", name, &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST), (ANNOTATION_MANAGED_BY, "tiltfile.loader")]),
+            object(
+                "ExtensionRepo",
+                name,
+                &[
+                    (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+                    (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
+                ],
+            ),
             json!({"url": url, "loadHost": load_host}),
         ));
     }
     for (name, repo, path) in &st.extensions {
         out.push(with_spec(
-            object("Extension", name, &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST), (ANNOTATION_MANAGED_BY, "tiltfile.loader")]),
+            object(
+                "Extension",
+                name,
+                &[
+                    (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+                    (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
+                ],
+            ),
             json!({"repoName": repo, "repoPath": path}),
         ));
     }
@@ -700,7 +906,10 @@ pub(crate) fn assemble(
         out.push(o);
     }
     let _ = Path::new(input.main_path);
-    Ok(Assembled { objects: out.list, resources: infos })
+    Ok(Assembled {
+        objects: out.list,
+        resources: infos,
+    })
 }
 
 fn deps_of(st: &State, r: &Res) -> Vec<String> {
@@ -772,7 +981,14 @@ impl Objects {
 fn stop_button(manifest: &str, component_type: &str) -> Json {
     let name = format!("{manifest}-stopbuild");
     with_spec(
-        object("UIButton", &name, &[(ANNOTATION_MANIFEST, manifest), (ANNOTATION_BUTTON_TYPE, "stopbuild")]),
+        object(
+            "UIButton",
+            &name,
+            &[
+                (ANNOTATION_MANIFEST, manifest),
+                (ANNOTATION_BUTTON_TYPE, "stopbuild"),
+            ],
+        ),
         json!({
             "location": {"componentID": manifest, "componentType": component_type},
             "text": "stop",
@@ -806,7 +1022,11 @@ fn context_ignores(t: &ImageTarget) -> Vec<Json> {
         let mut pats: Vec<String> = d.dockerignore_patterns.clone();
         if !t.only.is_empty() {
             pats.push("**".into());
-            pats.extend(t.only.iter().map(|o| format!("!{}", o.trim_start_matches("./"))));
+            pats.extend(
+                t.only
+                    .iter()
+                    .map(|o| format!("!{}", o.trim_start_matches("./"))),
+            );
         }
         pats.extend(t.ignores.iter().cloned());
         if !pats.is_empty() {
@@ -830,30 +1050,78 @@ fn emit_resource(
 ) -> anyhow::Result<ResourceInfo> {
     let m = r.name.as_str();
     let ds = disable_source(m);
-    let (trigger_mode, auto_init, labels, links, deps, allow_parallel) = match (r.local, &r.dc_opts) {
+    let (trigger_mode, auto_init, labels, links, deps, allow_parallel) = match (r.local, &r.dc_opts)
+    {
         (Some(li), _) => {
             let l = &st.local_resources[li];
-            (l.trigger_mode, Some(l.auto_init), l.labels.clone(), l.links.clone(), l.resource_deps.clone(), l.allow_parallel)
+            (
+                l.trigger_mode,
+                Some(l.auto_init),
+                l.labels.clone(),
+                l.links.clone(),
+                l.resource_deps.clone(),
+                l.allow_parallel,
+            )
         }
-        (None, Some(o)) => (o.trigger_mode, o.auto_init, o.labels.clone(), o.links.clone(), o.resource_deps.clone(), false),
-        _ => (r.opts.trigger_mode, r.opts.auto_init, r.opts.labels.clone(), r.opts.links.clone(), r.opts.resource_deps.clone(), false),
+        (None, Some(o)) => (
+            o.trigger_mode,
+            o.auto_init,
+            o.labels.clone(),
+            o.links.clone(),
+            o.resource_deps.clone(),
+            false,
+        ),
+        _ => (
+            r.opts.trigger_mode,
+            r.opts.auto_init,
+            r.opts.labels.clone(),
+            r.opts.links.clone(),
+            r.opts.resource_deps.clone(),
+            false,
+        ),
     };
     let trigger_mode = trigger_mode.unwrap_or(st.default_trigger_mode);
     let auto_init = auto_init.unwrap_or(true);
     let mut links = links;
 
     // Images: FileWatch, ImageMap, DockerImage/CmdImage, LiveUpdate.
-    let cluster = if r.kind == ResourceType::DockerCompose { "docker" } else { "default" };
+    let cluster = if r.kind == ResourceType::DockerCompose {
+        "docker"
+    } else {
+        "default"
+    };
     let deployed: BTreeSet<usize> = match r.kind {
-        ResourceType::K8s => r.entities.iter().flat_map(|e| entity_images(st, e)).chain(
-            r.custom_deploy.map(|ci| st.custom_deploys[ci].image_deps.iter().filter_map(|d| st.images.iter().position(|t| &t.ref_str == d || &t.name == d)).collect::<Vec<_>>()).unwrap_or_default()
-        ).collect(),
+        ResourceType::K8s => r
+            .entities
+            .iter()
+            .flat_map(|e| entity_images(st, e))
+            .chain(
+                r.custom_deploy
+                    .map(|ci| {
+                        st.custom_deploys[ci]
+                            .image_deps
+                            .iter()
+                            .filter_map(|d| {
+                                st.images
+                                    .iter()
+                                    .position(|t| &t.ref_str == d || &t.name == d)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            )
+            .collect(),
         _ => r.images.iter().copied().collect(),
     };
     let mut image_maps = vec![];
     let mut deployed_maps = vec![];
     // Base images first (build order).
-    let mut order: Vec<usize> = r.images.iter().copied().filter(|i| !deployed.contains(i)).collect();
+    let mut order: Vec<usize> = r
+        .images
+        .iter()
+        .copied()
+        .filter(|i| !deployed.contains(i))
+        .collect();
     order.extend(r.images.iter().copied().filter(|i| deployed.contains(i)));
     for &ti in &order {
         let t = &st.images[ti];
@@ -867,12 +1135,19 @@ fn emit_resource(
                 ig.push(json!({"basePath": d.dockerfile_path.display().to_string()}));
                 (vec![d.context.display().to_string()], ig)
             }
-            ImageBuild::Custom(c) => (c.deps.iter().map(|p| p.display().to_string()).collect(), context_ignores(t)),
+            ImageBuild::Custom(c) => (
+                c.deps.iter().map(|p| p.display().to_string()).collect(),
+                context_ignores(t),
+            ),
         };
         ignores.extend(global_ignores.iter().cloned());
         if input.watch && !watched.is_empty() {
             out.push(with_spec(
-                object("FileWatch", &fw_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &target_id)]),
+                object(
+                    "FileWatch",
+                    &fw_name,
+                    &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &target_id)],
+                ),
                 json!({"watchedPaths": watched, "ignores": ignores, "disableSource": ds}),
             ));
         }
@@ -889,11 +1164,26 @@ fn emit_resource(
                 spec["overrideArgs"] = json!({"args": a});
             }
             out.push(with_spec(
-                object("ImageMap", &im, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("imagemap:{im}"))]),
+                object(
+                    "ImageMap",
+                    &im,
+                    &[
+                        (ANNOTATION_MANIFEST, m),
+                        (ANNOTATION_SPAN_ID, &format!("imagemap:{im}")),
+                    ],
+                ),
                 spec,
             ));
-            let needs = if deployed.contains(&ti) { "push" } else { "base-image" };
-            let needs = if r.kind == ResourceType::DockerCompose && needs == "push" { "" } else { needs };
+            let needs = if deployed.contains(&ti) {
+                "push"
+            } else {
+                "base-image"
+            };
+            let needs = if r.kind == ResourceType::DockerCompose && needs == "push" {
+                ""
+            } else {
+                needs
+            };
             let build_name = format!("{m}:{im}");
             match &t.build {
                 ImageBuild::Docker(d) => {
@@ -967,10 +1257,33 @@ fn emit_resource(
                 json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": cd.image_selector}})
             };
             let fw = format!("k8s:{m}");
-            let name = format!("{m}:{}", sanitize_name(if cd.container_selector.is_empty() { &cd.image_selector } else { &cd.container_selector }));
-            let spec = lu_spec(&cd.live_update, base, sel, json!([{"fileWatch": sanitize_name(&fw)}]), r.kind.clone(), &format!("k8s_custom_deploy {m:?}"))?;
+            let name = format!(
+                "{m}:{}",
+                sanitize_name(if cd.container_selector.is_empty() {
+                    &cd.image_selector
+                } else {
+                    &cd.container_selector
+                })
+            );
+            let spec = lu_spec(
+                &cd.live_update,
+                base,
+                sel,
+                json!([{"fileWatch": sanitize_name(&fw)}]),
+                r.kind.clone(),
+                &format!("k8s_custom_deploy {m:?}"),
+            )?;
             out.push(with_spec(
-                object("LiveUpdate", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")), (ANNOTATION_MANAGED_BY, "buildcontrol"), (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode))]),
+                object(
+                    "LiveUpdate",
+                    &name,
+                    &[
+                        (ANNOTATION_MANIFEST, m),
+                        (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")),
+                        (ANNOTATION_MANAGED_BY, "buildcontrol"),
+                        (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
+                    ],
+                ),
                 spec,
             ));
         }
@@ -999,21 +1312,39 @@ fn emit_resource(
                     "disableSource": ds,
                 }),
             ));
-            let infer = r.dc_opts.as_ref().and_then(|o| o.infer_links).unwrap_or(true);
-            if infer
-                && let Some((_, def)) = p.services.iter().find(|(n, _)| n == &svc)
-            {
-                for port in def.get("ports").and_then(|p| p.as_array()).into_iter().flatten() {
+            let infer = r
+                .dc_opts
+                .as_ref()
+                .and_then(|o| o.infer_links)
+                .unwrap_or(true);
+            if infer && let Some((_, def)) = p.services.iter().find(|(n, _)| n == &svc) {
+                for port in def
+                    .get("ports")
+                    .and_then(|p| p.as_array())
+                    .into_iter()
+                    .flatten()
+                {
                     let host_port = match port {
                         Json::String(s) => {
                             let parts: Vec<&str> = s.split(':').collect();
-                            if parts.len() >= 2 { Some(parts[parts.len() - 2].to_owned()) } else { None }
+                            if parts.len() >= 2 {
+                                Some(parts[parts.len() - 2].to_owned())
+                            } else {
+                                None
+                            }
                         }
-                        Json::Object(o) => o.get("published").map(|p| p.as_str().map(str::to_owned).unwrap_or_else(|| p.to_string())),
+                        Json::Object(o) => o.get("published").map(|p| {
+                            p.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| p.to_string())
+                        }),
                         _ => None,
                     };
                     if let Some(hp) = host_port.filter(|h| !h.is_empty()) {
-                        links.push(Link { url: format!("http://localhost:{hp}/"), name: String::new() });
+                        links.push(Link {
+                            url: format!("http://localhost:{hp}/"),
+                            name: String::new(),
+                        });
                     }
                 }
             }
@@ -1021,7 +1352,11 @@ fn emit_resource(
     }
 
     // Disable ConfigMap + ToggleButton, stop button, UIResource.
-    let mut cm = object("ConfigMap", &format!("{m}-disable"), &[(ANNOTATION_MANIFEST, m)]);
+    let mut cm = object(
+        "ConfigMap",
+        &format!("{m}-disable"),
+        &[(ANNOTATION_MANIFEST, m)],
+    );
     cm["data"] = json!({"isDisabled": if enabled { "false" } else { "true" }});
     out.push(cm);
     out.push(with_spec(
@@ -1035,7 +1370,8 @@ fn emit_resource(
         }),
     ));
     out.push(stop_button(m, "Resource"));
-    let label_map: BTreeMap<String, String> = labels.iter().map(|l| (l.clone(), l.clone())).collect();
+    let label_map: BTreeMap<String, String> =
+        labels.iter().map(|l| (l.clone(), l.clone())).collect();
     let mut ui = object("UIResource", m, &[(ANNOTATION_MANIFEST, m)]);
     set_labels(&mut ui, &label_map);
     ui["status"] = json!({"disableStatus": {"sources": [ds.clone()]}});
@@ -1049,14 +1385,25 @@ fn emit_resource(
         resource_deps: deps,
         labels,
         links: links.into_iter().map(|l| (l.url, l.name)).collect(),
-        pod_readiness: if r.kind == ResourceType::K8s { r.pod_readiness.clone() } else { String::new() },
+        pod_readiness: if r.kind == ResourceType::K8s {
+            r.pod_readiness.clone()
+        } else {
+            String::new()
+        },
         image_maps,
         allow_parallel,
         enabled,
     })
 }
 
-fn lu_spec(lu: &LiveUpdate, base: &Path, selector: Json, sources: Json, kind: ResourceType, what: &str) -> anyhow::Result<Json> {
+fn lu_spec(
+    lu: &LiveUpdate,
+    base: &Path,
+    selector: Json,
+    sources: Json,
+    kind: ResourceType,
+    what: &str,
+) -> anyhow::Result<Json> {
     let mut syncs = vec![];
     let mut execs = vec![];
     let mut stops = vec![];
@@ -1066,15 +1413,23 @@ fn lu_spec(lu: &LiveUpdate, base: &Path, selector: Json, sources: Json, kind: Re
         match s {
             LuStep::InitialSync => initial = true,
             LuStep::FallBackOn(ps) => stops.extend(ps.iter().map(|p| rel(base, p))),
-            LuStep::Sync { local, remote } => syncs.push(json!({"localPath": rel(base, local), "containerPath": remote})),
-            LuStep::Run { args, triggers, echo_off } => execs.push(json!({
+            LuStep::Sync { local, remote } => {
+                syncs.push(json!({"localPath": rel(base, local), "containerPath": remote}))
+            }
+            LuStep::Run {
+                args,
+                triggers,
+                echo_off,
+            } => execs.push(json!({
                 "args": args,
                 "triggerPaths": triggers.iter().map(|p| rel(base, p)).collect::<Vec<_>>(),
                 "echoOff": echo_off,
             })),
             LuStep::Restart => {
                 if kind == ResourceType::K8s {
-                    bail!("{what}: For K8s live_update, restart_container() is obsolete. Use the restart_process extension instead: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process");
+                    bail!(
+                        "{what}: For K8s live_update, restart_container() is obsolete. Use the restart_process extension instead: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process"
+                    );
                 }
                 restart = "always";
             }
@@ -1107,8 +1462,12 @@ fn emit_live_update(
     let m = r.name.as_str();
     let name = format!("{m}:{im}");
     let selector = match r.kind {
-        ResourceType::DockerCompose => json!({"dockerCompose": {"service": r.dc.as_ref().map(|d| d.1.clone()).unwrap_or_default()}}),
-        _ if t.live_update_only => json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": t.ref_str}}),
+        ResourceType::DockerCompose => {
+            json!({"dockerCompose": {"service": r.dc.as_ref().map(|d| d.1.clone()).unwrap_or_default()}})
+        }
+        _ if t.live_update_only => {
+            json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": t.ref_str}})
+        }
         _ => json!({"kubernetes": {"discoveryName": m, "applyName": m, "imageMapName": im}}),
     };
     // Sources: this image's watch, then its base images' watches.
@@ -1131,9 +1490,25 @@ fn emit_live_update(
             }
         }
     }
-    let spec = lu_spec(&t.live_update, &t.live_update.base_path, selector, Json::Array(sources), r.kind.clone(), &format!("live_update of image {:?} (resource {m:?})", t.ref_str))?;
+    let spec = lu_spec(
+        &t.live_update,
+        &t.live_update.base_path,
+        selector,
+        Json::Array(sources),
+        r.kind.clone(),
+        &format!("live_update of image {:?} (resource {m:?})", t.ref_str),
+    )?;
     out.push(with_spec(
-        object("LiveUpdate", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")), (ANNOTATION_MANAGED_BY, "buildcontrol"), (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode))]),
+        object(
+            "LiveUpdate",
+            &name,
+            &[
+                (ANNOTATION_MANIFEST, m),
+                (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")),
+                (ANNOTATION_MANAGED_BY, "buildcontrol"),
+                (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
+            ],
+        ),
         spec,
     ));
     Ok(())
@@ -1170,7 +1545,8 @@ fn emit_k8s(
     if !forwards.is_empty() {
         spec["portForwardTemplateSpec"] = json!({"forwards": forwards});
     }
-    let mut pls = json!({"ignoreContainers": ["istio-init", "istio-proxy", "linkerd-proxy", "linkerd-init"]});
+    let mut pls =
+        json!({"ignoreContainers": ["istio-init", "istio-proxy", "linkerd-proxy", "linkerd-init"]});
     if let Some(t) = &input.since_time {
         pls["sinceTime"] = json!(t);
     }
@@ -1194,7 +1570,11 @@ fn emit_k8s(
     }
     if let Some(ci) = r.custom_deploy {
         let cd = &st.custom_deploys[ci];
-        let env = |e: &[(String, String)]| e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        let env = |e: &[(String, String)]| {
+            e.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
         spec["applyCmd"] = json!({"args": cd.apply_cmd, "dir": cd.apply_dir.display().to_string(), "env": env(&cd.apply_env)});
         spec["deleteCmd"] = json!({"args": cd.delete_cmd, "dir": cd.delete_dir.display().to_string(), "env": env(&cd.delete_env)});
         if !cd.deps.is_empty() {
@@ -1211,10 +1591,21 @@ fn emit_k8s(
         }
     } else {
         let docs: Vec<Json> = r.entities.iter().map(|e| e.obj.clone()).collect();
-        spec["yaml"] = json!(crate::yaml::encode_stream(&docs).map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?);
+        spec["yaml"] = json!(
+            crate::yaml::encode_stream(&docs)
+                .map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?
+        );
     }
     out.push(with_spec(
-        object("KubernetesApply", m, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("kubernetesapply:{m}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+        object(
+            "KubernetesApply",
+            m,
+            &[
+                (ANNOTATION_MANIFEST, m),
+                (ANNOTATION_SPAN_ID, &format!("kubernetesapply:{m}")),
+                (ANNOTATION_MANAGED_BY, "buildcontrol"),
+            ],
+        ),
         spec,
     ));
     Ok(())
@@ -1231,15 +1622,28 @@ fn probe_json(p: &ProbeSpec) -> Json {
     })
 }
 
-fn emit_local(st: &State, r: &Res, ds: &Json, global_ignores: &[Json], input: &AssembleInput, out: &mut Objects) {
+fn emit_local(
+    st: &State,
+    r: &Res,
+    ds: &Json,
+    global_ignores: &[Json],
+    input: &AssembleInput,
+    out: &mut Objects,
+) {
     let l = &st.local_resources[r.local.unwrap()];
     let m = r.name.as_str();
-    let env = |e: &[(String, String)]| e.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+    let env = |e: &[(String, String)]| {
+        e.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+    };
     let fw_name = sanitize_name(&format!("local:{m}"));
     if !l.deps.is_empty() && input.watch {
         let mut ignores = vec![];
         if !l.ignores.is_empty() {
-            ignores.push(json!({"basePath": l.tiltfile_dir.display().to_string(), "patterns": l.ignores}));
+            ignores.push(
+                json!({"basePath": l.tiltfile_dir.display().to_string(), "patterns": l.ignores}),
+            );
         }
         ignores.extend(global_ignores.iter().cloned());
         out.push(with_spec(
@@ -1261,7 +1665,16 @@ fn emit_local(st: &State, r: &Res, ds: &Json, global_ignores: &[Json], input: &A
             spec["readinessProbe"] = probe_json(p);
         }
         out.push(with_spec(
-            object("Cmd", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmd:{name}")), (ANNOTATION_MANAGED_BY, "local_resource"), (ANNOTATION_OWNER_KIND, "CmdServer")]),
+            object(
+                "Cmd",
+                &name,
+                &[
+                    (ANNOTATION_MANIFEST, m),
+                    (ANNOTATION_SPAN_ID, &format!("cmd:{name}")),
+                    (ANNOTATION_MANAGED_BY, "local_resource"),
+                    (ANNOTATION_OWNER_KIND, "CmdServer"),
+                ],
+            ),
             spec,
         ));
     }

@@ -31,10 +31,10 @@ pub fn json_to_value<'v>(j: &Json, heap: Heap<'v>) -> Value<'v> {
         }
         Json::String(s) => heap.alloc(s.as_str()),
         Json::Array(a) => heap.alloc(AllocList(a.iter().map(|x| json_to_value(x, heap)))),
-        Json::Object(m) => heap.alloc(AllocDict(
-            m.iter()
-                .map(|(k, v)| (heap.alloc(k.as_str()), json_to_value(v, heap))),
-        )),
+        Json::Object(m) => heap
+            .alloc(AllocDict(m.iter().map(|(k, v)| {
+                (heap.alloc(k.as_str()), json_to_value(v, heap))
+            }))),
     }
 }
 
@@ -56,24 +56,39 @@ pub fn value_to_json(v: Value) -> anyhow::Result<Json> {
         return Ok(Json::Object(o.fields.clone()));
     }
     if let Some(l) = ListRef::from_value(v) {
-        return l.iter().map(value_to_json).collect::<Result<_, _>>().map(Json::Array);
+        return l
+            .iter()
+            .map(value_to_json)
+            .collect::<Result<_, _>>()
+            .map(Json::Array);
     }
     if let Some(t) = TupleRef::from_value(v) {
-        return t.iter().map(value_to_json).collect::<Result<_, _>>().map(Json::Array);
+        return t
+            .iter()
+            .map(value_to_json)
+            .collect::<Result<_, _>>()
+            .map(Json::Array);
     }
     if let Some(d) = DictRef::from_value(v) {
         let mut m = serde_json::Map::new();
         for (k, val) in d.iter() {
-            let key = k
-                .unpack_str()
-                .ok_or_else(|| anyhow!("only string keys are supported in maps, got {}", k.get_type()))?;
+            let key = k.unpack_str().ok_or_else(|| {
+                anyhow!(
+                    "only string keys are supported in maps, got {}",
+                    k.get_type()
+                )
+            })?;
             m.insert(key.to_owned(), value_to_json(val)?);
         }
         return Ok(Json::Object(m));
     }
     // ints, floats, structs: let starlark do it.
-    v.to_json_value()
-        .with_context(|| format!("cannot convert a value of type `{}` to JSON/YAML", v.get_type()))
+    v.to_json_value().with_context(|| {
+        format!(
+            "cannot convert a value of type `{}` to JSON/YAML",
+            v.get_type()
+        )
+    })
 }
 
 /// Error for a parameter of the wrong type: names the builtin and the parameter.
@@ -118,7 +133,9 @@ pub fn opt_bool(func: &str, param: &str, v: Option<Value>, default: bool) -> any
     match v {
         None => Ok(default),
         Some(v) if v.is_none() => Ok(default),
-        Some(v) => v.unpack_bool().ok_or_else(|| bad_arg(func, param, "bool", v)),
+        Some(v) => v
+            .unpack_bool()
+            .ok_or_else(|| bad_arg(func, param, "bool", v)),
     }
 }
 

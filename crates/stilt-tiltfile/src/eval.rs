@@ -252,7 +252,10 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
                 .unwrap_or_default()
         };
         module.set("__name__", heap.alloc(name));
-        let loader = Loader { c, dir: dir.clone() };
+        let loader = Loader {
+            c,
+            dir: dir.clone(),
+        };
         let printer = Printer { c };
         {
             let mut eval = Evaluator::new(&module);
@@ -342,7 +345,11 @@ pub(crate) fn with_function_caller<R>(
             let func = unsafe { f.owned_frozen_value(module.frozen_heap()) }.to_value();
             let mut call = |e: &crate::model::K8sEntity| -> anyhow::Result<String> {
                 let heap = eval.heap();
-                let ns = if e.namespace().is_empty() { "default" } else { e.namespace() };
+                let ns = if e.namespace().is_empty() {
+                    "default"
+                } else {
+                    e.namespace()
+                };
                 let serde_json::Value::Object(m) = serde_json::json!({
                     "name": e.name(), "kind": e.kind(), "namespace": ns, "group": e.group(),
                 }) else {

@@ -96,7 +96,13 @@ impl RealHost {
         } else {
             (
                 q(&["config", "view", "--minify", "-o", "jsonpath={..namespace}"]),
-                q(&["config", "view", "--minify", "-o", "jsonpath={.clusters[0].name}"]),
+                q(&[
+                    "config",
+                    "view",
+                    "--minify",
+                    "-o",
+                    "jsonpath={.clusters[0].name}",
+                ]),
             )
         };
         let ns = if ns.is_empty() { "default".into() } else { ns };
@@ -113,9 +119,13 @@ pub(crate) fn run_real(cmd: &HostCommand) -> io::Result<HostOutput> {
     for (k, v) in &cmd.env {
         c.env(k, v);
     }
-    c.stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.stdin(if cmd.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = c.spawn()?;
     if let Some(input) = &cmd.stdin {
         let mut si = child.stdin.take().expect("piped stdin");
@@ -144,7 +154,10 @@ fn read_dir_real(path: &Path) -> io::Result<Vec<DirEntry>> {
     for e in std::fs::read_dir(path)? {
         let e = e?;
         let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        out.push(DirEntry { path: e.path(), is_dir });
+        out.push(DirEntry {
+            path: e.path(),
+            is_dir,
+        });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)

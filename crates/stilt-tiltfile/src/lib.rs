@@ -230,7 +230,12 @@ fn run(
     };
     let w2r = c.st.borrow().w2r_set;
     let assembled = if w2r {
-        let f = eval::find_w2r(c).ok_or_else(|| ("workload_to_resource_function: callback not found".to_owned(), None))?;
+        let f = eval::find_w2r(c).ok_or_else(|| {
+            (
+                "workload_to_resource_function: callback not found".to_owned(),
+                None,
+            )
+        })?;
         eval::with_function_caller(c, &f, |call| {
             let mut st = c.st.borrow_mut();
             assemble::assemble(&mut st, &input, Some(call))

@@ -19,8 +19,15 @@ pub enum TriggerMode {
 pub enum LuStep {
     InitialSync,
     FallBackOn(Vec<PathBuf>),
-    Sync { local: PathBuf, remote: String },
-    Run { args: Vec<String>, triggers: Vec<PathBuf>, echo_off: bool },
+    Sync {
+        local: PathBuf,
+        remote: String,
+    },
+    Run {
+        args: Vec<String>,
+        triggers: Vec<PathBuf>,
+        echo_off: bool,
+    },
     Restart,
 }
 
@@ -225,7 +232,10 @@ impl K8sEntity {
         self.obj.get("kind").and_then(|v| v.as_str()).unwrap_or("")
     }
     pub fn api_version(&self) -> &str {
-        self.obj.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("")
+        self.obj
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
     }
     pub fn name(&self) -> &str {
         self.obj

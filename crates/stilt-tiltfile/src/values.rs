@@ -73,7 +73,11 @@ starlark_simple_value!(TiltObj);
 
 impl TiltObj {
     pub fn new(kind: &'static str, fields: serde_json::Map<String, Json>) -> Self {
-        TiltObj { kind, fields, id: 0 }
+        TiltObj {
+            kind,
+            fields,
+            id: 0,
+        }
     }
     pub fn str(&self, k: &str) -> Option<&str> {
         self.fields.get(k).and_then(|v| v.as_str())

@@ -5,7 +5,9 @@
 //! Optional files next to a fixture's Tiltfile:
 //! - `args`: Tiltfile args, one per line.
 //! - `env`: `KEY=VALUE` lines added to the fake environment.
-//! - `host.json`: `{"context": "...", "cluster": "...", "namespace": "...", "subcommand": "ci"}`.
+//! - `host.json`: `{"context": "...", "cluster": "...", "namespace": "...", "subcommand": "ci",
+//!   "bins": ["helm"], "commands": {"<command line>": {"stdout": "...", "status": 0}}}`;
+//!   `[FIXTURE]` in a command line stands for the fixture directory.
 //!
 //! Absolute paths are redacted to `[FIXTURE]` (the fixture directory) and `[TESTS]`.
 
@@ -21,7 +23,10 @@ fn fixtures_dir() -> PathBuf {
 }
 
 pub fn run_fixture(dir: &Path) -> String {
-    let mut host = FakeHost { cwd: dir.to_path_buf(), ..FakeHost::default() };
+    let mut host = FakeHost {
+        cwd: dir.to_path_buf(),
+        ..FakeHost::default()
+    };
     if let Ok(env) = std::fs::read_to_string(dir.join("env")) {
         for l in env.lines().filter(|l| !l.trim().is_empty()) {
             let (k, v) = l.split_once('=').unwrap();
@@ -41,9 +46,28 @@ pub fn run_fixture(dir: &Path) -> String {
         if let Some(s) = j["subcommand"].as_str() {
             subcommand = s.into();
         }
+        for b in j["bins"].as_array().into_iter().flatten() {
+            host.path_bins.push(b.as_str().unwrap().to_owned());
+        }
+        for (cmd, out) in j["commands"].as_object().into_iter().flatten() {
+            let key = cmd.replace("[FIXTURE]", &dir.display().to_string());
+            host.commands.insert(
+                key,
+                stilt_tiltfile::HostOutput {
+                    status: out["status"].as_i64().unwrap_or(0) as i32,
+                    stdout: out["stdout"].as_str().unwrap_or("").to_owned(),
+                    stderr: out["stderr"].as_str().unwrap_or("").to_owned(),
+                },
+            );
+        }
     }
     let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
-        .map(|a| a.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        .map(|a| {
+            a.lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let mut req = LoadRequest::new(dir.join("Tiltfile"), &host);
     req.args = args;
@@ -91,7 +115,11 @@ fn fixtures() {
     dirs.sort();
     let only = std::env::var("FIXTURE").ok();
     if only.is_none() {
-        assert!(dirs.len() >= 40, "expected at least 40 fixtures, found {}", dirs.len());
+        assert!(
+            dirs.len() >= 40,
+            "expected at least 40 fixtures, found {}",
+            dirs.len()
+        );
     }
     for d in dirs {
         let name = d.file_name().unwrap().to_string_lossy().into_owned();

@@ -31,7 +31,9 @@ pub(crate) fn normalize_project_name(s: &str) -> String {
 }
 
 fn merge_services(into: &mut Vec<(String, Json)>, doc: &Json) {
-    let Some(svcs) = doc.get("services").and_then(|s| s.as_object()) else { return };
+    let Some(svcs) = doc.get("services").and_then(|s| s.as_object()) else {
+        return;
+    };
     for (name, svc) in svcs {
         match into.iter_mut().find(|(n, _)| n == name) {
             Some((_, existing)) => {
@@ -87,13 +89,24 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         if profiles.is_empty()
             && let Some(p) = c.getenv("COMPOSE_PROFILES")
         {
-            profiles = p.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            profiles = p
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
-        let project_path = paths.first().and_then(|p| p.parent()).map(|p| p.to_path_buf()).unwrap_or_else(|| dir.clone());
+        let project_path = paths
+            .first()
+            .and_then(|p| p.parent())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| dir.clone());
         let mut name = opt_string(f, "project_name", project_name)?;
         if name.is_empty() {
             name = normalize_project_name(
-                &project_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                &project_path
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
             );
         }
         let wait = opt_bool(f, "wait", wait, false)?;
@@ -116,16 +129,19 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         proj.config_paths.extend(paths);
         proj.yaml.push_str(&yaml);
         for t in texts {
-            let doc = crate::yaml::parse_one(&t).map_err(|e| anyhow!("{f}: error parsing compose YAML: {e}"))?;
+            let doc = crate::yaml::parse_one(&t)
+                .map_err(|e| anyhow!("{f}: error parsing compose YAML: {e}"))?;
             merge_services(&mut proj.services, &doc);
         }
         // Profiles: a service with `profiles:` only runs when one of them is active.
-        proj.services.retain(|(_, svc)| {
-            match svc.get("profiles").and_then(|p| p.as_array()) {
+        proj.services.retain(
+            |(_, svc)| match svc.get("profiles").and_then(|p| p.as_array()) {
                 None => true,
-                Some(ps) => ps.iter().any(|p| p.as_str().is_some_and(|p| profiles.iter().any(|a| a == p))),
-            }
-        });
+                Some(ps) => ps
+                    .iter()
+                    .any(|p| p.as_str().is_some_and(|p| profiles.iter().any(|a| a == p))),
+            },
+        );
         Ok(NoneType)
     }
 
@@ -155,10 +171,16 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             image,
             trigger_mode: crate::builtins::settings::trigger_mode_arg(f, trigger_mode)?,
             resource_deps: str_or_list(f, "resource_deps", resource_deps)?,
-            infer_links: match infer_links { Some(v) if !v.is_none() => Some(opt_bool(f, "infer_links", Some(v), true)?), _ => None },
+            infer_links: match infer_links {
+                Some(v) if !v.is_none() => Some(opt_bool(f, "infer_links", Some(v), true)?),
+                _ => None,
+            },
             links: links_arg(f, links)?,
             labels: labels_arg(f, labels)?,
-            auto_init: match auto_init { Some(v) if !v.is_none() => Some(opt_bool(f, "auto_init", Some(v), true)?), _ => None },
+            auto_init: match auto_init {
+                Some(v) if !v.is_none() => Some(opt_bool(f, "auto_init", Some(v), true)?),
+                _ => None,
+            },
             project_name: opt_string(f, "project_name", project_name)?,
             new_name: opt_string(f, "new_name", new_name)?,
         };

@@ -45,7 +45,12 @@ fn define<'v>(
     if args && kind == ConfigKind::Bool {
         bail!("{func}: a bool setting cannot receive positional args");
     }
-    st.config_defs.push(ConfigDef { name: name.to_owned(), kind, args, usage });
+    st.config_defs.push(ConfigDef {
+        name: name.to_owned(),
+        kind,
+        args,
+        usage,
+    });
     Ok(NoneType)
 }
 
@@ -76,7 +81,10 @@ fn set_value(
         ConfigKind::String => {
             let v = raw.ok_or_else(|| anyhow!("flag needs an argument: --{}", d.name))?;
             if out.contains_key(&d.name) {
-                bail!("invalid argument {v:?} for \"--{}\" flag: string settings can only be specified once", d.name);
+                bail!(
+                    "invalid argument {v:?} for \"--{}\" flag: string settings can only be specified once",
+                    d.name
+                );
             }
             out.insert(d.name.clone(), Json::String(v.to_owned()));
         }
@@ -94,7 +102,10 @@ fn set_value(
                 None => true,
                 Some("true" | "True" | "1" | "t" | "T" | "TRUE") => true,
                 Some("false" | "False" | "0" | "f" | "F" | "FALSE") => false,
-                Some(o) => bail!("invalid argument {o:?} for \"--{}\" flag: parse error", d.name),
+                Some(o) => bail!(
+                    "invalid argument {o:?} for \"--{}\" flag: parse error",
+                    d.name
+                ),
             };
             out.insert(d.name.clone(), Json::Bool(b));
         }
@@ -108,7 +119,10 @@ fn set_value(
     Ok(())
 }
 
-fn parse_args(defs: &[ConfigDef], args: &[String]) -> anyhow::Result<serde_json::Map<String, Json>> {
+fn parse_args(
+    defs: &[ConfigDef],
+    args: &[String],
+) -> anyhow::Result<serde_json::Map<String, Json>> {
     let mut out = serde_json::Map::new();
     let mut positional = vec![];
     let mut i = 0;
@@ -149,10 +163,16 @@ fn parse_args(defs: &[ConfigDef], args: &[String]) -> anyhow::Result<serde_json:
     }
     if !positional.is_empty() {
         let Some(d) = defs.iter().find(|d| d.args) else {
-            bail!("positional args were specified, but none were expected (no setting defined with args=True)");
+            bail!(
+                "positional args were specified, but none were expected (no setting defined with args=True)"
+            );
         };
         if d.kind == ConfigKind::String && positional.len() > 1 {
-            bail!("{} only takes one positional arg, got {}", d.name, positional.len());
+            bail!(
+                "{} only takes one positional arg, got {}",
+                d.name,
+                positional.len()
+            );
         }
         for p in positional {
             set_value(&mut out, d, Some(&p))?;
@@ -178,7 +198,14 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         usage: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        define(eval, "define_string_list", ConfigKind::StringList, name, args, usage)
+        define(
+            eval,
+            "define_string_list",
+            ConfigKind::StringList,
+            name,
+            args,
+            usage,
+        )
     }
 
     fn define_bool<'v>(
@@ -232,7 +259,10 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
             };
             for (k, v) in m {
                 let Some(d) = defs.iter().find(|d| d.name == k) else {
-                    bail!("{} specified unknown setting name '{k}'", cfg_path.display());
+                    bail!(
+                        "{} specified unknown setting name '{k}'",
+                        cfg_path.display()
+                    );
                 };
                 let ok = match d.kind {
                     ConfigKind::String => v.is_string(),
@@ -248,8 +278,8 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
                 values.insert(k, v);
             }
         }
-        let from_args = parse_args(&defs, &c.req.args)
-            .map_err(|e| anyhow!("{e}\n{}", usage(&defs)))?;
+        let from_args =
+            parse_args(&defs, &c.req.args).map_err(|e| anyhow!("{e}\n{}", usage(&defs)))?;
         for (k, v) in from_args {
             values.insert(k, v);
         }

@@ -83,7 +83,12 @@ pub(crate) fn run_local(
     full_env.push(("TILT_HOST".into(), c.req.web_host.clone()));
     full_env.push(("TILT_DISABLE_ANALYTICS".into(), "1".into()));
     full_env.extend(env);
-    let cmd = HostCommand { argv: argv.clone(), dir, env: full_env, stdin };
+    let cmd = HostCommand {
+        argv: argv.clone(),
+        dir,
+        env: full_env,
+        stdin,
+    };
     let out = c
         .host
         .run(&cmd)
@@ -94,7 +99,10 @@ pub(crate) fn run_local(
         }
     }
     if out.status != 0 {
-        let mut msg = format!("command \"{disp}\" failed.\nerror: exit status {}", out.status);
+        let mut msg = format!(
+            "command \"{disp}\" failed.\nerror: exit status {}",
+            out.status
+        );
         if !out.stdout.is_empty() {
             msg.push_str(&format!("\nstdout:\n{}", out.stdout.trim_end()));
         }
@@ -135,14 +143,19 @@ pub(crate) fn new_obj<'v>(
     kind: &'static str,
     fields: serde_json::Value,
 ) -> Value<'v> {
-    let serde_json::Value::Object(m) = fields else { unreachable!() };
+    let serde_json::Value::Object(m) = fields else {
+        unreachable!()
+    };
     eval.heap().alloc(TiltObj::new(kind, m))
 }
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
     fn fail(msg: Value) -> anyhow::Result<NoneType> {
-        let m = msg.unpack_str().map(str::to_owned).unwrap_or_else(|| msg.to_str());
+        let m = msg
+            .unpack_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| msg.to_str());
         Err(anyhow!("{m}"))
     }
 
@@ -158,10 +171,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Err(anyhow!("{}", crate::eval::STOP_MARKER))
     }
 
-    fn warn<'v>(
-        msg: Value<'v>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<NoneType> {
+    fn warn<'v>(msg: Value<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         let m = string("warn", "msg", msg)?;
         ctx(eval).warn(m);
         Ok(NoneType)
@@ -222,7 +232,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let echo_off = opt_bool("local", "echo_off", echo_off, false)?;
         let env = str_dict("local", "env", env)?;
         let d = opt_string("local", "dir", dir)?;
-        let dir = if d.is_empty() { cur_dir(eval) } else { abs_path(&cur_dir(eval), &d) };
+        let dir = if d.is_empty() {
+            cur_dir(eval)
+        } else {
+            abs_path(&cur_dir(eval), &d)
+        };
         let stdin = match stdin {
             Some(v) if !v.is_none() => Some(string("local", "stdin", v)?),
             _ => None,
@@ -351,10 +365,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(eval.heap().alloc(Blob(crate::yaml::encode_stream(&js)?)))
     }
 
-    fn blob<'v>(
-        input: Value<'v>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<Value<'v>> {
+    fn blob<'v>(input: Value<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
         let s = string("blob", "input", input)?;
         Ok(eval.heap().alloc(Blob(s)))
     }
@@ -410,7 +421,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             bail!("link: for parameter \"url\": url cannot be empty");
         }
         let name = opt_string("link", "name", name)?;
-        Ok(new_obj(eval, "link", serde_json::json!({"url": url, "name": name})))
+        Ok(new_obj(
+            eval,
+            "link",
+            serde_json::json!({"url": url, "name": name}),
+        ))
     }
 }
 
@@ -426,8 +441,7 @@ pub(crate) fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".into();
     }
-    if s
-        .chars()
+    if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
     {
         return s.to_owned();

@@ -28,7 +28,9 @@ pub(crate) fn parse_ref(func: &str, param: &str, r: &str) -> anyhow::Result<(Str
     )
     .unwrap();
     if r.is_empty() || !re.is_match(r) {
-        bail!("{func}: for parameter \"{param}\": invalid image reference {r:?} (must be a valid Docker image name, lowercase)");
+        bail!(
+            "{func}: for parameter \"{param}\": invalid image reference {r:?} (must be a valid Docker image name, lowercase)"
+        );
     }
     let without_digest = r.split('@').next().unwrap_or(r);
     let last_slash = without_digest.rfind('/').map(|i| i + 1).unwrap_or(0);
@@ -57,7 +59,12 @@ pub(crate) fn live_update_arg(
     let mut phase: i32 = -1; // 0 initial_sync, 1 fall_back_on, 2 sync, 3 run, 4 restart
     for it in items {
         let Some(o) = it.downcast_ref::<TiltObj>() else {
-            return Err(bad_arg(func, "live_update", "list of live update steps", it));
+            return Err(bad_arg(
+                func,
+                "live_update",
+                "list of live update steps",
+                it,
+            ));
         };
         let (p, step) = match o.kind {
             "initial_sync" => (0, LuStep::InitialSync),
@@ -89,7 +96,14 @@ pub(crate) fn live_update_arg(
                 },
             ),
             "restart_container" => (4, LuStep::Restart),
-            _ => return Err(bad_arg(func, "live_update", "list of live update steps", it)),
+            _ => {
+                return Err(bad_arg(
+                    func,
+                    "live_update",
+                    "list of live update steps",
+                    it,
+                ));
+            }
         };
         if p < phase || (p == phase && (p == 0 || p == 4)) {
             bail!(
@@ -107,7 +121,10 @@ pub(crate) fn live_update_arg(
         c.st.borrow_mut().unused_steps.remove(&o.id);
         steps.push(step);
     }
-    Ok(LiveUpdate { steps, base_path: cur_dir(eval) })
+    Ok(LiveUpdate {
+        steps,
+        base_path: cur_dir(eval),
+    })
 }
 
 fn new_step<'v>(
@@ -119,16 +136,24 @@ fn new_step<'v>(
     let mut st = c.st.borrow_mut();
     st.next_id += 1;
     let id = st.next_id;
-    st.unused_steps
-        .insert(id, format!("{kind} step created at {}", crate::eval::call_site(eval)));
+    st.unused_steps.insert(
+        id,
+        format!("{kind} step created at {}", crate::eval::call_site(eval)),
+    );
     drop(st);
-    let serde_json::Value::Object(m) = fields else { unreachable!() };
+    let serde_json::Value::Object(m) = fields else {
+        unreachable!()
+    };
     let mut o = TiltObj::new(kind, m);
     o.id = id;
     eval.heap().alloc(o)
 }
 
-fn read_dockerignore(eval: &Evaluator, context: &Path, dockerfile: &Path) -> anyhow::Result<Vec<String>> {
+fn read_dockerignore(
+    eval: &Evaluator,
+    context: &Path,
+    dockerfile: &Path,
+) -> anyhow::Result<Vec<String>> {
     // `<Dockerfile>.dockerignore` takes precedence over `<context>/.dockerignore`.
     let specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
     let c = ctx(eval);
@@ -175,7 +200,9 @@ pub(crate) fn dockerfile_from_refs(text: &str, build_args: &[(String, String)]) 
             }
             if let Some(mut img) = img {
                 for (k, v) in &args {
-                    img = img.replace(&format!("${{{k}}}"), v).replace(&format!("${k}"), v);
+                    img = img
+                        .replace(&format!("${{{k}}}"), v)
+                        .replace(&format!("${k}"), v);
                 }
                 out.push(img);
             }
@@ -260,7 +287,10 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         } else {
             match read_watched(eval, f, &dockerfile_path)? {
                 Some(t) => t,
-                None => bail!("{f}: error reading dockerfile: open {}: no such file or directory", dockerfile_path.display()),
+                None => bail!(
+                    "{f}: error reading dockerfile: open {}: no such file or directory",
+                    dockerfile_path.display()
+                ),
             }
         };
         let dockerignore_patterns = read_dockerignore(eval, &context, &dockerfile_path)?;
@@ -363,7 +393,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             build: ImageBuild::Custom(CustomBuild {
                 args,
                 deps,
-                dir: if d.is_empty() { cwd.clone() } else { abs_path(&cwd, &d) },
+                dir: if d.is_empty() {
+                    cwd.clone()
+                } else {
+                    abs_path(&cwd, &d)
+                },
                 env: str_dict(f, "env", env)?,
                 tag,
                 disable_push: opt_bool(f, "disable_push", disable_push, false)?,
@@ -385,7 +419,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             image_deps: img_deps,
         };
         c.st.borrow_mut().images.push(img);
-        Ok(new_obj(eval, "custom_build", serde_json::json!({"ref": ref_str})))
+        Ok(new_obj(
+            eval,
+            "custom_build",
+            serde_json::json!({"ref": ref_str}),
+        ))
     }
 
     fn sync<'v>(
@@ -399,7 +437,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             bail!("sync: remote_path must be an absolute path (got {r:?})");
         }
         let l = abs_path(&cur_dir(eval), &l);
-        Ok(new_step(eval, "sync", serde_json::json!({"local_path": l.display().to_string(), "remote_path": r})))
+        Ok(new_step(
+            eval,
+            "sync",
+            serde_json::json!({"local_path": l.display().to_string(), "remote_path": r}),
+        ))
     }
 
     fn run<'v>(
@@ -418,7 +460,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             .map(|t| abs_path(&dir, t).display().to_string())
             .collect();
         let echo_off = opt_bool("run", "echo_off", echo_off, false)?;
-        Ok(new_step(eval, "run", serde_json::json!({"args": args, "trigger": triggers, "echo_off": echo_off})))
+        Ok(new_step(
+            eval,
+            "run",
+            serde_json::json!({"args": args, "trigger": triggers, "echo_off": echo_off}),
+        ))
     }
 
     fn restart_container<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
@@ -443,6 +489,10 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             .iter()
             .map(|p| abs_path(&dir, p).display().to_string())
             .collect();
-        Ok(new_step(eval, "fall_back_on", serde_json::json!({"files": files})))
+        Ok(new_step(
+            eval,
+            "fall_back_on",
+            serde_json::json!({"files": files}),
+        ))
     }
 }

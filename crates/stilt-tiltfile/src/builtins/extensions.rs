@@ -24,8 +24,15 @@ pub(crate) fn resolve_ext(c: &Ctx, rest: &str) -> anyhow::Result<PathBuf> {
     let first = rest.split('/').next().unwrap_or("");
     // A registered repo whose load_host matches the first segment.
     let repos = c.st.borrow().ext_repos.clone();
-    let (repo_name, url, repo_path) = if let Some((n, u, _)) = repos.iter().find(|(_, _, lh)| !lh.is_empty() && lh == first) {
-        (n.clone(), u.clone(), rest[first.len()..].trim_start_matches('/').to_owned())
+    let (repo_name, url, repo_path) = if let Some((n, u, _)) = repos
+        .iter()
+        .find(|(_, _, lh)| !lh.is_empty() && lh == first)
+    {
+        (
+            n.clone(),
+            u.clone(),
+            rest[first.len()..].trim_start_matches('/').to_owned(),
+        )
     } else if let Some((n, u, _)) = repos.iter().find(|(n, _, _)| n == "default") {
         (n.clone(), u.clone(), rest.to_owned())
     } else {
@@ -35,7 +42,11 @@ pub(crate) fn resolve_ext(c: &Ctx, rest: &str) -> anyhow::Result<PathBuf> {
             .clone()
             .or_else(|| c.getenv("STILT_EXTENSIONS_DIR").map(PathBuf::from));
         match dir {
-            Some(d) => ("default".to_owned(), format!("file://{}", d.display()), rest.to_owned()),
+            Some(d) => (
+                "default".to_owned(),
+                format!("file://{}", d.display()),
+                rest.to_owned(),
+            ),
             None => bail!(
                 "load(\"ext://{rest}\"): the default extension repo ({DEFAULT_REPO_URL}) cannot be downloaded by Stilt. \
                  Point it at a local checkout with the STILT_EXTENSIONS_DIR environment variable, or register \
@@ -50,12 +61,16 @@ pub(crate) fn resolve_ext(c: &Ctx, rest: &str) -> anyhow::Result<PathBuf> {
     };
     let path = PathBuf::from(local).join(&repo_path).join("Tiltfile");
     if !c.host.exists(&path) {
-        bail!("load(\"ext://{rest}\"): extension not found: {} does not exist", path.display());
+        bail!(
+            "load(\"ext://{rest}\"): extension not found: {} does not exist",
+            path.display()
+        );
     }
     {
         let mut st = c.st.borrow_mut();
         if !st.ext_repos.iter().any(|(n, _, _)| n == &repo_name) {
-            st.ext_repos.push((repo_name.clone(), url.clone(), String::new()));
+            st.ext_repos
+                .push((repo_name.clone(), url.clone(), String::new()));
         }
         let ext_name = sanitize_ext_name(rest);
         if !st.extensions.iter().any(|(n, _, _)| n == &ext_name) {

@@ -80,7 +80,11 @@ fn secrets_of(e: &K8sEntity) -> Vec<(String, String)> {
         if let Some(m) = e.obj.get(field).and_then(|d| d.as_object()) {
             for (k, v) in m {
                 let Some(s) = v.as_str() else { continue };
-                let val = if b64 { b64_decode(s).unwrap_or_default() } else { s.to_owned() };
+                let val = if b64 {
+                    b64_decode(s).unwrap_or_default()
+                } else {
+                    s.to_owned()
+                };
                 if val.len() >= 5 {
                     out.push((format!("{name}:{k}"), val));
                 }
@@ -111,10 +115,7 @@ fn b64_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn port_forward_from_value(
-    web_host: &str,
-    v: Value,
-) -> anyhow::Result<PortForwardSpec> {
+fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwardSpec> {
     let f = "k8s_resource";
     if let Some(i) = v.unpack_i32() {
         return Ok(PortForwardSpec {
@@ -131,13 +132,35 @@ fn port_forward_from_value(
             p.parse::<i64>()
                 .ok()
                 .filter(|n| (0..=65535).contains(n))
-                .ok_or_else(|| anyhow!("{f}: for parameter \"port_forwards\": invalid port {p:?} in {s:?}"))
+                .ok_or_else(|| {
+                    anyhow!("{f}: for parameter \"port_forwards\": invalid port {p:?} in {s:?}")
+                })
         };
         return match parts.as_slice() {
-            [l] => Ok(PortForwardSpec { local_port: port(l)?, container_port: 0, host: web_host.into(), name: String::new(), path: String::new() }),
-            [l, c] => Ok(PortForwardSpec { local_port: port(l)?, container_port: port(c)?, host: web_host.into(), name: String::new(), path: String::new() }),
-            [h, l, c] => Ok(PortForwardSpec { local_port: port(l)?, container_port: port(c)?, host: (*h).into(), name: String::new(), path: String::new() }),
-            _ => bail!("{f}: for parameter \"port_forwards\": expected 'PORT', 'LOCAL:CONTAINER' or 'HOST:LOCAL:CONTAINER', got {s:?}"),
+            [l] => Ok(PortForwardSpec {
+                local_port: port(l)?,
+                container_port: 0,
+                host: web_host.into(),
+                name: String::new(),
+                path: String::new(),
+            }),
+            [l, c] => Ok(PortForwardSpec {
+                local_port: port(l)?,
+                container_port: port(c)?,
+                host: web_host.into(),
+                name: String::new(),
+                path: String::new(),
+            }),
+            [h, l, c] => Ok(PortForwardSpec {
+                local_port: port(l)?,
+                container_port: port(c)?,
+                host: (*h).into(),
+                name: String::new(),
+                path: String::new(),
+            }),
+            _ => bail!(
+                "{f}: for parameter \"port_forwards\": expected 'PORT', 'LOCAL:CONTAINER' or 'HOST:LOCAL:CONTAINER', got {s:?}"
+            ),
         };
     }
     if let Some(o) = v.downcast_ref::<TiltObj>()
@@ -148,12 +171,21 @@ fn port_forward_from_value(
         return Ok(PortForwardSpec {
             local_port: g("local_port"),
             container_port: g("container_port"),
-            host: if host.is_empty() { web_host.into() } else { host.into() },
+            host: if host.is_empty() {
+                web_host.into()
+            } else {
+                host.into()
+            },
             name: o.str("name").unwrap_or_default().into(),
             path: o.str("link_path").unwrap_or_default().into(),
         });
     }
-    Err(bad_arg(f, "port_forwards", "int, string, port_forward or a list of them", v))
+    Err(bad_arg(
+        f,
+        "port_forwards",
+        "int, string, port_forward or a list of them",
+        v,
+    ))
 }
 
 pub(crate) fn links_arg(func: &str, v: Option<Value>) -> anyhow::Result<Vec<Link>> {
@@ -163,7 +195,10 @@ pub(crate) fn links_arg(func: &str, v: Option<Value>) -> anyhow::Result<Vec<Link
             if s.is_empty() {
                 bail!("{func}: for parameter \"links\": url cannot be empty");
             }
-            out.push(Link { url: s.to_owned(), name: String::new() });
+            out.push(Link {
+                url: s.to_owned(),
+                name: String::new(),
+            });
         } else if let Some(o) = item.downcast_ref::<TiltObj>()
             && o.kind == "link"
         {
@@ -188,7 +223,9 @@ pub(crate) fn labels_arg(func: &str, v: Option<Value>) -> anyhow::Result<Vec<Str
     let re = regex::Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").unwrap();
     for l in &labels {
         if l.len() > 63 || !re.is_match(l) {
-            bail!("{func}: for parameter \"labels\": invalid label {l:?}: must be 63 characters or less, begin and end with an alphanumeric character, and contain only alphanumerics, '-', '_' or '.'");
+            bail!(
+                "{func}: for parameter \"labels\": invalid label {l:?}: must be 63 characters or less, begin and end with an alphanumeric character, and contain only alphanumerics, '-', '_' or '.'"
+            );
         }
     }
     Ok(labels)
@@ -198,7 +235,12 @@ fn selectors_arg(func: &str, v: Option<Value>) -> anyhow::Result<Vec<BTreeMap<St
     let mut out = vec![];
     for item in one_or_many(v) {
         if DictRef::from_value(item).is_none() {
-            return Err(bad_arg(func, "extra_pod_selectors", "dict or list of dicts", item));
+            return Err(bad_arg(
+                func,
+                "extra_pod_selectors",
+                "dict or list of dicts",
+                item,
+            ));
         }
         out.push(
             str_dict(func, "extra_pod_selectors", Some(item))?
@@ -257,7 +299,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                         "{f}: Duplicate YAML: {}:{}:{}. Use k8s_yaml(..., allow_duplicates=True) to allow duplicates",
                         prev.name(),
                         prev.kind().to_lowercase(),
-                        if prev.namespace().is_empty() { "default" } else { prev.namespace() }
+                        if prev.namespace().is_empty() {
+                            "default"
+                        } else {
+                            prev.namespace()
+                        }
                     );
                 }
                 let secrets = secrets_of(&e);
@@ -292,7 +338,9 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             bail!("{f}: Must specify a value for either 'workload' or 'new_name'");
         }
         if workload.is_empty() && objects.is_empty() {
-            bail!("{f}: k8s_resource doesn't specify a workload or any objects. All non-workload resources must specify 1 or more objects");
+            bail!(
+                "{f}: k8s_resource doesn't specify a workload or any objects. All non-workload resources must specify 1 or more objects"
+            );
         }
         let mut pfs = vec![];
         for v in one_or_many(port_forwards) {
@@ -300,11 +348,15 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
         let pr = opt_string(f, "pod_readiness", pod_readiness)?;
         if !["", "wait", "ignore", "succeeded"].contains(&pr.as_str()) {
-            bail!("{f}: for parameter \"pod_readiness\": Must be one of: wait, ignore, succeeded (got {pr:?})");
+            bail!(
+                "{f}: for parameter \"pod_readiness\": Must be one of: wait, ignore, succeeded (got {pr:?})"
+            );
         }
         let ds = opt_string(f, "discovery_strategy", discovery_strategy)?;
         if !["", "default", "selectors-only"].contains(&ds.as_str()) {
-            bail!("{f}: for parameter \"discovery_strategy\": Must be one of: default, selectors-only (got {ds:?})");
+            bail!(
+                "{f}: for parameter \"discovery_strategy\": Must be one of: default, selectors-only (got {ds:?})"
+            );
         }
         let opts = K8sResourceOpts {
             workload,
@@ -362,7 +414,8 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let paths = str_or_list(f, "image_json_path", image_json_path)?;
         let obj = match image_object {
             Some(v) if !v.is_none() => {
-                let d: BTreeMap<String, String> = str_dict(f, "image_object", Some(v))?.into_iter().collect();
+                let d: BTreeMap<String, String> =
+                    str_dict(f, "image_object", Some(v))?.into_iter().collect();
                 let g = |k: &str| -> anyhow::Result<String> {
                     d.get(k).cloned().ok_or_else(|| anyhow!("{f}: for parameter \"image_object\": missing key {k:?} (need json_path, repo_field, tag_field)"))
                 };
@@ -375,9 +428,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
         let pr = opt_string(f, "pod_readiness", pod_readiness)?;
         if !["", "wait", "ignore", "succeeded"].contains(&pr.as_str()) {
-            bail!("{f}: for parameter \"pod_readiness\": Must be one of: wait, ignore, succeeded (got {pr:?})");
+            bail!(
+                "{f}: for parameter \"pod_readiness\": Must be one of: wait, ignore, succeeded (got {pr:?})"
+            );
         }
-        regex::Regex::new(&format!("(?i)^{kind}$")).map_err(|e| anyhow!("{f}: invalid kind regexp: {e}"))?;
+        regex::Regex::new(&format!("(?i)^{kind}$"))
+            .map_err(|e| anyhow!("{f}: invalid kind regexp: {e}"))?;
         let k = K8sKind {
             kind_re: kind.to_owned(),
             api_version_re: opt_string(f, "api_version", api_version)?,
@@ -432,9 +488,16 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             if s.is_empty() {
                 return Ok(None);
             }
-            Ok(Some(regex::Regex::new(&format!("(?i)^{s}$")).map_err(|e| anyhow!("{f}: {param}: {e}"))?))
+            Ok(Some(
+                regex::Regex::new(&format!("(?i){s}")).map_err(|e| anyhow!("{f}: {param}: {e}"))?,
+            ))
         };
-        let (n, ns, k, av) = (re("name", name)?, re("namespace", namespace)?, re("kind", kind)?, re("api_version", api_version)?);
+        let (n, ns, k, av) = (
+            re("name", name)?,
+            re("namespace", namespace)?,
+            re("kind", kind)?,
+            re("api_version", api_version)?,
+        );
         let mut yes = vec![];
         let mut no = vec![];
         for t in texts {
@@ -445,7 +508,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 m &= k.as_ref().is_none_or(|r| r.is_match(e.kind()));
                 m &= av.as_ref().is_none_or(|r| r.is_match(e.api_version()));
                 for (lk, lv) in &labels {
-                    m &= e.obj.pointer("/metadata/labels").and_then(|l| l.get(lk)).and_then(|x| x.as_str()) == Some(lv.as_str());
+                    m &= e
+                        .obj
+                        .pointer("/metadata/labels")
+                        .and_then(|l| l.get(lk))
+                        .and_then(|x| x.as_str())
+                        == Some(lv.as_str());
                 }
                 if m { yes.push(e.obj) } else { no.push(e.obj) }
             }
@@ -461,7 +529,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         if func.get_type() != "function" {
-            return Err(bad_arg("workload_to_resource_function", "func", "function", func));
+            return Err(bad_arg(
+                "workload_to_resource_function",
+                "func",
+                "function",
+                func,
+            ));
         }
         eval.module().set(crate::eval::W2R_GLOBAL, func);
         ctx(eval).st.borrow_mut().w2r_set = true;
@@ -488,11 +561,17 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let f = "k8s_custom_deploy";
         let _ = (apply_cmd_bat, delete_cmd_bat);
         let dir = cur_dir(eval);
-        let apply = match apply_cmd { Some(v) => to_argv(f, "apply_cmd", v)?, None => vec![] };
+        let apply = match apply_cmd {
+            Some(v) => to_argv(f, "apply_cmd", v)?,
+            None => vec![],
+        };
         if apply.is_empty() {
             bail!("{f}: for parameter \"apply_cmd\": cannot be empty");
         }
-        let delete = match delete_cmd { Some(v) => to_argv(f, "delete_cmd", v)?, None => vec![] };
+        let delete = match delete_cmd {
+            Some(v) => to_argv(f, "delete_cmd", v)?,
+            None => vec![],
+        };
         if delete.is_empty() {
             bail!("{f}: for parameter \"delete_cmd\": cannot be empty");
         }
@@ -504,7 +583,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
         let d = |v: Option<Value>, p: &str| -> anyhow::Result<PathBuf> {
             let s = opt_string(f, p, v)?;
-            Ok(if s.is_empty() { dir.clone() } else { abs_path(&dir, &s) })
+            Ok(if s.is_empty() {
+                dir.clone()
+            } else {
+                abs_path(&dir, &s)
+            })
         };
         let cd = CustomDeploy {
             name: name.to_owned(),
@@ -514,7 +597,10 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             delete_cmd: delete,
             delete_dir: d(delete_dir, "delete_dir")?,
             delete_env: str_dict(f, "delete_env", delete_env)?,
-            deps: str_or_list(f, "deps", deps)?.iter().map(|p| abs_path(&dir, p)).collect(),
+            deps: str_or_list(f, "deps", deps)?
+                .iter()
+                .map(|p| abs_path(&dir, p))
+                .collect(),
             image_selector,
             container_selector,
             live_update: lu,
@@ -540,19 +626,31 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let chart = abs_path(&dir, &string(f, "paths", paths)?);
         let name = opt_string(f, "name", name)?;
         let ns = opt_string(f, "namespace", namespace)?;
-        let values: Vec<PathBuf> = str_or_list(f, "values", values)?.iter().map(|p| abs_path(&dir, p)).collect();
+        let values: Vec<PathBuf> = str_or_list(f, "values", values)?
+            .iter()
+            .map(|p| abs_path(&dir, p))
+            .collect();
         let sets = str_or_list(f, "set", set)?;
         let kv = opt_string(f, "kube_version", kube_version)?;
         let skip = opt_bool(f, "skip_crds", skip_crds, false)?;
         if c.host.which("helm").is_none() {
-            bail!("{f}: the `helm` executable was not found on PATH; install Helm 3 (https://helm.sh/docs/intro/install/) to use helm()");
+            bail!(
+                "{f}: the `helm` executable was not found on PATH; install Helm 3 (https://helm.sh/docs/intro/install/) to use helm()"
+            );
         }
         if !c.host.is_dir(&chart) {
-            bail!("{f}: {} is not a directory (helm() needs a local chart directory)", chart.display());
+            bail!(
+                "{f}: {} is not a directory (helm() needs a local chart directory)",
+                chart.display()
+            );
         }
         c.add_config_file(&chart);
         let mut argv = vec!["helm".to_owned(), "template".to_owned()];
-        argv.push(if name.is_empty() { "chart".into() } else { name.clone() });
+        argv.push(if name.is_empty() {
+            "chart".into()
+        } else {
+            name.clone()
+        });
         argv.push(chart.display().to_string());
         if !ns.is_empty() {
             argv.extend(["--namespace".into(), ns.clone()]);
@@ -571,14 +669,22 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             argv.extend(["--set".into(), s.clone()]);
         }
         let out = run_local(eval, argv, dir, vec![], None, true, false)?;
-        let mut ents = parse_entities(&out).map_err(|e| anyhow!("{f}: error parsing helm output: {e}"))?;
+        let mut ents =
+            parse_entities(&out).map_err(|e| anyhow!("{f}: error parsing helm output: {e}"))?;
         ents.retain(|e| {
-            let hook = e.obj.pointer("/metadata/annotations/helm.sh~1hook").and_then(|h| h.as_str()).unwrap_or("");
-            !hook.split(',').any(|h| matches!(h.trim(), "test" | "test-success" | "test-failure"))
+            let hook = e
+                .obj
+                .pointer("/metadata/annotations/helm.sh~1hook")
+                .and_then(|h| h.as_str())
+                .unwrap_or("");
+            !hook
+                .split(',')
+                .any(|h| matches!(h.trim(), "test" | "test-success" | "test-failure"))
         });
         if !ns.is_empty() {
             for e in &mut ents {
-                if helm_namespaced(e.kind()) && e.namespace().is_empty()
+                if helm_namespaced(e.kind())
+                    && e.namespace().is_empty()
                     && let Some(m) = e.obj.get_mut("metadata").and_then(|m| m.as_object_mut())
                 {
                     m.insert("namespace".into(), Json::String(ns.clone()));
@@ -609,7 +715,9 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         } else if c.host.which("kubectl").is_some() {
             vec!["kubectl".into(), "kustomize".into()]
         } else {
-            bail!("{f}: neither `kustomize` nor `kubectl` was found on PATH; install kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl to use kustomize()");
+            bail!(
+                "{f}: neither `kustomize` nor `kubectl` was found on PATH; install kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl to use kustomize()"
+            );
         };
         argv.extend(flags);
         argv.push(abs.display().to_string());

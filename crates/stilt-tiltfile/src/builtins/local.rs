@@ -65,8 +65,14 @@ fn local_resource_impl<'v>(
     if name.is_empty() {
         bail!("{f}: for parameter \"name\": name cannot be empty");
     }
-    let cmd = match cmd { Some(v) => to_argv(f, "cmd", v)?, None => vec![] };
-    let serve = match serve_cmd { Some(v) => to_argv(f, "serve_cmd", v)?, None => vec![] };
+    let cmd = match cmd {
+        Some(v) => to_argv(f, "cmd", v)?,
+        None => vec![],
+    };
+    let serve = match serve_cmd {
+        Some(v) => to_argv(f, "serve_cmd", v)?,
+        None => vec![],
+    };
     if cmd.is_empty() && serve.is_empty() {
         bail!("{f}: local_resource must have a cmd and/or a serve_cmd, but both were empty");
     }
@@ -80,14 +86,19 @@ fn local_resource_impl<'v>(
     }
     let mut probe = probe_arg(f, readiness_probe)?;
     if probe.is_some() && serve.is_empty() {
-        c.warn(format!("{f}: Ignoring readiness probe for local resource {name:?} (no serve_cmd was defined)"));
+        c.warn(format!(
+            "{f}: Ignoring readiness probe for local resource {name:?} (no serve_cmd was defined)"
+        ));
         probe = None;
     }
     let lr = LocalResource {
         name: name.to_owned(),
         cmd,
         serve_cmd: serve,
-        deps: str_or_list(f, "deps", deps)?.iter().map(|p| abs_path(&cwd, p)).collect(),
+        deps: str_or_list(f, "deps", deps)?
+            .iter()
+            .map(|p| abs_path(&cwd, p))
+            .collect(),
         ignores: str_or_list(f, "ignore", ignore)?,
         trigger_mode: crate::builtins::settings::trigger_mode_arg(f, trigger_mode)?,
         auto_init: opt_bool(f, "auto_init", auto_init, true)?,
@@ -98,13 +109,24 @@ fn local_resource_impl<'v>(
         env: str_dict(f, "env", env)?,
         serve_env: str_dict(f, "serve_env", serve_env)?,
         readiness_probe: probe,
-        dir: if d.is_empty() { cwd.clone() } else { abs_path(&cwd, &d) },
-        serve_dir: if sd.is_empty() { cwd.clone() } else { abs_path(&cwd, &sd) },
+        dir: if d.is_empty() {
+            cwd.clone()
+        } else {
+            abs_path(&cwd, &d)
+        },
+        serve_dir: if sd.is_empty() {
+            cwd.clone()
+        } else {
+            abs_path(&cwd, &sd)
+        },
         tiltfile_dir: cwd,
     };
     let mut st = c.st.borrow_mut();
     if st.local_resources.iter().any(|l| l.name == lr.name) {
-        bail!("{f}: Local resource {} has been defined multiple times", lr.name);
+        bail!(
+            "{f}: Local resource {} has been defined multiple times",
+            lr.name
+        );
     }
     st.local_resources.push(lr);
     Ok(NoneType)
@@ -135,9 +157,24 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let _ = (cmd_bat, serve_cmd_bat);
         local_resource_impl(
-            "local_resource", name, cmd, deps, trigger_mode, resource_deps, ignore, auto_init,
-            serve_cmd, allow_parallel, links, labels, env, serve_env, readiness_probe, dir,
-            serve_dir, eval,
+            "local_resource",
+            name,
+            cmd,
+            deps,
+            trigger_mode,
+            resource_deps,
+            ignore,
+            auto_init,
+            serve_cmd,
+            allow_parallel,
+            links,
+            labels,
+            env,
+            serve_env,
+            readiness_probe,
+            dir,
+            serve_dir,
+            eval,
         )
     }
 
@@ -164,8 +201,24 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let _ = (cmd_bat, serve_cmd_bat);
         local_resource_impl(
-            "test", name, cmd, deps, trigger_mode, resource_deps, ignore, auto_init, serve_cmd,
-            allow_parallel, links, labels, env, serve_env, readiness_probe, dir, serve_dir, eval,
+            "test",
+            name,
+            cmd,
+            deps,
+            trigger_mode,
+            resource_deps,
+            ignore,
+            auto_init,
+            serve_cmd,
+            allow_parallel,
+            links,
+            labels,
+            env,
+            serve_env,
+            readiness_probe,
+            dir,
+            serve_dir,
+            eval,
         )
     }
 
@@ -191,7 +244,10 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 let Some(o) = v.downcast_ref::<TiltObj>().filter(|o| o.kind == kind) else {
                     return Err(bad_arg(f, param, kind, v));
                 };
-                handler.insert(key.into(), o.fields.get("spec").cloned().unwrap_or_default());
+                handler.insert(
+                    key.into(),
+                    o.fields.get("spec").cloned().unwrap_or_default(),
+                );
             }
         }
         if handler.len() != 1 {
@@ -219,7 +275,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         if cmd.is_empty() {
             bail!("exec_action: for parameter \"command\": command cannot be empty");
         }
-        Ok(new_obj(eval, "exec_action", serde_json::json!({"command": cmd, "spec": {"command": cmd}})))
+        Ok(new_obj(
+            eval,
+            "exec_action",
+            serde_json::json!({"command": cmd, "spec": {"command": cmd}}),
+        ))
     }
 
     fn http_get_action<'v>(
@@ -230,14 +290,25 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
         let f = "http_get_action";
-        let host = match opt_string(f, "host", host)? { h if h.is_empty() => "localhost".to_owned(), h => h };
-        let scheme = match opt_string(f, "scheme", scheme)? { s if s.is_empty() => "http".to_owned(), s => s };
+        let host = match opt_string(f, "host", host)? {
+            h if h.is_empty() => "localhost".to_owned(),
+            h => h,
+        };
+        let scheme = match opt_string(f, "scheme", scheme)? {
+            s if s.is_empty() => "http".to_owned(),
+            s => s,
+        };
         let path = opt_string(f, "path", path)?;
-        let mut spec = serde_json::json!({"host": host, "port": port, "scheme": scheme.to_uppercase()});
+        let mut spec =
+            serde_json::json!({"host": host, "port": port, "scheme": scheme.to_uppercase()});
         if !path.is_empty() {
             spec["path"] = path.clone().into();
         }
-        Ok(new_obj(eval, "http_get_action", serde_json::json!({"port": port, "host": host, "scheme": scheme, "path": path, "spec": spec})))
+        Ok(new_obj(
+            eval,
+            "http_get_action",
+            serde_json::json!({"port": port, "host": host, "scheme": scheme, "path": path, "spec": spec}),
+        ))
     }
 
     fn tcp_socket_action<'v>(
@@ -245,7 +316,14 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         host: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        let host = match opt_string("tcp_socket_action", "host", host)? { h if h.is_empty() => "localhost".to_owned(), h => h };
-        Ok(new_obj(eval, "tcp_socket_action", serde_json::json!({"port": port, "host": host, "spec": {"host": host, "port": port}})))
+        let host = match opt_string("tcp_socket_action", "host", host)? {
+            h if h.is_empty() => "localhost".to_owned(),
+            h => h,
+        };
+        Ok(new_obj(
+            eval,
+            "tcp_socket_action",
+            serde_json::json!({"port": port, "host": host, "spec": {"host": host, "port": port}}),
+        ))
     }
 }

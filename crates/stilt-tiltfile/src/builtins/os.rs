@@ -84,7 +84,9 @@ impl<'v> StarlarkValue<'v> for Environ {
         let k = index.unpack_str_err()?;
         match env_get(k) {
             Some(v) => Ok(heap.alloc(v)),
-            None => Err(starlark::Error::new_other(anyhow!("key {k:?} not in environ"))),
+            None => Err(starlark::Error::new_other(anyhow!(
+                "key {k:?} not in environ"
+            ))),
         }
     }
     fn set_at(&self, index: Value<'v>, new_value: Value<'v>) -> starlark::Result<()> {
@@ -234,10 +236,7 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
         })
     }
 
-    fn putenv<'v>(
-        key: &str,
-        value: Value<'v>,
-    ) -> anyhow::Result<NoneType> {
+    fn putenv<'v>(key: &str, value: Value<'v>) -> anyhow::Result<NoneType> {
         env_set(key, &string("os.putenv", "value", value)?);
         Ok(NoneType)
     }
@@ -250,10 +249,7 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
 
 #[starlark_module]
 fn os_path_funcs(builder: &mut GlobalsBuilder) {
-    fn abspath<'v>(
-        path: &str,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<String> {
+    fn abspath<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
         Ok(abs_path(&cur_dir(eval), path).display().to_string())
     }
 
@@ -276,18 +272,12 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
         Ok(c.display().to_string())
     }
 
-    fn exists<'v>(
-        path: &str,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<bool> {
+    fn exists<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<bool> {
         let p = abs_path(&cur_dir(eval), path);
         Ok(ctx(eval).host.exists(&p))
     }
 
-    fn realpath<'v>(
-        path: &str,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> anyhow::Result<String> {
+    fn realpath<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
         let p = abs_path(&cur_dir(eval), path);
         let r = ctx(eval).host.canonicalize(&p).unwrap_or(p);
         Ok(r.display().to_string())

@@ -174,8 +174,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let c = ctx(eval);
         let mut st = c.st.borrow_mut();
         st.default_trigger_mode = tm;
-        st.settings.default_trigger_mode =
-            if tm == TriggerMode::Manual { "manual" } else { "auto" }.into();
+        st.settings.default_trigger_mode = if tm == TriggerMode::Manual {
+            "manual"
+        } else {
+            "auto"
+        }
+        .into();
         Ok(NoneType)
     }
 
@@ -211,7 +215,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
         let v = str_or_list("allow_k8s_contexts", "contexts", Some(contexts))?;
-        ctx(eval).st.borrow_mut().settings.allowed_k8s_contexts.extend(v);
+        ctx(eval)
+            .st
+            .borrow_mut()
+            .settings
+            .allowed_k8s_contexts
+            .extend(v);
         Ok(NoneType)
     }
 
@@ -234,9 +243,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
-    fn experimental_analytics_report<'v>(
-        tags: Value<'v>,
-    ) -> anyhow::Result<NoneType> {
+    fn experimental_analytics_report<'v>(tags: Value<'v>) -> anyhow::Result<NoneType> {
         let _ = tags;
         Ok(NoneType)
     }
@@ -262,7 +269,10 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let c = ctx(eval);
         let mut st = c.st.borrow_mut();
         if st.settings.telemetry_cmd.is_some() {
-            bail!("experimental_telemetry_cmd called multiple times; already set to {:?}", st.settings.telemetry_cmd);
+            bail!(
+                "experimental_telemetry_cmd called multiple times; already set to {:?}",
+                st.settings.telemetry_cmd
+            );
         }
         st.settings.telemetry_cmd = Some(argv);
         Ok(NoneType)

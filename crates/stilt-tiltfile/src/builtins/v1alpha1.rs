@@ -26,8 +26,7 @@ fn camel(s: &str) -> String {
             out.push(ch);
         }
     }
-    out
-        .replace("Svg", "SVG")
+    out.replace("Svg", "SVG")
         .replace("Uid", "UID")
         .replace("Url", "URL")
         .replace("componentId", "componentID")
@@ -40,7 +39,10 @@ fn camelize(j: Json, rename_keys: bool) -> Json {
                 .map(|(k, v)| {
                     let key = if rename_keys { camel(&k) } else { k.clone() };
                     // Maps of user data (env, labels, data, matchLabels) keep their keys.
-                    let keep = matches!(k.as_str(), "data" | "labels" | "annotations" | "match_labels" | "env_vars");
+                    let keep = matches!(
+                        k.as_str(),
+                        "data" | "labels" | "annotations" | "match_labels" | "env_vars"
+                    );
                     (key, camelize(v, !keep))
                 })
                 .collect(),
@@ -92,7 +94,8 @@ fn register_object(
     if !annotations.is_empty() {
         meta["annotations"] = Json::Object(annotations);
     }
-    let mut obj = serde_json::json!({"apiVersion": "tilt.dev/v1alpha1", "kind": kind, "metadata": meta});
+    let mut obj =
+        serde_json::json!({"apiVersion": "tilt.dev/v1alpha1", "kind": kind, "metadata": meta});
     if kind == "ConfigMap" {
         if let Some(d) = kw.get("data") {
             obj["data"] = d.clone();
@@ -105,7 +108,8 @@ fn register_object(
     if kind == "ExtensionRepo" {
         let g = |k: &str| kw.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
         st.ext_repos.retain(|(n, _, _)| n != name);
-        st.ext_repos.push((name.to_owned(), g("url"), g("load_host")));
+        st.ext_repos
+            .push((name.to_owned(), g("url"), g("load_host")));
     }
     st.raw_objects
         .retain(|o| !(o["kind"] == kind && o["metadata"]["name"] == name));
