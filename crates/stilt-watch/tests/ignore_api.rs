@@ -211,3 +211,25 @@ fn skip_dir_never_hides_a_kept_path() {
         }
     }
 }
+
+#[test]
+fn filewatch_ignore_defs() {
+    let ig = Ignores::from_defs([
+        ("/repo/app", vec!["*.log".to_string()]),
+        ("/repo/generated", vec![]),
+    ])
+    .unwrap();
+    assert!(ig.is_ignored(Path::new("/repo/app/x.log"), false));
+    assert!(!ig.is_ignored(Path::new("/repo/x.log"), false));
+    assert!(ig.is_ignored(Path::new("/repo/generated"), true));
+    assert!(ig.is_ignored(Path::new("/repo/generated/a/b"), false));
+    assert!(!ig.is_ignored(Path::new("/repo/generated2"), false));
+    assert!(ig.can_skip_dir(Path::new("/repo/generated/a")));
+    let e = ig.explain(Path::new("/repo/generated/a"), false).unwrap();
+    assert!(
+        e.ignored && e.origin.source.contains("/repo/generated"),
+        "{e:?}"
+    );
+    let e = ig.explain(Path::new("/repo/app/x.log"), false).unwrap();
+    assert_eq!(e.origin.to_string(), "ignore (base /repo/app):1");
+}

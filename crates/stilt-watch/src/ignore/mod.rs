@@ -119,6 +119,8 @@ impl GitIgnore {
 pub enum IgnoreRule {
     Docker(DockerIgnore),
     Git(GitIgnore),
+    /// A whole directory (itself and everything below it).
+    Dir(PathBuf),
 }
 
 impl From<DockerIgnore> for IgnoreRule {
@@ -159,6 +161,29 @@ impl Ignores {
         .into()]))
     }
 
+    /// From FileWatch-style ignore definitions `(basePath, patterns)`:
+    /// `.dockerignore` patterns relative to `basePath`, or, when `patterns`
+    /// is empty, all of `basePath`.
+    pub fn from_defs<P, S>(
+        defs: impl IntoIterator<Item = (P, Vec<S>)>,
+    ) -> Result<Self, PatternError>
+    where
+        P: Into<PathBuf>,
+        S: AsRef<str>,
+    {
+        let mut rules = Vec::new();
+        for (base, patterns) in defs {
+            let base = base.into();
+            if patterns.is_empty() {
+                rules.push(IgnoreRule::Dir(base));
+            } else {
+                let source = format!("ignore (base {})", base.display());
+                rules.push(DockerIgnore::from_patterns(base, &source, &patterns)?.into());
+            }
+        }
+        Ok(Self::new(rules))
+    }
+
     pub fn rules(&self) -> &[IgnoreRule] {
         &self.rules
     }
@@ -169,6 +194,7 @@ impl Ignores {
         self.rules.iter().any(|r| match r {
             IgnoreRule::Docker(d) => d.matches(path),
             IgnoreRule::Git(g) => g.matches(path, is_dir),
+            IgnoreRule::Dir(d) => path.starts_with(d),
         })
     }
 
@@ -177,6 +203,7 @@ impl Ignores {
         self.rules.iter().any(|r| match r {
             IgnoreRule::Docker(d) => d.can_skip_dir(dir),
             IgnoreRule::Git(g) => g.can_skip_dir(dir),
+            IgnoreRule::Dir(d) => dir.starts_with(d),
         })
     }
 
@@ -188,6 +215,16 @@ impl Ignores {
             let e = match r {
                 IgnoreRule::Docker(d) => d.explain(path),
                 IgnoreRule::Git(g) => g.explain(path, is_dir),
+                IgnoreRule::Dir(d) => path.starts_with(d).then(|| Explanation {
+                    path: path.display().to_string(),
+                    ignored: true,
+                    pattern: String::new(),
+                    origin: PatternOrigin {
+                        source: format!("ignored directory {}", d.display()).into(),
+                        line: 0,
+                    },
+                    via_dir: Some(d.display().to_string()),
+                }),
             };
             match e {
                 Some(e) if e.ignored => return Some(e),
