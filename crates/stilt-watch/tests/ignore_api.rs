@@ -233,3 +233,24 @@ fn filewatch_ignore_defs() {
     let e = ig.explain(Path::new("/repo/app/x.log"), false).unwrap();
     assert_eq!(e.origin.to_string(), "ignore (base /repo/app):1");
 }
+
+#[test]
+fn editor_temp_files_are_ignored_anywhere() {
+    let ig = Ignores::new([stilt_watch::ignore::ephemeral_rule()]);
+    for p in [
+        "/r/src/4913",
+        "/r/main.go~",
+        "/r/a/.main.go.swp",
+        "/r/.#main.go",
+        "/r/a/#main.go#",
+        "/r/flymake_x.go",
+        "/r/a.go___jb_tmp___",
+        "/r/.idea/workspace.xml",
+        "/r/b/.x.kate-swp",
+    ] {
+        assert!(ig.is_ignored(Path::new(p), false), "{p}");
+    }
+    for p in ["/r/main.go", "/r/swp", "/r/.idea", "/r/a/b.swp"] {
+        assert!(!ig.is_ignored(Path::new(p), false), "{p}");
+    }
+}

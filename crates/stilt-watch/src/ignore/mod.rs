@@ -114,6 +114,34 @@ impl GitIgnore {
     }
 }
 
+/// Editor and tool temp files that never trigger anything, as in Tilt's
+/// `internal/ignore/ephemeral.go` (vim's `4913` probe and swap files, emacs
+/// lock/auto-save files, flymake, JetBrains safe-write files, kate swap
+/// files, `.idea/` contents, Go's umask probe, `*~` backups).
+pub const EPHEMERAL_PATTERNS: &[&str] = &[
+    "**/4913",
+    "**/*~",
+    "**/.*.swp",
+    "**/.*.swx",
+    "**/.*.swo",
+    "**/.*.swn",
+    "**/.#*",
+    "**/#*#",
+    "**/flymake_*.*",
+    "**/*___jb_old___",
+    "**/*___jb_tmp___",
+    "**/.idea/**",
+    "**/.*.kate-swp",
+    "**/*-go-tmp-umask",
+];
+
+/// [`EPHEMERAL_PATTERNS`] as a rule matching anywhere on the file system.
+pub fn ephemeral_rule() -> IgnoreRule {
+    DockerIgnore::from_patterns("/", "editor temp files", EPHEMERAL_PATTERNS)
+        .expect("ephemeral patterns are valid")
+        .into()
+}
+
 /// One member of an [`Ignores`] set.
 #[derive(Debug, Clone)]
 pub enum IgnoreRule {
