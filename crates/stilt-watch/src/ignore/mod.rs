@@ -9,6 +9,17 @@
 //!
 //! Every matcher answers three questions: is this path ignored, can this
 //! whole directory be skipped (so the watcher never registers it), and why.
+//!
+//! One semantics for every pattern list: the Docker CLI's. Tilt evaluates
+//! `.tiltignore` and `ignore=` with its fork `tilt-dev/dockerignore`, which
+//! matches each pattern against the path and all its ancestors without
+//! Docker's directory pruning. The two agree except with `!` patterns that
+//! try to re-include something inside an excluded directory when the `!`
+//! pattern does not textually start with that directory (`docs` then
+//! `!**/keep.md`, or `src` then `!src/*/*.go`): Docker leaves such files out
+//! of the build context, Tilt's fork would still watch them. We follow
+//! Docker, because a change to a file that cannot reach the image should not
+//! trigger a build; `tests/data/dockerignore_table.txt` pins these cases.
 
 mod docker;
 mod gosyntax;
