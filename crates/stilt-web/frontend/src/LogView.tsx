@@ -1,0 +1,104 @@
+// A virtualized log: only the visible rows (plus a margin) are in the DOM, so 100,000 lines
+// scroll as smoothly as 100. Rows have a fixed height; long lines scroll horizontally.
+
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { LEVEL_ERROR, LEVEL_WARN, type LogColumns } from "./state";
+import { fmtClock } from "./status";
+import { linkHandler, resourcePath } from "./hooks";
+
+export const ROW_HEIGHT = 18;
+const OVERSCAN = 30;
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+function Highlighted({ text, needle }: { text: string; needle: string }) {
+  if (!needle) return <>{text}</>;
+  const lower = text.toLowerCase();
+  const n = needle.toLowerCase();
+  const parts = [];
+  let at = 0;
+  for (let i = lower.indexOf(n); i >= 0; i = lower.indexOf(n, at)) {
+    if (i > at) parts.push(text.slice(at, i));
+    parts.push(<mark key={i}>{text.slice(i, i + n.length)}</mark>);
+    at = i + n.length;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return <>{parts}</>;
+}
+
+export interface LogViewProps {
+  logs: LogColumns;
+  /// Line indices to show, in order; `null` shows every line.
+  rows: number[] | null;
+  /// Changes whenever `rows` or the log grow (so the view re-measures).
+  version: number;
+  showResource: boolean;
+  highlight?: string;
+  follow: boolean;
+  onFollowChange: (follow: boolean) => void;
+  testId?: string;
+}
+
+export function LogView(p: LogViewProps) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  const total = p.rows ? p.rows.length : p.logs.length;
+
+  useEffect(() => {
+    const el = ref.current!;
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight));
+    ro.observe(el);
+    setHeight(el.clientHeight);
+    return () => ro.disconnect();
+  }, []);
+
+  useLayoutEffect(() => {
+    const el = ref.current!;
+    if (p.follow) {
+      el.scrollTop = el.scrollHeight;
+      setScrollTop(el.scrollTop);
+    }
+  }, [p.follow, p.version, total, height]);
+
+  const onScroll = () => {
+    const el = ref.current!;
+    setScrollTop(el.scrollTop);
+    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_HEIGHT;
+    if (atBottom !== p.follow) p.onFollowChange(atBottom);
+  };
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(total, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const items = [];
+  const L = p.logs;
+  for (let row = first; row < last; row++) {
+    const i = p.rows ? p.rows[row] : row;
+    const lvl = L.level[i];
+    const res = L.names[L.resource[i]];
+    const cls = lvl === LEVEL_ERROR ? "log-line err" : lvl === LEVEL_WARN ? "log-line warn" : "log-line";
+    const text = L.text[i].includes("\x1b") ? L.text[i].replace(ANSI, "") : L.text[i];
+    items.push(
+      <div key={i} class={cls} style={{ top: row * ROW_HEIGHT }} data-level={lvl}>
+        <span class="log-time">{fmtClock(L.time[i])}</span>
+        {p.showResource && (
+          <a class="log-res" href={resourcePath(res)} onClick={linkHandler(resourcePath(res))} title={res}>
+            {res}
+          </a>
+        )}
+        <span class="log-text">
+          <Highlighted text={text} needle={p.highlight ?? ""} />
+        </span>
+      </div>,
+    );
+  }
+  return (
+    <div class="log-view" ref={ref} onScroll={onScroll} data-testid={p.testId ?? "log-view"} data-lines={total}>
+      <div class="log-spacer" style={{ height: total * ROW_HEIGHT }}>
+        {items}
+      </div>
+      {total === 0 && <div class="log-empty">No log lines yet.</div>}
+    </div>
+  );
+}
