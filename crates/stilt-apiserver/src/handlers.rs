@@ -55,10 +55,10 @@ impl Params {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, extra: Option<Router>) -> Router {
     let limit = state.opts.max_body_bytes;
     let gv = format!("/apis/{API_VERSION}");
-    let api = Router::new()
+    let api: Router<AppState> = Router::new()
         .route("/api", get(|| async { Json(discovery::core_versions()) }))
         .route(
             "/api/v1",
@@ -96,10 +96,14 @@ pub fn router(state: AppState) -> Router {
                 req.method(),
                 req.uri().path()
             ))
-        })
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state);
+        });
+    let api = match extra {
+        Some(extra) => api.with_state(state.clone()).merge(extra),
+        None => api.with_state(state.clone()),
+    };
+    let api = api
+        .layer(middleware::from_fn_with_state(state, authenticate))
+        .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))

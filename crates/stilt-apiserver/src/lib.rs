@@ -63,6 +63,9 @@ pub(crate) struct AppState {
     pub opts: Arc<ServerOptions>,
 }
 
+/// Routes the binary adds beside the API (e.g. logs), behind the same bearer-token check.
+pub type ExtraRoutes = Router;
+
 /// A running HTTPS listener.
 pub struct Serving {
     pub addr: SocketAddr,
@@ -80,6 +83,7 @@ impl Serving {
 /// The API server: a router over a store.
 pub struct ApiServer {
     state: AppState,
+    extra: Option<ExtraRoutes>,
 }
 
 impl ApiServer {
@@ -89,12 +93,19 @@ impl ApiServer {
                 store,
                 opts: Arc::new(opts),
             },
+            extra: None,
         }
+    }
+
+    /// Serves `routes` too, behind the same bearer-token check.
+    pub fn with_extra_routes(mut self, routes: ExtraRoutes) -> Self {
+        self.extra = Some(routes);
+        self
     }
 
     /// The HTTP routes (a `tower::Service`).
     pub fn router(&self) -> Router {
-        handlers::router(self.state.clone())
+        handlers::router(self.state.clone(), self.extra.clone())
     }
 
     /// Binds 127.0.0.1:`port` (0 picks a free port) and serves HTTPS in the background with a

@@ -19,6 +19,28 @@ pub struct Cli {
 pub enum Command {
     /// Start Stilt: load the Tiltfile, serve the API and keep everything up to date.
     Up(UpArgs),
+    /// Run every resource once; exit 0 when all are ready, 1 at the first failure.
+    Ci(CiArgs),
+    /// Stop what `stilt up` started and delete what it deployed.
+    Down(DownArgs),
+    /// Run a built-in sample project (needs nothing but Stilt).
+    Demo(DemoArgs),
+    /// Print the logs of a running Stilt.
+    Logs(LogsArgs),
+    /// Queue an update of resources.
+    Trigger(ResourcesArgs),
+    /// Enable resources.
+    Enable(ToggleArgs),
+    /// Disable resources.
+    Disable(ToggleArgs),
+    /// Change the Tiltfile's arguments of a running Stilt (the Tiltfile re-runs).
+    Args(ArgsArgs),
+    /// Helpers the demo project uses (not for direct use).
+    #[command(hide = true)]
+    Internal {
+        #[command(subcommand)]
+        cmd: Internal,
+    },
     /// Display one or many objects.
     Get(GetArgs),
     /// Show details of objects.
@@ -68,6 +90,100 @@ pub struct UpArgs {
     /// Arguments passed to the Tiltfile (after `--`).
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CiArgs {
+    #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
+    pub file: PathBuf,
+    /// Give up after this long (e.g. 30m, 90s).
+    #[arg(long, default_value = "30m")]
+    pub timeout: String,
+    #[arg(long, env = "STILT_PORT", default_value_t = 10350)]
+    pub port: u16,
+    #[arg(long, env = "STILT_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
+    pub api_port: u16,
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DownArgs {
+    #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
+    pub file: PathBuf,
+    /// Also delete Namespaces.
+    #[arg(long)]
+    pub delete_namespaces: bool,
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Where to write the sample project (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Port of the sample web server.
+    #[arg(long, default_value_t = 8000)]
+    pub app_port: u16,
+    /// Run the demo once as `stilt ci` would, and exit.
+    #[arg(long)]
+    pub ci: bool,
+    #[arg(long, env = "STILT_PORT", default_value_t = 10350)]
+    pub port: u16,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// Only these resources.
+    pub resources: Vec<String>,
+    /// Keep printing new lines.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines newer than this (e.g. 5m).
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ResourcesArgs {
+    #[arg(required = true)]
+    pub resources: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ToggleArgs {
+    pub resources: Vec<String>,
+    /// Every resource.
+    #[arg(long)]
+    pub all: bool,
+    /// With `disable`/`enable`: only these labels.
+    #[arg(long)]
+    pub labels: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ArgsArgs {
+    /// The new arguments (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+    /// Clear the arguments.
+    #[arg(long)]
+    pub clear: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Internal {
+    /// Serve a directory over HTTP on 127.0.0.1.
+    ServeDir {
+        #[arg(long)]
+        port: u16,
+        dir: PathBuf,
+    },
+    /// GET a URL and print the body; exit 1 on failure.
+    HttpGet { url: String },
 }
 
 #[derive(Args, Debug, Clone, Default)]

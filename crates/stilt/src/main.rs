@@ -3,13 +3,19 @@
 
 mod args;
 mod client;
+mod control;
+mod demo;
 mod describe;
 mod explain;
 mod home;
+mod internal;
 mod jsonpath;
+mod loader;
+mod logs;
 mod manifest;
 mod objects;
 mod print;
+mod run;
 mod up;
 
 use clap::Parser;
@@ -29,6 +35,15 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
     use args::Command::*;
     match cli.command {
         Up(a) => up::up(a),
+        Ci(a) => up::ci(a),
+        Down(a) => control::down(a),
+        Demo(a) => demo::demo(a),
+        Logs(a) => logs::logs(a),
+        Trigger(a) => control::trigger(a),
+        Enable(a) => control::toggle(a, false),
+        Disable(a) => control::toggle(a, true),
+        Args(a) => control::set_args(a),
+        Internal { cmd } => internal::run(cmd),
         Version => {
             println!("stilt v{}", env!("CARGO_PKG_VERSION"));
             Ok(std::process::ExitCode::SUCCESS)

@@ -1,48 +1,97 @@
-//! `stilt up`: the composition root. Starts the store and the API server, writes the kubeconfig,
-//! and runs until interrupted.
+//! `stilt up` and `stilt ci`.
 
-use crate::args::UpArgs;
-use anyhow::{Context, Result};
+use crate::args::{CiArgs, UpArgs};
+use crate::run::{RunOptions, interrupted, start};
+use anyhow::Result;
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use stilt_apiserver::{ApiServer, Kubeconfig, ServerOptions, random_token, write_kubeconfig};
-use stilt_store::Store;
+use std::time::Duration;
+use stilt_api::Session;
+use stilt_engine::Mode;
+use stilt_store::TypedStore;
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
 
 pub fn up(a: UpArgs) -> Result<ExitCode> {
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let store = Store::default();
-        let token = random_token();
-        let server = ApiServer::new(store.clone(), ServerOptions::with_token(token.clone()));
-        let serving = server
-            .serve_loopback(a.api_port)
-            .await
-            .context("starting the API server")?;
-        let home = crate::home::stilt_home();
-        let path = write_kubeconfig(
-            &home,
-            &Kubeconfig {
-                server: serving.url(),
-                token,
-                ca_pem: serving.cert_pem.clone(),
-            },
-        )
-        .with_context(|| format!("writing the kubeconfig to {}", home.display()))?;
-        eprintln!(
-            "stilt: API server on {} (kubeconfig: {}, context \"stilt\")",
-            serving.url(),
-            path.display()
-        );
-        tokio::signal::ctrl_c().await?;
-        eprintln!("stilt: shutting down");
+    let stream = a.stream || !std::io::stdout().is_terminal();
+    runtime()?.block_on(async move {
+        let running = start(RunOptions { mode: Mode::Up, file: a.file, args: a.args, web_host: a.host, web_port: a.port, api_port: a.api_port, stream }).await?;
+        if !stream {
+            eprintln!("stilt: running; logs with `stilt logs -f`, objects with `stilt get uiresources`. Ctrl-C to stop.");
+        }
+        interrupted().await;
+        eprintln!("stilt: stopping");
+        running.stop().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-fn init_tracing() {
+pub fn ci(a: CiArgs) -> Result<ExitCode> {
+    init_tracing();
+    let timeout = crate::objects::parse_duration(&a.timeout)?;
+    runtime()?.block_on(async move {
+        let running = start(RunOptions { mode: Mode::Ci, file: a.file, args: a.args, web_host: a.host, web_port: a.port, api_port: a.api_port, stream: true }).await?;
+        let store = running.store.clone();
+        let verdict = tokio::select! {
+            v = wait_done(&store) => v,
+            _ = tokio::time::sleep(timeout) => Err(format!("Timeout after {}: {}", a.timeout, waiting_summary(&store))),
+            _ = interrupted() => Err("interrupted".to_string()),
+        };
+        running.stop().await;
+        match verdict {
+            Ok(()) => {
+                eprintln!("SUCCESS. All workloads are healthy.");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+}
+
+async fn wait_done(store: &stilt_store::Store) -> Result<(), String> {
+    loop {
+        if let Ok(s) = store.get_typed::<Session>(stilt_engine::names::SESSION_NAME) {
+            if let Some(st) = s.status.filter(|st| st.done) {
+                return if st.error.is_empty() {
+                    Ok(())
+                } else {
+                    Err(st.error)
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn waiting_summary(store: &stilt_store::Store) -> String {
+    let Ok(s) = store.get_typed::<Session>(stilt_engine::names::SESSION_NAME) else {
+        return String::new();
+    };
+    let waiting: Vec<String> = s
+        .status
+        .map(|st| st.targets)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.state.waiting.is_some() || t.state.active.as_ref().is_some_and(|a| !a.ready))
+        .map(|t| t.name)
+        .collect();
+    format!(
+        "{} resources waiting ({})",
+        waiting.len(),
+        waiting.join(", ")
+    )
+}
+
+pub fn init_tracing() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("STILT_LOG").unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt()

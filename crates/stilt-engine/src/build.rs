@@ -1,0 +1,688 @@
+//! The update queue (Tilt's build controller) and the UIResource status it reports.
+//!
+//! One decision pass looks at every resource: what changed since its last update (file events,
+//! spec changes, manual triggers), whether it may start (first builds wait for resource_deps to
+//! have been ready once; at most `max_parallel_updates` at a time; local resources run alone
+//! unless `allow_parallel`), and starts updates as tasks. Status of every resource is written to
+//! its UIResource; the Session controller summarizes those.
+
+use crate::controller::{self, Mapper, Queue, Reconciler};
+use crate::names::*;
+use crate::proc::{self, Output, ProcSpec};
+use crate::{Ctx, Mode};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use stilt_api::*;
+use stilt_logs::Level;
+use stilt_store::{StoreError, TypedStore};
+
+const MAX_BUILD_HISTORY: usize = 10;
+const DECIDE: &str = "decide";
+
+/// Per-resource bookkeeping the engine keeps in memory.
+#[derive(Default, Clone)]
+struct ResourceState {
+    builds: u64,
+    building: bool,
+    last_start: Option<MicroTime>,
+    /// Generation of the update/serve Cmds at the last update start.
+    last_inputs: String,
+    ever_ready: bool,
+    succeeded_once: bool,
+    /// A file change or trigger seen while building: run again afterwards.
+    dirty_while_building: bool,
+}
+
+#[derive(Default)]
+struct State {
+    resources: HashMap<String, ResourceState>,
+    running: HashMap<String, proc::Stopper>,
+    shutting_down: bool,
+}
+
+#[derive(Clone)]
+pub struct BuildController {
+    state: Arc<Mutex<State>>,
+}
+
+impl BuildController {
+    pub async fn shutdown(&self) {
+        let stoppers: Vec<proc::Stopper> = {
+            let mut st = self.state.lock();
+            st.shutting_down = true;
+            st.running.drain().map(|(_, s)| s).collect()
+        };
+        for s in stoppers {
+            s.stop(Duration::from_secs(5), None).await;
+        }
+    }
+}
+
+struct BuildReconciler {
+    ctx: Ctx,
+    queue: Queue,
+    state: Arc<Mutex<State>>,
+}
+
+pub fn start(ctx: Ctx) -> BuildController {
+    let queue = Queue::default();
+    let state = Arc::new(Mutex::new(State::default()));
+    let r = Arc::new(BuildReconciler {
+        ctx: ctx.clone(),
+        queue: queue.clone(),
+        state: state.clone(),
+    });
+    let decide: Mapper = Arc::new(|_, _| vec![DECIDE.to_string()]);
+    controller::run(
+        ctx,
+        queue,
+        ["UIResource", "Cmd", "FileWatch", "ConfigMap", "Tiltfile"]
+            .into_iter()
+            .map(|k| (k, decide.clone()))
+            .collect(),
+        r,
+    );
+    BuildController { state }
+}
+
+/// What the loader said about a resource (from its UIResource annotations).
+#[derive(Clone, Debug)]
+struct Manifest {
+    name: String,
+    kind: String,
+    manual: bool,
+    auto_init: bool,
+    deps: Vec<String>,
+    allow_parallel: bool,
+    order: usize,
+    links: Vec<UIResourceLink>,
+    is_test: bool,
+}
+
+fn manifest(ui: &UIResource) -> Option<Manifest> {
+    let a = &ui.metadata.annotations;
+    let kind = a.get(ANN_RESOURCE_TYPE)?.clone();
+    if ui.metadata.name == TILTFILE_RESOURCE || kind == "tiltfile" {
+        return None;
+    }
+    Some(Manifest {
+        name: ui.metadata.name.clone(),
+        kind,
+        manual: a.get(ANN_TRIGGER_MODE).is_some_and(|m| m == "manual"),
+        auto_init: a.get(ANN_AUTO_INIT).is_none_or(|v| v != "false"),
+        deps: a
+            .get(ANN_RESOURCE_DEPS)
+            .map(|d| {
+                d.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        allow_parallel: a.get(ANN_ALLOW_PARALLEL).is_some_and(|v| v == "true"),
+        order: a
+            .get(ANN_ORDER)
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(usize::MAX),
+        links: a
+            .get(ANN_LINKS)
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_default(),
+        is_test: false,
+    })
+}
+
+/// Tilt's trigger mode numbers: auto 0, manual+auto_init 1, manual 2, auto without auto_init 3.
+fn trigger_mode_number(m: &Manifest) -> i32 {
+    match (m.manual, m.auto_init) {
+        (false, true) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+        (false, false) => 3,
+    }
+}
+
+impl BuildReconciler {
+    fn manifests(&self) -> Vec<Manifest> {
+        let mut ms: Vec<Manifest> = self
+            .ctx
+            .store
+            .list_typed::<UIResource>()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(manifest)
+            .collect();
+        ms.sort_by_key(|m| (m.order, m.name.clone()));
+        ms
+    }
+
+    fn disabled(&self, name: &str) -> bool {
+        self.ctx
+            .store
+            .get_typed::<ConfigMap>(&disable_configmap(name))
+            .is_ok_and(|c| c.data.get(DISABLE_KEY).is_some_and(|v| v == "true"))
+    }
+
+    fn triggered(&self, name: &str) -> Option<String> {
+        self.ctx
+            .store
+            .get_typed::<ConfigMap>(TRIGGER_QUEUE)
+            .ok()
+            .and_then(|c| c.data.get(name).cloned())
+    }
+
+    /// Newest file event of the resource's FileWatches after `since`, and the files.
+    fn pending_files(
+        &self,
+        name: &str,
+        since: Option<MicroTime>,
+    ) -> (Option<MicroTime>, Vec<String>) {
+        let mut newest = None;
+        let mut files = Vec::new();
+        for fw in self.ctx.store.list_typed::<FileWatch>().unwrap_or_default() {
+            if fw
+                .metadata
+                .annotations
+                .get(ANNOTATION_RESOURCE)
+                .map(String::as_str)
+                != Some(name)
+            {
+                continue;
+            }
+            for ev in fw.status.map(|s| s.file_events).unwrap_or_default() {
+                if since.is_none_or(|s| ev.time > s) {
+                    newest = newest.max(Some(ev.time));
+                    files.extend(ev.seen_files);
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        (newest, files)
+    }
+
+    fn inputs_key(&self, name: &str) -> String {
+        [update_cmd(name), serve_cmd(name)]
+            .iter()
+            .map(|c| {
+                self.ctx
+                    .store
+                    .get_typed::<Cmd>(c)
+                    .map(|c| serde_json::to_string(&c.spec).unwrap_or_default())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    /// Whether a resource is ready now (for resource_deps and the Ready condition).
+    fn runtime(&self, m: &Manifest, rs: &ResourceState) -> (&'static str, bool) {
+        if self.disabled(&m.name) {
+            return ("none", false);
+        }
+        match m.kind.as_str() {
+            "local" => match self.ctx.store.get_typed::<Cmd>(&serve_cmd(&m.name)) {
+                Ok(serve) => match serve.status {
+                    Some(s) if s.running.is_some() && s.ready => ("ok", true),
+                    Some(s) if s.running.is_some() => ("pending", false),
+                    Some(s) if s.terminated.is_some() && rs.builds > 0 => ("error", false),
+                    _ if rs.builds > 0 => ("pending", false),
+                    _ => ("pending", false),
+                },
+                Err(_) => ("not_applicable", rs.succeeded_once),
+            },
+            _ => ("unknown", rs.succeeded_once),
+        }
+    }
+}
+
+impl Reconciler for BuildReconciler {
+    fn reconcile(&self, _name: &str) {
+        if self.state.lock().shutting_down {
+            return;
+        }
+        let manifests = self.manifests();
+        let tiltfile_busy = self
+            .ctx
+            .store
+            .get_typed::<Tiltfile>(TILTFILE_OBJECT)
+            .ok()
+            .is_none_or(|t| t.status.as_ref().is_none_or(|s| s.terminated.is_none()));
+        let max_parallel = 3;
+        let names: Vec<String> = manifests.iter().map(|m| m.name.clone()).collect();
+        let mut st = self.state.lock();
+        st.resources.retain(|k, _| names.contains(k));
+        let mut building: usize = st.resources.values().filter(|r| r.building).count();
+        let exclusive_running = manifests.iter().any(|m| {
+            m.kind == "local"
+                && !m.allow_parallel
+                && st.resources.get(&m.name).is_some_and(|r| r.building)
+        });
+        let mut to_start: Vec<(Manifest, String, Vec<String>)> = Vec::new();
+        let mut statuses: Vec<(Manifest, ResourceState, Option<String>, bool, Vec<String>)> =
+            Vec::new();
+        for m in &manifests {
+            let rs = st.resources.entry(m.name.clone()).or_default().clone();
+            let disabled = self.disabled(&m.name);
+            let (runtime, ready) = self.runtime(m, &rs);
+            if ready {
+                st.resources.get_mut(&m.name).expect("inserted").ever_ready = true;
+            }
+            let trigger = self.triggered(&m.name);
+            let (newest_change, files) = self.pending_files(&m.name, rs.last_start);
+            let inputs = self.inputs_key(&m.name);
+            let reason: Option<String> = if disabled {
+                None
+            } else if let Some(t) = &trigger {
+                Some(format!("Triggered ({t})"))
+            } else if rs.builds == 0 {
+                (m.auto_init || (!m.manual && newest_change.is_some()))
+                    .then(|| "Initial Build".to_string())
+            } else if !m.manual && newest_change.is_some() && self.ctx.mode == Mode::Up {
+                Some(files_changed_message(&files))
+            } else if !m.manual && rs.last_inputs != inputs && self.ctx.mode == Mode::Up {
+                Some("Resource configuration changed".to_string())
+            } else {
+                None
+            };
+            let mut waiting: Option<String> = None;
+            if let Some(reason) = reason {
+                if rs.building {
+                    st.resources
+                        .get_mut(&m.name)
+                        .expect("inserted")
+                        .dirty_while_building = true;
+                } else if tiltfile_busy {
+                    waiting = Some("waiting-for-tiltfile".into());
+                } else if rs.builds == 0
+                    && !m.deps.iter().all(|d| {
+                        !names.contains(d) || st.resources.get(d).is_some_and(|r| r.ever_ready)
+                    })
+                {
+                    waiting = Some("waiting-for-dep".into());
+                } else if building >= max_parallel
+                    || exclusive_running
+                    || (m.kind == "local" && !m.allow_parallel && building > 0)
+                {
+                    waiting = Some("waiting-for-slot".into());
+                } else {
+                    building += 1;
+                    let rs = st.resources.get_mut(&m.name).expect("inserted");
+                    rs.building = true;
+                    rs.builds += 1;
+                    rs.last_start = Some(MicroTime::now());
+                    rs.last_inputs = inputs;
+                    rs.dirty_while_building = false;
+                    to_start.push((m.clone(), reason, files.clone()));
+                    if m.kind == "local" && !m.allow_parallel {
+                        // A serial local resource runs alone.
+                        let rs_now = st.resources.get(&m.name).cloned().unwrap_or_default();
+                        statuses.push((m.clone(), rs_now, None, disabled, vec![]));
+                        break;
+                    }
+                }
+            }
+            let pending_files = if m.manual {
+                self.pending_files(&m.name, rs.last_start).1
+            } else {
+                vec![]
+            };
+            let rs_now = st.resources.get(&m.name).cloned().unwrap_or_default();
+            let _ = runtime;
+            statuses.push((m.clone(), rs_now, waiting, disabled, pending_files));
+        }
+        drop(st);
+        for (m, rs, waiting, disabled, pending) in statuses {
+            self.write_ui_status(&m, &rs, waiting, disabled, pending);
+        }
+        for (m, reason, files) in to_start {
+            if self.triggered(&m.name).is_some() {
+                crate::tiltfile::consume_trigger(&self.ctx, &m.name);
+            }
+            let _ = files;
+            let ctx = self.ctx.clone();
+            let state = self.state.clone();
+            let queue = self.queue.clone();
+            tokio::spawn(async move {
+                let span = format!(
+                    "build:{}:{}",
+                    m.name,
+                    state.lock().resources.get(&m.name).map_or(0, |r| r.builds)
+                );
+                let started = state
+                    .lock()
+                    .resources
+                    .get(&m.name)
+                    .and_then(|r| r.last_start)
+                    .unwrap_or_else(MicroTime::now);
+                record_build_start(&ctx, &m.name, &span, started);
+                ctx.logs.line(&m.name, &span, Level::Info, &reason);
+                let result = run_update(&ctx, &state, &m, &span).await;
+                let error = result.err().unwrap_or_default();
+                {
+                    let mut st = state.lock();
+                    if let Some(rs) = st.resources.get_mut(&m.name) {
+                        rs.building = false;
+                        if error.is_empty() {
+                            rs.succeeded_once = true;
+                        }
+                    }
+                }
+                record_build_end(&ctx, &m.name, &span, started, &error);
+                queue.add(DECIDE);
+            });
+        }
+    }
+}
+
+fn files_changed_message(files: &[String]) -> String {
+    let cwd = std::env::current_dir().ok();
+    let shown: Vec<String> = files
+        .iter()
+        .take(5)
+        .map(|f| {
+            cwd.as_ref()
+                .and_then(|c| std::path::Path::new(f).strip_prefix(c).ok())
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| f.clone())
+        })
+        .collect();
+    let more = if files.len() > 5 { " ..." } else { "" };
+    format!(
+        "{} File{} Changed: [{}{more}]",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        shown.join(" ")
+    )
+}
+
+/// Runs a resource's update: for a local resource its `cmd`, then (on success) a restart of its
+/// `serve_cmd`.
+async fn run_update(
+    ctx: &Ctx,
+    state: &Arc<Mutex<State>>,
+    m: &Manifest,
+    span: &str,
+) -> Result<(), String> {
+    match m.kind.as_str() {
+        "local" => {
+            if let Ok(cmd) = ctx.store.get_typed::<Cmd>(&update_cmd(&m.name)) {
+                run_update_cmd(ctx, state, m, span, &cmd).await?;
+            }
+            if let Ok(serve) = ctx.store.get_typed::<Cmd>(&serve_cmd(&m.name)) {
+                restart_serve(ctx, &serve);
+            }
+            Ok(())
+        }
+        other => {
+            ctx.logs.line(
+                &m.name,
+                span,
+                Level::Warn,
+                &format!("{other} resources are not supported by this engine yet"),
+            );
+            Err(format!(
+                "{other} resources are not supported by this engine yet"
+            ))
+        }
+    }
+}
+
+async fn run_update_cmd(
+    ctx: &Ctx,
+    state: &Arc<Mutex<State>>,
+    m: &Manifest,
+    span: &str,
+    cmd: &Cmd,
+) -> Result<(), String> {
+    let out = Output {
+        logs: ctx.logs.clone(),
+        resource: m.name.clone(),
+        span: span.to_string(),
+    };
+    let spec = ProcSpec {
+        args: cmd.spec.args.clone(),
+        dir: (!cmd.spec.dir.is_empty()).then(|| cmd.spec.dir.clone().into()),
+        env: cmd.spec.env.clone(),
+    };
+    ctx.logs.line(
+        &m.name,
+        span,
+        Level::Info,
+        &format!("Running cmd: {}", cmd.spec.args.join(" ")),
+    );
+    let started = MicroTime::now();
+    let mut running = match proc::spawn(&spec, &ctx.process_env, out) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.logs.line(&m.name, span, Level::Error, &e.to_string());
+            return Err(e.to_string());
+        }
+    };
+    let pid = running.pid;
+    state
+        .lock()
+        .running
+        .insert(cmd.metadata.name.clone(), running.stopper());
+    crate::cmd::write_cmd_status(ctx, &cmd.metadata.name, |s| {
+        s.waiting = None;
+        s.terminated = None;
+        s.running = Some(CmdStateRunning {
+            pid,
+            started_at: started,
+        });
+    });
+    let exit = running.wait().await;
+    state.lock().running.remove(&cmd.metadata.name);
+    crate::cmd::write_cmd_status(ctx, &cmd.metadata.name, |s| {
+        s.running = None;
+        s.ready = exit.code == 0;
+        s.terminated = Some(CmdStateTerminated {
+            pid,
+            exit_code: exit.code,
+            started_at: started,
+            finished_at: MicroTime::now(),
+            reason: exit.reason.clone(),
+        });
+    });
+    if exit.code == 0 {
+        // Let file events caused by the command settle (Tilt waits 250 ms).
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Ok(())
+    } else {
+        let msg = format!(
+            "Command {:?} failed: exit status {}",
+            cmd.spec.args.join(" "),
+            exit.code
+        );
+        ctx.logs.line(&m.name, span, Level::Error, &msg);
+        Err(msg)
+    }
+}
+
+/// Tells the Cmd controller to (re)start the serve process.
+fn restart_serve(ctx: &Ctx, serve: &Cmd) {
+    for _ in 0..5 {
+        let Ok(mut c) = ctx.store.get_typed::<Cmd>(&serve.metadata.name) else {
+            return;
+        };
+        let n: u64 = c
+            .metadata
+            .annotations
+            .get(ANN_RESTART_COUNT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        c.metadata
+            .annotations
+            .insert(ANN_RESTART_COUNT.into(), (n + 1).to_string());
+        match ctx.store.update_typed(&c) {
+            Err(StoreError::Conflict { .. }) => continue,
+            _ => return,
+        }
+    }
+}
+
+pub(crate) fn write_ui(ctx: &Ctx, name: &str, f: impl Fn(&mut UIResourceStatus)) {
+    for _ in 0..5 {
+        let Ok(mut ui) = ctx.store.get_typed::<UIResource>(name) else {
+            return;
+        };
+        let mut s = ui.status.clone().unwrap_or_default();
+        f(&mut s);
+        if ui.status.as_ref() == Some(&s) {
+            return;
+        }
+        ui.status = Some(s);
+        match ctx.store.update_status_typed(&ui) {
+            Err(StoreError::Conflict { .. }) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// Marks a build as started in the resource's UIResource.
+pub fn record_build_start(ctx: &Ctx, resource: &str, span: &str, started: MicroTime) {
+    write_ui(ctx, resource, |s| {
+        s.current_build = Some(UIBuildRunning {
+            start_time: Some(started),
+            span_id: span.to_string(),
+        });
+        s.update_status = "in_progress".into();
+        s.pending_build_since = None;
+        s.queued = false;
+    });
+}
+
+/// Moves the current build into the history.
+pub fn record_build_end(ctx: &Ctx, resource: &str, span: &str, started: MicroTime, error: &str) {
+    let finished = MicroTime::now();
+    write_ui(ctx, resource, |s| {
+        s.current_build = None;
+        s.build_history.insert(
+            0,
+            UIBuildTerminated {
+                error: error.to_string(),
+                start_time: Some(started),
+                finish_time: Some(finished),
+                span_id: span.to_string(),
+                stages: vec![UIBuildStage {
+                    name: "update".into(),
+                    start_time: Some(started),
+                    finish_time: Some(finished),
+                }],
+                ..Default::default()
+            },
+        );
+        s.build_history.truncate(MAX_BUILD_HISTORY);
+        s.update_status = if error.is_empty() {
+            "ok".into()
+        } else {
+            "error".into()
+        };
+        if error.is_empty() {
+            s.last_deploy_time = Some(finished);
+        }
+    });
+}
+
+impl BuildReconciler {
+    fn write_ui_status(
+        &self,
+        m: &Manifest,
+        rs: &ResourceState,
+        waiting: Option<String>,
+        disabled: bool,
+        pending_files: Vec<String>,
+    ) {
+        let (runtime, ready) = self.runtime(m, rs);
+        let serve_pid = self
+            .ctx
+            .store
+            .get_typed::<Cmd>(&serve_cmd(&m.name))
+            .ok()
+            .and_then(|c| c.status)
+            .and_then(|s| s.running)
+            .map(|r| r.pid as i64);
+        let deps = m.deps.clone();
+        write_ui(&self.ctx, &m.name, |s| {
+            s.trigger_mode = trigger_mode_number(m);
+            s.order = m.order as i32;
+            s.endpoint_links = m.links.clone();
+            s.runtime_status = runtime.into();
+            s.has_pending_changes = !pending_files.is_empty();
+            if m.kind == "local" {
+                s.local_resource_info = Some(UIResourceLocal {
+                    pid: serve_pid.unwrap_or(0),
+                    is_test: m.is_test,
+                });
+            }
+            if s.current_build.is_none() {
+                if disabled {
+                    s.update_status = "none".into();
+                } else if waiting.is_some() {
+                    s.update_status = "pending".into();
+                } else if rs.builds == 0 {
+                    s.update_status = if m.auto_init {
+                        "pending".into()
+                    } else {
+                        "none".into()
+                    };
+                }
+            }
+            s.queued = waiting.as_deref() == Some("waiting-for-slot");
+            s.waiting = waiting.as_ref().map(|reason| UIResourceStateWaiting {
+                reason: reason.clone(),
+                on: if reason == "waiting-for-dep" {
+                    deps.iter()
+                        .map(|d| UIResourceStateWaitingOnRef {
+                            group: GROUP.into(),
+                            api_version: VERSION.into(),
+                            kind: "UIResource".into(),
+                            name: d.clone(),
+                        })
+                        .collect()
+                } else {
+                    vec![]
+                },
+            });
+            s.disable_status = Some(DisableResourceStatus {
+                enabled_count: if disabled { 0 } else { 1 },
+                disabled_count: if disabled { 1 } else { 0 },
+                state: if disabled {
+                    "Disabled".into()
+                } else {
+                    "Enabled".into()
+                },
+                sources: vec![DisableSource {
+                    config_map: Some(ConfigMapDisableSource {
+                        name: disable_configmap(&m.name),
+                        key: DISABLE_KEY.into(),
+                    }),
+                    ..Default::default()
+                }],
+            });
+            let up_to_date = s.update_status == "ok" || s.update_status == "not_applicable";
+            let ready_now = ready || (runtime == "not_applicable" && up_to_date);
+            let cond = |t: &str, ok: bool| Condition {
+                r#type: t.into(),
+                status: if ok { "True".into() } else { "False".into() },
+                ..Default::default()
+            };
+            let mut conds = vec![cond("Ready", ready_now), cond("UpToDate", up_to_date)];
+            for (new, old) in conds.iter_mut().zip(s.conditions.iter()) {
+                if new.r#type == old.r#type && new.status == old.status {
+                    new.last_transition_time = old.last_transition_time;
+                }
+            }
+            for c in conds.iter_mut() {
+                if c.last_transition_time.is_none() {
+                    c.last_transition_time = Some(MicroTime::now());
+                }
+            }
+            s.conditions = conds;
+            let _ = BTreeMap::<(), ()>::new();
+        });
+    }
+}

@@ -1,0 +1,449 @@
+//! The Cmd reconciler: runs each Cmd's process, restarts it when its spec, its restartOn inputs or
+//! its restart count change, probes readiness, stops it when disabled or deleted.
+//!
+//! Cmds annotated `tilt.dev/managed-by` are run by the build controller (like Tilt's
+//! `local_resource` update commands), not here.
+
+use crate::Ctx;
+use crate::controller::{self, Mapper, Queue, Reconciler};
+use crate::names::ANN_RESTART_COUNT;
+use crate::probe;
+use crate::proc::{self, Output, ProcSpec, Stopper};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use stilt_api::*;
+use stilt_logs::Level;
+use stilt_store::TypedStore;
+
+struct Process {
+    key: String,
+    run_id: u64,
+    stopper: Stopper,
+    out: Output,
+}
+
+#[derive(Default)]
+struct State {
+    procs: HashMap<String, Process>,
+    next_run: u64,
+}
+
+/// Handle to the Cmd controller (for shutdown).
+#[derive(Clone)]
+pub struct CmdController {
+    state: Arc<Mutex<State>>,
+}
+
+impl CmdController {
+    /// Stops every process this controller started.
+    pub async fn shutdown(&self) {
+        let procs: Vec<(Stopper, Output)> = self
+            .state
+            .lock()
+            .procs
+            .drain()
+            .map(|(_, p)| (p.stopper, p.out))
+            .collect();
+        let stops = procs
+            .iter()
+            .map(|(s, o)| s.stop(Duration::from_secs(5), Some(o)));
+        futures_join_all(stops).await;
+    }
+}
+
+pub(crate) async fn futures_join_all<F: std::future::Future<Output = ()>>(
+    futs: impl IntoIterator<Item = F>,
+) {
+    let handles: Vec<_> = futs.into_iter().collect();
+    for f in handles {
+        f.await;
+    }
+}
+
+struct CmdReconciler {
+    ctx: Ctx,
+    state: Arc<Mutex<State>>,
+}
+
+/// Cmds that reference the changed object in restartOn / startOn / disableSource.
+fn referencing(field: &'static str) -> Mapper {
+    Arc::new(move |ctx: &Ctx, obj: &Value| {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let Ok(cmds) = ctx.store.list_typed::<Cmd>() else {
+            return vec![];
+        };
+        cmds.into_iter()
+            .filter(|c| {
+                let s = &c.spec;
+                match field {
+                    "fileWatches" => s
+                        .restart_on
+                        .as_ref()
+                        .is_some_and(|r| r.file_watches.iter().any(|f| f == name)),
+                    "uiButtons" => {
+                        s.restart_on
+                            .as_ref()
+                            .is_some_and(|r| r.ui_buttons.iter().any(|b| b == name))
+                            || s.start_on
+                                .as_ref()
+                                .is_some_and(|r| r.ui_buttons.iter().any(|b| b == name))
+                    }
+                    _ => disable_config_map(s.disable_source.as_ref()).as_deref() == Some(name),
+                }
+            })
+            .map(|c| c.metadata.name)
+            .collect()
+    })
+}
+
+pub fn disable_config_map(ds: Option<&DisableSource>) -> Option<String> {
+    ds.and_then(|d| d.config_map.as_ref())
+        .map(|c| c.name.clone())
+}
+
+/// Whether a disable source says "disabled".
+pub fn is_disabled(ctx: &Ctx, ds: Option<&DisableSource>) -> bool {
+    let Some(cm) = ds.and_then(|d| d.config_map.as_ref()) else {
+        return false;
+    };
+    ctx.store
+        .get_typed::<ConfigMap>(&cm.name)
+        .is_ok_and(|c| c.data.get(&cm.key).is_some_and(|v| v == "true"))
+}
+
+pub fn start(ctx: Ctx) -> CmdController {
+    let queue = Queue::default();
+    let state = Arc::new(Mutex::new(State::default()));
+    let r = Arc::new(CmdReconciler {
+        ctx: ctx.clone(),
+        state: state.clone(),
+    });
+    controller::run(
+        ctx,
+        queue,
+        vec![
+            ("Cmd", controller::same_name()),
+            ("FileWatch", referencing("fileWatches")),
+            ("UIButton", referencing("uiButtons")),
+            ("ConfigMap", referencing("configMap")),
+        ],
+        r,
+    );
+    CmdController { state }
+}
+
+impl CmdReconciler {
+    /// Everything whose change means "run the process anew".
+    fn restart_key(&self, cmd: &Cmd) -> String {
+        let mut key = serde_json::to_string(&(
+            &cmd.spec.args,
+            &cmd.spec.dir,
+            &cmd.spec.env,
+            &cmd.spec.readiness_probe,
+        ))
+        .unwrap_or_default();
+        key.push_str(
+            cmd.metadata
+                .annotations
+                .get(ANN_RESTART_COUNT)
+                .map(String::as_str)
+                .unwrap_or(""),
+        );
+        if let Some(r) = &cmd.spec.restart_on {
+            for fw in &r.file_watches {
+                if let Ok(f) = self.ctx.store.get_typed::<FileWatch>(fw) {
+                    key.push_str(
+                        &f.status
+                            .and_then(|s| s.last_event_time)
+                            .map(|t| t.to_string())
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            for b in &r.ui_buttons {
+                key.push_str(&self.last_click(b));
+            }
+        }
+        key
+    }
+
+    fn last_click(&self, button: &str) -> String {
+        self.ctx
+            .store
+            .get_typed::<UIButton>(button)
+            .ok()
+            .and_then(|b| b.status)
+            .and_then(|s| s.last_clicked_at)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    }
+
+    fn write_status(&self, name: &str, f: impl Fn(&mut CmdStatus)) {
+        write_cmd_status(&self.ctx, name, f);
+    }
+
+    fn stop(&self, name: &str) {
+        if let Some(p) = self.state.lock().procs.remove(name) {
+            tokio::spawn(async move { p.stopper.stop(proc::DEFAULT_GRACE, Some(&p.out)).await });
+        }
+    }
+}
+
+/// Read-modify-write of a Cmd's status (retries on conflict).
+pub fn write_cmd_status(ctx: &Ctx, name: &str, f: impl Fn(&mut CmdStatus)) {
+    for _ in 0..5 {
+        let Ok(mut cmd) = ctx.store.get_typed::<Cmd>(name) else {
+            return;
+        };
+        let mut status = cmd.status.clone().unwrap_or_default();
+        f(&mut status);
+        if cmd.status.as_ref() == Some(&status) {
+            return;
+        }
+        cmd.status = Some(status);
+        match ctx.store.update_status_typed(&cmd) {
+            Err(stilt_store::StoreError::Conflict { .. }) => continue,
+            _ => return,
+        }
+    }
+}
+
+impl Reconciler for CmdReconciler {
+    fn reconcile(&self, name: &str) {
+        let Ok(cmd) = self.ctx.store.get_typed::<Cmd>(name) else {
+            self.stop(name);
+            return;
+        };
+        // Engine-managed Cmds (local_resource update and serve commands) run here only once the
+        // build controller has released them with a restart count.
+        let held = cmd.metadata.annotations.contains_key(ANNOTATION_MANAGED_BY)
+            && !cmd.metadata.annotations.contains_key(ANN_RESTART_COUNT);
+        if held || cmd.metadata.deletion_timestamp.is_some() {
+            self.stop(name);
+            return;
+        }
+        if is_disabled(&self.ctx, cmd.spec.disable_source.as_ref()) {
+            self.stop(name);
+            self.write_status(name, |s| {
+                s.running = None;
+                s.ready = false;
+                s.waiting = Some(CmdStateWaiting {
+                    reason: "disabled".into(),
+                });
+                s.disable_status = Some(DisableStatus {
+                    disabled: true,
+                    state: "Disabled".into(),
+                    reason: "disabled by ConfigMap".into(),
+                    ..Default::default()
+                });
+            });
+            return;
+        }
+        if let Some(start_on) = &cmd.spec.start_on {
+            let after = start_on
+                .start_after
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let clicked = start_on
+                .ui_buttons
+                .iter()
+                .map(|b| self.last_click(b))
+                .max()
+                .unwrap_or_default();
+            if clicked.is_empty() || clicked <= after {
+                self.write_status(name, |s| {
+                    s.waiting = Some(CmdStateWaiting {
+                        reason: "cmd-await-start".into(),
+                    })
+                });
+                return;
+            }
+        }
+        let key = self.restart_key(&cmd);
+        if self
+            .state
+            .lock()
+            .procs
+            .get(name)
+            .is_some_and(|p| p.key == key)
+        {
+            return;
+        }
+        self.stop(name);
+        self.launch(cmd, key);
+    }
+}
+
+impl CmdReconciler {
+    fn launch(&self, cmd: Cmd, key: String) {
+        let name = cmd.metadata.name.clone();
+        let resource = cmd
+            .metadata
+            .annotations
+            .get(ANNOTATION_RESOURCE)
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        let out = Output {
+            logs: self.ctx.logs.clone(),
+            resource: resource.clone(),
+            span: format!("cmd:{name}"),
+        };
+        let spec = ProcSpec {
+            args: cmd.spec.args.clone(),
+            dir: (!cmd.spec.dir.is_empty()).then(|| cmd.spec.dir.clone().into()),
+            env: cmd.spec.env.clone(),
+        };
+        out.logs.line(
+            &resource,
+            &out.span,
+            Level::Info,
+            &format!("Running cmd: {}", cmd.spec.args.join(" ")),
+        );
+        let started = MicroTime::now();
+        let mut running = match proc::spawn(&spec, &self.ctx.process_env, out.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                out.logs
+                    .line(&resource, &out.span, Level::Error, &e.to_string());
+                self.write_status(&name, |s| {
+                    s.waiting = None;
+                    s.running = None;
+                    s.ready = false;
+                    s.terminated = Some(CmdStateTerminated {
+                        pid: 0,
+                        exit_code: -1,
+                        started_at: started,
+                        finished_at: MicroTime::now(),
+                        reason: e.to_string(),
+                    });
+                });
+                return;
+            }
+        };
+        let run_id = {
+            let mut st = self.state.lock();
+            st.next_run += 1;
+            let run_id = st.next_run;
+            st.procs.insert(
+                name.clone(),
+                Process {
+                    key,
+                    run_id,
+                    stopper: running.stopper(),
+                    out: out.clone(),
+                },
+            );
+            run_id
+        };
+        let pid = running.pid;
+        let has_probe = cmd.spec.readiness_probe.is_some();
+        self.write_status(&name, |s| {
+            s.waiting = None;
+            s.terminated = None;
+            s.running = Some(CmdStateRunning {
+                pid,
+                started_at: started,
+            });
+            s.ready = !has_probe;
+            s.disable_status = None;
+        });
+        let current = {
+            let state = self.state.clone();
+            let name = name.clone();
+            move || {
+                state
+                    .lock()
+                    .procs
+                    .get(&name)
+                    .is_some_and(|p| p.run_id == run_id)
+            }
+        };
+        if let Some(probe) = cmd.spec.readiness_probe.clone() {
+            let ctx = self.ctx.clone();
+            let (name, out, current, stopper) = (
+                name.clone(),
+                out.clone(),
+                current.clone(),
+                running.stopper(),
+            );
+            tokio::spawn(async move { probe_loop(ctx, name, probe, out, current, stopper).await });
+        }
+        let ctx = self.ctx.clone();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let exit = running.wait().await;
+            let is_current = current();
+            if is_current {
+                state.lock().procs.remove(&name);
+            }
+            let level = if exit.code == 0 {
+                Level::Info
+            } else {
+                Level::Error
+            };
+            let msg = if exit.reason == "killed" {
+                "Process killed".to_string()
+            } else {
+                format!("Process exited with code {}", exit.code)
+            };
+            if is_current {
+                out.logs.line(&out.resource, &out.span, level, &msg);
+                write_cmd_status(&ctx, &name, |s| {
+                    s.running = None;
+                    s.ready = false;
+                    s.terminated = Some(CmdStateTerminated {
+                        pid,
+                        exit_code: exit.code,
+                        started_at: started,
+                        finished_at: MicroTime::now(),
+                        reason: exit.reason.clone(),
+                    });
+                });
+            }
+        });
+    }
+}
+
+async fn probe_loop(
+    ctx: Ctx,
+    name: String,
+    probe: Probe,
+    out: Output,
+    current: impl Fn() -> bool,
+    stopper: Stopper,
+) {
+    let t = probe::timing(&probe);
+    tokio::time::sleep(t.initial_delay).await;
+    let mut tracker = probe::Tracker::default();
+    let mut exit = stopper;
+    loop {
+        if !current() {
+            return;
+        }
+        let result = probe::attempt(&probe, &ctx.process_env, &out).await;
+        if let Some(ready) = tracker.record(&t, result.is_ok()) {
+            let (word, detail) = match &result {
+                Ok(d) => ("success", d.clone()),
+                Err(e) => ("failure", e.clone()),
+            };
+            out.logs.line(
+                &out.resource,
+                &out.span,
+                Level::Info,
+                &format!("[readiness probe: {word}] {detail}"),
+            );
+            if current() {
+                write_cmd_status(&ctx, &name, |s| {
+                    if s.running.is_some() {
+                        s.ready = ready;
+                    }
+                });
+            }
+        }
+        let _ = &mut exit;
+        tokio::time::sleep(t.period).await;
+    }
+}

@@ -1,0 +1,172 @@
+//! The FileWatch reconciler: one watch per FileWatch on a shared inotify hub; each batch of
+//! changed files becomes a FileEvent in status (the last 20 are kept).
+
+use crate::Ctx;
+use crate::cmd::{disable_config_map, is_disabled};
+use crate::controller::{self, Mapper, Queue, Reconciler};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use stilt_api::*;
+use stilt_logs::Level;
+use stilt_store::TypedStore;
+use stilt_watch::ignore::DockerIgnore;
+use stilt_watch::{Ignores, WatchHub, WatchSpec};
+
+struct Active {
+    key: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct FileWatchReconciler {
+    ctx: Ctx,
+    hub: Option<WatchHub>,
+    active: Mutex<HashMap<String, Active>>,
+}
+
+fn by_disable_source() -> Mapper {
+    Arc::new(|ctx: &Ctx, obj: &Value| {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        ctx.store
+            .list_typed::<FileWatch>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| disable_config_map(f.spec.disable_source.as_ref()).as_deref() == Some(name))
+            .map(|f| f.metadata.name)
+            .collect()
+    })
+}
+
+pub fn start(ctx: Ctx, hub: Option<WatchHub>) {
+    let queue = Queue::default();
+    let r = Arc::new(FileWatchReconciler {
+        ctx: ctx.clone(),
+        hub,
+        active: Mutex::new(HashMap::new()),
+    });
+    controller::run(
+        ctx,
+        queue,
+        vec![
+            ("FileWatch", controller::same_name()),
+            ("ConfigMap", by_disable_source()),
+        ],
+        r,
+    );
+}
+
+/// A FileWatch's ignores as the watcher's rules. An entry without patterns ignores its whole base.
+pub fn ignores(spec: &FileWatchSpec) -> Result<Ignores, String> {
+    let mut rules = Vec::new();
+    for ig in &spec.ignores {
+        let patterns: Vec<&str> = if ig.patterns.is_empty() {
+            vec!["*"]
+        } else {
+            ig.patterns.iter().map(String::as_str).collect()
+        };
+        let d = DockerIgnore::from_patterns(PathBuf::from(&ig.base_path), "ignores", &patterns)
+            .map_err(|e| e.to_string())?;
+        rules.push(d.into());
+    }
+    Ok(Ignores::new(rules))
+}
+
+impl Reconciler for FileWatchReconciler {
+    fn reconcile(&self, name: &str) {
+        let fw = match self.ctx.store.get_typed::<FileWatch>(name) {
+            Ok(fw) if !is_disabled(&self.ctx, fw.spec.disable_source.as_ref()) => fw,
+            _ => {
+                if let Some(a) = self.active.lock().remove(name) {
+                    a.task.abort();
+                }
+                return;
+            }
+        };
+        let key = serde_json::to_string(&fw.spec).unwrap_or_default();
+        if self.active.lock().get(name).is_some_and(|a| a.key == key) {
+            return;
+        }
+        if let Some(a) = self.active.lock().remove(name) {
+            a.task.abort();
+        }
+        let ctx = self.ctx.clone();
+        let name = name.to_string();
+        let Some(hub) = self.hub.clone() else {
+            // No file watching (ci mode): report the monitor as started, never any event.
+            write_status(&ctx, &name, |s| {
+                s.monitor_start_time = Some(MicroTime::now())
+            });
+            return;
+        };
+        let task_name = name.clone();
+        let task = tokio::spawn(async move {
+            let name = task_name;
+            let ignores = match ignores(&fw.spec) {
+                Ok(i) => i,
+                Err(e) => {
+                    return write_status(&ctx, &name, |s| s.error = format!("invalid ignores: {e}"));
+                }
+            };
+            let paths: Vec<PathBuf> = fw.spec.watched_paths.iter().map(PathBuf::from).collect();
+            let mut handle = match hub.watch(WatchSpec::new(paths).ignores(ignores)).await {
+                Ok(h) => h,
+                Err(e) => {
+                    let resource = fw
+                        .metadata
+                        .annotations
+                        .get(ANNOTATION_RESOURCE)
+                        .cloned()
+                        .unwrap_or_else(|| name.clone());
+                    ctx.logs.line(
+                        &resource,
+                        &format!("filewatch:{name}"),
+                        Level::Error,
+                        &format!("Error watching files: {e}"),
+                    );
+                    return write_status(&ctx, &name, |s| s.error = e.to_string());
+                }
+            };
+            write_status(&ctx, &name, |s| {
+                s.monitor_start_time = Some(MicroTime::now());
+                s.error.clear();
+            });
+            while let Some(batch) = handle.recv().await {
+                if batch.paths.is_empty() {
+                    continue;
+                }
+                let event = FileEvent {
+                    time: MicroTime::from(batch.first_event_wall),
+                    seen_files: batch
+                        .paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect(),
+                };
+                write_status(&ctx, &name, |s| {
+                    s.last_event_time = Some(event.time);
+                    s.file_events.push(event.clone());
+                    let excess = s.file_events.len().saturating_sub(MAX_FILE_EVENTS);
+                    s.file_events.drain(..excess);
+                });
+            }
+        });
+        self.active.lock().insert(name, Active { key, task });
+    }
+}
+
+fn write_status(ctx: &Ctx, name: &str, f: impl Fn(&mut FileWatchStatus)) {
+    for _ in 0..5 {
+        let Ok(mut fw) = ctx.store.get_typed::<FileWatch>(name) else {
+            return;
+        };
+        let mut status = fw.status.clone().unwrap_or_default();
+        f(&mut status);
+        fw.status = Some(status);
+        match ctx.store.update_status_typed(&fw) {
+            Err(stilt_store::StoreError::Conflict { .. }) => continue,
+            _ => return,
+        }
+    }
+}

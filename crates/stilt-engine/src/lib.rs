@@ -1,0 +1,100 @@
+//! The Stilt engine: the reconcilers, one module per kind.
+//!
+//! Each controller watches the kinds it reads in the store, queues object names, and reconciles
+//! them one at a time: it reads state, decides, starts I/O in tasks, and reports by writing status.
+//! Controllers never call each other; they meet in the store by object name:
+//!
+//! * [`tiltfile`] runs the Tiltfile loader and applies its objects (diff, owner refs, GC).
+//! * [`filewatch`] turns FileWatch specs into watches and file events into status.
+//! * [`cmd`] runs Cmd processes (restart on change, readiness probes, disable).
+//! * [`build`] is the update queue: for every resource it decides when to update (deps, triggers,
+//!   trigger modes, parallelism), runs the update, and writes UIResource status.
+//! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
+//!
+//! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through
+//! narrow seams; this crate never serves HTTP and never evaluates Starlark (the Tiltfile loader is a
+//! trait the binary implements).
+
+pub mod build;
+pub mod cmd;
+pub mod controller;
+pub mod filewatch;
+pub mod names;
+pub mod probe;
+pub mod proc;
+pub mod session;
+pub mod tiltfile;
+
+use std::sync::Arc;
+use stilt_logs::LogStore;
+use stilt_store::Store;
+
+/// How the engine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `stilt up`: run until stopped, watch files.
+    Up,
+    /// `stilt ci`: run every resource once and finish (no file watching).
+    Ci,
+}
+
+/// What every controller shares.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Store,
+    pub logs: LogStore,
+    pub mode: Mode,
+    /// Environment added to every process Stilt starts (TILT_PORT, TILT_HOST, ...).
+    pub process_env: Arc<Vec<(String, String)>>,
+}
+
+/// Settings of an engine.
+pub struct EngineConfig {
+    pub store: Store,
+    pub logs: LogStore,
+    pub mode: Mode,
+    pub tiltfile: tiltfile::TiltfileConfig,
+    pub loader: Arc<dyn tiltfile::Loader>,
+    pub process_env: Vec<(String, String)>,
+}
+
+/// A running engine. Dropping it does not stop processes: call [`Engine::shutdown`].
+pub struct Engine {
+    ctx: Ctx,
+    cmds: cmd::CmdController,
+    build: build::BuildController,
+}
+
+impl Engine {
+    /// Starts every controller and creates the Tiltfile and Session objects.
+    pub async fn start(cfg: EngineConfig) -> Result<Self, stilt_store::StoreError> {
+        let ctx = Ctx {
+            store: cfg.store,
+            logs: cfg.logs,
+            mode: cfg.mode,
+            process_env: Arc::new(cfg.process_env),
+        };
+        let hub = if ctx.mode == Mode::Up {
+            stilt_watch::WatchHub::new().ok()
+        } else {
+            None
+        };
+        filewatch::start(ctx.clone(), hub);
+        let cmds = cmd::start(ctx.clone());
+        let build = build::start(ctx.clone());
+        tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
+        session::start(ctx.clone(), &cfg.tiltfile)?;
+        Ok(Self { ctx, cmds, build })
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Stops every process the engine started (SIGTERM to each process group, SIGKILL after the
+    /// grace period) and waits for them.
+    pub async fn shutdown(&self) {
+        self.build.shutdown().await;
+        self.cmds.shutdown().await;
+    }
+}

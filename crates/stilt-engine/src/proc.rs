@@ -1,0 +1,305 @@
+//! Local processes: each in its own process group, output streamed line by line into the log
+//! store, stopped with SIGTERM to the group and SIGKILL after a grace period.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use stilt_logs::{Level, LogStore};
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// Tilt waits 30 s after SIGTERM before SIGKILL.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// What to run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProcSpec {
+    pub args: Vec<String>,
+    pub dir: Option<PathBuf>,
+    /// `KEY=value` added to the inherited environment.
+    pub env: Vec<String>,
+}
+
+/// Where its output goes.
+#[derive(Clone)]
+pub struct Output {
+    pub logs: LogStore,
+    pub resource: String,
+    pub span: String,
+}
+
+/// How a process ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exit {
+    pub code: i32,
+    /// `killed` when Stilt stopped it.
+    pub reason: String,
+}
+
+/// A started process.
+pub struct Running {
+    pub pid: i32,
+    exit: watch::Receiver<Option<Exit>>,
+}
+
+impl Running {
+    /// Waits for the process to end.
+    pub async fn wait(&mut self) -> Exit {
+        loop {
+            if let Some(exit) = self.exit.borrow().clone() {
+                return exit;
+            }
+            if self.exit.changed().await.is_err() {
+                return self.exit.borrow().clone().unwrap_or(Exit {
+                    code: -1,
+                    reason: "lost".into(),
+                });
+            }
+        }
+    }
+
+    pub fn try_exit(&self) -> Option<Exit> {
+        self.exit.borrow().clone()
+    }
+
+    /// A handle that can stop the process from elsewhere.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            pid: self.pid,
+            exit: self.exit.clone(),
+        }
+    }
+}
+
+/// Stops a process group.
+#[derive(Clone)]
+pub struct Stopper {
+    pid: i32,
+    exit: watch::Receiver<Option<Exit>>,
+}
+
+impl Stopper {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace`. Returns once the process has ended.
+    pub async fn stop(&self, grace: Duration, out: Option<&Output>) {
+        let mut exit = self.exit.clone();
+        if exit.borrow().is_some() {
+            kill_group(self.pid, Signal::SIGKILL);
+            return;
+        }
+        kill_group(self.pid, Signal::SIGTERM);
+        let exited = tokio::time::timeout(
+            grace.min(Duration::from_millis(1500)),
+            exit.wait_for(Option::is_some),
+        )
+        .await
+        .is_ok();
+        if !exited {
+            if let Some(out) = out {
+                out.logs.line(
+                    &out.resource,
+                    &out.span,
+                    Level::Info,
+                    &format!("Waiting {}s for process to exit...", grace.as_secs()),
+                );
+            }
+            let rest = grace.saturating_sub(Duration::from_millis(1500));
+            let exited = tokio::time::timeout(rest, exit.wait_for(Option::is_some))
+                .await
+                .is_ok();
+            if !exited {
+                kill_group(self.pid, Signal::SIGKILL);
+                let _ = exit.wait_for(Option::is_some).await.is_ok();
+            }
+        }
+        // Children that outlived the leader go too.
+        kill_group(self.pid, Signal::SIGKILL);
+    }
+}
+
+fn kill_group(pid: i32, sig: Signal) {
+    let _ = killpg(Pid::from_raw(pid), sig);
+}
+
+/// Starts a process in a new process group. A single argument runs through `sh -c`.
+pub fn spawn(
+    spec: &ProcSpec,
+    extra_env: &[(String, String)],
+    out: Output,
+) -> std::io::Result<Running> {
+    let (program, args): (&str, Vec<&str>) = match spec.args.as_slice() {
+        [] => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "empty command",
+            ));
+        }
+        [only] => ("sh", vec!["-c", only.as_str()]),
+        [first, rest @ ..] => (first.as_str(), rest.iter().map(String::as_str).collect()),
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &spec.dir {
+        if !dir.as_os_str().is_empty() {
+            cmd.current_dir(dir);
+        }
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    for kv in &spec.env {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        std::io::Error::new(e.kind(), format!("running {:?}: {e}", spec.args.join(" ")))
+    })?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(-1);
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let pipes = [
+        stdout.map(|s| {
+            (
+                Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                Level::Info,
+            )
+        }),
+        stderr.map(|s| {
+            (
+                Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                Level::Info,
+            )
+        }),
+    ];
+    let mut readers = Vec::new();
+    for (mut pipe, level) in pipes.into_iter().flatten() {
+        let out = out.clone();
+        readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match pipe.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.logs.append(
+                        &out.resource,
+                        &out.span,
+                        level,
+                        &String::from_utf8_lossy(&buf[..n]),
+                    ),
+                }
+            }
+        }));
+    }
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        for r in readers {
+            let _ = r.await;
+        }
+        out.logs.flush(&out.resource, &out.span);
+        // When the leader exits, the whole group goes (Tilt's rule for serve commands).
+        kill_group(pid, Signal::SIGKILL);
+        let exit = match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (s.code(), s.signal()) {
+                    (Some(code), _) => Exit {
+                        code,
+                        reason: String::new(),
+                    },
+                    (None, Some(sig)) => Exit {
+                        code: 128 + sig,
+                        reason: "killed".into(),
+                    },
+                    _ => Exit {
+                        code: -1,
+                        reason: String::new(),
+                    },
+                }
+            }
+            Err(e) => Exit {
+                code: -1,
+                reason: e.to_string(),
+            },
+        };
+        let _ = tx.send(Some(exit));
+    });
+    Ok(Running { pid, exit: rx })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(logs: &LogStore) -> Output {
+        Output {
+            logs: logs.clone(),
+            resource: "r".into(),
+            span: "s".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn output_goes_to_the_log_and_exit_codes_are_reported() {
+        let logs = LogStore::default();
+        let spec = ProcSpec {
+            args: vec!["echo hello; echo oops >&2; exit 3".into()],
+            ..Default::default()
+        };
+        let mut p = spawn(&spec, &[], out(&logs)).unwrap();
+        assert_eq!(
+            p.wait().await,
+            Exit {
+                code: 3,
+                reason: String::new()
+            }
+        );
+        let texts: Vec<String> = logs
+            .read(0, None)
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert!(
+            texts.contains(&"hello".to_string()) && texts.contains(&"oops".to_string()),
+            "{texts:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_kills_the_whole_group() {
+        let logs = LogStore::default();
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        let spec = ProcSpec {
+            args: vec![format!("sleep 300 & echo $! > {}; wait", pidfile.display())],
+            ..Default::default()
+        };
+        let p = spawn(&spec, &[], out(&logs)).unwrap();
+        let child_pid = loop {
+            if let Ok(s) = std::fs::read_to_string(&pidfile) {
+                if let Ok(pid) = s.trim().parse::<i32>() {
+                    break pid;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        p.stopper().stop(Duration::from_secs(5), None).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            nix::sys::signal::kill(Pid::from_raw(child_pid), None).is_err(),
+            "the grandchild must be gone"
+        );
+    }
+}

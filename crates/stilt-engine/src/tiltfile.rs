@@ -1,0 +1,503 @@
+//! The Tiltfile reconciler: runs the loader when the Tiltfile (or anything it read) changes, its
+//! args change or it is triggered, and applies the result to the store as a diff: new objects are
+//! created, changed ones updated (status kept), unchanged ones untouched, and objects the last
+//! good load no longer produces deleted. A failed load changes nothing: what runs keeps running.
+
+use crate::controller::{self, Mapper, Queue, Reconciler};
+use crate::names::*;
+use crate::{Ctx, Mode};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use stilt_api::*;
+use stilt_logs::Level;
+use stilt_store::{Selectors, StoreError, TypedStore};
+
+/// What the engine needs to know about one resource beyond its objects.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResourceSpec {
+    pub name: String,
+    /// `local`, `k8s` or `docker-compose`.
+    pub kind: String,
+    /// `auto` or `manual`.
+    pub trigger_mode: String,
+    pub auto_init: bool,
+    pub resource_deps: Vec<String>,
+    pub labels: Vec<String>,
+    /// (url, name)
+    pub links: Vec<(String, String)>,
+    pub pod_readiness: String,
+    pub image_maps: Vec<String>,
+    pub allow_parallel: bool,
+}
+
+/// Settings from the Tiltfile that the engine applies.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    pub max_parallel_updates: Option<usize>,
+    pub ci_timeout: Option<std::time::Duration>,
+}
+
+/// A successful load.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    pub objects: Vec<AnyObject>,
+    pub config_files: BTreeSet<PathBuf>,
+    pub resources: Vec<ResourceSpec>,
+    pub logs: String,
+    pub warnings: Vec<String>,
+    /// (name, value) pairs to redact from every log.
+    pub secrets: Vec<(String, String)>,
+    pub settings: Settings,
+}
+
+/// A failed load: the message names the file, line and column.
+#[derive(Clone, Debug, Default)]
+pub struct LoadFailure {
+    pub message: String,
+    pub config_files: BTreeSet<PathBuf>,
+    pub logs: String,
+}
+
+/// Evaluates a Tiltfile (the binary plugs in `stilt-tiltfile`). Called on a blocking thread.
+pub trait Loader: Send + Sync + 'static {
+    fn load(
+        &self,
+        path: &std::path::Path,
+        args: &[String],
+        mode: Mode,
+    ) -> Result<Loaded, LoadFailure>;
+}
+
+#[derive(Clone, Debug)]
+pub struct TiltfileConfig {
+    pub path: PathBuf,
+    pub args: Vec<String>,
+}
+
+#[derive(Default)]
+struct RunState {
+    running: bool,
+    /// Key of the inputs of the last run: args + newest config-file event + trigger.
+    last_key: Option<String>,
+    runs: u64,
+}
+
+struct TiltfileReconciler {
+    ctx: Ctx,
+    loader: Arc<dyn Loader>,
+    queue: Queue,
+    state: Arc<Mutex<RunState>>,
+}
+
+pub const CONFIGS_FILEWATCH: &str = "configs:(Tiltfile)";
+
+pub fn start(ctx: Ctx, cfg: TiltfileConfig, loader: Arc<dyn Loader>) -> Result<(), StoreError> {
+    let path = std::path::absolute(&cfg.path).unwrap_or(cfg.path.clone());
+    let mut tf = Tiltfile::new(
+        TILTFILE_OBJECT,
+        TiltfileSpec {
+            path: path.display().to_string(),
+            args: cfg.args.clone(),
+            restart_on: Some(RestartOnSpec {
+                file_watches: vec![CONFIGS_FILEWATCH.into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    tf.metadata
+        .annotations
+        .insert(ANNOTATION_RESOURCE.into(), TILTFILE_RESOURCE.into());
+    ctx.store.apply_typed(&tf)?;
+    let mut ui = UIResource::new(TILTFILE_RESOURCE, EmptySpec {});
+    ui.metadata
+        .annotations
+        .insert(ANN_RESOURCE_TYPE.into(), "tiltfile".into());
+    ctx.store.apply_typed(&ui)?;
+    let queue = Queue::default();
+    let r = Arc::new(TiltfileReconciler {
+        ctx: ctx.clone(),
+        loader,
+        queue: queue.clone(),
+        state: Default::default(),
+    });
+    let to_tiltfile: Mapper = Arc::new(|_, _| vec![TILTFILE_OBJECT.to_string()]);
+    let named = |want: &'static str| -> Mapper {
+        Arc::new(move |_, obj: &Value| {
+            if obj["metadata"]["name"] == want {
+                vec![TILTFILE_OBJECT.to_string()]
+            } else {
+                vec![]
+            }
+        })
+    };
+    controller::run(
+        ctx,
+        queue,
+        vec![
+            ("Tiltfile", to_tiltfile),
+            ("FileWatch", named(CONFIGS_FILEWATCH)),
+            ("ConfigMap", named(TRIGGER_QUEUE)),
+        ],
+        r,
+    );
+    Ok(())
+}
+
+impl TiltfileReconciler {
+    fn run_key(&self, tf: &Tiltfile) -> String {
+        let events = self
+            .ctx
+            .store
+            .get_typed::<FileWatch>(CONFIGS_FILEWATCH)
+            .ok()
+            .and_then(|f| f.status)
+            .and_then(|s| s.last_event_time)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let trigger = self
+            .ctx
+            .store
+            .get_typed::<ConfigMap>(TRIGGER_QUEUE)
+            .ok()
+            .and_then(|c| c.data.get(TILTFILE_RESOURCE).cloned())
+            .unwrap_or_default();
+        format!("{:?}|{events}|{trigger}", tf.spec.args)
+    }
+}
+
+impl Reconciler for TiltfileReconciler {
+    fn reconcile(&self, _name: &str) {
+        let Ok(tf) = self.ctx.store.get_typed::<Tiltfile>(TILTFILE_OBJECT) else {
+            return;
+        };
+        let key = self.run_key(&tf);
+        {
+            let mut st = self.state.lock();
+            if st.running || st.last_key.as_deref() == Some(key.as_str()) {
+                return;
+            }
+            st.running = true;
+            st.last_key = Some(key);
+            st.runs += 1;
+        }
+        consume_trigger(&self.ctx, TILTFILE_RESOURCE);
+        let ctx = self.ctx.clone();
+        let loader = self.loader.clone();
+        let state = self.state.clone();
+        let queue = self.queue.clone();
+        tokio::spawn(async move {
+            run_once(&ctx, loader, tf).await;
+            state.lock().running = false;
+            // Changes that arrived while loading get their own run.
+            queue.add(TILTFILE_OBJECT);
+        });
+    }
+}
+
+/// Removes a resource's entry from the trigger queue.
+pub fn consume_trigger(ctx: &Ctx, resource: &str) {
+    let patch = json!({"data": {resource: null}});
+    let _ = ctx.store.patch(
+        "ConfigMap",
+        TRIGGER_QUEUE,
+        stilt_store::PatchType::Merge,
+        &patch,
+        false,
+    );
+}
+
+fn write_tiltfile_status(ctx: &Ctx, f: impl Fn(&mut TiltfileStatus)) {
+    for _ in 0..5 {
+        let Ok(mut tf) = ctx.store.get_typed::<Tiltfile>(TILTFILE_OBJECT) else {
+            return;
+        };
+        let mut s = tf.status.clone().unwrap_or_default();
+        f(&mut s);
+        tf.status = Some(s);
+        match ctx.store.update_status_typed(&tf) {
+            Err(StoreError::Conflict { .. }) => continue,
+            _ => return,
+        }
+    }
+}
+
+async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
+    let started = MicroTime::now();
+    let clock = Instant::now();
+    let span = format!("tiltfile:{}", started.0.timestamp_micros());
+    let path = PathBuf::from(&tf.spec.path);
+    write_tiltfile_status(ctx, |s| {
+        s.waiting = None;
+        s.running = Some(TiltfileStateRunning {
+            reasons: vec!["CONFIG_CHANGED".into()],
+            started_at: Some(started),
+        });
+    });
+    crate::build::record_build_start(ctx, TILTFILE_RESOURCE, &span, started);
+    ctx.logs.line(
+        TILTFILE_RESOURCE,
+        &span,
+        Level::Info,
+        &format!("Loading Tiltfile at: {}", path.display()),
+    );
+    let args = tf.spec.args.clone();
+    let mode = ctx.mode;
+    let result = tokio::task::spawn_blocking(move || loader.load(&path, &args, mode))
+        .await
+        .unwrap_or_else(|e| {
+            Err(LoadFailure {
+                message: format!("the Tiltfile loader crashed: {e}"),
+                ..Default::default()
+            })
+        });
+    let (error, config_files, warnings) = match result {
+        Ok(loaded) => {
+            ctx.logs
+                .append(TILTFILE_RESOURCE, &span, Level::Info, &loaded.logs);
+            ctx.logs.flush(TILTFILE_RESOURCE, &span);
+            for (name, value) in &loaded.secrets {
+                ctx.logs.add_secret(name, value);
+            }
+            for w in &loaded.warnings {
+                ctx.logs.line(
+                    TILTFILE_RESOURCE,
+                    &span,
+                    Level::Warn,
+                    &format!("WARNING: {w}"),
+                );
+            }
+            let applied = apply_result(ctx, &tf, &loaded);
+            match applied {
+                Ok(()) => {
+                    ctx.logs.line(
+                        TILTFILE_RESOURCE,
+                        &span,
+                        Level::Info,
+                        &format!(
+                            "Successfully loaded Tiltfile ({:.1}ms)",
+                            clock.elapsed().as_secs_f64() * 1e3
+                        ),
+                    );
+                    (String::new(), loaded.config_files, loaded.warnings.len())
+                }
+                Err(e) => (
+                    format!("applying the Tiltfile's objects: {e}"),
+                    loaded.config_files,
+                    loaded.warnings.len(),
+                ),
+            }
+        }
+        Err(fail) => {
+            ctx.logs
+                .append(TILTFILE_RESOURCE, &span, Level::Info, &fail.logs);
+            ctx.logs.flush(TILTFILE_RESOURCE, &span);
+            (fail.message, fail.config_files, 0)
+        }
+    };
+    if !error.is_empty() {
+        for line in error.lines() {
+            ctx.logs.line(TILTFILE_RESOURCE, &span, Level::Error, line);
+        }
+        ctx.logs.line(
+            TILTFILE_RESOURCE,
+            &span,
+            Level::Error,
+            "Tiltfile failed to load; everything already running keeps running.",
+        );
+    }
+    ensure_config_watch(ctx, &tf, &config_files);
+    let finished = MicroTime::now();
+    write_tiltfile_status(ctx, |s| {
+        s.running = None;
+        s.terminated = Some(TiltfileStateTerminated {
+            reasons: vec![],
+            error: error.clone(),
+            started_at: Some(started),
+            finished_at: Some(finished),
+            warning_count: warnings as i32,
+        });
+    });
+    crate::build::record_build_end(ctx, TILTFILE_RESOURCE, &span, started, &error);
+}
+
+/// The FileWatch on every file the Tiltfile read (kept even when the load failed, so fixing the
+/// file re-runs it).
+fn ensure_config_watch(ctx: &Ctx, tf: &Tiltfile, files: &BTreeSet<PathBuf>) {
+    if ctx.mode == Mode::Ci {
+        return;
+    }
+    let mut paths: BTreeSet<String> = files.iter().map(|p| p.display().to_string()).collect();
+    paths.insert(tf.spec.path.clone());
+    let mut fw = FileWatch::new(
+        CONFIGS_FILEWATCH,
+        FileWatchSpec {
+            watched_paths: paths.into_iter().collect(),
+            ..Default::default()
+        },
+    );
+    fw.metadata
+        .annotations
+        .insert(ANNOTATION_RESOURCE.into(), TILTFILE_RESOURCE.into());
+    let _ = ctx.store.apply_typed(&fw);
+}
+
+fn owner_ref(tf_uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.into(),
+        kind: "Tiltfile".into(),
+        name: TILTFILE_OBJECT.into(),
+        uid: tf_uid.into(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+
+/// UIResource annotations carrying what the engine needs about each resource.
+fn resource_object(r: &ResourceSpec, order: usize, existing: Option<&AnyObject>) -> AnyObject {
+    let mut ui = match existing {
+        Some(AnyObject::UIResource(u)) => u.clone(),
+        _ => UIResource::new(&r.name, EmptySpec {}),
+    };
+    let a = &mut ui.metadata.annotations;
+    a.insert(ANNOTATION_RESOURCE.into(), r.name.clone());
+    a.insert(ANN_RESOURCE_TYPE.into(), r.kind.clone());
+    a.insert(
+        ANN_TRIGGER_MODE.into(),
+        if r.trigger_mode.is_empty() {
+            "auto".into()
+        } else {
+            r.trigger_mode.clone()
+        },
+    );
+    a.insert(ANN_AUTO_INIT.into(), r.auto_init.to_string());
+    a.insert(ANN_RESOURCE_DEPS.into(), r.resource_deps.join(","));
+    a.insert(ANN_ALLOW_PARALLEL.into(), r.allow_parallel.to_string());
+    a.insert(ANN_POD_READINESS.into(), r.pod_readiness.clone());
+    a.insert(ANN_IMAGE_MAPS.into(), r.image_maps.join(","));
+    a.insert(ANN_ORDER.into(), order.to_string());
+    a.insert(
+        ANN_LINKS.into(),
+        serde_json::to_string(
+            &r.links
+                .iter()
+                .map(|(url, name)| json!({"url": url, "name": name}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default(),
+    );
+    for l in &r.labels {
+        ui.metadata.labels.insert(l.clone(), l.clone());
+    }
+    AnyObject::UIResource(ui)
+}
+
+fn identity(v: &Value) -> Value {
+    json!({
+        "spec": v.get("spec"),
+        "data": v.get("data"),
+        "labels": v["metadata"].get("labels"),
+        "annotations": v["metadata"].get("annotations"),
+        "ownerReferences": v["metadata"].get("ownerReferences"),
+    })
+}
+
+fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreError> {
+    let tf_uid = ctx
+        .store
+        .get_typed::<Tiltfile>(TILTFILE_OBJECT)?
+        .metadata
+        .uid;
+    let mut desired: Vec<AnyObject> = Vec::new();
+    let mut by_key: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for obj in &loaded.objects {
+        by_key.insert(
+            (obj.kind().to_string(), obj.name().to_string()),
+            desired.len(),
+        );
+        desired.push(obj.clone());
+    }
+    for (i, r) in loaded.resources.iter().enumerate() {
+        let key = ("UIResource".to_string(), r.name.clone());
+        let existing = by_key.get(&key).map(|&i| desired[i].clone());
+        let ui = resource_object(r, i + 1, existing.as_ref());
+        match by_key.get(&key) {
+            Some(&i) => desired[i] = ui,
+            None => {
+                by_key.insert(key, desired.len());
+                desired.push(ui);
+            }
+        }
+        let cm_key = ("ConfigMap".to_string(), disable_configmap(&r.name));
+        if !by_key.contains_key(&cm_key) {
+            by_key.insert(cm_key, desired.len());
+            desired.push(AnyObject::ConfigMap(ConfigMap::new(
+                disable_configmap(&r.name),
+                [(DISABLE_KEY.to_string(), "false".to_string())].into(),
+            )));
+        }
+    }
+    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    for mut obj in desired {
+        let m = obj.meta_mut();
+        m.labels.extend(tf.spec.labels.clone());
+        m.owner_references = vec![owner_ref(&tf_uid)];
+        let kind = obj.kind().to_string();
+        let name = obj.name().to_string();
+        wanted.insert((kind.clone(), name.clone()));
+        let value = obj.to_value();
+        match ctx.store.get(&kind, &name) {
+            Err(StoreError::NotFound { .. }) => {
+                ctx.store.create(value)?;
+            }
+            Err(e) => return Err(e),
+            Ok(current) => {
+                // Disable state belongs to the user once created; reloads never reset it.
+                if kind == "ConfigMap" && name.ends_with("-disable") {
+                    continue;
+                }
+                let mut value = value;
+                // Annotations the engine owns survive a reload.
+                if let Some(count) = current["metadata"]["annotations"].get(ANN_RESTART_COUNT) {
+                    value["metadata"]["annotations"][ANN_RESTART_COUNT] = count.clone();
+                }
+                if identity(&current) != identity(&value) {
+                    let mut next = value;
+                    next["metadata"]["resourceVersion"] =
+                        current["metadata"]["resourceVersion"].clone();
+                    ctx.store.update(next)?;
+                }
+            }
+        }
+    }
+    // Garbage-collect what the Tiltfile owned and no longer produces.
+    for info in kinds() {
+        if info.kind == "Tiltfile" || info.kind == "Session" {
+            continue;
+        }
+        let (items, _) = ctx.store.list(info.kind, &Selectors::default())?;
+        for item in items {
+            let owned = item["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r["kind"] == "Tiltfile" && r["name"] == TILTFILE_OBJECT)
+                });
+            let name = item["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if owned
+                && !wanted.contains(&(info.kind.to_string(), name.clone()))
+                && name != TILTFILE_RESOURCE
+            {
+                let _ = ctx.store.delete(info.kind, &name);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Commands that steer a running Stilt through its API: trigger, enable/disable, args, down.
+
+use crate::args::{ArgsArgs, DownArgs, ResourcesArgs, ToggleArgs};
+use crate::client::{ApiFailure, Client};
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use stilt_engine::names::*;
+
+fn kind(k: &str) -> &'static stilt_api::KindInfo {
+    stilt_api::kind_by_name(k).expect("a Stilt kind")
+}
+
+fn resource_names(client: &Client) -> Result<Vec<Value>> {
+    let list = client.get(
+        &Client::collection_path(kind("UIResource")),
+        "application/json",
+    )?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+fn check_exists(all: &[Value], names: &[String]) -> Result<()> {
+    for n in names {
+        if !all.iter().any(|u| u["metadata"]["name"] == n.as_str()) {
+            bail!("no resource named {n:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Merge-patches a ConfigMap, creating it if missing.
+fn patch_configmap(client: &Client, name: &str, data: Value) -> Result<()> {
+    let path = Client::object_path(kind("ConfigMap"), name);
+    match client.send(
+        "PATCH",
+        &path,
+        "application/merge-patch+json",
+        &json!({"data": data}),
+    ) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.downcast_ref::<ApiFailure>()
+                .is_some_and(|f| f.code == 404) =>
+        {
+            let data: serde_json::Map<String, Value> = data
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .collect();
+            client.send("POST", &Client::collection_path(kind("ConfigMap")), "application/json", &json!({"apiVersion": stilt_api::API_VERSION, "kind": "ConfigMap", "metadata": {"name": name}, "data": data}))?;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn trigger(a: ResourcesArgs) -> Result<ExitCode> {
+    let client = Client::from_home()?;
+    let all = resource_names(&client)?;
+    check_exists(&all, &a.resources)?;
+    let data: serde_json::Map<String, Value> = a
+        .resources
+        .iter()
+        .map(|r| (r.clone(), json!("manual")))
+        .collect();
+    patch_configmap(&client, TRIGGER_QUEUE, Value::Object(data))?;
+    for r in &a.resources {
+        println!("Triggered {r}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
+    let client = Client::from_home()?;
+    let all = resource_names(&client)?;
+    let mut names: BTreeSet<String> = a.resources.iter().cloned().collect();
+    check_exists(&all, &a.resources)?;
+    let user_resources = all
+        .iter()
+        .filter(|u| u["metadata"]["name"] != TILTFILE_RESOURCE);
+    if a.all {
+        names.extend(
+            user_resources
+                .clone()
+                .filter_map(|u| u["metadata"]["name"].as_str().map(str::to_string)),
+        );
+    }
+    for label in &a.labels {
+        names.extend(
+            user_resources
+                .clone()
+                .filter(|u| u["metadata"]["labels"].get(label).is_some())
+                .filter_map(|u| u["metadata"]["name"].as_str().map(str::to_string)),
+        );
+    }
+    if names.is_empty() {
+        bail!("name at least one resource (or use --all / --labels)");
+    }
+    if !disable {
+        // Enabling a resource enables what it depends on, transitively (as Tilt does).
+        let mut stack: Vec<String> = names.iter().cloned().collect();
+        while let Some(n) = stack.pop() {
+            let deps = all
+                .iter()
+                .find(|u| u["metadata"]["name"] == n.as_str())
+                .and_then(|u| u["metadata"]["annotations"][ANN_RESOURCE_DEPS].as_str())
+                .unwrap_or("");
+            for d in deps.split(',').filter(|d| !d.is_empty()) {
+                if names.insert(d.to_string()) {
+                    stack.push(d.to_string());
+                }
+            }
+        }
+    }
+    for n in &names {
+        patch_configmap(
+            &client,
+            &disable_configmap(n),
+            json!({stilt_api::DISABLE_KEY: if disable { "true" } else { "false" }}),
+        )?;
+        println!("{} {n}", if disable { "Disabled" } else { "Enabled" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn set_args(a: ArgsArgs) -> Result<ExitCode> {
+    let client = Client::from_home()?;
+    if a.args.is_empty() && !a.clear {
+        bail!("give the new arguments after `--`, or --clear");
+    }
+    let path = Client::object_path(kind("Tiltfile"), TILTFILE_OBJECT);
+    client.send(
+        "PATCH",
+        &path,
+        "application/merge-patch+json",
+        &json!({"spec": {"args": a.args}}),
+    )?;
+    println!("Tiltfile args set to {:?}", a.args);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops a running `stilt up` (which stops every process it started) and deletes what it deployed.
+pub fn down(a: DownArgs) -> Result<ExitCode> {
+    let _ = (&a.file, a.delete_namespaces, &a.args);
+    let client = Client::from_home().map_err(|e| anyhow!("{e}"))?;
+    let session = client.get(
+        &Client::object_path(kind("Session"), SESSION_NAME),
+        "application/json",
+    )?;
+    let pid = session["status"]["pid"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("the running Stilt did not report its pid"))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .map_err(|e| anyhow!("stopping stilt (pid {pid}): {e}"))?;
+    for _ in 0..600 {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err() {
+            println!("Stopped stilt (pid {pid}) and everything it started.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!("stilt (pid {pid}) did not stop within 60s")
+}

@@ -1,0 +1,74 @@
+//! The engine's Tiltfile loader, backed by `stilt-tiltfile`.
+
+use std::path::Path;
+use stilt_engine::Mode;
+use stilt_engine::tiltfile::{LoadFailure, Loaded, Loader, ResourceSpec, Settings};
+
+pub struct StarlarkLoader {
+    pub web_host: String,
+    pub start_time: String,
+}
+
+fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    crate::objects::parse_duration(s).ok()
+}
+
+impl Loader for StarlarkLoader {
+    fn load(&self, path: &Path, args: &[String], mode: Mode) -> Result<Loaded, LoadFailure> {
+        let host = stilt_tiltfile::RealHost::new();
+        let mut req = stilt_tiltfile::LoadRequest::new(path, &host);
+        req.args = args.to_vec();
+        req.subcommand = match mode {
+            Mode::Up => "up".into(),
+            Mode::Ci => "ci".into(),
+        };
+        req.watch = mode == Mode::Up;
+        req.web_host = self.web_host.clone();
+        req.start_time = Some(self.start_time.clone());
+        req.argv = std::env::args().collect();
+        match stilt_tiltfile::load(&req) {
+            Ok(r) => Ok(Loaded {
+                objects: r.objects,
+                config_files: r.config_files,
+                resources: r
+                    .resources
+                    .into_iter()
+                    .map(|i| ResourceSpec {
+                        name: i.name,
+                        kind: match i.kind {
+                            stilt_tiltfile::ResourceType::K8s => "k8s".into(),
+                            stilt_tiltfile::ResourceType::Local => "local".into(),
+                            stilt_tiltfile::ResourceType::DockerCompose => "docker-compose".into(),
+                        },
+                        trigger_mode: i.trigger_mode,
+                        auto_init: i.auto_init,
+                        resource_deps: i.resource_deps,
+                        labels: i.labels,
+                        links: i.links,
+                        pod_readiness: i.pod_readiness,
+                        image_maps: i.image_maps,
+                        allow_parallel: i.allow_parallel,
+                    })
+                    .collect(),
+                logs: r.logs,
+                warnings: r.warnings,
+                secrets: if r.settings.secrets_scrub {
+                    r.settings.secrets.clone()
+                } else {
+                    vec![]
+                },
+                settings: Settings {
+                    max_parallel_updates: usize::try_from(r.settings.max_parallel_updates)
+                        .ok()
+                        .filter(|n| *n > 0),
+                    ci_timeout: parse_go_duration(&r.settings.ci_timeout),
+                },
+            }),
+            Err(e) => Err(LoadFailure {
+                message: e.message,
+                config_files: e.config_files,
+                logs: e.logs,
+            }),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The composition root shared by `up`, `ci` and `demo`: store, log store, API server, engine and
+//! the terminal stream. The only place real adapters are chosen.
+
+use crate::loader::StarlarkLoader;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use stilt_apiserver::{ApiServer, Kubeconfig, ServerOptions, random_token, write_kubeconfig};
+use stilt_engine::tiltfile::TiltfileConfig;
+use stilt_engine::{Engine, EngineConfig, Mode};
+use stilt_logs::LogStore;
+use stilt_store::Store;
+
+pub struct RunOptions {
+    pub mode: Mode,
+    pub file: PathBuf,
+    pub args: Vec<String>,
+    pub web_host: String,
+    pub web_port: u16,
+    pub api_port: u16,
+    pub stream: bool,
+}
+
+pub struct Running {
+    pub store: Store,
+    pub logs: LogStore,
+    pub engine: Engine,
+    pub stream: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn start(opts: RunOptions) -> Result<Running> {
+    let file = std::path::absolute(&opts.file)?;
+    if !file.exists() {
+        anyhow::bail!(
+            "no Tiltfile at {} (use -f to point at one, or run `stilt demo`)",
+            file.display()
+        );
+    }
+    let store = Store::default();
+    let logs = LogStore::default();
+    let token = random_token();
+    let server = ApiServer::new(store.clone(), ServerOptions::with_token(token.clone()))
+        .with_extra_routes(crate::logs::routes(logs.clone()));
+    let serving = server
+        .serve_loopback(opts.api_port)
+        .await
+        .context("starting the API server")?;
+    let home = crate::home::stilt_home();
+    let path = write_kubeconfig(
+        &home,
+        &Kubeconfig {
+            server: serving.url(),
+            token,
+            ca_pem: serving.cert_pem.clone(),
+        },
+    )
+    .with_context(|| format!("writing the kubeconfig to {}", home.display()))?;
+    eprintln!(
+        "stilt: API server on {} (kubeconfig {}, context \"stilt\")",
+        serving.url(),
+        path.display()
+    );
+    let stream = opts
+        .stream
+        .then(|| crate::logs::stream_to_terminal(logs.clone()));
+    let process_env = vec![
+        ("TILT_PORT".to_string(), opts.web_port.to_string()),
+        ("TILT_HOST".to_string(), opts.web_host.clone()),
+        ("TILT_DISABLE_ANALYTICS".to_string(), "1".to_string()),
+    ];
+    let loader = Arc::new(StarlarkLoader {
+        web_host: opts.web_host.clone(),
+        start_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    let engine = Engine::start(EngineConfig {
+        store: store.clone(),
+        logs: logs.clone(),
+        mode: opts.mode,
+        tiltfile: TiltfileConfig {
+            path: file,
+            args: opts.args,
+        },
+        loader,
+        process_env,
+    })
+    .await
+    .context("starting the engine")?;
+    Ok(Running {
+        store,
+        logs,
+        engine,
+        stream,
+    })
+}
+
+impl Running {
+    /// Stops every process, then lets the terminal stream print what they said last.
+    pub async fn stop(self) {
+        self.engine.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(s) = self.stream {
+            s.abort();
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
