@@ -47,6 +47,26 @@ function GlobalButtons() {
   );
 }
 
+function afterPaint(f: () => void) {
+  requestAnimationFrame(() => setTimeout(f, 0));
+}
+
+/// Records when data first reached the screen and when the initial load was fully rendered
+/// (read by the browser tests and the benchmark through window.__stilt.stats).
+function Marks() {
+  useViewKey(() => `${view.version}:${view.logVersion}`);
+  useEffect(() => {
+    const s = view.stats;
+    if (!s.firstRenderAt && view.loaded && document.querySelector(".res-row, .log-line, .node")) {
+      afterPaint(() => (s.firstRenderAt ||= performance.now()));
+    }
+    if (!s.interactiveAt && view.loaded && view.backfilled) {
+      afterPaint(() => (s.interactiveAt ||= performance.now()));
+    }
+  });
+  return null;
+}
+
 function App() {
   const path = usePath();
   useViewKey(() => view.connected);
@@ -101,6 +121,7 @@ function App() {
         </span>
       </header>
       <main class="main">{page}</main>
+      <Marks />
     </div>
   );
 }

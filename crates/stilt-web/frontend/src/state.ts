@@ -117,7 +117,16 @@ export class ViewState {
   private retry = 500;
   private scheduled = false;
   // Instrumentation for tests and the benchmark.
-  stats = { messages: 0, bytes: 0, lines: 0, firstMessageAt: 0, loadedAt: 0, backfilledAt: 0 };
+  stats = {
+    messages: 0,
+    bytes: 0,
+    lines: 0,
+    firstMessageAt: 0,
+    loadedAt: 0,
+    backfilledAt: 0,
+    firstRenderAt: 0,
+    interactiveAt: 0,
+  };
 
   constructor(private token: string) {}
 
