@@ -1,3 +1,4 @@
+pub mod channel;
 pub mod cluster;
 pub mod discovery;
 pub mod error;
@@ -5,9 +6,15 @@ pub mod image;
 pub mod inject;
 pub mod jsonpath;
 mod kube_cluster;
+pub mod logs;
 pub mod manifest;
 pub mod names;
+mod portforward;
 
+pub use channel::{ChannelOptions, ContainerSyncer, SyncMode, UpdateReport};
 pub use cluster::*;
 pub use error::{K8sError, Result};
 pub use kube_cluster::{KubeCluster, cluster_product, parse_registry_hosting};
+pub use logs::{FollowOptions, LogEvent, follow_logs};
+pub use portforward::{ForwardSpec, ForwardState, PortForwarder};
+pub use stilt_syncer::{Entry, FileKind, Stream, WriteEntry};

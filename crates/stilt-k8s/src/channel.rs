@@ -1,0 +1,575 @@
+//! Live update into a Kubernetes container: the persistent channel, with Tilt's exec + `tar`
+//! as the fallback.
+//!
+//! On first contact [`ContainerSyncer::connect`] starts the `stilt-syncer` helper with ONE exec
+//! (`<dir>/stilt-syncer-<hash> serve`) and greets it. If it is not there yet it is copied in
+//! with one `tar -x` exec (or `sh -c 'cat > …'` when the image has no tar), trying a few
+//! directories (`/tmp/.stilt-syncer`, `/.stilt`, `/var/tmp/.stilt-syncer`) in case one is
+//! read-only or `noexec`. From then on every write, delete and `run` step is a framed request on
+//! that exec's stdin/stdout. The binary name carries a hash of its content, so a newer Stilt
+//! never talks to an older helper.
+//!
+//! When the helper cannot be installed or started, the syncer falls back to Tilt's way: `rm -rf`
+//! for deletions, `tar -C / -x -f -` with the files on stdin, each `run` as its own exec. A
+//! channel that breaks (container restarted) is reopened once per call before falling back.
+
+use crate::cluster::{Cluster, ContainerRef, ExecProcess, exec_collect, exec_streaming};
+use crate::error::{K8sError, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stilt_syncer::{Client, ClientError, Entry, RunSpec, Stream, WriteEntry};
+use tokio::io::AsyncReadExt;
+
+/// Where the helper binary comes from and where it goes.
+#[derive(Debug, Clone)]
+pub struct ChannelOptions {
+    /// The static `stilt-syncer` binary to copy in. `None`: exec + tar only.
+    pub helper_binary: Option<Arc<Vec<u8>>>,
+    /// Directories to try, in order.
+    pub install_dirs: Vec<String>,
+    /// How long the helper may take to answer its first hello.
+    pub hello_timeout: Duration,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            helper_binary: None,
+            install_dirs: vec![
+                "/tmp/.stilt-syncer".into(),
+                "/.stilt".into(),
+                "/var/tmp/.stilt-syncer".into(),
+            ],
+            hello_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ChannelOptions {
+    /// Load the helper from a file.
+    pub fn with_helper_file(mut self, path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| K8sError::Other(format!("reading helper {}: {e}", path.display())))?;
+        self.helper_binary = Some(Arc::new(bytes));
+        Ok(self)
+    }
+
+    /// Find the helper: `$STILT_SYNCER_BIN`, else `stilt-syncer` next to the running program.
+    pub fn discover() -> Self {
+        let candidates: Vec<PathBuf> = std::env::var_os("STILT_SYNCER_BIN")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.parent().map(|d| d.join(stilt_syncer::HELPER_NAME))),
+            )
+            .collect();
+        let opts = ChannelOptions::default();
+        for c in candidates {
+            if c.is_file()
+                && let Ok(o) = opts.clone().with_helper_file(&c)
+            {
+                return o;
+            }
+        }
+        opts
+    }
+}
+
+/// How a container is being updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncMode {
+    /// The persistent channel; `path` is the helper in the container.
+    Channel { path: String },
+    /// Exec + tar, and why the channel is not used.
+    ExecTar { reason: String },
+}
+
+/// Timing of one update, for LiveUpdate status and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateReport {
+    pub mode: SyncMode,
+    pub files: usize,
+    pub deleted: usize,
+    pub bytes: usize,
+    pub elapsed: Duration,
+    /// The channel broke and was reopened during this update.
+    pub reconnected: bool,
+}
+
+struct Channel {
+    client: Client,
+    path: String,
+    _proc: Box<dyn Send + Sync>,
+    _stderr: tokio::task::JoinHandle<()>,
+}
+
+/// Live-update access to one container.
+pub struct ContainerSyncer {
+    cluster: Arc<dyn Cluster>,
+    target: ContainerRef,
+    opts: ChannelOptions,
+    channel: Option<Channel>,
+    mode: SyncMode,
+}
+
+impl std::fmt::Debug for ContainerSyncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerSyncer")
+            .field("target", &self.target)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+fn helper_name(bin: &[u8]) -> String {
+    let h = stilt_syncer::hash_bytes(bin);
+    let hex: String = h[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", stilt_syncer::HELPER_NAME)
+}
+
+/// An in-memory tar of files (paths made relative to `/`), for `tar -C / -x -f -`.
+pub fn tar_of(entries: &[WriteEntry]) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for e in entries {
+        let path = e.path.trim_start_matches('/');
+        let mut h = tar::Header::new_gnu();
+        let mtime = if e.mtime_ns > 0 {
+            (e.mtime_ns / 1_000_000_000) as u64
+        } else {
+            now
+        };
+        h.set_mtime(mtime);
+        let io = |e: std::io::Error| K8sError::Other(format!("building tar: {e}"));
+        match e.kind {
+            stilt_syncer::FileKind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(if e.mode == 0 { 0o755 } else { e.mode });
+                h.set_size(0);
+                b.append_data(&mut h, path, std::io::empty()).map_err(io)?;
+            }
+            stilt_syncer::FileKind::Symlink => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                let target = String::from_utf8_lossy(&e.data).into_owned();
+                b.append_link(&mut h, path, target).map_err(io)?;
+            }
+            _ => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(if e.mode == 0 { 0o644 } else { e.mode });
+                h.set_size(e.data.len() as u64);
+                b.append_data(&mut h, path, &e.data[..]).map_err(io)?;
+            }
+        }
+    }
+    b.into_inner()
+        .map_err(|e| K8sError::Other(format!("building tar: {e}")))
+}
+
+fn transport(e: ClientError) -> K8sError {
+    K8sError::Exec(e.to_string())
+}
+
+impl ContainerSyncer {
+    /// Open the channel (installing the helper if needed), or settle for exec + tar.
+    pub async fn connect(
+        cluster: Arc<dyn Cluster>,
+        target: ContainerRef,
+        opts: ChannelOptions,
+    ) -> Result<ContainerSyncer> {
+        let mut s = ContainerSyncer {
+            cluster,
+            target,
+            opts,
+            channel: None,
+            mode: SyncMode::ExecTar {
+                reason: "not connected".into(),
+            },
+        };
+        s.open().await?;
+        Ok(s)
+    }
+
+    /// Exec + tar only (what Tilt does).
+    pub fn exec_tar(cluster: Arc<dyn Cluster>, target: ContainerRef) -> ContainerSyncer {
+        ContainerSyncer {
+            cluster,
+            target,
+            opts: ChannelOptions::default(),
+            channel: None,
+            mode: SyncMode::ExecTar {
+                reason: "requested".into(),
+            },
+        }
+    }
+
+    /// The container.
+    pub fn target(&self) -> &ContainerRef {
+        &self.target
+    }
+
+    /// How updates travel.
+    pub fn mode(&self) -> &SyncMode {
+        &self.mode
+    }
+
+    /// (Re)open the channel; sets the mode. Errors only when the container cannot be reached
+    /// at all (pod gone).
+    async fn open(&mut self) -> Result<()> {
+        self.channel = None;
+        let Some(bin) = self.opts.helper_binary.clone() else {
+            self.mode = SyncMode::ExecTar {
+                reason: "no helper binary available".into(),
+            };
+            return Ok(());
+        };
+        let name = helper_name(&bin);
+        let mut reasons = Vec::new();
+        for dir in self.opts.install_dirs.clone() {
+            let path = format!("{dir}/{name}");
+            // Already there (a previous session, another syncer)?
+            match self.start_helper(&path).await {
+                Ok(ch) => {
+                    self.mode = SyncMode::Channel { path };
+                    self.channel = Some(ch);
+                    return Ok(());
+                }
+                Err(e) if e.is_not_found() && e.to_string().contains("pod") => return Err(e),
+                Err(_) => {}
+            }
+            if let Err(e) = self.install(&dir, &name, &bin).await {
+                if e.is_not_found() && e.to_string().contains("pod") {
+                    return Err(e);
+                }
+                reasons.push(format!("{dir}: {e}"));
+                continue;
+            }
+            match self.start_helper(&path).await {
+                Ok(ch) => {
+                    self.mode = SyncMode::Channel { path };
+                    self.channel = Some(ch);
+                    return Ok(());
+                }
+                Err(e) => reasons.push(format!("{path}: {e}")),
+            }
+        }
+        self.mode = SyncMode::ExecTar {
+            reason: format!("helper could not be installed: {}", reasons.join("; ")),
+        };
+        Ok(())
+    }
+
+    async fn install(&self, dir: &str, name: &str, bin: &[u8]) -> Result<()> {
+        let tar = tar_of(&[WriteEntry::file(
+            format!("{dir}/{name}"),
+            0o755,
+            bin.to_vec(),
+        )])?;
+        let out = exec_collect(
+            self.cluster.as_ref(),
+            &self.target,
+            &[
+                "tar".into(),
+                "-C".into(),
+                "/".into(),
+                "-x".into(),
+                "-f".into(),
+                "-".into(),
+            ],
+            &tar,
+        )
+        .await;
+        match out {
+            Ok(o) if o.exit_code == 0 => return Ok(()),
+            Ok(o) => {
+                tracing::debug!(
+                    "installing helper with tar: exit {}: {}",
+                    o.exit_code,
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            Err(e) if e.is_not_found() && e.to_string().contains("pod") => return Err(e),
+            Err(e) => tracing::debug!("installing helper with tar: {e}"),
+        }
+        // No tar in the image: try a shell.
+        let script = format!(
+            "mkdir -p '{dir}' && cat > '{dir}/.{name}.tmp' && chmod 755 '{dir}/.{name}.tmp' && mv '{dir}/.{name}.tmp' '{dir}/{name}'"
+        );
+        let o = exec_collect(
+            self.cluster.as_ref(),
+            &self.target,
+            &["sh".into(), "-c".into(), script],
+            bin,
+        )
+        .await?;
+        if o.exit_code != 0 {
+            return Err(K8sError::Exec(format!(
+                "exit {}: {}",
+                o.exit_code,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn start_helper(&self, path: &str) -> Result<Channel> {
+        let p: ExecProcess = self
+            .cluster
+            .exec(&self.target, &[path.to_string(), "serve".into()])
+            .await?;
+        let ExecProcess {
+            stdin,
+            stdout,
+            mut stderr,
+            exit,
+            guard,
+        } = p;
+        let stdin = stdin.ok_or_else(|| K8sError::Exec("no stdin".into()))?;
+        let mut client = Client::new(stdout, stdin);
+        // The hello races the exec's failure status (binary missing, noexec).
+        let (err_tx, mut err_rx) = tokio::sync::oneshot::channel::<String>();
+        let stderr_task = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                if buf.len() < 64 * 1024 {
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                tracing::debug!(
+                    "stilt-syncer stderr: {}",
+                    String::from_utf8_lossy(&chunk[..n])
+                );
+            }
+            let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
+        });
+        let exit = tokio::spawn(exit);
+        let hello = tokio::time::timeout(self.opts.hello_timeout, client.hello());
+        tokio::select! {
+            r = hello => match r {
+                Ok(Ok(_info)) => Ok(Channel {
+                    client,
+                    path: path.to_string(),
+                    _proc: guard,
+                    _stderr: stderr_task,
+                }),
+                Ok(Err(e)) => {
+                    let detail = match tokio::time::timeout(Duration::from_millis(500), exit).await {
+                        Ok(Ok(Err(e))) => e.to_string(),
+                        Ok(Ok(Ok(code))) => format!("exited with {code}"),
+                        _ => e.to_string(),
+                    };
+                    Err(K8sError::Exec(format!("starting {path}: {detail}")))
+                }
+                Err(_) => Err(K8sError::Timeout(format!("{path} did not answer"))),
+            },
+            _ = &mut err_rx => Err(K8sError::Exec(format!("{path} exited before answering"))),
+        }
+    }
+
+    /// Run `op` on the channel, reopening it once if it broke. `Ok(None)`: no channel (use the
+    /// fallback).
+    async fn with_channel<T>(
+        &mut self,
+        reconnected: &mut bool,
+        mut op: impl for<'c> FnMut(
+            &'c mut Client,
+        ) -> futures::future::BoxFuture<
+            'c,
+            std::result::Result<T, ClientError>,
+        >,
+    ) -> Result<Option<T>> {
+        for attempt in 0..2 {
+            let Some(ch) = self.channel.as_mut() else {
+                return Ok(None);
+            };
+            match op(&mut ch.client).await {
+                Ok(v) => return Ok(Some(v)),
+                Err(ClientError::Remote(m)) => return Err(K8sError::Exec(m)),
+                Err(ClientError::Transport(e)) => {
+                    tracing::info!("channel to {} broke ({e}); reopening", self.target);
+                    *reconnected = true;
+                    if attempt == 0 {
+                        self.open().await?;
+                    } else {
+                        self.channel = None;
+                        self.mode = SyncMode::ExecTar {
+                            reason: format!("channel broke twice: {e}"),
+                        };
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Delete `deletes` (rm -rf) then write `files`, in one round trip on the channel.
+    pub async fn update(
+        &mut self,
+        deletes: &[String],
+        files: Vec<WriteEntry>,
+    ) -> Result<UpdateReport> {
+        let start = Instant::now();
+        let bytes = files.iter().map(|f| f.data.len()).sum();
+        let (nf, nd) = (files.len(), deletes.len());
+        let mut reconnected = false;
+        let d = deletes.to_vec();
+        let f2 = files.clone();
+        let done = self
+            .with_channel(&mut reconnected, |c| {
+                let (d, f) = (d.clone(), f2.clone());
+                Box::pin(async move { c.update(d, f).await })
+            })
+            .await?;
+        if done.is_none() {
+            self.update_exec_tar(deletes, &files).await?;
+        }
+        Ok(UpdateReport {
+            mode: self.mode.clone(),
+            files: nf,
+            deleted: nd,
+            bytes,
+            elapsed: start.elapsed(),
+            reconnected,
+        })
+    }
+
+    async fn update_exec_tar(&self, deletes: &[String], files: &[WriteEntry]) -> Result<()> {
+        if !deletes.is_empty() {
+            let mut argv = vec!["rm".to_string(), "-rf".to_string()];
+            argv.extend(deletes.iter().cloned());
+            let o = exec_collect(self.cluster.as_ref(), &self.target, &argv, &[]).await?;
+            if o.exit_code != 0 {
+                return Err(K8sError::Exec(format!(
+                    "rm -rf: exit {}: {}",
+                    o.exit_code,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )));
+            }
+        }
+        if !files.is_empty() {
+            let tar = tar_of(files)?;
+            let argv: Vec<String> = ["tar", "-C", "/", "-x", "-f", "-"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let o = exec_collect(self.cluster.as_ref(), &self.target, &argv, &tar)
+                .await
+                .map_err(|e| match e {
+                    K8sError::Exec(m) if m.contains("not found") => K8sError::Exec(format!(
+                        "{m} (live update needs `tar` in the container image; include it, or ship the stilt-syncer helper)"
+                    )),
+                    e => e,
+                })?;
+            if o.exit_code != 0 {
+                let hint = if o.exit_code == 2 {
+                    " (permission denied? the container user must be able to write the sync paths)"
+                } else {
+                    ""
+                };
+                return Err(K8sError::Exec(format!(
+                    "tar -x: exit {}: {}{hint}",
+                    o.exit_code,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run a command (a `run` step), streaming its output; returns the exit code.
+    pub async fn run(
+        &mut self,
+        argv: &[String],
+        on_output: impl FnMut(Stream, &[u8]) + Send + Clone + 'static,
+    ) -> Result<i32> {
+        let mut reconnected = false;
+        let a = argv.to_vec();
+        let cb = on_output.clone();
+        let done = self
+            .with_channel(&mut reconnected, move |c| {
+                let spec = RunSpec {
+                    argv: a.clone(),
+                    ..Default::default()
+                };
+                let cb = cb.clone();
+                Box::pin(async move { c.run_streaming(spec, cb).await })
+            })
+            .await?;
+        if let Some(code) = done {
+            return Ok(code);
+        }
+        let mut cb = on_output;
+        let o = exec_streaming(self.cluster.as_ref(), &self.target, argv, &[], |err, d| {
+            cb(if err { Stream::Stderr } else { Stream::Stdout }, d)
+        })
+        .await?;
+        Ok(o.exit_code)
+    }
+
+    /// List a tree in the container (syncback). Needs the channel.
+    pub async fn list(&mut self, root: &str, hash: bool) -> Result<Vec<Entry>> {
+        let mut reconnected = false;
+        let r = root.to_string();
+        self.with_channel(&mut reconnected, move |c| {
+            let r = r.clone();
+            Box::pin(async move { c.list(r, hash).await })
+        })
+        .await?
+        .ok_or_else(|| K8sError::Other("listing needs the stilt-syncer channel".into()))
+    }
+
+    /// Read one file (channel, else `cat`).
+    pub async fn read(&mut self, path: &str) -> Result<Vec<u8>> {
+        let mut reconnected = false;
+        let p = path.to_string();
+        if let Some(d) = self
+            .with_channel(&mut reconnected, move |c| {
+                let p = p.clone();
+                Box::pin(async move { c.read(p).await })
+            })
+            .await?
+        {
+            return Ok(d);
+        }
+        let o = exec_collect(
+            self.cluster.as_ref(),
+            &self.target,
+            &["cat".into(), path.into()],
+            &[],
+        )
+        .await?;
+        if o.exit_code != 0 {
+            return Err(K8sError::Exec(
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            ));
+        }
+        Ok(o.stdout)
+    }
+
+    /// Where the helper runs, if the channel is open.
+    pub fn helper_path(&self) -> Option<&str> {
+        self.channel.as_ref().map(|c| c.path.as_str())
+    }
+
+    /// Close the channel (the helper exits).
+    pub async fn close(mut self) {
+        if let Some(ch) = self.channel.take() {
+            let _ = ch.client.shutdown().await;
+        }
+    }
+}
+
+/// Map a transport error of the syncer client (exposed for callers using the client directly).
+pub fn client_error(e: ClientError) -> K8sError {
+    transport(e)
+}
