@@ -1085,6 +1085,44 @@ mod tests {
     }
 
     #[test]
+    fn build_errors_classify_into_user_and_infra() {
+        let infra =
+            |e: BErr, kind, saw| matches!(classify_build_error(e, kind, saw), Attempt::Infra(_));
+        assert!(infra(
+            BErr::MissingSessionBuildkitError {},
+            BuilderKind::BuildKit,
+            false
+        ));
+        assert!(infra(
+            BErr::DockerResponseServerError {
+                status_code: 500,
+                message: "no active session for x".into()
+            },
+            BuilderKind::BuildKit,
+            false
+        ));
+        // Dockerfile errors are the user's, whatever the builder.
+        let user = BErr::DockerStreamError {
+            error: "failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 2: unknown instruction: BOGUS".into(),
+        };
+        match classify_build_error(user, BuilderKind::BuildKit, true) {
+            Attempt::Fail(DockerError::Build(m)) => {
+                assert!(m.ends_with("unknown instruction: BOGUS"))
+            }
+            _ => panic!("user error must not fall back"),
+        }
+        // The classic builder never falls back.
+        assert!(!infra(
+            BErr::DockerResponseServerError {
+                status_code: 500,
+                message: "grpc thing".into()
+            },
+            BuilderKind::Classic,
+            false
+        ));
+    }
+
+    #[test]
     fn buildkit_infra_errors_are_recognised() {
         assert!(is_buildkit_infra_error(
             "no active session for abc: context deadline exceeded"

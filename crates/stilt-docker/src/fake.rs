@@ -851,16 +851,20 @@ impl DockerClient for FakeDocker {
     }
 
     async fn events(&self, filter: &EventFilter) -> Result<EventStream> {
-        let rx = self.events_tx.subscribe();
-        let backlog: VecDeque<ContainerEvent> = match filter.since {
-            Some(since) => self
-                .lock()
-                .events
-                .iter()
-                .filter(|e| e.time_nanos >= since * 1_000_000_000)
-                .cloned()
-                .collect(),
-            None => VecDeque::new(),
+        // Subscribe under the lock so no event is both replayed and received live.
+        let (rx, backlog) = {
+            let st = self.lock();
+            let rx = self.events_tx.subscribe();
+            let backlog: VecDeque<ContainerEvent> = match filter.since {
+                Some(since) => st
+                    .events
+                    .iter()
+                    .filter(|e| e.time_nanos >= since * 1_000_000_000)
+                    .cloned()
+                    .collect(),
+                None => VecDeque::new(),
+            };
+            (rx, backlog)
         };
         let filter = filter.clone();
         let matches = move |e: &ContainerEvent| {
@@ -899,9 +903,10 @@ impl DockerClient for FakeDocker {
     }
 
     async fn logs(&self, id: &str, opts: &LogOptions) -> Result<LogStream> {
-        let rx = self.logs_tx.subscribe();
-        let (id, backlog, running) = {
+        let (rx, ev_rx, id, backlog, running) = {
             let st = self.lock();
+            let rx = self.logs_tx.subscribe();
+            let ev_rx = self.events_tx.subscribe();
             let id = resolve_container(&st, id)?;
             let c = &st.containers[&id];
             let mut lines: Vec<LogLine> = c.logs.clone();
@@ -909,7 +914,7 @@ impl DockerClient for FakeDocker {
                 let skip = lines.len().saturating_sub(t as usize);
                 lines.drain(..skip);
             }
-            (id, lines, c.state.running)
+            (rx, ev_rx, id, lines, c.state.running)
         };
         let timestamps = opts.timestamps;
         let strip = move |mut l: LogLine| {
@@ -922,7 +927,6 @@ impl DockerClient for FakeDocker {
         if !opts.follow || !running {
             return Ok(backlog.boxed());
         }
-        let ev_rx = self.events_tx.subscribe();
         let live = stream::unfold((rx, ev_rx, id), move |(mut rx, mut ev_rx, id)| async move {
             loop {
                 tokio::select! {

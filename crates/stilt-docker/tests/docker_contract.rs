@@ -133,6 +133,23 @@ async fn build_error_is_dockers_message(h: &Harness) {
 }
 contract!(build_error_is_dockers_message);
 
+async fn missing_context_is_an_io_error(h: &Harness) {
+    let err = h
+        .client
+        .build(
+            BuildRequest::new(
+                "stilt-contract/missing",
+                BuildContext::new("/nonexistent/stilt/ctx"),
+            ),
+            None,
+        )
+        .await
+        .expect_err("no such context");
+    assert!(matches!(err, DockerError::Io(_)), "{err:?}");
+    assert!(err.to_string().contains("/nonexistent/stilt/ctx"), "{err}");
+}
+contract!(missing_context_is_an_io_error);
+
 async fn inline_dockerfile_builds(h: &Harness) {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("app.txt"), "app");
@@ -583,4 +600,71 @@ async fn real_engine_missing_is_loud() {
             assert!(matches!(err, DockerError::Unavailable(_)), "{err:?}");
         }
     }
+}
+
+/// Push to a private `docker-registry` (Debian's distribution 2.8) started on a free port.
+/// Loopback registries are insecure-allowed by the daemon, so no engine config is needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_to_a_local_registry() {
+    let Some(h) = real_harness().await else {
+        return;
+    };
+    if std::process::Command::new("docker-registry")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "push-success contract skipped: no docker-registry binary (apt-get install docker-registry)"
+        );
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yml");
+    write(
+        &cfg,
+        &format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let _registry = tokio::process::Command::new("docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start docker-registry");
+    let up = eventually(10, || async {
+        http_get(port, "/v2/").await.filter(|(s, _)| *s == 200)
+    })
+    .await;
+    assert!(up.is_some(), "registry on :{port} did not come up");
+
+    let repo = format!("127.0.0.1:{port}/stilt-contract/push");
+    let target = format!("{repo}:tilt-0123456789abcdef");
+    h.client.tag(BASE_IMAGE, &target).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let lines = tokio::spawn(async move {
+        let mut v = Vec::new();
+        while let Some(l) = rx.recv().await {
+            v.push(l);
+        }
+        v
+    });
+    h.client.push(&target, Some(tx)).await.expect("push");
+    let lines = lines.await.unwrap();
+    assert!(!lines.is_empty(), "push progress streamed");
+    let (status, body) = http_get(port, "/v2/stilt-contract/push/tags/list")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("tilt-0123456789abcdef"), "{body}");
+    h.client.remove_image(&target, false).await.unwrap();
 }
