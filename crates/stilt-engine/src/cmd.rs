@@ -20,6 +20,7 @@ use stilt_store::TypedStore;
 
 struct Process {
     key: String,
+    finished: bool,
     run_id: u64,
     stopper: Stopper,
     out: Output,
@@ -47,21 +48,16 @@ impl CmdController {
             .drain()
             .map(|(_, p)| (p.stopper, p.out))
             .collect();
-        let stops = procs
-            .iter()
-            .map(|(s, o)| s.stop(Duration::from_secs(5), Some(o)));
-        futures_join_all(stops).await;
+        let stops: Vec<_> = procs
+            .into_iter()
+            .map(|(s, o)| tokio::spawn(async move { s.stop(Duration::from_secs(5), Some(&o)).await }))
+            .collect();
+        for stop in stops {
+            let _ = stop.await;
+        }
     }
 }
 
-pub(crate) async fn futures_join_all<F: std::future::Future<Output = ()>>(
-    futs: impl IntoIterator<Item = F>,
-) {
-    let handles: Vec<_> = futs.into_iter().collect();
-    for f in handles {
-        f.await;
-    }
-}
 
 struct CmdReconciler {
     ctx: Ctx,
@@ -186,7 +182,7 @@ impl CmdReconciler {
     }
 
     fn stop(&self, name: &str) {
-        if let Some(p) = self.state.lock().procs.remove(name) {
+        if let Some(p) = self.state.lock().procs.remove(name).filter(|p| !p.finished) {
             tokio::spawn(async move { p.stopper.stop(proc::DEFAULT_GRACE, Some(&p.out)).await });
         }
     }
@@ -331,6 +327,7 @@ impl CmdReconciler {
                 name.clone(),
                 Process {
                     key,
+                    finished: false,
                     run_id,
                     stopper: running.stopper(),
                     out: out.clone(),
@@ -375,9 +372,12 @@ impl CmdReconciler {
         let state = self.state.clone();
         tokio::spawn(async move {
             let exit = running.wait().await;
+            // The entry stays (marked finished) so the same inputs do not start it again.
             let is_current = current();
             if is_current {
-                state.lock().procs.remove(&name);
+                if let Some(p) = state.lock().procs.get_mut(&name) {
+                    p.finished = true;
+                }
             }
             let level = if exit.code == 0 {
                 Level::Info

@@ -90,7 +90,7 @@ impl Stopper {
     pub async fn stop(&self, grace: Duration, out: Option<&Output>) {
         let mut exit = self.exit.clone();
         if exit.borrow().is_some() {
-            kill_group(self.pid, Signal::SIGKILL);
+            // Already gone (its group was killed when it exited); the pid may be reused now.
             return;
         }
         kill_group(self.pid, Signal::SIGTERM);

@@ -1,0 +1,153 @@
+//! Running a real `stilt up` / `stilt ci` against a project in a temporary directory.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn stilt_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_stilt")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A project directory plus its own STILT_HOME.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub home: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(tiltfile: &str) -> Self {
+        let p = Project { dir: tempfile::tempdir().unwrap(), home: tempfile::tempdir().unwrap() };
+        p.write("Tiltfile", tiltfile);
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(stilt_bin());
+        c.args(args).current_dir(self.dir.path()).env("STILT_HOME", self.home.path()).env("NO_COLOR", "1");
+        c
+    }
+
+    /// Runs a CLI command against the running instance.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    pub fn get_json(&self, kind: &str, name: &str) -> Option<Value> {
+        let out = self.run(&["get", kind, name, "-o", "json"]);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    pub fn up(&self) -> Up {
+        let log = self.path(".stilt-up.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .cmd(&["up", "--stream", "--port", &free_port().to_string()])
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        let up = Up { child: Some(child), log };
+        wait_until(Duration::from_secs(30), "the API server", || self.run(&["get", "sessions"]).status.success());
+        up
+    }
+
+    pub fn ci(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["ci", "--port"];
+        let port = free_port().to_string();
+        args.push(&port);
+        args.extend_from_slice(extra);
+        self.cmd(&args).output().unwrap()
+    }
+}
+
+/// A running `stilt up`; interrupted (Ctrl-C) when dropped.
+pub struct Up {
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Up {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGINT and waits for exit.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("stilt up did not exit after SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.interrupt();
+        }
+    }
+}
+
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// GET http://127.0.0.1:port/path, body on 2xx.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 2").then(|| body.to_string())
+}
+
+/// Whether a process exists and is not a zombie (PID 1 here may be slow to reap orphans).
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+pub fn read_pids(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
