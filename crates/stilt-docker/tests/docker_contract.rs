@@ -87,6 +87,21 @@ async fn build_tags_are_content_addressed(h: &Harness) {
         .unwrap();
     assert_eq!(r3.tagged_ref, r1.tagged_ref);
 
+    // Touching a file (mtime only) keeps the tag: Docker's cache keys on content.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("index.html"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000))
+        .unwrap();
+    drop(f);
+    let touched = h
+        .client
+        .build(BuildRequest::new(&image_ref, ctx.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(touched.tagged_ref, r1.tagged_ref, "mtime-only change");
+
     // Changed context → new tag.
     write(&dir.path().join("index.html"), "v2");
     let r4 = h
