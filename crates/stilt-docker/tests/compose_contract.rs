@@ -168,6 +168,7 @@ async fn compose_contract_fake() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "real engine: STILT_TEST_DOCKER=1 and --ignored (scripts/test e2e)"]
 async fn compose_contract_real() {
     let Some(h) = real_harness().await else {
         return;
@@ -187,6 +188,7 @@ async fn compose_contract_real() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "real engine: STILT_TEST_DOCKER=1 and --ignored (scripts/test e2e)"]
 async fn compose_errors_carry_cli_output() {
     let Some(h) = real_harness().await else {
         return;

@@ -540,6 +540,7 @@ async fn push_failure_is_reported(h: &Harness) {
 contract!(push_failure_is_reported);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "real engine: STILT_TEST_DOCKER=1 and --ignored (scripts/test e2e)"]
 async fn both_builders_work_on_the_real_engine() {
     let Some(h) = real_harness().await else {
         return;
@@ -620,6 +621,7 @@ async fn real_engine_missing_is_loud() {
 /// Push to a private `docker-registry` (Debian's distribution 2.8) started on a free port.
 /// Loopback registries are insecure-allowed by the daemon, so no engine config is needed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "real engine: STILT_TEST_DOCKER=1 and --ignored (scripts/test e2e)"]
 async fn push_to_a_local_registry() {
     let Some(h) = real_harness().await else {
         return;

@@ -192,6 +192,7 @@ macro_rules! contract {
                 super::$name(&super::common::fake_harness()).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "real engine: STILT_TEST_DOCKER=1 and --ignored (scripts/test e2e)"]
             async fn real() {
                 if let Some(h) = super::common::real_harness().await {
                     super::$name(&h).await
