@@ -92,6 +92,16 @@ fn is_buildkit_infra_error(msg: &str) -> bool {
     .any(|p| m.contains(p))
 }
 
+/// Whether the daemon cannot do BuildKit at all (then `Auto` stops trying for this client).
+fn is_buildkit_unsupported(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("not supported")
+        || m.contains("unknown builder version")
+        || m.contains("code = unimplemented")
+        || m.contains("session")
+            && (m.contains("missing") || m.contains("requires") || m.contains("version"))
+}
+
 enum Attempt {
     /// BuildKit machinery failed; worth retrying with the classic builder.
     Infra(String),
@@ -500,7 +510,11 @@ impl DockerClient for BollardDocker {
             match self.build_with(&req, BuilderKind::BuildKit, progress).await {
                 Ok(id) => (id, BuilderKind::BuildKit),
                 Err(Attempt::Infra(msg)) if req.builder == BuilderPreference::Auto => {
-                    self.buildkit_broken.store(true, Ordering::Relaxed);
+                    // Only a BuildKit the daemon cannot do sticks; transient trouble (a dropped
+                    // session, a reset connection) retries this build alone.
+                    if is_buildkit_unsupported(&msg) {
+                        self.buildkit_broken.store(true, Ordering::Relaxed);
+                    }
                     send_line(
                         progress,
                         format!("BuildKit failed ({msg}); retrying with the classic builder"),
@@ -1119,6 +1133,17 @@ mod tests {
             },
             BuilderKind::Classic,
             false
+        ));
+    }
+
+    #[test]
+    fn only_unsupported_buildkit_sticks() {
+        assert!(is_buildkit_unsupported("buildkit not supported by daemon"));
+        assert!(is_buildkit_unsupported(
+            &BErr::MissingSessionBuildkitError {}.to_string()
+        ));
+        assert!(!is_buildkit_unsupported(
+            "rpc error: code = Unavailable desc = transport is closing"
         ));
     }
 
