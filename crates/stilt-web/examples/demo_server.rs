@@ -8,6 +8,8 @@
 //! cargo run -p stilt-web --example demo_server -- [--port 0] [--resources 8] [--log-lines 20]
 //!     [--settle-ms 1500] [--stream-lines-per-sec 0] [--token T]
 //! ```
+//! Resources settle (turn healthy, `broken` fails) after `--settle-ms`, or at once when the
+//! `(Tiltfile)` resource is triggered before that.
 //! Prints `STILT_WEB_READY <url> <token>` on stdout once serving.
 
 use serde_json::{Value, json};
@@ -319,6 +321,14 @@ impl Sim {
                 Level::Info,
                 &format!("{name} listening on :8080"),
             );
+            if name == "api" {
+                self.logs.line(
+                    name,
+                    "pod",
+                    Level::Warn,
+                    "WARNING: config key `timeout` is deprecated, use `requestTimeout`",
+                );
+            }
         }
         if kind == "k8s" {
             patch_status(
@@ -448,6 +458,15 @@ async fn main() {
                     // Consume the queue as the engine does.
                     let clear: serde_json::Map<String, Value> = data.keys().map(|k| (k.clone(), Value::Null)).collect();
                     let _ = store.patch("ConfigMap", &name, PatchType::Merge, &json!({"data": clear}), false);
+                    // Triggering the Tiltfile before the first settle finishes the initial builds
+                    // at once (the browser tests use it to watch resources turn healthy).
+                    if data.contains_key("(Tiltfile)") && !settled {
+                        settled = true;
+                        for (i, n) in names.iter().enumerate() {
+                            sim.settle(n, i);
+                        }
+                        continue;
+                    }
                     for res in data.keys() {
                         sim.start_build(res);
                         let tx = done_tx.clone();

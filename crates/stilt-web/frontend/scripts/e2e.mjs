@@ -39,6 +39,8 @@ test("overview lists every resource grouped by label, and they turn healthy", as
   const early = await statusOf(page, "web");
   assert(early === "building" || early === "pending", `web starts updating, got ${early}`);
   await shot(page, "overview-starting");
+  // The simulated engine finishes the initial builds when the Tiltfile is triggered.
+  await page.click('[data-testid="trigger-(Tiltfile)"]');
   for (const g of ["frontend", "backend", "infra"]) await page.waitForSelector(`[data-testid="group-${g}"]`);
   for (const r of RESOURCES) {
     if (r === "broken") await waitStatus(page, r, "error");
@@ -268,8 +270,8 @@ test("security: token on POST and websocket, Origin and Host checked", async ({ 
 });
 
 async function main() {
-  const srv = await startServer(["--settle-ms", "2500", "--log-lines", "20"]);
   const browser = await launch();
+  const srv = await startServer(["--settle-ms", "600000", "--log-lines", "20"]);
   let passed = 0;
   let failed = 0;
   try {
