@@ -20,7 +20,7 @@ pub struct ForwardSpec {
     pub pod: String,
     /// Local address (`localhost` means 127.0.0.1; empty too).
     pub host: String,
-    /// 0 = the same as `container_port` (Tilt's default).
+    /// 0 = any free port (see [`PortForwarder::local_addr`]).
     pub local_port: u16,
     pub container_port: u16,
 }
@@ -73,11 +73,7 @@ impl PortForwarder {
             "" | "localhost" => "127.0.0.1",
             h => h,
         };
-        let port = if spec.local_port == 0 {
-            spec.container_port
-        } else {
-            spec.local_port
-        };
+        let port = spec.local_port;
         let listener = TcpListener::bind((host, port))
             .await
             .map_err(|e| K8sError::Other(format!("listen on {host}:{port}: {e}")))?;
