@@ -94,8 +94,11 @@ fn split_image(img: &str) -> (String, String) {
 }
 
 fn image_matches(t: &ImageTarget, img: &str) -> bool {
-    let (name, tag) = split_image(img);
-    if name != t.name {
+    split_matches(t, &split_image(img))
+}
+
+fn split_matches(t: &ImageTarget, (name, tag): &(String, String)) -> bool {
+    if *name != t.name {
         return false;
     }
     if t.match_exact {
@@ -199,13 +202,21 @@ fn json_path<'a>(obj: &'a Json, path: &str) -> Vec<&'a Json> {
 }
 
 fn kind_matches(k: &K8sKind, e: &K8sEntity) -> bool {
-    let re = regex::Regex::new(&format!("(?i)^{}$", k.kind_re)).ok();
-    let ok_kind = re.is_some_and(|r| r.is_match(e.kind()));
-    let ok_av = k.api_version_re.is_empty()
-        || regex::Regex::new(&format!("(?i)^{}$", k.api_version_re))
-            .ok()
-            .is_some_and(|r| r.is_match(e.api_version()));
-    ok_kind && ok_av
+    thread_local! {
+        static CACHE: std::cell::RefCell<BTreeMap<String, Option<regex::Regex>>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    let full = |pat: &str, s: &str| -> bool {
+        CACHE.with(|c| {
+            c.borrow_mut()
+                .entry(pat.to_owned())
+                .or_insert_with(|| regex::Regex::new(&format!("(?i)^(?:{pat})$")).ok())
+                .as_ref()
+                .is_some_and(|r| r.is_match(s))
+        })
+    };
+    full(&k.kind_re, e.kind())
+        && (k.api_version_re.is_empty() || full(&k.api_version_re, e.api_version()))
 }
 
 /// Images (indices into state.images) referenced by an entity.
@@ -233,16 +244,18 @@ fn entity_images(st: &State, e: &K8sEntity) -> Vec<usize> {
             }
         }
     }
+    let split =
+        |v: &[String]| -> Vec<(String, String)> { v.iter().map(|i| split_image(i)).collect() };
+    let refs: Vec<(String, String)> = split(&imgs).into_iter().chain(split(&extra)).collect();
+    let env_refs = if st.images.iter().any(|t| t.match_in_env_vars) {
+        split(&envs)
+    } else {
+        vec![]
+    };
     let mut out = vec![];
     for (i, t) in st.images.iter().enumerate() {
-        if t.live_update_only {
-            // LU-only images match containers by name too, but never get injected.
-        }
-        let m = imgs
-            .iter()
-            .chain(extra.iter())
-            .any(|img| image_matches(t, img))
-            || (t.match_in_env_vars && envs.iter().any(|v| image_matches(t, v)));
+        let m = refs.iter().any(|r| split_matches(t, r))
+            || (t.match_in_env_vars && env_refs.iter().any(|r| split_matches(t, r)));
         if m {
             out.push(i);
         }
@@ -367,6 +380,7 @@ pub(crate) struct AssembleInput<'a> {
     pub k8s_cluster: String,
     pub since_time: Option<String>,
     pub watch: bool,
+    pub subcommand: String,
 }
 
 pub(crate) fn assemble(
@@ -838,32 +852,32 @@ pub(crate) fn assemble(
         TILTFILE_MANIFEST,
         &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
     ));
-    out.push(stop_button(TILTFILE_MANIFEST, "Global"));
     // Clusters.
     if all.iter().any(|r| r.kind == ResourceType::K8s) {
         let mut spec = json!({"connection": {"kubernetes": {"context": input.k8s_context, "namespace": input.k8s_namespace}}});
         if let Some(dr) = &st.settings.default_registry {
-            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromContainerRuntime": dr.host_from_cluster, "singleName": dr.single_name});
+            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromClusterNetwork": dr.host_from_cluster, "singleName": dr.single_name});
         }
-        out.push(with_spec(
-            object(
-                "Cluster",
-                "default",
-                &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
-            ),
-            spec,
-        ));
+        out.push(with_spec(object("Cluster", "default", &[]), spec));
     }
     if all.iter().any(|r| r.kind == ResourceType::DockerCompose) {
-        out.push(with_spec(
-            object(
-                "Cluster",
-                "docker",
-                &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
-            ),
-            json!({"connection": {"docker": {}}}),
-        ));
+        let mut c = object("Cluster", "docker", &[]);
+        c["spec"] = json!({"connection": {"docker": {}}});
+        out.push(c);
     }
+    // Session `Tiltfile` (exit condition and CI settings).
+    let mut session = json!({
+        "tiltfilePath": input.main_path.display().to_string(),
+        "exitCondition": if input.subcommand == "ci" { "ci" } else { "manual" },
+    });
+    if input.subcommand == "ci" {
+        session["ci"] = json!({
+            "k8sGracePeriod": st.settings.ci_k8s_grace_period,
+            "timeout": st.settings.ci_timeout,
+            "readinessTimeout": st.settings.ci_readiness_timeout,
+        });
+    }
+    out.push(with_spec(object("Session", "Tiltfile", &[]), session));
     // Extensions (ext:// loads) and raw v1alpha1 objects.
     for (name, url, load_host) in &st.ext_repos {
         if st
@@ -905,7 +919,14 @@ pub(crate) fn assemble(
         }
         out.push(o);
     }
-    let _ = Path::new(input.main_path);
+    // Objects without a manifest annotation belong to the Tiltfile (Tilt's propagateAnnotations).
+    let mut out_list = out.list;
+    for o in out_list.iter_mut() {
+        if o["metadata"]["annotations"][ANNOTATION_MANIFEST].is_null() {
+            o["metadata"]["annotations"][ANNOTATION_MANIFEST] = json!(TILTFILE_MANIFEST);
+        }
+    }
+    out.list = out_list;
     Ok(Assembled {
         objects: out.list,
         resources: infos,
@@ -978,20 +999,14 @@ impl Objects {
     }
 }
 
-fn stop_button(manifest: &str, component_type: &str) -> Json {
+fn stop_button(manifest: &str) -> Json {
+    // uibutton.StopBuildButton: no manifest annotation (the Tiltfile's is propagated).
     let name = format!("{manifest}-stopbuild");
     with_spec(
-        object(
-            "UIButton",
-            &name,
-            &[
-                (ANNOTATION_MANIFEST, manifest),
-                (ANNOTATION_BUTTON_TYPE, "stopbuild"),
-            ],
-        ),
+        object("UIButton", &name, &[(ANNOTATION_BUTTON_TYPE, "StopBuild")]),
         json!({
-            "location": {"componentID": manifest, "componentType": component_type},
-            "text": "stop",
+            "location": {"componentID": manifest, "componentType": "Resource"},
+            "text": "Stop Build",
             "iconName": "cancel",
         }),
     )
@@ -1188,7 +1203,7 @@ fn emit_resource(
             match &t.build {
                 ImageBuild::Docker(d) => {
                     out.push(with_spec(
-                        object("DockerImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockerimage:{build_name}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+                        object("DockerImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockerimage:{build_name}"))]),
                         json!({
                             "ref": t.ref_str,
                             "dockerfileContents": d.dockerfile_contents,
@@ -1219,7 +1234,7 @@ fn emit_resource(
                         "local-docker-and-remote"
                     };
                     out.push(with_spec(
-                        object("CmdImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
+                        object("CmdImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}"))]),
                         json!({
                             "ref": t.ref_str,
                             "args": c.args,
@@ -1232,6 +1247,19 @@ fn emit_resource(
                             "cluster": cluster,
                             "clusterNeeds": needs,
                         }),
+                    ));
+                    // The Cmd that runs the build (Tilt creates it beside the CmdImage).
+                    out.push(with_spec(
+                        object(
+                            "Cmd",
+                            &build_name,
+                            &[
+                                (ANNOTATION_MANIFEST, m),
+                                (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}")),
+                                (ANNOTATION_MANAGED_BY, "cmd_image"),
+                            ],
+                        ),
+                        json!({"args": c.args, "dir": c.dir.display().to_string()}),
                     ));
                 }
             }
@@ -1352,29 +1380,24 @@ fn emit_resource(
     }
 
     // Disable ConfigMap + ToggleButton, stop button, UIResource.
-    let mut cm = object(
-        "ConfigMap",
-        &format!("{m}-disable"),
-        &[(ANNOTATION_MANIFEST, m)],
-    );
+    let mut cm = object("ConfigMap", &format!("{m}-disable"), &[]);
     cm["data"] = json!({"isDisabled": if enabled { "false" } else { "true" }});
     out.push(cm);
     out.push(with_spec(
-        object("ToggleButton", &format!("{m}-disable"), &[(ANNOTATION_MANIFEST, m)]),
+        object("ToggleButton", &format!("{m}-disable"), &[(ANNOTATION_BUTTON_TYPE, "DisableToggle")]),
         json!({
             "location": {"componentID": m, "componentType": "Resource"},
-            "on": {"text": "Enable Resource", "iconName": "play_arrow"},
-            "off": {"text": "Disable Resource", "iconName": "stop", "requiresConfirmation": true},
-            "defaultOn": false,
+            "on": {"text": "Enable Resource"},
+            "off": {"text": "Disable Resource", "requiresConfirmation": true},
             "stateSource": {"configMap": {"name": format!("{m}-disable"), "key": "isDisabled", "onValue": "true", "offValue": "false"}},
         }),
     ));
-    out.push(stop_button(m, "Resource"));
+    out.push(stop_button(m));
     let label_map: BTreeMap<String, String> =
         labels.iter().map(|l| (l.clone(), l.clone())).collect();
     let mut ui = object("UIResource", m, &[(ANNOTATION_MANIFEST, m)]);
     set_labels(&mut ui, &label_map);
-    ui["status"] = json!({"disableStatus": {"sources": [ds.clone()]}});
+    ui["status"] = json!({"disableStatus": {"state": "Pending", "sources": [ds.clone()]}});
     out.push(ui);
 
     Ok(ResourceInfo {

@@ -208,6 +208,17 @@ fn starlark_failure(e: starlark::Error) -> Failure {
     (format!("{e}"), loc)
 }
 
+/// `path:line:col: message` ⇒ the location (assembly errors carry their call site this way).
+fn leading_location(msg: &str) -> Option<Location> {
+    let (head, _) = msg.split_once(": ")?;
+    let mut it = head.rsplitn(3, ':');
+    let column = it.next()?.parse().ok()?;
+    let line = it.next()?.parse().ok()?;
+    let file = PathBuf::from(it.next()?);
+    file.is_absolute()
+        .then_some(Location { file, line, column })
+}
+
 fn run(
     c: &eval::Ctx,
     req: &LoadRequest,
@@ -227,6 +238,7 @@ fn run(
         k8s_cluster: req.host.k8s_cluster(),
         since_time: req.start_time.clone(),
         watch: req.watch,
+        subcommand: req.subcommand.clone(),
     };
     let w2r = c.st.borrow().w2r_set;
     let assembled = if w2r {
@@ -244,7 +256,11 @@ fn run(
         let mut st = c.st.borrow_mut();
         assemble::assemble(&mut st, &input, None)
     }
-    .map_err(|e| (format!("{e:#}"), None))?;
+    .map_err(|e| {
+        let msg = format!("{e:#}");
+        let loc = leading_location(&msg);
+        (msg, loc)
+    })?;
     let mut objects = Vec::with_capacity(assembled.objects.len());
     for o in assembled.objects {
         let desc = format!(

@@ -78,7 +78,6 @@ pub struct CustomBuild {
     pub disable_push: bool,
     pub skips_local_docker: bool,
     pub outputs_image_ref_to: String,
-    pub image_deps: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -372,5 +371,4 @@ pub struct State {
     /// Objects from `v1alpha1.*` constructors (full API objects, JSON).
     pub raw_objects: Vec<Json>,
     pub w2r_set: bool,
-    pub stop: bool,
 }

@@ -71,6 +71,7 @@ pub fn run_fixture(dir: &Path) -> String {
         .unwrap_or_default();
     let mut req = LoadRequest::new(dir.join("Tiltfile"), &host);
     req.args = args;
+    req.watch = subcommand != "ci";
     req.subcommand = subcommand;
     req.start_time = Some("2026-01-01T00:00:00Z".into());
     req.extensions_dir = Some(fixtures_dir().join("_extensions"));

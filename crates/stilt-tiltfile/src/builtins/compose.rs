@@ -50,6 +50,7 @@ fn merge_services(into: &mut Vec<(String, Json)>, doc: &Json) {
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    #[allow(non_snake_case)]
     fn docker_compose<'v>(
         configPaths: Value<'v>,
         env_file: Option<Value<'v>>,

@@ -23,11 +23,13 @@ use crate::values::TiltObj;
 
 /// Parse an image ref into (familiar name without tag/digest, has explicit tag/digest).
 pub(crate) fn parse_ref(func: &str, param: &str, r: &str) -> anyhow::Result<(String, bool)> {
-    let re = regex::Regex::new(
-        r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
-    )
-    .unwrap();
-    if r.is_empty() || !re.is_match(r) {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
+        )
+        .unwrap()
+    });
+    if r.is_empty() || !RE.is_match(r) {
         bail!(
             "{func}: for parameter \"{param}\": invalid image reference {r:?} (must be a valid Docker image name, lowercase)"
         );
@@ -301,9 +303,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             }
         }
         let lu = live_update_arg(eval, f, live_update)?;
-        if lu.steps.iter().any(|s| matches!(s, LuStep::Restart)) {
-            // Only valid for Docker Compose; checked at assembly when we know the deploy target.
-        }
+        // restart_container() is only valid for Docker Compose; checked at assembly.
         let image_deps = dockerfile_from_refs(&contents, &build_args);
         let platform = match opt_string(f, "platform", platform)? {
             p if p.is_empty() => c.getenv("DOCKER_DEFAULT_PLATFORM").unwrap_or_default(),
@@ -407,7 +407,6 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 } else {
                     abs_path(&cwd, &outputs).display().to_string()
                 },
-                image_deps: img_deps.clone(),
             }),
             live_update: lu,
             match_in_env_vars: opt_bool(f, "match_in_env_vars", match_in_env_vars, false)?,

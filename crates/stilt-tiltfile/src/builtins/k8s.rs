@@ -220,7 +220,10 @@ pub(crate) fn links_arg(func: &str, v: Option<Value>) -> anyhow::Result<Vec<Link
 
 pub(crate) fn labels_arg(func: &str, v: Option<Value>) -> anyhow::Result<Vec<String>> {
     let labels = str_or_list(func, "labels", v)?;
-    let re = regex::Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").unwrap();
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").unwrap()
+    });
+    let re = &*RE;
     for l in &labels {
         if l.len() > 63 || !re.is_match(l) {
             bail!(

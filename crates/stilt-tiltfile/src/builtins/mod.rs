@@ -44,8 +44,3 @@ pub(crate) fn globals_for(req: &ReqInfo) -> Globals {
     b.namespace("v1alpha1", v1alpha1::register);
     b.build()
 }
-
-pub(crate) fn globals() -> Globals {
-    // Replaced per load by `globals_for`; kept for Ctx::new's default.
-    GlobalsBuilder::new().build()
-}

@@ -38,8 +38,10 @@ pub(crate) fn trigger_mode_arg(
 
 fn duration_ok(s: &str) -> bool {
     // Go duration: sequence of <number><unit>.
-    let re = regex::Regex::new(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$").unwrap();
-    s == "0" || re.is_match(s)
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$").unwrap()
+    });
+    s == "0" || RE.is_match(s)
 }
 
 #[starlark_module]
