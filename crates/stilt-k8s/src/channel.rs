@@ -334,25 +334,20 @@ impl ContainerSyncer {
         let stdin = stdin.ok_or_else(|| K8sError::Exec("no stdin".into()))?;
         let mut client = Client::new(stdout, stdin);
         // The hello races the exec's failure status (binary missing, noexec).
-        let (err_tx, mut err_rx) = tokio::sync::oneshot::channel::<String>();
         let stderr_task = tokio::spawn(async move {
-            let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut chunk).await {
                 if n == 0 {
                     break;
-                }
-                if buf.len() < 64 * 1024 {
-                    buf.extend_from_slice(&chunk[..n]);
                 }
                 tracing::debug!(
                     "stilt-syncer stderr: {}",
                     String::from_utf8_lossy(&chunk[..n])
                 );
             }
-            let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
         });
-        let exit = tokio::spawn(exit);
+        // The hello races the exec's end (binary missing, noexec, wrong arch).
+        let mut exit = tokio::spawn(exit);
         let hello = tokio::time::timeout(self.opts.hello_timeout, client.hello());
         tokio::select! {
             r = hello => match r {
@@ -372,7 +367,11 @@ impl ContainerSyncer {
                 }
                 Err(_) => Err(K8sError::Timeout(format!("{path} did not answer"))),
             },
-            _ = &mut err_rx => Err(K8sError::Exec(format!("{path} exited before answering"))),
+            r = &mut exit => Err(K8sError::Exec(match r {
+                Ok(Err(e)) => format!("starting {path}: {e}"),
+                Ok(Ok(code)) => format!("{path} exited with {code} before answering"),
+                Err(e) => format!("{path}: {e}"),
+            })),
         }
     }
 
