@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run -p stilt-web --example demo_server -- [--port 0] [--resources 8] [--log-lines 20]
-//!     [--settle-ms 1500] [--stream-lines-per-sec 0] [--token T]
+//!     [--settle-ms 1500] [--stream-lines-per-sec 0] [--token T] [--assets-dir DIR]
 //! ```
 //! Resources settle (turn healthy, `broken` fails) after `--settle-ms`, or at once when the
 //! `(Tiltfile)` resource is triggered before that.
@@ -26,6 +26,7 @@ struct Args {
     settle_ms: u64,
     stream_rate: u64,
     token: Option<String>,
+    assets_dir: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -36,6 +37,7 @@ fn parse_args() -> Args {
         settle_ms: 1500,
         stream_rate: 0,
         token: None,
+        assets_dir: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -48,6 +50,7 @@ fn parse_args() -> Args {
             "--settle-ms" => a.settle_ms = v.parse().expect("--settle-ms"),
             "--stream-lines-per-sec" => a.stream_rate = v.parse().expect("--stream-lines-per-sec"),
             "--token" => a.token = Some(v),
+            "--assets-dir" => a.assets_dir = Some(v.into()),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -73,7 +76,9 @@ fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// Resource names: a few meaningful ones first, then `svc-NNN`.
 fn names(n: usize) -> Vec<String> {
-    let base = ["web", "api", "db", "worker", "broken", "docs", "cache", "queue"];
+    let base = [
+        "web", "api", "db", "worker", "broken", "docs", "cache", "queue",
+    ];
     (0..n)
         .map(|i| {
             if i < base.len() {
@@ -158,7 +163,12 @@ fn seed(store: &Store, logs: &LogStore, names: &[String], log_lines: usize) {
                           "buildHistory": [build(start - chrono::Duration::seconds(2), 0.2, "", 1)],
                           "lastDeployTime": ts(start)}}),
     );
-    logs.line(tf, "tiltfile:1", Level::Info, "Loading Tiltfile at: /demo/Tiltfile");
+    logs.line(
+        tf,
+        "tiltfile:1",
+        Level::Info,
+        "Loading Tiltfile at: /demo/Tiltfile",
+    );
     logs.line(
         tf,
         "tiltfile:1",
@@ -169,7 +179,10 @@ fn seed(store: &Store, logs: &LogStore, names: &[String], log_lines: usize) {
         let kind = kind_of(i, name);
         let deps = deps_of(i, names);
         let mut labels = serde_json::Map::new();
-        labels.insert(GROUPS[i % GROUPS.len()].into(), json!(GROUPS[i % GROUPS.len()]));
+        labels.insert(
+            GROUPS[i % GROUPS.len()].into(),
+            json!(GROUPS[i % GROUPS.len()]),
+        );
         let trigger_mode = if name == "docs" { 1 } else { 0 };
         let mut links = Vec::new();
         if kind == "k8s" && i % 2 == 0 {
@@ -181,18 +194,18 @@ fn seed(store: &Store, logs: &LogStore, names: &[String], log_lines: usize) {
         create(
             store,
             json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "UIResource",
-                   "metadata": {"name": name, "labels": labels,
-                                "annotations": {"stilt.dev/resource-deps": deps.join(",")}},
-                   "status": {
-                       "runtimeStatus": "pending", "updateStatus": "in_progress",
-                       "triggerMode": trigger_mode, "order": i + 1,
-                       "currentBuild": {"startTime": ts(start), "spanID": "build:1"},
-                       "specs": [{"id": format!("{kind}:{name}"), "type": kind, "hasLiveUpdate": kind == "k8s"}],
-                       "endpointLinks": links,
-                       "disableStatus": {"enabledCount": 1, "state": "Enabled"},
-                       "hasPendingChanges": i % 5 == 3,
-                       "pendingBuildSince": if i % 5 == 3 { json!(ts(start)) } else { Value::Null },
-                   }}),
+            "metadata": {"name": name, "labels": labels,
+                         "annotations": {"stilt.dev/resource-deps": deps.join(",")}},
+            "status": {
+                "runtimeStatus": "pending", "updateStatus": "in_progress",
+                "triggerMode": trigger_mode, "order": i + 1,
+                "currentBuild": {"startTime": ts(start), "spanID": "build:1"},
+                "specs": [{"id": format!("{kind}:{name}"), "type": kind, "hasLiveUpdate": kind == "k8s"}],
+                "endpointLinks": links,
+                "disableStatus": {"enabledCount": 1, "state": "Enabled"},
+                "hasPendingChanges": i % 5 == 3,
+                "pendingBuildSince": if i % 5 == 3 { json!(ts(start)) } else { Value::Null },
+            }}),
         );
         create(
             store,
@@ -242,7 +255,10 @@ fn seed(store: &Store, logs: &LogStore, names: &[String], log_lines: usize) {
                 name,
                 "build:1",
                 level,
-                &format!("[{name}] step {l}: compiling module {} ... done", l * 7 % 113),
+                &format!(
+                    "[{name}] step {l}: compiling module {} ... done",
+                    l * 7 % 113
+                ),
             );
         }
         logs.line(name, "build:1", Level::Info, &format!("Building {name}"));
@@ -297,8 +313,7 @@ impl Sim {
             "runtimeStatus": runtime,
         });
         if kind == "k8s" {
-            status["k8sResourceInfo"] =
-                json!({"podName": format!("{name}-7d9f8-x2k4z"), "podStatus": if broken {"CrashLoopBackOff"} else {"Running"}, "podRestarts": if broken {3} else {0}});
+            status["k8sResourceInfo"] = json!({"podName": format!("{name}-7d9f8-x2k4z"), "podStatus": if broken {"CrashLoopBackOff"} else {"Running"}, "podRestarts": if broken {3} else {0}});
         }
         patch_status(&self.store, "UIResource", name, status);
         if broken {
@@ -412,6 +427,7 @@ async fn main() {
     let mut cfg = stilt_web::WebConfig::new(store.clone(), logs.clone());
     cfg.port = args.port;
     cfg.token = args.token.clone();
+    cfg.assets_dir = args.assets_dir.clone();
     let server = stilt_web::serve(cfg).await.expect("serving");
     println!(
         "STILT_WEB_READY http://127.0.0.1:{}/ {}",
@@ -428,7 +444,11 @@ async fn main() {
     // Resources turn healthy one after another after `settle_ms`.
     let settle = Duration::from_millis(args.settle_ms);
     let mut watch = store
-        .watch(Some("ConfigMap"), Selectors::default(), WatchFrom::Beginning)
+        .watch(
+            Some("ConfigMap"),
+            Selectors::default(),
+            WatchFrom::Beginning,
+        )
         .expect("watch");
     let mut buttons = store
         .watch(Some("UIButton"), Selectors::default(), WatchFrom::Beginning)

@@ -14,3 +14,18 @@ pub(crate) fn get(path: &str) -> Option<(&'static str, &'static [u8])> {
 pub fn paths() -> impl Iterator<Item = &'static str> {
     ASSETS.iter().map(|(p, _, _)| *p)
 }
+
+/// The content type for a path, by extension (as build.rs assigns them).
+pub(crate) fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map_or("", |(_, e)| e) {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" | "map" => "application/json",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}

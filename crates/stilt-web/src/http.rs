@@ -167,8 +167,21 @@ async fn static_or_index(State(shared): S, method: Method, uri: Uri) -> Response
     if path.starts_with("/api/") || path.starts_with("/ws/") {
         return plain(StatusCode::NOT_FOUND, "not found");
     }
+    let asset = |p: &str| -> Option<(&'static str, std::borrow::Cow<'static, [u8]>)> {
+        match &shared.assets_dir {
+            Some(dir) => {
+                let rel = p.trim_start_matches('/');
+                if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+                    return None;
+                }
+                let bytes = std::fs::read(dir.join(rel)).ok()?;
+                Some((crate::assets::content_type(p), bytes.into()))
+            }
+            None => crate::assets::get(p).map(|(ct, b)| (ct, b.into())),
+        }
+    };
     if path != "/" && path != "/index.html" {
-        if let Some((ct, bytes)) = crate::assets::get(path) {
+        if let Some((ct, bytes)) = asset(path) {
             let cache = if path.starts_with("/assets/") {
                 "public, max-age=31536000, immutable"
             } else {
@@ -177,7 +190,7 @@ async fn static_or_index(State(shared): S, method: Method, uri: Uri) -> Response
             return Response::builder()
                 .header(header::CONTENT_TYPE, ct)
                 .header(header::CACHE_CONTROL, cache)
-                .body(Body::from(bytes))
+                .body(Body::from(bytes.into_owned()))
                 .expect("valid response");
         }
         if path.starts_with("/assets/") {
@@ -185,13 +198,13 @@ async fn static_or_index(State(shared): S, method: Method, uri: Uri) -> Response
         }
     }
     // Every other path is a client-side route: serve the app with the token filled in.
-    let Some((_, index)) = crate::assets::get("/index.html") else {
+    let Some((_, index)) = asset("/index.html") else {
         return plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "this build has no web UI bundle (crates/stilt-web/frontend/dist is empty)",
         );
     };
-    let html = String::from_utf8_lossy(index).replace(TOKEN_PLACEHOLDER, &shared.token);
+    let html = String::from_utf8_lossy(&index).replace(TOKEN_PLACEHOLDER, &shared.token);
     let mut resp = Response::new(Body::from(html));
     let h = resp.headers_mut();
     h.insert(

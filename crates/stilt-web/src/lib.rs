@@ -4,7 +4,7 @@
 //!   bundle in `frontend/dist` (see `README.md` for how to rebuild it). The per-process CSRF token
 //!   is injected into `index.html`.
 //! * `/ws/view?csrf=<token>`: the live view. One full snapshot, then deltas of UIResource,
-//!   UISession, UIButton, ToggleButton and ConfigMap objects and of the log store, batched (at most
+//!   UISession, UIButton and ConfigMap objects and of the log store, batched (at most
 //!   one message per [`WebConfig::batch_interval`]). A client may subscribe to the objects behind
 //!   one resource (annotation `tilt.dev/resource`). See [`view`] for the protocol.
 //! * `GET /api/view`: the same snapshot as JSON; `GET /api/websocket_token`: the token.
@@ -47,6 +47,9 @@ pub struct WebConfig {
     pub batch_interval: Duration,
     /// Most log lines in one websocket message (the rest follow at once).
     pub max_lines_per_message: usize,
+    /// Serve the UI from this directory (a `vite build` output) instead of the embedded bundle;
+    /// for front-end development without rebuilding the binary.
+    pub assets_dir: Option<std::path::PathBuf>,
 }
 
 impl WebConfig {
@@ -59,6 +62,7 @@ impl WebConfig {
             token: None,
             batch_interval: Duration::from_millis(50),
             max_lines_per_message: 20_000,
+            assets_dir: None,
         }
     }
 }
@@ -104,6 +108,7 @@ pub(crate) struct Shared {
     pub loopback_only: bool,
     pub batch_interval: Duration,
     pub max_lines_per_message: usize,
+    pub assets_dir: Option<std::path::PathBuf>,
     /// Becomes true when the server shuts down; websocket loops end on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -158,6 +163,7 @@ pub async fn serve(cfg: WebConfig) -> io::Result<WebServer> {
         loopback_only: is_loopback_host(&host),
         batch_interval: cfg.batch_interval,
         max_lines_per_message: cfg.max_lines_per_message.max(1),
+        assets_dir: cfg.assets_dir,
     });
     let app = http::router(shared);
     let task = tokio::spawn(async move {

@@ -12,8 +12,8 @@
 //!   "time": 1700000000000 }            // server clock, unix millis
 //! ```
 //! The first message is a full snapshot; later ones are deltas, at most one per batch interval.
-//! Objects always sent: UIResource, UISession, UIButton, ToggleButton, ConfigMap, Cluster,
-//! Session. Other kinds are sent only for the resources the client subscribed to (annotation
+//! Objects always sent: UIResource, UISession, UIButton, ConfigMap, Cluster, Session. Other
+//! kinds (ToggleButton included) are sent only for the resources the client subscribed to (annotation
 //! `tilt.dev/resource`), by sending `{"subscribe": ["web"]}`; objects of resources it no longer
 //! subscribes to arrive as `deleted`.
 //!
@@ -37,7 +37,6 @@ pub const CORE_KINDS: &[&str] = &[
     "UIResource",
     "UISession",
     "UIButton",
-    "ToggleButton",
     "ConfigMap",
     "Cluster",
     "Session",

@@ -55,17 +55,22 @@ fn uiresource(name: &str) -> Value {
            "status": {"runtimeStatus": "pending", "updateStatus": "pending"}})
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(srv: &WebServer, token: &str, origin: Option<&str>) -> Result<Ws, tungstenite::Error> {
+async fn connect(
+    srv: &WebServer,
+    token: &str,
+    origin: Option<&str>,
+) -> Result<Ws, tungstenite::Error> {
     let url = format!("ws://127.0.0.1:{}/ws/view?csrf={token}", srv.addr.port());
     let mut req = url.into_client_request().unwrap();
     if let Some(o) = origin {
         req.headers_mut().insert("Origin", o.parse().unwrap());
     }
-    tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
 }
 
 async fn next_msg(ws: &mut Ws) -> Value {
@@ -101,7 +106,10 @@ async fn index_is_served_with_the_token_and_assets_are_embedded() {
     let srv = start(&store, &logs).await;
     let (status, body) = http(&srv, "GET", "/", &[], "").await;
     assert_eq!(status, 200);
-    assert!(body.contains(r#"<meta name="stilt-token" content="tok""#), "{body}");
+    assert!(
+        body.contains(r#"<meta name="stilt-token" content="tok""#),
+        "{body}"
+    );
     // Client-side routes serve the app too.
     let (status, body) = http(&srv, "GET", "/r/web/timeline", &[], "").await;
     assert_eq!(status, 200);
@@ -118,7 +126,10 @@ async fn index_is_served_with_the_token_and_assets_are_embedded() {
         assert_eq!(status, 200, "{a}");
     }
     assert_eq!(http(&srv, "GET", "/assets/nope.js", &[], "").await.0, 404);
-    assert_eq!(http(&srv, "GET", "/api/websocket_token", &[], "").await.1, "tok");
+    assert_eq!(
+        http(&srv, "GET", "/api/websocket_token", &[], "").await.1,
+        "tok"
+    );
     srv.shutdown().await.unwrap();
 }
 
@@ -130,12 +141,25 @@ async fn posts_need_the_token_a_matching_origin_and_a_loopback_host() {
     let body = r#"{"manifest_names":["web"],"build_reason":16}"#;
     assert_eq!(http(&srv, "POST", "/api/trigger", &[], body).await.0, 403);
     assert_eq!(
-        http(&srv, "POST", "/api/trigger", &[("X-Stilt-Token", "bad")], body).await.0,
+        http(
+            &srv,
+            "POST",
+            "/api/trigger",
+            &[("X-Stilt-Token", "bad")],
+            body
+        )
+        .await
+        .0,
         403
     );
     let host = format!("127.0.0.1:{}", srv.addr.port());
     let evil_origin = [("X-Stilt-Token", "tok"), ("Origin", "http://evil.example")];
-    assert_eq!(http(&srv, "POST", "/api/trigger", &evil_origin, body).await.0, 403);
+    assert_eq!(
+        http(&srv, "POST", "/api/trigger", &evil_origin, body)
+            .await
+            .0,
+        403
+    );
     let evil_host = [("Host", "evil.example")];
     assert_eq!(http(&srv, "GET", "/api/view", &evil_host, "").await.0, 403);
     let same_origin = format!("http://{host}");
@@ -143,12 +167,24 @@ async fn posts_need_the_token_a_matching_origin_and_a_loopback_host() {
     assert_eq!(http(&srv, "POST", "/api/trigger", &ok, body).await.0, 200);
     // Tilt's header name works too (for `tilt trigger`-style clients).
     assert_eq!(
-        http(&srv, "POST", "/api/trigger", &[("X-Tilt-Token", "tok")], body).await.0,
+        http(
+            &srv,
+            "POST",
+            "/api/trigger",
+            &[("X-Tilt-Token", "tok")],
+            body
+        )
+        .await
+        .0,
         200
     );
     // The websocket: token required, foreign Origin refused.
     assert!(connect(&srv, "bad", None).await.is_err());
-    assert!(connect(&srv, "tok", Some("http://evil.example")).await.is_err());
+    assert!(
+        connect(&srv, "tok", Some("http://evil.example"))
+            .await
+            .is_err()
+    );
     assert!(connect(&srv, "tok", Some(&same_origin)).await.is_ok());
     srv.shutdown().await.unwrap();
 }
@@ -171,26 +207,85 @@ async fn actions_are_store_writes_following_the_engine_conventions() {
         async move { http(srv, "POST", path, &t, &body.to_string()).await }
     };
     // Trigger: creates the queue, then merges.
-    assert_eq!(post("/api/trigger", json!({"manifest_names": ["web"]})).await.0, 200);
-    assert_eq!(post("/api/trigger", json!({"manifest_names": ["api"]})).await.0, 200);
+    assert_eq!(
+        post("/api/trigger", json!({"manifest_names": ["web"]}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post("/api/trigger", json!({"manifest_names": ["api"]}))
+            .await
+            .0,
+        200
+    );
     let q = store.get("ConfigMap", "tilt-trigger-queue").unwrap();
     assert_eq!(q["data"], json!({"web": "manual", "api": "manual"}));
     let (status, body) = post("/api/trigger", json!({"manifest_names": ["nope"]})).await;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(post("/api/trigger", json!({"manifest_names": []})).await.0, 400);
+    assert_eq!(
+        post("/api/trigger", json!({"manifest_names": []})).await.0,
+        400
+    );
     assert_eq!(post("/api/trigger", json!("garbage")).await.0, 400);
 
     // Disable / enable.
-    assert_eq!(post("/api/disable", json!({"manifest_names": ["web"], "disabled": true})).await.0, 200);
-    assert_eq!(store.get("ConfigMap", "web-disable").unwrap()["data"]["isDisabled"], "true");
-    assert_eq!(post("/api/disable", json!({"manifest_names": ["web"], "disabled": false})).await.0, 200);
-    assert_eq!(store.get("ConfigMap", "web-disable").unwrap()["data"]["isDisabled"], "false");
+    assert_eq!(
+        post(
+            "/api/disable",
+            json!({"manifest_names": ["web"], "disabled": true})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        store.get("ConfigMap", "web-disable").unwrap()["data"]["isDisabled"],
+        "true"
+    );
+    assert_eq!(
+        post(
+            "/api/disable",
+            json!({"manifest_names": ["web"], "disabled": false})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        store.get("ConfigMap", "web-disable").unwrap()["data"]["isDisabled"],
+        "false"
+    );
 
     // Trigger mode.
-    assert_eq!(post("/api/override/trigger_mode", json!({"manifest_names": ["api"], "trigger_mode": 1})).await.0, 200);
-    assert_eq!(store.get("UIResource", "api").unwrap()["status"]["triggerMode"], 1);
-    assert_eq!(store.get("ConfigMap", "stilt-trigger-mode-overrides").unwrap()["data"]["api"], "1");
-    assert_eq!(post("/api/override/trigger_mode", json!({"manifest_names": ["api"], "trigger_mode": 9})).await.0, 400);
+    assert_eq!(
+        post(
+            "/api/override/trigger_mode",
+            json!({"manifest_names": ["api"], "trigger_mode": 1})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        store.get("UIResource", "api").unwrap()["status"]["triggerMode"],
+        1
+    );
+    assert_eq!(
+        store
+            .get("ConfigMap", "stilt-trigger-mode-overrides")
+            .unwrap()["data"]["api"],
+        "1"
+    );
+    assert_eq!(
+        post(
+            "/api/override/trigger_mode",
+            json!({"manifest_names": ["api"], "trigger_mode": 9})
+        )
+        .await
+        .0,
+        400
+    );
 
     // UIButton click.
     let click = json!({"name": "seed", "inputs": [{"name": "n", "text": {"value": "3"}}]});
@@ -281,23 +376,39 @@ async fn subscribing_sends_the_objects_behind_a_resource() {
     let mut ws = connect(&srv, "tok", None).await.unwrap();
     let first = next_msg(&mut ws).await;
     assert!(names(&first, "FileWatch").is_empty(), "not subscribed yet");
-    ws.send(tungstenite::Message::Text(r#"{"subscribe":["web"]}"#.into()))
-        .await
-        .unwrap();
+    ws.send(tungstenite::Message::Text(
+        r#"{"subscribe":["web"]}"#.into(),
+    ))
+    .await
+    .unwrap();
     let m = next_msg(&mut ws).await;
     assert_eq!(names(&m, "FileWatch"), ["image:web"]);
     // Changes to subscribed objects flow; others do not.
     store
-        .patch("FileWatch", "image:api", stilt_store::PatchType::Merge, &json!({"spec": {"watchedPaths": ["/x"]}}), false)
+        .patch(
+            "FileWatch",
+            "image:api",
+            stilt_store::PatchType::Merge,
+            &json!({"spec": {"watchedPaths": ["/x"]}}),
+            false,
+        )
         .unwrap();
     store
-        .patch("FileWatch", "image:web", stilt_store::PatchType::Merge, &json!({"spec": {"watchedPaths": ["/y"]}}), false)
+        .patch(
+            "FileWatch",
+            "image:web",
+            stilt_store::PatchType::Merge,
+            &json!({"spec": {"watchedPaths": ["/y"]}}),
+            false,
+        )
         .unwrap();
     let m = next_msg(&mut ws).await;
     assert_eq!(names(&m, "FileWatch"), ["image:web"]);
-    ws.send(tungstenite::Message::Text(r#"{"subscribe":["api"]}"#.into()))
-        .await
-        .unwrap();
+    ws.send(tungstenite::Message::Text(
+        r#"{"subscribe":["api"]}"#.into(),
+    ))
+    .await
+    .unwrap();
     let m = next_msg(&mut ws).await;
     assert_eq!(names(&m, "FileWatch"), ["image:api"]);
     assert_eq!(m["deleted"], json!([["FileWatch", "image:web"]]));
@@ -326,7 +437,8 @@ async fn a_busy_port_is_reported_like_tilt() {
     cfg.port = srv.addr.port();
     let err = serve(cfg).await.err().expect("port in use");
     assert!(
-        err.to_string().contains("already have another process on port"),
+        err.to_string()
+            .contains("already have another process on port"),
         "{err}"
     );
     srv.shutdown().await.unwrap();
