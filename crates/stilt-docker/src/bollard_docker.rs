@@ -34,6 +34,9 @@ use crate::types::*;
 /// and its connection pool, and no CLI process is ever spawned.
 pub struct BollardDocker {
     docker: Docker,
+    /// Same transport and pool, with a long response-header timeout for calls whose first
+    /// response byte can come late (builds of big contexts, pushes, large archives, streams).
+    long: Docker,
     info: EngineInfo,
     /// Set after BuildKit failed for an infrastructure reason; later `Auto` builds go classic.
     buildkit_broken: AtomicBool,
@@ -46,6 +49,9 @@ impl std::fmt::Debug for BollardDocker {
             .finish()
     }
 }
+
+/// Response-header timeout of the `long` handle. bollard's default (2 min) bounds the other calls.
+const LONG_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
 static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -213,8 +219,10 @@ impl BollardDocker {
         let api_version = v.api_version.clone().unwrap_or_default();
         let os = v.os.clone().unwrap_or_default();
         let buildkit = os == "linux" && api_at_least(&api_version, 1, 39);
+        let long = d.clone().with_timeout(LONG_TIMEOUT);
         Ok(BollardDocker {
             docker: d,
+            long,
             info: EngineInfo {
                 version: v.version.unwrap_or_default(),
                 api_version,
@@ -285,7 +293,7 @@ impl BollardDocker {
         };
 
         let mut stream =
-            self.docker
+            self.long
                 .build_image(b.build(), None, Some(bollard::body_try_stream(body)));
         let mut image_id: Option<String> = None;
         let mut bk = BuildKitProgress::default();
@@ -561,7 +569,7 @@ impl DockerClient for BollardDocker {
 
     async fn push(&self, image_ref: &str, progress: Option<LineSink>) -> Result<()> {
         let (repo, tag) = split_repo_tag(image_ref);
-        let mut s = self.docker.push_image(
+        let mut s = self.long.push_image(
             &repo,
             Some(PushImageOptionsBuilder::new().tag(&tag).build()),
             None,
@@ -858,7 +866,7 @@ impl DockerClient for BollardDocker {
         if let Some(s) = filter.since {
             b = b.since(&s.to_string());
         }
-        let s = self.docker.events(Some(b.build())).map(|item| {
+        let s = self.long.events(Some(b.build())).map(|item| {
             let m = item.map_err(DockerError::from)?;
             let actor = m.actor.unwrap_or_default();
             let attributes = to_map(actor.attributes);
@@ -893,7 +901,7 @@ impl DockerClient for BollardDocker {
                 .tail
                 .map_or_else(|| "all".to_string(), |t| t.to_string()),
         );
-        let inner = self.docker.logs(id, Some(b.build())).boxed();
+        let inner = self.long.logs(id, Some(b.build())).boxed();
         let timestamps = opts.timestamps;
         struct St {
             inner: futures_util::stream::BoxStream<'static, std::result::Result<LogOutput, BErr>>,
@@ -1044,7 +1052,7 @@ impl DockerClient for BollardDocker {
     }
 
     async fn upload_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
-        self.docker
+        self.long
             .upload_to_container(
                 id,
                 Some(UploadToContainerOptionsBuilder::new().path(path).build()),
@@ -1055,7 +1063,7 @@ impl DockerClient for BollardDocker {
     }
 
     async fn download_archive(&self, id: &str, path: &str) -> Result<Vec<ArchiveEntry>> {
-        let mut s = self.docker.download_from_container(
+        let mut s = self.long.download_from_container(
             id,
             Some(
                 DownloadFromContainerOptionsBuilder::new()
