@@ -821,8 +821,9 @@ impl DockerClient for FakeDocker {
         st.calls.push(format!("restart_container {id}"));
         let id = resolve_container(&st, id)?;
         self.finish(&mut st, &id, 0);
+        self.emit(&mut st, &id, "stop", None);
+        // Like Docker, a manual restart does not count in RestartCount (only the restart policy's).
         self.start_locked(&mut st, &id)?;
-        st.containers.get_mut(&id).expect("exists").restart_count += 1;
         self.emit(&mut st, &id, "restart", None);
         Ok(())
     }

@@ -452,6 +452,29 @@ async fn container_live_update_round_trip(h: &Harness) {
         Some("healthy")
     );
 
+    // Restart in place (live update's restart_container()): synced files survive.
+    h.client.restart_container(&id, 1).await.expect("restart");
+    let mut saw_restart = false;
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(ev) = events.next().await {
+            if ev.unwrap().kind == ContainerEventKind::Restart {
+                saw_restart = true;
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(saw_restart, "restart event");
+    let info = h.client.inspect_container(&id).await.unwrap();
+    assert!(info.state.running);
+    assert_eq!(info.restart_count, 0, "manual restarts are not counted");
+    let still = h
+        .client
+        .exec(&id, &ExecRequest::new(["cat", "/www/sub/deep.txt"]), None)
+        .await
+        .unwrap();
+    assert_eq!(still.stdout_str(), "deep");
+
     // Stop → die + stop events.
     h.client.stop_container(&id, 1).await.unwrap();
     let mut kinds = Vec::new();
