@@ -6,6 +6,30 @@
 //! log, log lines, and a record of every call. Exec runs a few builtins against that
 //! filesystem (`cat`, `rm -rf`, `test -e|-f|-d`, `ls`, `echo`, `mkdir -p`, `true`, `false`,
 //! `sh -c 'exit N'`) unless a handler is installed with [`FakeDocker::set_exec_handler`].
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> stilt_docker::Result<()> {
+//! use std::sync::Arc;
+//! use stilt_docker::*;
+//!
+//! let fake = FakeDocker::new();
+//! fake.add_image("busybox:latest");
+//! let docker: Arc<dyn DockerClient> = Arc::new(fake.clone()); // what the reconciler gets
+//!
+//! let id = docker
+//!     .create_container(&ContainerSpec { image: "busybox".into(), ..Default::default() })
+//!     .await?;
+//! docker.start_container(&id).await?;
+//! let tar = tar_from_bytes(&[("/app/main.py", 0o644, b"print(1)".as_slice())])?;
+//! docker.upload_archive(&id, "/", tar).await?;
+//!
+//! // Assertions on what the code under test did:
+//! assert_eq!(fake.with_fs(&id, |fs| fs.read("/app/main.py"))?.unwrap(), "print(1)");
+//! assert!(fake.calls().iter().any(|c| c.starts_with("upload_archive")));
+//! fake.crash(&id, 137)?; // and drive events: `die` with exitCode 137
+//! assert!(!docker.inspect_container(&id).await?.state.running);
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
