@@ -708,3 +708,56 @@ async fn push_to_a_local_registry() {
     assert!(body.contains("tilt-0123456789abcdef"), "{body}");
     h.client.remove_image(&target, false).await.unwrap();
 }
+
+/// `build_args` and `target` reach the builder (checked inside the built image).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "real engine: STILT_TEST_DOCKER=1 and --ignored (scripts/test e2e)"]
+async fn build_args_and_target_reach_the_builder() {
+    let Some(h) = real_harness().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("Dockerfile"),
+        &format!(
+            "FROM {BASE_IMAGE} AS first\nARG MSG=default\nRUN echo \"first $MSG\" > /stage\n\
+             FROM {BASE_IMAGE} AS second\nRUN echo second > /stage\n"
+        ),
+    );
+    for builder in [BuilderPreference::BuildKit, BuilderPreference::Classic] {
+        let mut req = BuildRequest::new(
+            format!("stilt-contract/args-{}", h.run),
+            BuildContext::new(dir.path()),
+        )
+        .build_arg("MSG", "from-stilt")
+        .builder(builder);
+        req.target = Some("first".into());
+        let r = h
+            .client
+            .build(req, None)
+            .await
+            .unwrap_or_else(|e| panic!("{builder:?}: {e}"));
+        let id = h
+            .client
+            .create_container(&ContainerSpec {
+                image: r.tagged_ref.clone(),
+                cmd: vec!["sleep".into(), "60".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let _g = ContainerGuard {
+            client: h.client.clone(),
+            id: id.clone(),
+        };
+        h.client.start_container(&id).await.unwrap();
+        let out = h
+            .client
+            .exec(&id, &ExecRequest::new(["cat", "/stage"]), None)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_str(), "first from-stilt\n", "{builder:?}");
+        drop(_g);
+        h.client.remove_image(&r.tagged_ref, true).await.unwrap();
+    }
+}
