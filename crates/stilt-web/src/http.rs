@@ -70,16 +70,14 @@ async fn guard(State(shared): S, req: Request, next: Next) -> Response {
         }
     }
     let mutating = req.method() == Method::POST || req.uri().path() == "/ws/view";
-    if mutating {
-        if let Some(origin) = header_str(headers, &header::ORIGIN) {
-            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
-            if origin_host != host {
-                return plain(
-                    StatusCode::FORBIDDEN,
-                    format!("origin {origin:?} does not match host {host:?}"),
-                );
-            }
-        }
+    if mutating
+        && let Some(origin) = header_str(headers, &header::ORIGIN)
+        && origin.split_once("://").map_or(origin, |(_, h)| h) != host
+    {
+        return plain(
+            StatusCode::FORBIDDEN,
+            format!("origin {origin:?} does not match host {host:?}"),
+        );
     }
     if req.method() == Method::POST {
         let given = header_str(headers, &header::HeaderName::from_static("x-stilt-token"))
@@ -114,13 +112,16 @@ async fn api_token(State(shared): S) -> Response {
     plain(StatusCode::OK, shared.token.clone())
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))
-}
-
-fn answer(r: Result<(), ActionError>) -> Response {
-    match r {
+/// Decodes a JSON body and runs an action on it.
+fn act<T: DeserializeOwned>(
+    body: &Bytes,
+    f: impl FnOnce(T) -> Result<(), ActionError>,
+) -> Response {
+    let req = match serde_json::from_slice(body) {
+        Ok(req) => req,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("bad request body: {e}")),
+    };
+    match f(req) {
         Ok(()) => plain(StatusCode::OK, ""),
         Err(e) => plain(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -130,31 +131,19 @@ fn answer(r: Result<(), ActionError>) -> Response {
 }
 
 async fn api_trigger(State(shared): S, body: Bytes) -> Response {
-    match parse(&body) {
-        Ok(req) => answer(actions::trigger(&shared.store, &req)),
-        Err(r) => r,
-    }
+    act(&body, |req| actions::trigger(&shared.store, &req))
 }
 
 async fn api_trigger_mode(State(shared): S, body: Bytes) -> Response {
-    match parse(&body) {
-        Ok(req) => answer(actions::set_trigger_mode(&shared.store, &req)),
-        Err(r) => r,
-    }
+    act(&body, |req| actions::set_trigger_mode(&shared.store, &req))
 }
 
 async fn api_disable(State(shared): S, body: Bytes) -> Response {
-    match parse(&body) {
-        Ok(req) => answer(actions::set_disabled(&shared.store, &req)),
-        Err(r) => r,
-    }
+    act(&body, |req| actions::set_disabled(&shared.store, &req))
 }
 
 async fn api_button(State(shared): S, body: Bytes) -> Response {
-    match parse(&body) {
-        Ok(req) => answer(actions::click_button(&shared.store, &req)),
-        Err(r) => r,
-    }
+    act(&body, |req| actions::click_button(&shared.store, &req))
 }
 
 const TOKEN_PLACEHOLDER: &str = "__STILT_TOKEN__";

@@ -358,10 +358,8 @@ async fn serve_conn(shared: &Shared, socket: &mut WebSocket) -> Result<(), axum:
             }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Ok(m) = serde_json::from_str::<ClientMsg>(&text) {
-                        if let Some(subs) = m.subscribe {
-                            conn.subscribe(subs);
-                        }
+                    if let Ok(ClientMsg { subscribe: Some(subs) }) = serde_json::from_str(&text) {
+                        conn.subscribe(subs);
                     }
                 }
                 Some(Ok(Message::Close(_))) | None => return Ok(()),
