@@ -7,7 +7,7 @@ import { fmtClock } from "./status";
 import { linkHandler, resourcePath } from "./hooks";
 
 export const ROW_HEIGHT = 18;
-const OVERSCAN = 30;
+const OVERSCAN = 12;
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
@@ -54,23 +54,24 @@ export function LogView(p: LogViewProps) {
     return () => ro.disconnect();
   }, []);
 
+  // Following: render the tail straight away (no second render after the scroll), then move
+  // the scroll position to match.
+  const maxTop = Math.max(0, total * ROW_HEIGHT - height);
+  const top = p.follow ? maxTop : Math.min(scrollTop, maxTop);
   useLayoutEffect(() => {
     const el = ref.current!;
-    if (p.follow) {
-      el.scrollTop = el.scrollHeight;
-      setScrollTop(el.scrollTop);
-    }
-  }, [p.follow, p.version, total, height]);
+    if (p.follow && Math.abs(el.scrollTop - maxTop) > 1) el.scrollTop = maxTop;
+  }, [p.follow, maxTop]);
 
   const onScroll = () => {
     const el = ref.current!;
-    setScrollTop(el.scrollTop);
     const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_HEIGHT;
     if (atBottom !== p.follow) p.onFollowChange(atBottom);
+    if (!atBottom || !p.follow) setScrollTop(el.scrollTop);
   };
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(total, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(total, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
   const items = [];
   const L = p.logs;
   for (let row = first; row < last; row++) {

@@ -23,13 +23,22 @@ function useFilteredRows(logs: LogColumns, f: Filter): number[] | null {
   if (!f.resource && !f.minLevel && !f.text) return null;
   const key = `${f.resource}\u0000${f.minLevel}\u0000${f.text}`;
   const c = cache.current;
+  const needle = f.text.toLowerCase();
   if (c.logs !== logs || c.key !== key) {
+    // Typing more of the same filter narrows the previous matches instead of rescanning.
+    const prev = c.key.split("\u0000");
+    const narrows =
+      c.logs === logs &&
+      prev.length === 3 &&
+      prev[0] === f.resource &&
+      prev[1] === String(f.minLevel) &&
+      prev[2] !== "" &&
+      needle.startsWith(prev[2].toLowerCase());
+    c.rows = narrows ? c.rows.filter((i) => logs.lowerText(i).includes(needle)) : [];
+    if (!narrows) c.scanned = 0;
     c.logs = logs;
     c.key = key;
-    c.rows = [];
-    c.scanned = 0;
   }
-  const needle = f.text.toLowerCase();
   const resIdx = f.resource ? logs.nameIndex.get(f.resource) : undefined;
   if (f.resource && resIdx === undefined) return c.rows;
   // Scan only lines of the chosen resource when there is one.
@@ -40,14 +49,14 @@ function useFilteredRows(logs: LogColumns, f: Filter): number[] | null {
     for (; k < own.length; k++) {
       const i = own[k];
       if (logs.level[i] < f.minLevel) continue;
-      if (needle && !logs.text[i].toLowerCase().includes(needle)) continue;
+      if (needle && !logs.lowerText(i).includes(needle)) continue;
       c.rows.push(i);
     }
     c.scanned = k;
   } else {
     for (let i = c.scanned; i < logs.length; i++) {
       if (logs.level[i] < f.minLevel) continue;
-      if (needle && !logs.text[i].toLowerCase().includes(needle)) continue;
+      if (needle && !logs.lowerText(i).includes(needle)) continue;
       c.rows.push(i);
     }
     c.scanned = logs.length;

@@ -32,6 +32,8 @@ export class LogColumns {
   time: Float64Array = new Float64Array(1024);
   span: Int32Array = new Int32Array(1024);
   text: string[] = [];
+  /// Lower-cased text, filled on demand by text filters.
+  private lower: string[] = [];
   length = 0;
   names: string[] = [];
   nameIndex = new Map<string, number>();
@@ -40,6 +42,15 @@ export class LogColumns {
   /// Line indices per resource index.
   byResource: number[][] = [];
   truncated = false;
+
+  lowerText(i: number): string {
+    let l = this.lower[i];
+    if (l === undefined) {
+      l = this.text[i].toLowerCase();
+      this.lower[i] = l;
+    }
+    return l;
+  }
 
   intern(name: string): number {
     let i = this.nameIndex.get(name);
