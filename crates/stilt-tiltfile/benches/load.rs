@@ -45,6 +45,15 @@ fn generate(n: usize) -> PathBuf {
     dir
 }
 
+/// User+system CPU time of this process (Linux `/proc/self/stat`, clock ticks of 10 ms).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -62,14 +71,21 @@ fn main() {
     // Warm up (file cache).
     let first = load(&req).expect("load");
     let objects = first.objects.len();
+    let mut phases = [Duration::ZERO; 3];
+    let cpu0 = cpu_time();
     let mut times: Vec<Duration> = (0..iters)
         .map(|_| {
             let t = Instant::now();
             let r = load(&req).expect("load");
+            let el = t.elapsed();
+            phases[0] += r.timings.eval;
+            phases[1] += r.timings.assemble;
+            phases[2] += r.timings.objects;
             std::hint::black_box(r);
-            t.elapsed()
+            el
         })
         .collect();
+    let cpu = cpu0.zip(cpu_time()).map(|(a, b)| (b - a) / iters as u32);
     times.sort();
     let mean = times.iter().sum::<Duration>() / iters as u32;
     println!(
@@ -82,6 +98,17 @@ fn main() {
         times[iters / 2],
         mean,
         times[iters - 1]
+    );
+    if let Some(cpu) = cpu {
+        println!(
+            "load: mean CPU time per load (user+sys): {cpu:.2?} (wall times above include waiting for a shared CPU)"
+        );
+    }
+    println!(
+        "load: mean per phase: eval {:.2?}  assemble {:.2?}  objects {:.2?}",
+        phases[0] / iters as u32,
+        phases[1] / iters as u32,
+        phases[2] / iters as u32
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

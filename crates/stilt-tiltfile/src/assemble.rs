@@ -80,17 +80,20 @@ impl Res {
 
 /// A container image found in YAML: (familiar name, tag).
 fn split_image(img: &str) -> (String, String) {
-    match crate::builtins::docker::parse_ref("", "", img) {
-        Ok((name, _)) => {
-            let rest = &img[img.rfind('/').map(|i| i + 1).unwrap_or(0)..];
-            let tag = rest
-                .split_once(':')
-                .map(|(_, t)| t.split('@').next().unwrap_or("").to_owned())
-                .unwrap_or_default();
-            (name, tag)
-        }
-        Err(_) => (img.to_owned(), String::new()),
-    }
+    // No validation here (YAML images are not ours to judge): familiar name + tag.
+    let without_digest = img.split('@').next().unwrap_or(img);
+    let last_slash = without_digest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tag) = match without_digest[last_slash..].find(':') {
+        Some(i) => (
+            &without_digest[..last_slash + i],
+            &without_digest[last_slash + i + 1..],
+        ),
+        None => (without_digest, ""),
+    };
+    (
+        crate::builtins::docker::familiar(name).to_owned(),
+        tag.to_owned(),
+    )
 }
 
 fn image_matches(t: &ImageTarget, img: &str) -> bool {
@@ -570,15 +573,23 @@ pub(crate) fn assemble(
     }
 
     // ---- selectors: services etc. join the workload whose pod template they select ------------
+    let template_labels: Vec<Vec<BTreeMap<String, String>>> = k8s_res
+        .iter()
+        .map(|r| {
+            r.entities
+                .iter()
+                .map(|w| pod_template_labels(&w.obj))
+                .collect()
+        })
+        .collect();
     for i in 0..entities.len() {
         if assigned[i] {
             continue;
         }
-        for r in k8s_res.iter_mut() {
-            let hit = r
-                .entities
+        for (ri, r) in k8s_res.iter_mut().enumerate() {
+            let hit = template_labels[ri]
                 .iter()
-                .any(|w| selector_matches(&entities[i], &pod_template_labels(&w.obj)));
+                .any(|labels| selector_matches(&entities[i], labels));
             if hit {
                 r.entities.push(entities[i].clone());
                 assigned[i] = true;

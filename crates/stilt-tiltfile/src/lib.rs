@@ -110,6 +110,18 @@ pub struct TiltfileResult {
     /// Tiltfile log: print() output, `local:` echoes, warnings.
     pub logs: String,
     pub settings: Settings,
+    pub timings: LoadTimings,
+}
+
+/// How long each phase of the load took.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadTimings {
+    /// Starlark evaluation, including builtins, file reads and `local()` commands.
+    pub eval: std::time::Duration,
+    /// Resource assembly and object building.
+    pub assemble: std::time::Duration,
+    /// Strict decoding into `stilt_api::AnyObject`.
+    pub objects: std::time::Duration,
 }
 
 /// Where an error happened.
@@ -176,13 +188,14 @@ pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
     builtins::os::env_reset(vec![]);
     let mut st = c.st.into_inner();
     match res {
-        Ok((objects, resources)) => Ok(TiltfileResult {
+        Ok((objects, resources, timings)) => Ok(TiltfileResult {
             objects,
             config_files: std::mem::take(&mut st.config_files),
             resources,
             warnings: std::mem::take(&mut st.warnings),
             logs: std::mem::take(&mut st.logs),
             settings: st.settings.clone(),
+            timings,
         }),
         Err((message, location)) => Err(LoadError {
             message,
@@ -223,8 +236,10 @@ fn run(
     c: &eval::Ctx,
     req: &LoadRequest,
     path: &Path,
-) -> Result<(Vec<stilt_api::AnyObject>, Vec<ResourceInfo>), Failure> {
+) -> Result<(Vec<stilt_api::AnyObject>, Vec<ResourceInfo>, LoadTimings), Failure> {
+    let t0 = std::time::Instant::now();
     eval::exec_file(c, path, true).map_err(starlark_failure)?;
+    let t1 = std::time::Instant::now();
     {
         let mut st = c.st.borrow_mut();
         st.settings.k8s_context = req.host.k8s_context();
@@ -261,6 +276,7 @@ fn run(
         let loc = leading_location(&msg);
         (msg, loc)
     })?;
+    let t2 = std::time::Instant::now();
     let mut objects = Vec::with_capacity(assembled.objects.len());
     for o in assembled.objects {
         let desc = format!(
@@ -272,5 +288,10 @@ fn run(
             .map_err(|e| (format!("internal error: building {desc}: {e}"), None))?;
         objects.push(obj);
     }
-    Ok((objects, assembled.resources))
+    let timings = LoadTimings {
+        eval: t1 - t0,
+        assemble: t2 - t1,
+        objects: t2.elapsed(),
+    };
+    Ok((objects, assembled.resources, timings))
 }

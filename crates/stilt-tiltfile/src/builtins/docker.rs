@@ -40,13 +40,17 @@ pub(crate) fn parse_ref(func: &str, param: &str, r: &str) -> anyhow::Result<(Str
         Some(i) => (without_digest[..last_slash + i].to_owned(), true),
         None => (without_digest.to_owned(), r.contains('@')),
     };
-    let name = name
-        .strip_prefix("docker.io/library/")
-        .or_else(|| name.strip_prefix("docker.io/"))
-        .or_else(|| name.strip_prefix("index.docker.io/library/"))
-        .map(str::to_owned)
-        .unwrap_or(name);
+    let name = familiar(&name).to_owned();
     Ok((name, tagged))
+}
+
+/// Docker's familiar form of a repository name (`docker.io/library/x` → `x`).
+pub(crate) fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("index.docker.io/library/"))
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .or_else(|| name.strip_prefix("index.docker.io/"))
+        .unwrap_or(name)
 }
 
 /// Unpack and validate live_update steps (marking them used).
