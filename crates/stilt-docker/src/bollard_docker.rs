@@ -23,7 +23,7 @@ use futures_util::stream::{self, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{DockerClient, EventStream, LogStream};
+use crate::client::{AttachedExec, DockerClient, EventStream, LogStream};
 use crate::error::{DockerError, Result};
 use crate::lines::LineSplitter;
 use crate::tag::{split_repo_tag, tilt_tagged_ref};
@@ -1049,6 +1049,109 @@ impl DockerClient for BollardDocker {
             "exec {} in {id}: output closed but the process is still running",
             created.id
         )))
+    }
+
+    async fn exec_attach(&self, id: &str, req: &ExecRequest) -> Result<AttachedExec> {
+        if req.cmd.is_empty() {
+            return Err(DockerError::Other("exec: empty command".into()));
+        }
+        let created = self
+            .docker
+            .create_exec(
+                id,
+                CreateExecOptions::<String> {
+                    cmd: Some(req.cmd.clone()),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(false),
+                    env: (!req.env.is_empty())
+                        .then(|| req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    working_dir: req.working_dir.clone(),
+                    user: req.user.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let started = self
+            .long
+            .start_exec(
+                &created.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: false,
+                    output_capacity: Some(64 * 1024),
+                }),
+            )
+            .await?;
+        let StartExecResults::Attached { mut output, input } = started else {
+            return Err(DockerError::Other("exec did not attach".into()));
+        };
+        let (mut out_w, out_r) = tokio::io::duplex(256 * 1024);
+        let (err_tx, err_rx) = mpsc::channel(256);
+        let (exit_tx, exit_rx) = oneshot::channel();
+        let docker = self.docker.clone();
+        let exec_id = created.id.clone();
+        tokio::spawn(async move {
+            let mut err_lines = LineSplitter::default();
+            let mut failure = None;
+            while let Some(item) = output.next().await {
+                match item {
+                    Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                        // A reader that went away is fine: keep draining for the exit code.
+                        let _ = out_w.write_all(&message).await;
+                    }
+                    Ok(LogOutput::StdErr { message }) => {
+                        for line in err_lines.push(&message) {
+                            let _ = err_tx.send(line).await;
+                        }
+                    }
+                    Ok(LogOutput::StdIn { .. }) => {}
+                    Err(e) => {
+                        failure = Some(DockerError::from(e));
+                        break;
+                    }
+                }
+            }
+            if let Some(rest) = err_lines.finish() {
+                let _ = err_tx.send(rest).await;
+            }
+            let _ = out_w.shutdown().await;
+            drop(out_w);
+            let code = match failure {
+                Some(e) => Err(e),
+                None => {
+                    let mut code = Err(DockerError::Other("exec still running".into()));
+                    for attempt in 0..100 {
+                        match docker.inspect_exec(&exec_id).await {
+                            Ok(i) if i.running != Some(true) => {
+                                code = Ok(i.exit_code.unwrap_or(-1));
+                                break;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                code = Err(e.into());
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(if attempt < 10 {
+                            2
+                        } else {
+                            20
+                        }))
+                        .await;
+                    }
+                    code
+                }
+            };
+            let _ = exit_tx.send(code);
+        });
+        Ok(AttachedExec {
+            stdin: Box::new(input),
+            stdout: Box::new(out_r),
+            stderr: err_rx,
+            exit: exit_rx,
+        })
     }
 
     async fn upload_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Result;
 use crate::tarball::{SyncArchive, rm_command};
@@ -13,6 +14,25 @@ use crate::types::*;
 pub type EventStream = BoxStream<'static, Result<ContainerEvent>>;
 /// A stream of log lines; ends when the container stops (follow) or the logs are exhausted.
 pub type LogStream = BoxStream<'static, Result<LogLine>>;
+
+/// A long-lived exec with raw stdio (the transport for an in-container helper speaking a framed
+/// protocol, e.g. stilt-syncer). Write requests to `stdin`, read responses from `stdout`;
+/// dropping or shutting down `stdin` closes the process' stdin.
+pub struct AttachedExec {
+    pub stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Raw stdout bytes (demultiplexed from stderr).
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    /// stderr, line by line.
+    pub stderr: mpsc::Receiver<String>,
+    /// The exit code, once stdout has closed.
+    pub exit: oneshot::Receiver<Result<i64>>,
+}
+
+impl std::fmt::Debug for AttachedExec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AttachedExec")
+    }
+}
 
 /// Everything Stilt asks of a Docker engine. Object-safe: use `Arc<dyn DockerClient>`.
 ///
@@ -79,6 +99,10 @@ pub trait DockerClient: Send + Sync {
         req: &ExecRequest,
         output: Option<mpsc::Sender<ExecLine>>,
     ) -> Result<ExecOutput>;
+
+    /// Start a long-lived exec and hand back its stdin/stdout as byte streams (no line
+    /// splitting, no collection). `req.stdin` is ignored: write to [`AttachedExec::stdin`].
+    async fn exec_attach(&self, id: &str, req: &ExecRequest) -> Result<AttachedExec>;
 
     /// PUT a tar archive into the container, extracted under `path` (a directory that must
     /// exist; use `/` with archives whose entry names are full paths). No process is started.

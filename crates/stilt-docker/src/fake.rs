@@ -39,7 +39,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::client::{DockerClient, EventStream, LogStream};
+use crate::client::{AttachedExec, DockerClient, EventStream, LogStream};
 use crate::error::{DockerError, Result};
 use crate::lines::LineSplitter;
 use crate::tag::{ref_without_tag, tilt_tagged_ref};
@@ -49,6 +49,15 @@ use crate::types::*;
 /// A scripted exec: gets the container's filesystem and the request, returns the output.
 pub type FakeExecHandler =
     Arc<dyn Fn(&mut FakeFs, &ExecRequest) -> Option<ExecOutput> + Send + Sync>;
+
+/// Plays the process of an attached exec ([`DockerClient::exec_attach`]): gets the request and
+/// the container side of the stdio pipe (reads = the process' stdin, writes = its stdout) and
+/// returns the exit code. The default echoes stdin to stdout (`cat`) and exits 0.
+pub type FakeAttachHandler = Arc<
+    dyn Fn(ExecRequest, tokio::io::DuplexStream) -> futures_util::future::BoxFuture<'static, i64>
+        + Send
+        + Sync,
+>;
 
 /// A node of a fake container filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +194,7 @@ struct State {
     next_id: u64,
     next_port: u16,
     exec_handler: Option<FakeExecHandler>,
+    attach_handler: Option<FakeAttachHandler>,
     start_hook: Option<FakeStartHook>,
     build_error: Option<String>,
     push_error: Option<String>,
@@ -312,6 +322,16 @@ impl FakeDocker {
         f: impl Fn(&mut FakeFs, &ExecRequest) -> Option<ExecOutput> + Send + Sync + 'static,
     ) {
         self.lock().exec_handler = Some(Arc::new(f));
+    }
+
+    /// Play the process behind [`DockerClient::exec_attach`] (e.g. an in-container helper).
+    pub fn set_attach_handler<F, Fut>(&self, f: F)
+    where
+        F: Fn(ExecRequest, tokio::io::DuplexStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = i64> + Send + 'static,
+    {
+        use futures_util::FutureExt;
+        self.lock().attach_handler = Some(Arc::new(move |r, io| f(r, io).boxed()));
     }
 
     /// Lines a container "prints" whenever it starts.
@@ -1007,6 +1027,46 @@ impl DockerClient for FakeDocker {
             }
         }
         Ok(out)
+    }
+
+    async fn exec_attach(&self, id: &str, req: &ExecRequest) -> Result<AttachedExec> {
+        let handler = {
+            let mut st = self.lock();
+            st.calls
+                .push(format!("exec_attach {id} {}", req.cmd.join(" ")));
+            let cid = resolve_container(&st, id)?;
+            if !st.containers[&cid].state.running {
+                return Err(DockerError::Engine {
+                    status: 409,
+                    message: format!("Container {cid} is not running"),
+                });
+            }
+            st.attach_handler.clone()
+        };
+        let (ours, theirs) = tokio::io::duplex(256 * 1024);
+        let (read, write) = tokio::io::split(ours);
+        let (_err_tx, err_rx) = mpsc::channel(1);
+        let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
+        let req = req.clone();
+        tokio::spawn(async move {
+            let code = match handler {
+                Some(h) => h(req, theirs).await,
+                None => {
+                    let (mut r, mut w) = tokio::io::split(theirs);
+                    match tokio::io::copy(&mut r, &mut w).await {
+                        Ok(_) => 0,
+                        Err(_) => 1,
+                    }
+                }
+            };
+            let _ = exit_tx.send(Ok(code));
+        });
+        Ok(AttachedExec {
+            stdin: Box::new(write),
+            stdout: Box::new(read),
+            stderr: err_rx,
+            exit: exit_rx,
+        })
     }
 
     async fn upload_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {

@@ -47,9 +47,9 @@ pub mod tarball;
 pub mod types;
 
 pub use bollard_docker::BollardDocker;
-pub use client::{DockerClient, EventStream, LogStream, apply_sync};
+pub use client::{AttachedExec, DockerClient, EventStream, LogStream, apply_sync};
 pub use error::{DockerError, Result};
-pub use fake::{FakeDocker, FakeExecHandler, FakeFs, FakeNode, FakeStartHook};
+pub use fake::{FakeAttachHandler, FakeDocker, FakeExecHandler, FakeFs, FakeNode, FakeStartHook};
 pub use tag::{tilt_tag, tilt_tagged_ref};
 pub use tarball::{SyncArchive, read_tar, rm_command, sync_archive, tar_from_bytes};
 pub use types::*;

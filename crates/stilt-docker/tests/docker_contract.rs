@@ -761,3 +761,65 @@ async fn build_args_and_target_reach_the_builder() {
         h.client.remove_image(&r.tagged_ref, true).await.unwrap();
     }
 }
+
+async fn exec_attach_is_a_persistent_byte_channel(h: &Harness) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let id = h
+        .client
+        .create_container(&ContainerSpec {
+            image: BASE_IMAGE.into(),
+            cmd: vec!["sleep".into(), "60".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let _g = ContainerGuard {
+        client: h.client.clone(),
+        id: id.clone(),
+    };
+    h.client.start_container(&id).await.unwrap();
+
+    let mut a = h
+        .client
+        .exec_attach(&id, &ExecRequest::new(["cat"]))
+        .await
+        .expect("attach");
+    for i in 0..3 {
+        let msg = format!("ping {i}\n");
+        a.stdin.write_all(msg.as_bytes()).await.unwrap();
+        a.stdin.flush().await.unwrap();
+        let mut buf = vec![0u8; msg.len()];
+        tokio::time::timeout(Duration::from_secs(10), a.stdout.read_exact(&mut buf))
+            .await
+            .expect("echo within 10 s")
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&buf), msg);
+    }
+    a.stdin.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), a.stdout.read_to_end(&mut rest))
+        .await
+        .expect("stdout closes after stdin does")
+        .unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(a.exit.await.unwrap().unwrap(), 0);
+
+    if h.real {
+        let mut a = h
+            .client
+            .exec_attach(
+                &id,
+                &ExecRequest::new(["sh", "-c", "cat; echo bye >&2; exit 4"]),
+            )
+            .await
+            .unwrap();
+        a.stdin.write_all(b"x").await.unwrap();
+        a.stdin.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        a.stdout.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"x");
+        assert_eq!(a.stderr.recv().await.as_deref(), Some("bye"));
+        assert_eq!(a.exit.await.unwrap().unwrap(), 4);
+    }
+}
+contract!(exec_attach_is_a_persistent_byte_channel);
