@@ -9,7 +9,8 @@
 //!     [--settle-ms 1500] [--stream-lines-per-sec 0] [--token T] [--assets-dir DIR]
 //! ```
 //! Resources settle (turn healthy, `broken` fails) after `--settle-ms`, or at once when the
-//! `(Tiltfile)` resource is triggered before that.
+//! `(Tiltfile)` resource is triggered before that. Later `(Tiltfile)` triggers fail and succeed
+//! in turn.
 //! Prints `STILT_WEB_READY <url> <token>` on stdout once serving.
 
 use serde_json::{Value, json};
@@ -389,7 +390,13 @@ impl Sim {
             .cloned()
             .unwrap_or_default();
         let start = now() - chrono::Duration::milliseconds(400);
-        history.insert(0, build(start, 0.1 + (n % 3) as f64 * 0.1, "", n));
+        // Reloading the Tiltfile fails every other time (to show the error banner).
+        let err = if name == "(Tiltfile)" && n % 2 == 1 {
+            "Tiltfile:3:1: undefined: k8s_yamll"
+        } else {
+            ""
+        };
+        history.insert(0, build(start, 0.1 + (n % 3) as f64 * 0.1, err, n));
         history.truncate(10);
         let runtime = cur
             .pointer("/status/runtimeStatus")
@@ -404,7 +411,7 @@ impl Sim {
             &self.store,
             "UIResource",
             name,
-            json!({"buildHistory": history, "currentBuild": null, "updateStatus": "ok", "runtimeStatus": runtime,
+            json!({"buildHistory": history, "currentBuild": null, "updateStatus": if err.is_empty() { "ok" } else { "error" }, "runtimeStatus": runtime,
                    "lastDeployTime": ts(now()), "hasPendingChanges": null, "pendingBuildSince": null}),
         );
         self.logs.line(

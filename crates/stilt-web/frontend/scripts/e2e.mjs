@@ -269,9 +269,46 @@ test("security: token on POST and websocket, Origin and Host checked", async ({ 
   await other.close();
 });
 
+test("Tiltfile errors show in a banner", async ({ page, srv }) => {
+  await page.goto(srv.url);
+  await page.waitForSelector('[data-testid="row-web"]');
+  assert(!(await page.isVisible('[data-testid="banner"]')), "no banner while the Tiltfile is fine");
+  // The simulated engine fails the next Tiltfile reload, and passes the one after.
+  await page.click('[data-testid="trigger-(Tiltfile)"]');
+  await page.waitForSelector('[data-testid="banner"]:has-text("k8s_yamll")', { timeout: 5000 });
+  await waitStatus(page, "(Tiltfile)", "error");
+  await shot(page, "tiltfile-error");
+  await page.click('[data-testid="trigger-(Tiltfile)"]');
+  await page.waitForSelector('[data-testid="banner"]', { state: "detached", timeout: 5000 });
+});
+
+test("after a restart the page reconnects, picks up the new token and replays everything", async ({ page, ctx }) => {
+  await page.goto(ctx.srv.url);
+  await page.waitForSelector('[data-testid="connection"]:has-text("live")');
+  await page.waitForSelector('[data-testid="row-web"]');
+  const port = new URL(ctx.srv.url).port;
+  await ctx.srv.stop();
+  await page.waitForSelector('[data-testid="connection"]:has-text("reconnecting")');
+  ctx.srv = await startServer(["--port", port, "--settle-ms", "0", "--resources", "3", "--log-lines", "5"]);
+  assert(ctx.srv.token !== "", "new token");
+  await page.waitForSelector('[data-testid="connection"]:has-text("live")', { timeout: 15_000 });
+  // The new server has 3 resources (+ the Tiltfile) and its own, shorter log.
+  await page.waitForFunction(() => document.querySelector('[data-testid="overview"]')?.dataset.count === "4");
+  assert(!(await page.isVisible('[data-testid="row-worker"]')), "old resources are gone");
+  await waitStatus(page, "db", "ok");
+  // Actions use the new token.
+  await page.click('[data-testid="disable-db"]');
+  await waitStatus(page, "db", "disabled");
+  await page.click('[data-testid="nav-logs"]');
+  await page.waitForSelector(".log-line");
+  const lines = Number(await page.getAttribute('[data-testid="log-view"]', "data-lines"));
+  assert(lines > 0 && lines < 40, `logs replayed from the new server only (${lines} lines)`);
+  await shot(page, "reconnected");
+});
+
 async function main() {
   const browser = await launch();
-  const srv = await startServer(["--settle-ms", "600000", "--log-lines", "20"]);
+  const ctx = { srv: await startServer(["--settle-ms", "600000", "--log-lines", "20"]) };
   let passed = 0;
   let failed = 0;
   try {
@@ -282,7 +319,7 @@ async function main() {
       page.on("pageerror", (e) => errors.push(e.message));
       const t0 = Date.now();
       try {
-        await t.fn({ page, srv });
+        await t.fn({ page, srv: ctx.srv, ctx });
         if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
         passed++;
         console.log(`ok    ${t.name} (${Date.now() - t0} ms)`);
@@ -295,7 +332,7 @@ async function main() {
     }
   } finally {
     await browser.close();
-    await srv.stop();
+    await ctx.srv.stop();
   }
   console.log(`browser tests: ${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);

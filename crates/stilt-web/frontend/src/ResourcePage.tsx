@@ -153,6 +153,12 @@ export function ResourcePage({ name, tab }: { name: string; tab: Tab }) {
       (b: UIButton) =>
         b.spec.location.componentType === "Resource" && b.spec.location.componentID === name && isPlainButton(b),
     );
+  const stop = view
+    .buttons()
+    .find(
+      (b: UIButton) =>
+        b.spec.location.componentID === name && b.metadata.annotations?.["tilt.dev/uibutton-type"] === "StopBuild",
+    );
   const related = relatedObjects(name);
   const tone = overallTone(r);
   const last = r.status?.buildHistory?.[0];
@@ -178,6 +184,7 @@ export function ResourcePage({ name, tab }: { name: string; tab: Tab }) {
           <h2>{name}</h2>
           <span class={`kind kind-${resourceKind(r)}`}>{resourceKind(r)}</span>
           <TriggerButton r={r} />
+          {stop && buildTone(r) === "building" && <ApiButton b={stop} />}
           <TriggerModeToggle r={r} />
           <DisableToggle r={r} />
           {buttons.map((b) => (

@@ -35,6 +35,27 @@ function Summary() {
   );
 }
 
+/// A fatal session error or a failed Tiltfile load, shown above every page.
+function Banner() {
+  useViewKey(() => view.version);
+  const session = view.kind("UISession").get("Tiltfile");
+  const fatal = session?.status?.fatalError as string | undefined;
+  const tf = view.kind("UIResource").get(TILTFILE);
+  const tfError = tf?.status?.buildHistory?.[0]?.error as string | undefined;
+  if (!fatal && !tfError) return null;
+  return (
+    <div class="banner" data-testid="banner">
+      {fatal ? `Stilt stopped: ${fatal}` : `Tiltfile error: ${tfError}`}
+      {!fatal && (
+        <a href={`/r/${encodeURIComponent(TILTFILE)}`} onClick={linkHandler(`/r/${encodeURIComponent(TILTFILE)}`)}>
+          {" "}
+          see the log
+        </a>
+      )}
+    </div>
+  );
+}
+
 function GlobalButtons() {
   useViewKey(() => view.kindVersion.get("UIButton") ?? 0);
   const bs = view.buttons().filter((b) => b.spec.location.componentType === "Global" && isPlainButton(b));
@@ -120,6 +141,7 @@ function App() {
           {view.connected ? "● live" : "○ reconnecting"}
         </span>
       </header>
+      <Banner />
       <main class="main">{page}</main>
       <Marks />
     </div>

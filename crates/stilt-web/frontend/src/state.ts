@@ -126,6 +126,8 @@ export class ViewState {
   private ws: WebSocket | null = null;
   private subscribed: string[] = [];
   private retry = 500;
+  /// The next full message starts a new connection: logs restart from checkpoint 0.
+  private fresh = false;
   private scheduled = false;
   // Instrumentation for tests and the benchmark.
   stats = {
@@ -139,7 +141,7 @@ export class ViewState {
     interactiveAt: 0,
   };
 
-  constructor(private token: string) {}
+  constructor(public token: string) {}
 
   kind(kind: string): Map<string, ApiObject> {
     let m = this.objects.get(kind);
@@ -185,7 +187,10 @@ export class ViewState {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/ws/view?csrf=${encodeURIComponent(this.token)}`);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+      this.fresh = true;
       this.connected = true;
       this.retry = 500;
       if (this.subscribed.length) ws.send(JSON.stringify({ subscribe: this.subscribed }));
@@ -202,18 +207,28 @@ export class ViewState {
       this.connected = false;
       this.ws = null;
       this.notify();
-      setTimeout(() => this.connect(), this.retry);
+      const again = () => setTimeout(() => this.connect(), this.retry);
       this.retry = Math.min(this.retry * 2, 5000);
+      if (opened) return void again();
+      // Refused before opening: maybe a restarted server with a new token. Same-origin only.
+      fetch("/api/websocket_token")
+        .then((r) => (r.ok ? r.text() : Promise.reject()))
+        .then((t) => {
+          if (t) this.token = t;
+        })
+        .catch(() => {})
+        .finally(again);
     };
   }
 
   apply(msg: WireMsg) {
     this.serverTimeOffset = msg.time - Date.now();
     if (msg.full) {
-      // A new connection replays everything, logs included.
+      // A full message replaces every object; on a new connection the logs restart too.
       this.objects.clear();
       this.kindVersion.clear();
-      if (msg.logs && msg.logs.from === 0) {
+      if (this.fresh) {
+        this.fresh = false;
         this.logs = new LogColumns();
         this.logVersion++;
       }
@@ -255,7 +270,7 @@ export const view = new ViewState(readToken());
 export async function post(path: string, body: unknown): Promise<void> {
   const resp = await fetch(path, {
     method: "POST",
-    headers: { "Content-Type": "application/json", "X-Stilt-Token": readToken() },
+    headers: { "Content-Type": "application/json", "X-Stilt-Token": view.token },
     body: JSON.stringify(body),
   });
   if (!resp.ok) throw new Error(`${path}: ${resp.status} ${await resp.text()}`);
