@@ -4,7 +4,8 @@
 //!
 //! Measures, over 100 iterations each (after 5 warm-ups): `sync_archive` + `upload_archive` of
 //! one small file into a running container; an exec `cat` round trip; Tilt's mechanism (one exec
-//! of `tar -x` fed on stdin) for comparison; then one upload of 1,000 small files.
+//! of `tar -x` fed on stdin) for comparison; a round trip over one long-lived attached exec (the
+//! channel an in-container helper rides on); then one upload of 1,000 small files.
 
 use std::time::{Duration, Instant};
 
@@ -156,11 +157,38 @@ async fn run() {
         }
     }
 
+    // 5. One long-lived exec (`cat`) as a persistent channel: write 200 bytes, read them back.
+    let mut attach = Vec::new();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let t = Instant::now();
+        let mut a = d
+            .exec_attach(&id, &ExecRequest::new(["cat"]))
+            .await
+            .unwrap();
+        let open = t.elapsed();
+        let msg = vec![b'x'; 200];
+        let mut buf = vec![0u8; msg.len()];
+        for i in 0..ITERS + 5 {
+            let t = Instant::now();
+            a.stdin.write_all(&msg).await.unwrap();
+            a.stdin.flush().await.unwrap();
+            a.stdout.read_exact(&mut buf).await.unwrap();
+            if i >= 5 {
+                attach.push(t.elapsed());
+            }
+        }
+        a.stdin.shutdown().await.unwrap();
+        assert_eq!(a.exit.await.unwrap().unwrap(), 0);
+        println!("exec_attach open: {:.2} ms", open.as_secs_f64() * 1e3);
+    }
+
     stats("sync_archive (1 file, build tar only)", archive_only);
     stats("sync_archive + upload_archive (1 file)", upload);
     stats("exec `cat` round trip", cat);
     stats("upload_archive + exec `cat` verify", upload_verify);
     stats("Tilt-style exec `tar -x` on stdin (1 file)", exec_tar);
+    stats("exec_attach round trip (200 B, persistent)", attach);
 
     // 5. 1,000 small files in 20 directories, one archive, one PUT.
     let many = tempfile::tempdir().unwrap();
