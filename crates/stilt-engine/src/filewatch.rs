@@ -12,7 +12,6 @@ use std::sync::Arc;
 use stilt_api::*;
 use stilt_logs::Level;
 use stilt_store::TypedStore;
-use stilt_watch::ignore::DockerIgnore;
 use stilt_watch::{Ignores, WatchHub, WatchSpec};
 
 struct Active {
@@ -57,20 +56,12 @@ pub fn start(ctx: Ctx, hub: Option<WatchHub>) {
     );
 }
 
-/// A FileWatch's ignores as the watcher's rules. An entry without patterns ignores its whole base.
+/// A FileWatch's ignores as the watcher's rules (an entry without patterns ignores its whole
+/// base), plus editors' temporary files, which Tilt always ignores.
 pub fn ignores(spec: &FileWatchSpec) -> Result<Ignores, String> {
-    let mut rules = Vec::new();
-    for ig in &spec.ignores {
-        let patterns: Vec<&str> = if ig.patterns.is_empty() {
-            vec!["*"]
-        } else {
-            ig.patterns.iter().map(String::as_str).collect()
-        };
-        let d = DockerIgnore::from_patterns(PathBuf::from(&ig.base_path), "ignores", &patterns)
-            .map_err(|e| e.to_string())?;
-        rules.push(d.into());
-    }
-    Ok(Ignores::new(rules))
+    let defs = spec.ignores.iter().map(|ig| (PathBuf::from(&ig.base_path), ig.patterns.clone()));
+    let user = Ignores::from_defs(defs).map_err(|e| e.to_string())?;
+    Ok(Ignores::new(user.rules().iter().cloned().chain([stilt_watch::ignore::ephemeral_rule()])))
 }
 
 impl Reconciler for FileWatchReconciler {

@@ -414,7 +414,9 @@ fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreEr
         .uid;
     let mut desired: Vec<AnyObject> = Vec::new();
     let mut by_key: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for obj in &loaded.objects {
+    // The engine owns the Session, the Tiltfile object and the config-file watch.
+    let engine_owned = |o: &AnyObject| matches!(o.kind(), "Session" | "Tiltfile") || (o.kind() == "FileWatch" && o.name() == CONFIGS_FILEWATCH);
+    for obj in loaded.objects.iter().filter(|o| !engine_owned(o)) {
         by_key.insert(
             (obj.kind().to_string(), obj.name().to_string()),
             desired.len(),
