@@ -356,6 +356,20 @@ impl Sim {
                                         "lastUpdateTimings": {"eventSeen": ts(now()), "batchClosedMs": 6.0, "archiveBuiltMs": 9.5,
                                                               "transferDoneMs": 31.0, "runStepsDoneMs": 140.0, "files": 3, "bytes": 4096}}]}),
             );
+            let pod = format!("{name}-7d9f8-x2k4z");
+            let _ = self.store.create(
+                json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "KubernetesDiscovery",
+                   "metadata": {"name": name, "annotations": {"tilt.dev/resource": name}},
+                   "spec": {"watches": [{"namespace": "default", "name": name}]}}),
+            );
+            patch_status(
+                &self.store,
+                "KubernetesDiscovery",
+                name,
+                json!({"pods": [{"name": pod, "namespace": "default",
+                                  "createdAt": now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                                  "phase": if broken { "Failed" } else { "Running" }}]}),
+            );
             let _ = self.store.create(json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "PortForward",
                    "metadata": {"name": format!("{name}-{name}-7d9f8-x2k4z"), "annotations": {"tilt.dev/resource": name}},
                    "spec": {"podName": format!("{name}-7d9f8-x2k4z"), "forwards": [{"localPort": 8000 + i as i32, "containerPort": 8080}]}}));

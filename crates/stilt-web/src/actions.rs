@@ -3,9 +3,10 @@
 //! * trigger: merge `{"<resource>": "manual"}` into ConfigMap `tilt-trigger-queue` (created when
 //!   missing); the engine consumes the key.
 //! * disable/enable: ConfigMap `<resource>-disable`, `data.isDisabled` = `"true"`/`"false"`.
-//! * trigger mode override: UIResource `status.triggerMode`, and the ConfigMap
-//!   `stilt-trigger-mode-overrides` (`data.<resource>` = the mode as a decimal string) so the
-//!   engine can honour it when it rewrites UIResource status.
+//! * trigger mode override: the UIResource annotation `stilt.dev/trigger-mode` (`manual` for
+//!   modes 1 and 2, `auto` for 0 and 3), which the engine reads when it decides whether file
+//!   changes start builds, and `status.triggerMode` so the UI shows it at once (the engine writes
+//!   the same number back).
 //! * UIButton click: `status.lastClickedAt` = now and `status.inputs`, written with update_status.
 
 use serde::Deserialize;
@@ -14,7 +15,8 @@ use stilt_api::{MicroTime, UIButton, UIInputStatus};
 use stilt_store::{PatchType, Store, StoreError, TypedStore};
 
 pub const TRIGGER_QUEUE: &str = "tilt-trigger-queue";
-pub const TRIGGER_MODE_OVERRIDES: &str = "stilt-trigger-mode-overrides";
+/// The UIResource annotation the engine reads the trigger mode from.
+pub const TRIGGER_MODE_ANNOTATION: &str = "stilt.dev/trigger-mode";
 
 /// Why an action failed; `status` is the HTTP status to answer with.
 #[derive(Debug)]
@@ -132,13 +134,17 @@ pub fn set_trigger_mode(store: &Store, req: &TriggerModeRequest) -> Result<(), A
         )));
     }
     require_resources(store, &req.manifest_names)?;
-    let data: Map<String, Value> = req
-        .manifest_names
-        .iter()
-        .map(|n| (n.clone(), Value::String(req.trigger_mode.to_string())))
-        .collect();
-    merge_config_map(store, TRIGGER_MODE_OVERRIDES, data)?;
+    let manual = matches!(req.trigger_mode, 1 | 2);
     for n in &req.manifest_names {
+        store.patch(
+            "UIResource",
+            n,
+            PatchType::Merge,
+            &json!({ "metadata": { "annotations": {
+                TRIGGER_MODE_ANNOTATION: if manual { "manual" } else { "auto" }
+            } } }),
+            false,
+        )?;
         let mode = if req.trigger_mode == 0 {
             Value::Null
         } else {

@@ -271,12 +271,22 @@ async fn actions_are_store_writes_following_the_engine_conventions() {
         store.get("UIResource", "api").unwrap()["status"]["triggerMode"],
         1
     );
+    let api = store.get("UIResource", "api").unwrap();
     assert_eq!(
-        store
-            .get("ConfigMap", "stilt-trigger-mode-overrides")
-            .unwrap()["data"]["api"],
-        "1"
+        api["metadata"]["annotations"]["stilt.dev/trigger-mode"],
+        "manual"
     );
+    let back_to_auto = json!({"manifest_names": ["api"], "trigger_mode": 0});
+    assert_eq!(
+        post("/api/override/trigger_mode", back_to_auto).await.0,
+        200
+    );
+    let api = store.get("UIResource", "api").unwrap();
+    assert_eq!(
+        api["metadata"]["annotations"]["stilt.dev/trigger-mode"],
+        "auto"
+    );
+    assert!(api["status"].get("triggerMode").is_none());
     assert_eq!(
         post(
             "/api/override/trigger_mode",

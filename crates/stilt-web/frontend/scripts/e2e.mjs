@@ -208,9 +208,10 @@ test("timeline shows each build split into stages, and live update timings", asy
 test("resource page lists the objects behind the resource", async ({ page, srv }) => {
   await page.goto(srv.url + "r/web/objects");
   await page.waitForSelector('[data-testid="objects"]');
-  await page.waitForFunction(() => document.querySelectorAll(".object").length >= 5);
+  await page.waitForFunction(() => document.querySelectorAll(".object").length >= 6);
   const kinds = await page.$$eval(".object-head .kind", (k) => k.map((e) => e.textContent));
-  for (const k of ["FileWatch", "KubernetesApply", "LiveUpdate", "PortForward", "ConfigMap"])
+  assert((await page.textContent('[data-testid="objects"]')).includes("web-7d9f8-x2k4z Running"), "pods listed");
+  for (const k of ["FileWatch", "KubernetesApply", "KubernetesDiscovery", "LiveUpdate", "PortForward", "ConfigMap"])
     assert(kinds.includes(k), `${k} in ${kinds}`);
   await page.click(".object-head >> text=KubernetesApply");
   await page.waitForSelector(".object-json");
