@@ -147,6 +147,8 @@ pub struct LoadError {
 }
 
 /// Evaluate a Tiltfile.
+// A load happens once per Tiltfile change; the error's size does not matter.
+#[allow(clippy::result_large_err)]
 pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
     let mut path = if req.path.is_absolute() {
         req.path.clone()
