@@ -58,6 +58,7 @@ struct Res {
     local: Option<usize>,
     dc: Option<(usize, String)>,
     dc_opts: Option<DcResourceOpts>,
+    call_site: Option<String>,
 }
 
 impl Res {
@@ -74,6 +75,7 @@ impl Res {
             local: None,
             dc: None,
             dc_opts: None,
+            call_site: None,
         }
     }
 }
@@ -468,10 +470,16 @@ pub(crate) fn assemble(
 
     // ---- k8s_resource(...) calls --------------------------------------------------------------
     let opts_list = std::mem::take(&mut st.k8s_resource_opts);
+    let mut deferred: Vec<&K8sResourceOpts> = vec![];
     for opts in &opts_list {
         let idx = if !opts.workload.is_empty() {
             match k8s_res.iter().position(|r| r.name == opts.workload) {
                 Some(i) => i,
+                // `uncategorized` only exists once every other object has found its resource.
+                None if opts.workload == UNCATEGORIZED && opts.objects.is_empty() => {
+                    deferred.push(opts);
+                    continue;
+                }
                 None if !opts.objects.is_empty() && !opts.new_name.is_empty() => {
                     bail!(
                         "{}: k8s_resource: no workload found matching {:?}",
@@ -536,8 +544,22 @@ pub(crate) fn assemble(
                 ),
             }
         }
-        let r = &mut k8s_res[idx];
-        let o = &mut r.opts;
+        merge_opts(&mut k8s_res[idx].opts, opts);
+        if !opts.resource_deps.is_empty() {
+            k8s_res[idx].call_site = Some(opts.call_site.clone());
+        }
+        if !opts.workload.is_empty() && !opts.new_name.is_empty() {
+            if k8s_res.iter().any(|x| x.name == opts.new_name) {
+                bail!(
+                    "{}: k8s_resource: new_name {:?} is already in use",
+                    opts.call_site,
+                    opts.new_name
+                );
+            }
+            k8s_res[idx].name = opts.new_name.clone();
+        }
+    }
+    fn merge_opts(o: &mut K8sResourceOpts, opts: &K8sResourceOpts) {
         o.port_forwards.extend(opts.port_forwards.iter().cloned());
         o.extra_pod_selectors
             .extend(opts.extra_pod_selectors.iter().cloned());
@@ -559,16 +581,6 @@ pub(crate) fn assemble(
         }
         if !opts.discovery_strategy.is_empty() {
             o.discovery_strategy = opts.discovery_strategy.clone();
-        }
-        if !opts.workload.is_empty() && !opts.new_name.is_empty() {
-            if k8s_res.iter().any(|x| x.name == opts.new_name) {
-                bail!(
-                    "{}: k8s_resource: new_name {:?} is already in use",
-                    opts.call_site,
-                    opts.new_name
-                );
-            }
-            k8s_res[idx].name = opts.new_name.clone();
         }
     }
 
@@ -607,6 +619,18 @@ pub(crate) fn assemble(
         r.pod_readiness = "ignore".into();
         r.manual_group = true;
         k8s_res.push(r);
+    }
+    for opts in deferred {
+        let Some(r) = k8s_res.iter_mut().find(|r| r.name == UNCATEGORIZED) else {
+            bail!(
+                "{}: k8s_resource: no Kubernetes workload found matching \"uncategorized\" (every object belongs to a resource)",
+                opts.call_site
+            );
+        };
+        merge_opts(&mut r.opts, opts);
+        if !opts.new_name.is_empty() {
+            r.name = opts.new_name.clone();
+        }
     }
     for r in k8s_res.iter_mut() {
         if !r.opts.pod_readiness.is_empty() {
@@ -697,6 +721,9 @@ pub(crate) fn assemble(
         if merged.auto_init.is_none() {
             merged.auto_init = prev.auto_init;
         }
+        if !o.resource_deps.is_empty() {
+            dc_res[i].call_site = Some(o.call_site.clone());
+        }
         dc_res[i].dc_opts = Some(merged);
     }
 
@@ -705,6 +732,7 @@ pub(crate) fn assemble(
     for (i, l) in st.local_resources.iter().enumerate() {
         let mut r = Res::new(l.name.clone(), ResourceType::Local);
         r.local = Some(i);
+        r.call_site = Some(l.call_site.clone());
         local_res.push(r);
     }
 
@@ -718,7 +746,11 @@ pub(crate) fn assemble(
     for r in &all {
         if let Some(prev) = seen.insert(r.name.clone(), r.kind.clone()) {
             bail!(
-                "Resource name {:?} is used by two resources ({:?} and {:?}); resource names must be unique",
+                "{}Resource name {:?} is used by two resources ({:?} and {:?}); resource names must be unique",
+                r.call_site
+                    .as_deref()
+                    .map(|c| format!("{c}: "))
+                    .unwrap_or_default(),
                 r.name,
                 prev,
                 r.kind
@@ -766,7 +798,11 @@ pub(crate) fn assemble(
         for d in deps_of(st, r) {
             if !names.contains(&d) {
                 bail!(
-                    "resource {} specified a dependency on unknown resource {}",
+                    "{}resource {} specified a dependency on unknown resource {}",
+                    r.call_site
+                        .as_deref()
+                        .map(|c| format!("{c}: "))
+                        .unwrap_or_default(),
                     r.name,
                     d
                 );

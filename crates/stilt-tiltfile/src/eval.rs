@@ -339,6 +339,7 @@ pub(crate) fn with_function_caller<R>(
         let buf = BufPrinter(RefCell::new(String::new()));
         let out = {
             let mut eval = Evaluator::new(&module);
+            eval.extra = Some(c);
             eval.set_print_handler(&buf);
             // SAFETY: the reference added to this module's frozen heap keeps the callback's heap
             // alive while this evaluator runs.

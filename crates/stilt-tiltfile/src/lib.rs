@@ -150,6 +150,29 @@ pub struct LoadError {
 // A load happens once per Tiltfile change; the error's size does not matter.
 #[allow(clippy::result_large_err)]
 pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
+    // A bug in a builtin must not take the caller down: report it as a load error.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_inner(req))) {
+        Ok(r) => r,
+        Err(p) => {
+            builtins::os::env_reset(vec![]);
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            Err(LoadError {
+                message: format!("internal error in the Tiltfile loader (please report): {what}"),
+                location: None,
+                config_files: BTreeSet::new(),
+                logs: String::new(),
+                warnings: vec![],
+            })
+        }
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
     let mut path = if req.path.is_absolute() {
         req.path.clone()
     } else {
@@ -265,10 +288,16 @@ fn run(
                 None,
             )
         })?;
-        eval::with_function_caller(c, &f, |call| {
-            let mut st = c.st.borrow_mut();
+        // The state is taken out while the callback runs, so builtins it calls cannot collide
+        // with the assembly's borrow.
+        let mut st = c.st.take();
+        let r = eval::with_function_caller(c, &f, |call| {
             assemble::assemble(&mut st, &input, Some(call))
-        })
+        });
+        let logs = std::mem::take(&mut c.st.borrow_mut().logs);
+        st.logs.push_str(&logs);
+        *c.st.borrow_mut() = st;
+        r
     } else {
         let mut st = c.st.borrow_mut();
         assemble::assemble(&mut st, &input, None)

@@ -174,6 +174,8 @@ pub struct ProbeSpec {
 #[derive(Debug, Clone, Default)]
 pub struct LocalResource {
     pub name: String,
+    /// `file:line:col` of the call, for error messages.
+    pub call_site: String,
     pub cmd: Vec<String>,
     pub serve_cmd: Vec<String>,
     pub deps: Vec<PathBuf>,
@@ -209,6 +211,7 @@ pub struct DcProject {
 #[derive(Debug, Clone, Default)]
 pub struct DcResourceOpts {
     pub name: String,
+    pub call_site: String,
     pub image: Option<String>,
     pub trigger_mode: Option<TriggerMode>,
     pub resource_deps: Vec<String>,

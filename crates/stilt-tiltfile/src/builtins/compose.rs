@@ -169,6 +169,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         };
         let opts = DcResourceOpts {
             name: name.to_owned(),
+            call_site: crate::eval::call_site(eval),
             image,
             trigger_mode: crate::builtins::settings::trigger_mode_arg(f, trigger_mode)?,
             resource_deps: str_or_list(f, "resource_deps", resource_deps)?,

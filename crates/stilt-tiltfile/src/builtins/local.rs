@@ -93,6 +93,7 @@ fn local_resource_impl<'v>(
     }
     let lr = LocalResource {
         name: name.to_owned(),
+        call_site: crate::eval::call_site(eval),
         cmd,
         serve_cmd: serve,
         deps: str_or_list(f, "deps", deps)?

@@ -671,3 +671,18 @@ fx('error_missing_file', '''
 fx('error_ext_missing', '''
     load('ext://not_there', 'x')
     ''')
+
+fx('k8s_uncategorized_configured', '''
+    # `uncategorized` can be configured like any resource.
+    k8s_yaml('infra.yaml')
+    k8s_resource('uncategorized', labels=['infra'], resource_deps=['setup'])
+    local_resource('setup', 'echo setup')
+    ''', {'infra.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: dev\n'})
+
+fx('workload_to_resource_function_print', '''
+    def name_it(id):
+        print('naming', id.name)
+        return 'svc-' + id.name
+    workload_to_resource_function(name_it)
+    k8s_yaml('app.yaml')
+    ''', {'app.yaml': deploy('web', 'nginx')})
