@@ -3,8 +3,9 @@
 //! **Owns:** everything Stilt says to a Docker engine and to the Docker Compose CLI:
 //! image builds (deterministic context tars, BuildKit with classic fallback, Tilt's
 //! `tilt-<hash>` content tags), tag/push/inspect, containers (list by label or image, inspect,
-//! create/start/stop/remove), events, logs, exec, and the archive API used by live update
-//! (upload a tar into a running container with no new process; download one for syncback).
+//! create/start/stop/remove), events, logs, exec (one-shot, or attached and long-lived as the
+//! byte channel of an in-container helper), and the archive API used by live update (upload a
+//! tar into a running container with no new process; download one for syncback).
 //!
 //! **Shape:** reconcilers depend on the object-safe traits [`DockerClient`] and
 //! [`compose::ComposeClient`]; the composition root picks [`BollardDocker`] /
