@@ -205,6 +205,18 @@ test("timeline shows each build split into stages, and live update timings", asy
   await shot(page, "timeline");
 });
 
+test("global timeline puts every resource's updates on one axis, split into stages", async ({ page, srv }) => {
+  await page.goto(srv.url + "timeline");
+  await page.waitForSelector('[data-testid="global-timeline"] .gtl-stage');
+  for (const r of RESOURCES) await page.waitForSelector(`[data-testid="gtl-${r}"] .gtl-bar`);
+  const stages = await page.$$eval(".gtl-stage", (s) => [...new Set(s.map((e) => e.dataset.stage))]);
+  assert(stages.includes("docker build") && stages.includes("pod ready"), `stages ${stages}`);
+  assert((await page.locator('[data-testid="gtl-broken"] .gtl-bar.err').count()) >= 1, "failed build marked");
+  await shot(page, "global-timeline");
+  await page.click('[data-testid="gtl-web"] .gtl-label');
+  await page.waitForURL(/\/r\/web\/timeline$/);
+});
+
 test("resource page lists the objects behind the resource", async ({ page, srv }) => {
   await page.goto(srv.url + "r/web/objects");
   await page.waitForSelector('[data-testid="objects"]');

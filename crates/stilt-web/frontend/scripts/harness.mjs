@@ -19,7 +19,9 @@ mkdirSync(ARTIFACTS, { recursive: true });
 /// Starts demo_server with the given arguments; resolves once it prints its URL.
 export function startServer(args = []) {
   return new Promise((resolveP, reject) => {
-    const proc = spawn(DEMO, ["--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    // STILT_WEB_ASSETS=<dir> serves a fresh `vite build` without rebuilding the binary.
+    const assets = process.env.STILT_WEB_ASSETS ? ["--assets-dir", process.env.STILT_WEB_ASSETS] : [];
+    const proc = spawn(DEMO, ["--port", "0", ...assets, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     const timer = setTimeout(() => reject(new Error(`demo_server did not start: ${err}`)), 30_000);

@@ -1,6 +1,7 @@
 import { render } from "preact";
 import { useEffect } from "preact/hooks";
 import { ApiButton, isPlainButton } from "./Actions";
+import { GlobalTimeline } from "./GlobalTimeline";
 import { Graph } from "./Graph";
 import { linkHandler, usePath, useViewKey } from "./hooks";
 import { LogPane } from "./Logs";
@@ -78,7 +79,7 @@ function Marks() {
   useViewKey(() => `${view.version}:${view.logVersion}`);
   useEffect(() => {
     const s = view.stats;
-    if (!s.firstRenderAt && view.loaded && document.querySelector(".res-row, .log-line, .node")) {
+    if (!s.firstRenderAt && view.loaded && document.querySelector(".res-row, .log-line, .node, .gtl-row")) {
       afterPaint(() => (s.firstRenderAt ||= performance.now()));
     }
     if (!s.interactiveAt && view.loaded && view.backfilled) {
@@ -103,6 +104,9 @@ function App() {
   } else if (seg[0] === "graph") {
     page = <Graph />;
     section = "graph";
+  } else if (seg[0] === "timeline") {
+    page = <GlobalTimeline />;
+    section = "timeline";
   } else {
     page = <Overview />;
   }
@@ -129,6 +133,7 @@ function App() {
           {nav("/", "Resources", "overview")}
           {nav("/logs", "All logs", "logs")}
           {nav("/graph", "Graph", "graph")}
+          {nav("/timeline", "Timeline", "timeline")}
         </nav>
         <Summary />
         <span class="spacer" />
