@@ -894,11 +894,7 @@ pub(crate) fn assemble(
         out.push(cfg);
     }
     // (Tiltfile) UIResource and its stop button.
-    out.push(object(
-        "UIResource",
-        TILTFILE_MANIFEST,
-        &[(ANNOTATION_MANIFEST, TILTFILE_MANIFEST)],
-    ));
+    // The `(Tiltfile)` UIResource exists before any load: the Tiltfile reconciler creates it.
     // Clusters.
     if all.iter().any(|r| r.kind == ResourceType::K8s) {
         let mut spec = json!({"connection": {"kubernetes": {"context": input.k8s_context, "namespace": input.k8s_namespace}}});
