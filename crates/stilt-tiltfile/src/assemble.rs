@@ -1074,6 +1074,14 @@ fn image_map_name(t: &ImageTarget) -> String {
     sanitize_name(&t.ref_str)
 }
 
+/// `<repo>/.git` of every repository containing watched paths (Tilt's LocalRepos ignores).
+fn git_ignores(roots: &[PathBuf]) -> Vec<Json> {
+    roots
+        .iter()
+        .map(|r| json!({"basePath": r.join(".git").display().to_string()}))
+        .collect()
+}
+
 fn context_ignores(t: &ImageTarget) -> Vec<Json> {
     let mut out = vec![];
     if let ImageBuild::Docker(d) = &t.build {
@@ -1191,11 +1199,15 @@ fn emit_resource(
             ImageBuild::Docker(d) => {
                 let mut ig = context_ignores(t);
                 ig.push(json!({"basePath": d.dockerfile_path.display().to_string()}));
+                ig.extend(git_ignores(&t.repo_roots));
                 (vec![d.context.display().to_string()], ig)
             }
             ImageBuild::Custom(c) => (
                 c.deps.iter().map(|p| p.display().to_string()).collect(),
-                context_ignores(t),
+                context_ignores(t)
+                    .into_iter()
+                    .chain(git_ignores(&t.repo_roots))
+                    .collect(),
             ),
         };
         ignores.extend(global_ignores.iter().cloned());
@@ -1711,6 +1723,7 @@ fn emit_local(
                 json!({"basePath": l.tiltfile_dir.display().to_string(), "patterns": l.ignores}),
             );
         }
+        ignores.extend(git_ignores(&l.repo_roots));
         ignores.extend(global_ignores.iter().cloned());
         out.push(with_spec(
             object("FileWatch", &fw_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &format!("local:{m}"))]),

@@ -99,6 +99,8 @@ pub struct ImageTarget {
     pub live_update_only: bool,
     /// Images this one depends on (FROM in the Dockerfile, custom_build image_deps).
     pub image_deps: Vec<String>,
+    /// Git repositories containing the context/deps (their `.git` is never watched).
+    pub repo_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +195,8 @@ pub struct LocalResource {
     pub serve_dir: PathBuf,
     /// Directory of the calling Tiltfile (base for ignores).
     pub tiltfile_dir: PathBuf,
+    /// Git repositories containing the deps.
+    pub repo_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default)]

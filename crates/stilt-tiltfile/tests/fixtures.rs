@@ -102,8 +102,15 @@ pub fn run_fixture(dir: &Path) -> String {
             format!("ERROR at {loc}\n{}\n--- logs ---\n{}", e.message, e.logs)
         }
     };
-    out.replace(&dir.display().to_string(), "[FIXTURE]")
-        .replace(&fixtures_dir().display().to_string(), "[TESTS]")
+    let mut repo = dir.to_path_buf();
+    while !repo.join(".git").exists() && repo.pop() {}
+    let mut out = out
+        .replace(&dir.display().to_string(), "[FIXTURE]")
+        .replace(&fixtures_dir().display().to_string(), "[TESTS]");
+    if repo.join(".git").exists() {
+        out = out.replace(&repo.join(".git").display().to_string(), "[REPO]/.git");
+    }
+    out
 }
 
 #[test]

@@ -38,6 +38,25 @@ pub(crate) fn read_watched(
     }
 }
 
+/// The git repositories (directories with a `.git`) containing `paths`, nearest first, deduplicated.
+pub(crate) fn repo_roots(eval: &Evaluator, paths: &[PathBuf]) -> Vec<PathBuf> {
+    let c = ctx(eval);
+    let mut out: Vec<PathBuf> = vec![];
+    for p in paths {
+        let mut cur = Some(p.as_path());
+        while let Some(d) = cur {
+            if c.host.exists(&d.join(".git")) {
+                if !out.iter().any(|o| o == d) {
+                    out.push(d.to_path_buf());
+                }
+                break;
+            }
+            cur = d.parent();
+        }
+    }
+    out
+}
+
 /// Shell command or argv list ⇒ argv.
 pub(crate) fn to_argv(func: &str, param: &str, v: Value) -> anyhow::Result<Vec<String>> {
     if v.is_none() {

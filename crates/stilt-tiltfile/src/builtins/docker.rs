@@ -309,6 +309,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let lu = live_update_arg(eval, f, live_update)?;
         // restart_container() is only valid for Docker Compose; checked at assembly.
         let image_deps = dockerfile_from_refs(&contents, &build_args);
+        let repo_roots = crate::builtins::core::repo_roots(eval, std::slice::from_ref(&context));
         let platform = match opt_string(f, "platform", platform)? {
             p if p.is_empty() => c.getenv("DOCKER_DEFAULT_PLATFORM").unwrap_or_default(),
             p => p,
@@ -341,6 +342,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             container_args: container_args_arg(f, container_args)?,
             live_update_only: false,
             image_deps,
+            repo_roots,
         };
         c.st.borrow_mut().images.push(img);
         Ok(NoneType)
@@ -390,6 +392,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let live_update_only = args.len() == 3 && args[2] == ":" && !lu.is_empty();
         let d = opt_string(f, "dir", dir)?;
         let img_deps = str_or_list(f, "image_deps", image_deps)?;
+        let repo_roots = crate::builtins::core::repo_roots(eval, &deps);
         let img = ImageTarget {
             ref_str: ref_str.clone(),
             name,
@@ -420,6 +423,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             container_args: container_args_arg(f, container_args)?,
             live_update_only,
             image_deps: img_deps,
+            repo_roots,
         };
         c.st.borrow_mut().images.push(img);
         Ok(new_obj(

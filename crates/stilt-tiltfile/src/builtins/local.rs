@@ -91,15 +91,17 @@ fn local_resource_impl<'v>(
         ));
         probe = None;
     }
+    let deps: Vec<std::path::PathBuf> = str_or_list(f, "deps", deps)?
+        .iter()
+        .map(|p| abs_path(&cwd, p))
+        .collect();
+    let repo_roots = crate::builtins::core::repo_roots(eval, &deps);
     let lr = LocalResource {
         name: name.to_owned(),
         call_site: crate::eval::call_site(eval),
         cmd,
         serve_cmd: serve,
-        deps: str_or_list(f, "deps", deps)?
-            .iter()
-            .map(|p| abs_path(&cwd, p))
-            .collect(),
+        deps,
         ignores: str_or_list(f, "ignore", ignore)?,
         trigger_mode: crate::builtins::settings::trigger_mode_arg(f, trigger_mode)?,
         auto_init: opt_bool(f, "auto_init", auto_init, true)?,
@@ -121,6 +123,7 @@ fn local_resource_impl<'v>(
             abs_path(&cwd, &sd)
         },
         tiltfile_dir: cwd,
+        repo_roots,
     };
     let mut st = c.st.borrow_mut();
     if st.local_resources.iter().any(|l| l.name == lr.name) {

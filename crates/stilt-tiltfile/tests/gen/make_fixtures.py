@@ -686,3 +686,25 @@ fx('workload_to_resource_function_print', '''
     workload_to_resource_function(name_it)
     k8s_yaml('app.yaml')
     ''', {'app.yaml': deploy('web', 'nginx')})
+
+fx('dialect_features', '''
+    # Go-Starlark/Tilt idioms that must keep working.
+    print('before load')
+    load('lib.star', 'helper')
+    x = 1
+    x = 2  # global reassignment
+    def counter():
+        total = 0
+        for i in range(3):
+            total += i
+        return total
+    print(helper(), x, counter())
+    print('%s-%d' % ('a', 3), 'x{}y'.format(1), 'A,B'.split(','), ' s '.strip())
+    d = {'k': 1}
+    d.update({'j': 2})
+    print(sorted(d.keys()), [i * 2 for i in range(3) if i != 1], {k: v for k, v in d.items()})
+    print(type(1), type(''), type([]), type({}), type(None), type(blob('x')), type(port_forward(1)))
+    print(str(1.5), 7 // 2, -7 % 3, 8 if False else 9, 'yes' if 'k' in d else 'no')
+    print(any([False, True]), all([]), max(1, 5), min([3, 2]), reversed([1, 2]), enumerate(['a']))
+    print(hasattr(struct(a=1), 'a'), getattr(struct(a=1), 'a'), dir(link('x'))[:1])
+    ''', {'lib.star': 'def helper():\n    return "helped"\n'})
