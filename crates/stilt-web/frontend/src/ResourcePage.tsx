@@ -1,6 +1,7 @@
 // One resource: live log, build history, timeline, and the API objects behind it.
 
-import { useEffect, useState } from "preact/hooks";
+import { memo } from "preact/compat";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiButton, DisableToggle, isPlainButton, TriggerButton, TriggerModeToggle } from "./Actions";
 import { linkHandler, navigate, resourcePath, useNow, useViewKey } from "./hooks";
 import { LogPane } from "./Logs";
@@ -131,6 +132,25 @@ function Objects({ objs }: { objs: ApiObject[] }) {
   );
 }
 
+/// The resource list on the left; only re-rendered when a UIResource changes.
+const Sidebar = memo(function Sidebar({ all, name, tab }: { all: UIResource[]; name: string; tab: Tab }) {
+  return (
+    <aside class="sidebar">
+      {all.map((x) => (
+        <a
+          key={x.metadata.name}
+          href={resourcePath(x.metadata.name, tab)}
+          onClick={linkHandler(resourcePath(x.metadata.name, tab))}
+          class={`side-item${x.metadata.name === name ? " active" : ""}`}
+        >
+          <StatusIcon tone={overallTone(x)} />
+          <span>{x.metadata.name}</span>
+        </a>
+      ))}
+    </aside>
+  );
+});
+
 export function ResourcePage({ name, tab }: { name: string; tab: Tab }) {
   useViewKey(() => view.version);
   const now = useNow();
@@ -139,7 +159,8 @@ export function ResourcePage({ name, tab }: { name: string; tab: Tab }) {
     return () => view.setSubscribed([]);
   }, [name]);
   const r = view.kind("UIResource").get(name) as UIResource | undefined;
-  const all = sortResources(view.resources());
+  const uiVersion = view.kindVersion.get("UIResource") ?? 0;
+  const all = useMemo(() => sortResources(view.resources()), [uiVersion, view.loaded]);
   if (!view.loaded) return <div class="loading">Connecting…</div>;
   if (!r)
     return (
@@ -165,19 +186,7 @@ export function ResourcePage({ name, tab }: { name: string; tab: Tab }) {
   const dependents = all.filter((x) => deps(x).includes(name)).map((x) => x.metadata.name);
   return (
     <div class="resource-page" data-testid={`resource-${name}`}>
-      <aside class="sidebar">
-        {all.map((x) => (
-          <a
-            key={x.metadata.name}
-            href={resourcePath(x.metadata.name, tab)}
-            onClick={linkHandler(resourcePath(x.metadata.name, tab))}
-            class={`side-item${x.metadata.name === name ? " active" : ""}`}
-          >
-            <StatusIcon tone={overallTone(x)} />
-            <span>{x.metadata.name}</span>
-          </a>
-        ))}
-      </aside>
+      <Sidebar all={all} name={name} tab={tab} />
       <section class="detail">
         <header class="detail-head">
           <StatusIcon tone={tone} testId="detail-status" />

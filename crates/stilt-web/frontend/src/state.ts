@@ -225,8 +225,8 @@ export class ViewState {
     this.serverTimeOffset = msg.time - Date.now();
     if (msg.full) {
       // A full message replaces every object; on a new connection the logs restart too.
+      for (const kind of this.objects.keys()) this.kindVersion.set(kind, (this.kindVersion.get(kind) ?? 0) + 1);
       this.objects.clear();
-      this.kindVersion.clear();
       if (this.fresh) {
         this.fresh = false;
         this.logs = new LogColumns();
