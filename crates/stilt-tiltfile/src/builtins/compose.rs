@@ -22,6 +22,70 @@ use crate::eval::cur_dir;
 use crate::model::*;
 use crate::values::Blob;
 
+/// Compose variable interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
+/// `${VAR:?err}`/`${VAR?err}` (treated as empty when unset).
+pub(crate) fn interpolate(text: &str, vars: &std::collections::BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, ch)) = chars.next() {
+        if ch != '$' {
+            out.push(ch);
+            continue;
+        }
+        match chars.peek().map(|(_, c)| *c) {
+            Some('$') => {
+                chars.next();
+                out.push('$');
+            }
+            Some('{') => {
+                let rest = &text[i + 2..];
+                let Some(end) = rest.find('}') else {
+                    out.push('$');
+                    continue;
+                };
+                let expr = &rest[..end];
+                let (name, op, arg) = match expr.find([':', '-', '?']) {
+                    Some(p) => {
+                        let op_len = if expr[p..].starts_with(":-") || expr[p..].starts_with(":?") {
+                            2
+                        } else {
+                            1
+                        };
+                        (&expr[..p], &expr[p..p + op_len], &expr[p + op_len..])
+                    }
+                    None => (expr, "", ""),
+                };
+                let val = vars.get(name);
+                let v = match op {
+                    ":-" => val
+                        .filter(|v| !v.is_empty())
+                        .cloned()
+                        .unwrap_or_else(|| arg.to_owned()),
+                    "-" => val.cloned().unwrap_or_else(|| arg.to_owned()),
+                    _ => val.cloned().unwrap_or_default(),
+                };
+                out.push_str(&v);
+                // Skip `{expr}`.
+                for _ in 0..expr.chars().count() + 2 {
+                    chars.next();
+                }
+            }
+            Some(c) if c == '_' || c.is_ascii_alphabetic() => {
+                let rest = &text[i + 1..];
+                let n = rest
+                    .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                    .unwrap_or(rest.len());
+                out.push_str(vars.get(&rest[..n]).map(String::as_str).unwrap_or(""));
+                for _ in 0..rest[..n].chars().count() {
+                    chars.next();
+                }
+            }
+            _ => out.push('$'),
+        }
+    }
+    out
+}
+
 /// Compose's project-name normalization: lowercase, keep [a-z0-9_-].
 pub(crate) fn normalize_project_name(s: &str) -> String {
     s.to_lowercase()
@@ -126,10 +190,34 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 st.dc_projects.len() - 1
             }
         };
+        // Compose interpolation: the project's `.env` (or env_file), then the environment.
+        let mut vars: std::collections::BTreeMap<String, String> = Default::default();
+        let env_path = if st.dc_projects[idx].env_file.is_empty() {
+            st.dc_projects[idx].project_path.join(".env")
+        } else {
+            PathBuf::from(&st.dc_projects[idx].env_file)
+        };
+        drop(st);
+        if let Some(text) = read_watched(eval, f, &env_path)? {
+            for line in text.lines() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+        for (k, v) in crate::builtins::os::env_all() {
+            vars.insert(k, v);
+        }
+        let mut st = c.st.borrow_mut();
         let proj = &mut st.dc_projects[idx];
         proj.config_paths.extend(paths);
         proj.yaml.push_str(&yaml);
         for t in texts {
+            let t = interpolate(&t, &vars);
             let doc = crate::yaml::parse_one(&t)
                 .map_err(|e| anyhow!("{f}: error parsing compose YAML: {e}"))?;
             merge_services(&mut proj.services, &doc);

@@ -708,3 +708,10 @@ fx('dialect_features', '''
     print(any([False, True]), all([]), max(1, 5), min([3, 2]), reversed([1, 2]), enumerate(['a']))
     print(hasattr(struct(a=1), 'a'), getattr(struct(a=1), 'a'), dir(link('x'))[:1])
     ''', {'lib.star': 'def helper():\n    return "helped"\n'})
+
+fx('docker_compose_interpolation', '''
+    # ${VAR}, ${VAR:-default} and $$ from .env and the environment; the .env is a config file.
+    docker_compose('compose.yaml')
+    docker_build('acme/api', '.')
+    ''', {'compose.yaml': 'services:\n  api:\n    image: ${REGISTRY:-acme}/api\n    ports:\n      - "${API_PORT}:80"\n    command: echo $$HOME\n  db:\n    image: postgres:${PG_VERSION-15}\n    ports:\n      - "${DB_PORT:-5432}:5432"\n',
+          '.env': '# ports\nAPI_PORT=8081\n', 'Dockerfile': DOCKERFILE, 'env': 'PG_VERSION=16\n'})
