@@ -34,21 +34,20 @@ fn summary(name: &str, mut v: Vec<Duration>) -> String {
     )
 }
 
-async fn measure<F, Fut>(mut f: F) -> Vec<Duration>
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for i in 0..WARMUP {
-        f(i).await;
-    }
-    let mut out = Vec::with_capacity(ITERATIONS);
-    for i in 0..ITERATIONS {
-        let t = Instant::now();
-        f(i).await;
-        out.push(t.elapsed());
-    }
-    out
+/// Time `body` ITERATIONS times after WARMUP untimed runs (`$i` is the iteration number).
+macro_rules! measure {
+    ($i:ident => $body:block) => {{
+        for $i in 0..WARMUP {
+            $body
+        }
+        let mut out = Vec::with_capacity(ITERATIONS);
+        for $i in 0..ITERATIONS {
+            let t = Instant::now();
+            $body
+            out.push(t.elapsed());
+        }
+        out
+    }};
 }
 
 fn main() {
@@ -113,7 +112,7 @@ async fn run() {
     let helper = common::helper_binary();
     let opts = ChannelOptions::default().with_helper_file(&helper).unwrap();
     let t = Instant::now();
-    let mut chan = ContainerSyncer::connect(cluster.clone(), target.clone(), opts.clone())
+    let chan = ContainerSyncer::connect(cluster.clone(), target.clone(), opts.clone())
         .await
         .unwrap();
     let first_contact = t.elapsed();
@@ -131,50 +130,28 @@ async fn run() {
     let mut tar = ContainerSyncer::exec_tar(cluster.clone(), target.clone());
 
     let payload = |i: usize| format!("print('hello {i}')\n").into_bytes();
-    let chan_write = measure(|i| {
-        let chan = &mut chan;
-        let data = payload(i);
-        async move {
-            chan.update(&[], vec![WriteEntry::file("/app/main.py", 0o644, data)])
-                .await
-                .unwrap();
-        }
-    })
-    .await;
-    let chan_write_run = measure(|i| {
-        let chan = &mut chan;
-        let data = payload(i);
-        async move {
-            chan.update(&[], vec![WriteEntry::file("/app/main.py", 0o644, data)])
-                .await
-                .unwrap();
-            let code = chan.run(&argv(["true"]), |_, _| {}).await.unwrap();
-            assert_eq!(code, 0);
-        }
-    })
-    .await;
-    let tar_write = measure(|i| {
-        let tar = &mut tar;
-        let data = payload(i);
-        async move {
-            tar.update(&[], vec![WriteEntry::file("/app/main.py", 0o644, data)])
-                .await
-                .unwrap();
-        }
-    })
-    .await;
-    let exec_true = measure(|_| {
-        let c = cluster.clone();
-        let t = target.clone();
-        async move {
-            let o = exec_collect(c.as_ref(), &t, &argv(["true"]), b"")
-                .await
-                .unwrap();
-            assert_eq!(o.exit_code, 0);
-        }
-    })
-    .await;
-    // Check the last write landed.
+    let chan_write = measure!(i => {
+        chan.update(&[], vec![WriteEntry::file("/app/main.py", 0o644, payload(i))])
+            .await
+            .unwrap();
+    });
+    let chan_write_run = measure!(i => {
+        chan.update(&[], vec![WriteEntry::file("/app/main.py", 0o644, payload(i))])
+            .await
+            .unwrap();
+        let code = chan.run(&argv(["true"]), |_, _| {}).await.unwrap();
+        assert_eq!(code, 0);
+    });
+    let tar_write = measure!(i => {
+        tar.update(&[], vec![WriteEntry::file("/app/main.py", 0o644, payload(i))])
+            .await
+            .unwrap();
+    });
+    let exec_true = measure!(_i => {
+        let o = exec_collect(cluster.as_ref(), &target, &argv(["true"]), b"").await.unwrap();
+        assert_eq!(o.exit_code, 0);
+    });
+    // The channel's last write is overwritten by exec+tar's; both wrote payload(ITERATIONS-1).
     let got = chan.read("/app/main.py").await.unwrap();
     assert_eq!(got, payload(ITERATIONS - 1));
 

@@ -138,7 +138,7 @@ pub struct DiscoveredPod {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PodEvent {
     /// A matching pod appeared or changed.
-    Upsert(DiscoveredPod),
+    Upsert(Box<DiscoveredPod>),
     /// A previously reported pod is gone (or no longer matches).
     Deleted {
         namespace: String,

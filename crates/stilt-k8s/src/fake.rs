@@ -449,10 +449,10 @@ impl Cluster for FakeCluster {
                         .any(|s| selector_matches(s, &labels))
                 {
                     reported.insert(uid);
-                    Some(PodEvent::Upsert(DiscoveredPod {
+                    Some(PodEvent::Upsert(Box::new(DiscoveredPod {
                         pod: api_pod(p, anc.as_deref().unwrap_or("")),
                         labels,
-                    }))
+                    })))
                 } else if reported.remove(&uid) {
                     Some(deleted_event(p))
                 } else {

@@ -30,8 +30,11 @@ use std::time::Duration;
 pub struct KubeCluster {
     client: kube::Client,
     info: ClusterInfo,
-    resources: Arc<Mutex<HashMap<(String, String), (ApiResource, bool)>>>,
+    resources: Arc<Mutex<ResourceCache>>,
 }
+
+/// (apiVersion, kind) → (resource, namespaced).
+type ResourceCache = HashMap<(String, String), (ApiResource, bool)>;
 
 impl std::fmt::Debug for KubeCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -563,10 +566,10 @@ impl Cluster for KubeCluster {
                                 .any(|s| selector_matches(s, &labels));
                             if ancestor.is_some() || by_sel {
                                 reported.insert(uid);
-                                Some(PodEvent::Upsert(DiscoveredPod {
+                                Some(PodEvent::Upsert(Box::new(DiscoveredPod {
                                     pod: api_pod(&v, ancestor.as_deref().unwrap_or("")),
                                     labels,
-                                }))
+                                })))
                             } else if reported.remove(&uid) {
                                 Some(PodEvent::Deleted {
                                     namespace: p.metadata.namespace.unwrap_or_default(),
