@@ -572,3 +572,68 @@ impl ContainerSyncer {
 pub fn client_error(e: ClientError) -> K8sError {
     transport(e)
 }
+
+/// One [`ContainerSyncer`] per container, opened on first use and reused (LiveUpdate and
+/// syncback share them). Forget a container when its pod goes away.
+#[derive(Clone)]
+pub struct SyncerPool {
+    cluster: Arc<dyn Cluster>,
+    opts: ChannelOptions,
+    syncers: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<ContainerRef, Arc<tokio::sync::Mutex<ContainerSyncer>>>,
+        >,
+    >,
+}
+
+impl std::fmt::Debug for SyncerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncerPool")
+            .field("containers", &self.syncers.lock().unwrap().len())
+            .finish()
+    }
+}
+
+impl SyncerPool {
+    pub fn new(cluster: Arc<dyn Cluster>, opts: ChannelOptions) -> Self {
+        SyncerPool {
+            cluster,
+            opts,
+            syncers: Default::default(),
+        }
+    }
+
+    /// The syncer of a container, connecting it on first use. Lock it for a whole update.
+    pub async fn get(
+        &self,
+        target: &ContainerRef,
+    ) -> Result<Arc<tokio::sync::Mutex<ContainerSyncer>>> {
+        if let Some(s) = self.syncers.lock().unwrap().get(target) {
+            return Ok(s.clone());
+        }
+        let s = ContainerSyncer::connect(self.cluster.clone(), target.clone(), self.opts.clone())
+            .await?;
+        let s = Arc::new(tokio::sync::Mutex::new(s));
+        // Two callers may race to connect: keep the first, drop ours.
+        Ok(self
+            .syncers
+            .lock()
+            .unwrap()
+            .entry(target.clone())
+            .or_insert(s)
+            .clone())
+    }
+
+    /// Drop the syncer of a container (pod deleted/replaced); its channel closes.
+    pub fn forget(&self, target: &ContainerRef) {
+        self.syncers.lock().unwrap().remove(target);
+    }
+
+    /// Drop every syncer of a pod.
+    pub fn forget_pod(&self, namespace: &str, pod: &str) {
+        self.syncers
+            .lock()
+            .unwrap()
+            .retain(|k, _| !(k.namespace == namespace && k.pod == pod));
+    }
+}

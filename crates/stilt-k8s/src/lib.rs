@@ -76,7 +76,7 @@ pub mod manifest;
 pub mod names;
 mod portforward;
 
-pub use channel::{ChannelOptions, ContainerSyncer, SyncMode, UpdateReport};
+pub use channel::{ChannelOptions, ContainerSyncer, SyncMode, SyncerPool, UpdateReport};
 pub use cluster::*;
 pub use error::{K8sError, Result};
 pub use fake::{FakeCluster, FakeExecHandler};

@@ -249,6 +249,27 @@ async fn channel_installs_the_helper_then_reuses_one_stream() {
     assert!(matches!(s2.mode(), SyncMode::Channel { .. }));
     let new_calls = &fake.calls()[before..];
     assert_eq!(new_calls.len(), 1, "{new_calls:?}");
+    drop(s2);
+
+    // The pool hands out the same syncer per container until told to forget it.
+    let pool = SyncerPool::new(
+        Arc::new(fake.clone()),
+        ChannelOptions {
+            helper_binary: Some(Arc::new(helper_bytes())),
+            ..Default::default()
+        },
+    );
+    let c = ContainerRef::new("default", "p", "web");
+    let a = pool.get(&c).await.unwrap();
+    let b = pool.get(&c).await.unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    a.lock()
+        .await
+        .update(&[], vec![WriteEntry::file("/x", 0, "x")])
+        .await
+        .unwrap();
+    pool.forget_pod("default", "p");
+    assert!(!Arc::ptr_eq(&a, &pool.get(&c).await.unwrap()));
 }
 
 #[tokio::test]
