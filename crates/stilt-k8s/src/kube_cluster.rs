@@ -521,9 +521,10 @@ impl Cluster for KubeCluster {
         let this = self.clone();
         Ok(channel_stream(move |tx| {
             Box::pin(async move {
-                let streams = apis.into_iter().map(|api| {
+                let streams = apis.into_iter().enumerate().map(|(idx, api)| {
                     watcher(api, watcher::Config::default())
                         .default_backoff()
+                        .map(move |e| (idx, e))
                         .boxed()
                 });
                 let mut merged = futures::stream::select_all(streams);
@@ -542,9 +543,14 @@ impl Cluster for KubeCluster {
                         Some(v)
                     })
                 };
-                let mut reported: HashSet<String> = HashSet::new();
-                let mut init_done = 0;
-                while let Some(ev) = merged.next().await {
+                // uid → (stream, namespace, name) of every pod reported as matching.
+                let mut reported: HashMap<String, (usize, String, String)> = HashMap::new();
+                // Per stream: uids seen during a (re)list, to notice pods deleted while the
+                // watch was down (a re-list reports no deletions).
+                let mut relisting: HashMap<usize, HashSet<String>> = HashMap::new();
+                let mut synced_streams: HashSet<usize> = HashSet::new();
+                let mut synced = false;
+                while let Some((idx, ev)) = merged.next().await {
                     let ev = match ev {
                         Ok(ev) => ev,
                         Err(e) => {
@@ -554,23 +560,34 @@ impl Cluster for KubeCluster {
                             continue;
                         }
                     };
+                    let mut outs = Vec::new();
                     let out = match ev {
                         watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
                             let v = to_value(&p);
                             let labels = labels_of(&v);
                             let uid = p.metadata.uid.clone().unwrap_or_default();
+                            if let Some(seen) = relisting.get_mut(&idx) {
+                                seen.insert(uid.clone());
+                            }
                             let ancestor = find_ancestor(&v, &spec.ancestor_uids, &lookup).await;
                             let by_sel = spec
                                 .extra_selectors
                                 .iter()
                                 .any(|s| selector_matches(s, &labels));
                             if ancestor.is_some() || by_sel {
-                                reported.insert(uid);
+                                reported.insert(
+                                    uid,
+                                    (
+                                        idx,
+                                        p.metadata.namespace.clone().unwrap_or_default(),
+                                        p.metadata.name.clone().unwrap_or_default(),
+                                    ),
+                                );
                                 Some(PodEvent::Upsert(Box::new(DiscoveredPod {
                                     pod: api_pod(&v, ancestor.as_deref().unwrap_or("")),
                                     labels,
                                 })))
-                            } else if reported.remove(&uid) {
+                            } else if reported.remove(&uid).is_some() {
                                 Some(PodEvent::Deleted {
                                     namespace: p.metadata.namespace.unwrap_or_default(),
                                     name: p.metadata.name.unwrap_or_default(),
@@ -582,22 +599,44 @@ impl Cluster for KubeCluster {
                         }
                         watcher::Event::Delete(p) => {
                             let uid = p.metadata.uid.clone().unwrap_or_default();
-                            reported.remove(&uid).then(|| PodEvent::Deleted {
+                            reported.remove(&uid).map(|_| PodEvent::Deleted {
                                 namespace: p.metadata.namespace.unwrap_or_default(),
                                 name: p.metadata.name.unwrap_or_default(),
                                 uid,
                             })
                         }
-                        watcher::Event::Init => None,
+                        watcher::Event::Init => {
+                            relisting.insert(idx, HashSet::new());
+                            None
+                        }
                         watcher::Event::InitDone => {
-                            init_done += 1;
-                            (init_done == n_streams).then_some(PodEvent::Synced)
+                            let seen = relisting.remove(&idx).unwrap_or_default();
+                            let gone: Vec<String> = reported
+                                .iter()
+                                .filter(|(uid, (i, _, _))| *i == idx && !seen.contains(*uid))
+                                .map(|(uid, _)| uid.clone())
+                                .collect();
+                            for uid in gone {
+                                if let Some((_, namespace, name)) = reported.remove(&uid) {
+                                    outs.push(PodEvent::Deleted {
+                                        namespace,
+                                        name,
+                                        uid,
+                                    });
+                                }
+                            }
+                            synced_streams.insert(idx);
+                            (!synced && synced_streams.len() == n_streams).then(|| {
+                                synced = true;
+                                PodEvent::Synced
+                            })
                         }
                     };
-                    if let Some(out) = out
-                        && tx.send(out).await.is_err()
-                    {
-                        return;
+                    outs.extend(out);
+                    for out in outs {
+                        if tx.send(out).await.is_err() {
+                            return;
+                        }
                     }
                 }
             })
