@@ -26,6 +26,14 @@
 //! (`stilt_api` status types where they exist). Only `stilt-api` and `stilt-syncer` are
 //! workspace dependencies.
 //!
+//! **Tests:** `cargo test -p stilt-k8s` runs the pure unit tests (manifests, injection,
+//! labels, names, discovery) and the [`FakeCluster`] contract tests. The real-cluster e2e test
+//! and the channel benchmark need `scripts/dev-cluster up`, then
+//! `eval "$(scripts/dev-cluster env)"` and `STILT_TEST_K8S=1 cargo test -p stilt-k8s --test
+//! e2e_cluster -- --nocapture` / `STILT_TEST_K8S=1 cargo bench -p stilt-k8s --bench channel`;
+//! with the variable set, an unreachable cluster is a failure, not a skip. The helper binary
+//! comes from `$STILT_SYNCER_BIN` or is built by `crates/stilt-syncer/build-static.sh`.
+//!
 //! ```no_run
 //! # async fn demo() -> stilt_k8s::Result<()> {
 //! use std::sync::Arc;
