@@ -321,19 +321,22 @@ fn unique_names(ents: &[&K8sEntity]) -> Vec<String> {
     cands.iter().zip(level).map(|(c, l)| c[l].clone()).collect()
 }
 
-fn selector_matches(e: &K8sEntity, labels: &BTreeMap<String, String>) -> bool {
-    if labels.is_empty() {
-        return false;
-    }
+/// The label selector of a non-workload object (Service `spec.selector`, else
+/// `spec.selector.matchLabels`), if it has a non-empty one.
+fn entity_selector(e: &K8sEntity) -> Option<&serde_json::Map<String, Json>> {
     let sel = if e.kind() == "Service" {
         e.obj.pointer("/spec/selector")
     } else {
         e.obj.pointer("/spec/selector/matchLabels")
     };
-    let Some(sel) = sel.and_then(|s| s.as_object()) else {
-        return false;
-    };
-    !sel.is_empty()
+    sel.and_then(|s| s.as_object()).filter(|s| !s.is_empty())
+}
+
+fn selector_matches(
+    sel: &serde_json::Map<String, Json>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    !labels.is_empty()
         && sel
             .iter()
             .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
@@ -598,10 +601,13 @@ pub(crate) fn assemble(
         if assigned[i] {
             continue;
         }
+        let Some(sel) = entity_selector(&entities[i]) else {
+            continue;
+        };
         for (ri, r) in k8s_res.iter_mut().enumerate() {
             let hit = template_labels[ri]
                 .iter()
-                .any(|labels| selector_matches(&entities[i], labels));
+                .any(|labels| selector_matches(sel, labels));
             if hit {
                 r.entities.push(entities[i].clone());
                 assigned[i] = true;
@@ -784,7 +790,7 @@ pub(crate) fn assemble(
                 .any(|s| s == "*" || s == &t.ref_str || s == &t.name)
         {
             let msg = format!(
-                "Image not used in any deploy config:\n    ✕ {}\nDid you mean…\nSkipping this image build\nIf this is deliberate, suppress this warning with: update_settings(suppress_unused_image_warnings=[\"{}\"])",
+                "Image not used in any deploy config:\n    ✕ {}\nSkipping this image build\nIf this is deliberate, suppress this warning with: update_settings(suppress_unused_image_warnings=[\"{}\"])",
                 t.ref_str, t.ref_str
             );
             st.logs.push_str(&format!("WARNING: {msg}\n"));

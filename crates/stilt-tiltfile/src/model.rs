@@ -353,6 +353,8 @@ pub struct State {
     pub logs: String,
     pub warnings: Vec<String>,
     pub k8s: Vec<K8sEntity>,
+    /// (lowercase kind, name, namespace) of every entity in `k8s`, for duplicate detection.
+    pub k8s_keys: std::collections::HashSet<(String, String, String)>,
     pub k8s_resource_opts: Vec<K8sResourceOpts>,
     pub k8s_kinds: Vec<K8sKind>,
     pub images: Vec<ImageTarget>,

@@ -291,21 +291,20 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         for t in texts {
             let ents = parse_entities(&t).map_err(|e| anyhow!("{f}: error parsing YAML: {e}"))?;
             for e in ents {
-                if !allow_dup
-                    && let Some(prev) = st.k8s.iter().find(|p| {
-                        p.kind().eq_ignore_ascii_case(e.kind())
-                            && p.name() == e.name()
-                            && p.namespace() == e.namespace()
-                    })
-                {
+                let key = (
+                    e.kind().to_lowercase(),
+                    e.name().to_owned(),
+                    e.namespace().to_owned(),
+                );
+                if !st.k8s_keys.insert(key) && !allow_dup {
                     bail!(
                         "{f}: Duplicate YAML: {}:{}:{}. Use k8s_yaml(..., allow_duplicates=True) to allow duplicates",
-                        prev.name(),
-                        prev.kind().to_lowercase(),
-                        if prev.namespace().is_empty() {
+                        e.name(),
+                        e.kind().to_lowercase(),
+                        if e.namespace().is_empty() {
                             "default"
                         } else {
-                            prev.namespace()
+                            e.namespace()
                         }
                     );
                 }
