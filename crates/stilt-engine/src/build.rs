@@ -38,6 +38,8 @@ struct ResourceState {
 #[derive(Default)]
 struct State {
     resources: HashMap<String, ResourceState>,
+    /// Container monitors of compose services, by DockerComposeService name.
+    monitors: HashMap<String, tokio::task::JoinHandle<()>>,
     running: HashMap<String, proc::Stopper>,
     shutting_down: bool,
 }
@@ -99,6 +101,7 @@ struct Manifest {
     order: usize,
     links: Vec<UIResourceLink>,
     is_test: bool,
+    image_maps: Vec<String>,
 }
 
 fn manifest(ui: &UIResource) -> Option<Manifest> {
@@ -131,6 +134,10 @@ fn manifest(ui: &UIResource) -> Option<Manifest> {
             .and_then(|l| serde_json::from_str(l).ok())
             .unwrap_or_default(),
         is_test: false,
+        image_maps: a
+            .get(ANN_IMAGE_MAPS)
+            .map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -198,6 +205,23 @@ impl BuildReconciler {
                 }
             }
         }
+        // Files a healthy LiveUpdate of this resource can sync are not a reason to rebuild.
+        let lus: Vec<LiveUpdate> = self
+            .ctx
+            .store
+            .list_typed::<LiveUpdate>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|lu| lu.metadata.annotations.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(name))
+            .filter(|lu| lu.status.as_ref().is_none_or(|s| s.failed.is_none()))
+            .collect();
+        if !lus.is_empty() {
+            let before = files.len();
+            files.retain(|f| !lus.iter().any(|lu| crate::liveupdate::syncable(&lu.spec, std::path::Path::new(f)).is_some()));
+            if files.is_empty() && before > 0 {
+                newest = None;
+            }
+        }
         files.sort();
         files.dedup();
         (newest, files)
@@ -233,6 +257,18 @@ impl BuildReconciler {
                 },
                 Err(_) => ("not_applicable", rs.succeeded_once),
             },
+            "docker-compose" => {
+                let dcs = self.ctx.store.list_typed::<DockerComposeService>().unwrap_or_default().into_iter().find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name));
+                match dcs.and_then(|d| d.status) {
+                    Some(s) if !s.apply_error.is_empty() => ("error", false),
+                    Some(s) => match s.container_state {
+                        Some(c) if c.running => ("ok", true),
+                        Some(c) if c.status == "exited" || c.status == "dead" => ("error", false),
+                        _ => ("pending", false),
+                    },
+                    None => ("pending", false),
+                }
+            }
             _ => ("unknown", rs.succeeded_once),
         }
     }
@@ -413,6 +449,24 @@ async fn run_update(
             }
             if let Ok(serve) = ctx.store.get_typed::<Cmd>(&serve_cmd(&m.name)) {
                 restart_serve(ctx, &serve);
+            }
+            Ok(())
+        }
+        "docker-compose" => {
+            crate::docker::build_images(ctx, &m.name, &m.image_maps, span).await?;
+            let dcs = ctx
+                .store
+                .list_typed::<DockerComposeService>()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
+                .ok_or_else(|| format!("no DockerComposeService for resource {}", m.name))?;
+            ctx.logs.line(&m.name, span, Level::Info, &format!("Starting Docker Compose service {}", dcs.spec.service));
+            crate::docker::compose_up(ctx, &dcs, &m.name, span).await?;
+            let mut st = state.lock();
+            let monitor = st.monitors.get(&dcs.metadata.name).is_none_or(|t| t.is_finished());
+            if monitor {
+                st.monitors.insert(dcs.metadata.name.clone(), crate::docker::monitor(ctx.clone(), dcs.metadata.name.clone(), m.name.clone()));
             }
             Ok(())
         }

@@ -18,7 +18,9 @@
 pub mod build;
 pub mod cmd;
 pub mod controller;
+pub mod docker;
 pub mod filewatch;
+pub mod liveupdate;
 pub mod names;
 pub mod probe;
 pub mod proc;
@@ -46,6 +48,8 @@ pub struct Ctx {
     pub mode: Mode,
     /// Environment added to every process Stilt starts (TILT_PORT, TILT_HOST, ...).
     pub process_env: Arc<Vec<(String, String)>>,
+    /// The Docker engine and compose CLI, connected on first use.
+    pub docker: Arc<docker::DockerAdapters>,
 }
 
 /// Settings of an engine.
@@ -56,6 +60,7 @@ pub struct EngineConfig {
     pub tiltfile: tiltfile::TiltfileConfig,
     pub loader: Arc<dyn tiltfile::Loader>,
     pub process_env: Vec<(String, String)>,
+    pub docker: Arc<docker::DockerAdapters>,
 }
 
 /// A running engine. Dropping it does not stop processes: call [`Engine::shutdown`].
@@ -73,6 +78,7 @@ impl Engine {
             logs: cfg.logs,
             mode: cfg.mode,
             process_env: Arc::new(cfg.process_env),
+            docker: cfg.docker,
         };
         let hub = if ctx.mode == Mode::Up {
             stilt_watch::WatchHub::new().ok()
@@ -81,6 +87,7 @@ impl Engine {
         };
         filewatch::start(ctx.clone(), hub);
         let cmds = cmd::start(ctx.clone());
+        liveupdate::start(ctx.clone());
         let build = build::start(ctx.clone());
         tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;

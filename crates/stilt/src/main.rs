@@ -17,6 +17,7 @@ mod objects;
 mod print;
 mod run;
 mod up;
+mod yaml;
 
 use clap::Parser;
 

@@ -105,7 +105,7 @@ pub fn align(grid: &[Vec<String>]) -> Vec<String> {
 }
 
 pub fn to_yaml(v: &Value) -> Result<String> {
-    Ok(serde_saphyr::to_string(v)?)
+    Ok(crate::yaml::to_string(v))
 }
 
 /// Prints objects in a non-table format. Several objects print as a `List` (YAML/JSON).

@@ -83,6 +83,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         },
         loader,
         process_env,
+        docker: Arc::new(stilt_engine::docker::DockerAdapters::default()),
     })
     .await
     .context("starting the engine")?;
