@@ -221,8 +221,9 @@ fn rel_path(target: &Path, base: &Path) -> Option<PathBuf> {
 
 #[starlark_module]
 fn os_funcs(builder: &mut GlobalsBuilder) {
+    /// Tilt: the directory of the currently executing Tiltfile.
     fn getcwd<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
-        Ok(ctx(eval).host.cwd().display().to_string())
+        Ok(cur_dir(eval).display().to_string())
     }
 
     fn getenv<'v>(
@@ -291,7 +292,7 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
         let dir = cur_dir(eval);
         let base = match basepath {
             Some(b) => abs_path(&dir, b),
-            None => ctx(eval).host.cwd(),
+            None => dir.clone(),
         };
         let t = abs_path(&dir, targpath);
         Ok(rel_path(&t, &base).unwrap_or(t).display().to_string())
