@@ -6,7 +6,8 @@
 //! - `args`: Tiltfile args, one per line.
 //! - `env`: `KEY=VALUE` lines added to the fake environment.
 //! - `host.json`: `{"context": "...", "cluster": "...", "namespace": "...", "subcommand": "ci",
-//!   "bins": ["helm"], "commands": {"<command line>": {"stdout": "...", "status": 0}}}`;
+//!   "bins": ["helm"], "commands": {"<command line>": {"stdout": "...", "status": 0}},
+//!   "run_unknown": false}` (false: no real commands or PATH lookups at all);
 //!   `[FIXTURE]` in a command line stands for the fixture directory.
 //!
 //! Absolute paths are redacted to `[FIXTURE]` (the fixture directory) and `[TESTS]`.
@@ -45,6 +46,9 @@ pub fn run_fixture(dir: &Path) -> String {
         }
         if let Some(s) = j["subcommand"].as_str() {
             subcommand = s.into();
+        }
+        if let Some(r) = j["run_unknown"].as_bool() {
+            host.run_unknown = r;
         }
         for b in j["bins"].as_array().into_iter().flatten() {
             host.path_bins.push(b.as_str().unwrap().to_owned());

@@ -500,8 +500,10 @@ fx('load_dynamic', '''
     ''', {'lib.star': 'answer = 42\n_private = 1\ndef f():\n    return 1\n'})
 
 fx('kustomize', '''
+    # kustomize() falls back to `kubectl kustomize` when no kustomize binary is on PATH (canned
+    # output in host.json so the fixture does not depend on the machine's kubectl).
     k8s_yaml(kustomize('overlay'))
-    ''', {'overlay/kustomization.yaml': 'resources:\n- deploy.yaml\nnamePrefix: dev-\ncommonLabels:\n  env: dev\n',
+    ''', {'host.json': open(os.path.join(ROOT, 'kustomize', 'host.json')).read(), 'overlay/kustomization.yaml': 'resources:\n- deploy.yaml\nnamePrefix: dev-\ncommonLabels:\n  env: dev\n',
           'overlay/deploy.yaml': deploy('app', 'nginx')})
 
 fx('settings', '''
@@ -643,7 +645,8 @@ fx('error_local_fails', '''
     ''')
 fx('error_helm_missing', '''
     k8s_yaml(helm('chart', name='release', namespace='dev', values=['values.yaml'], set=['a=b']))
-    ''', {'chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 0.1.0\n', 'values.yaml': 'a: 1\n'})
+    ''', {'chart/Chart.yaml': 'apiVersion: v2\nname: chart\nversion: 0.1.0\n', 'values.yaml': 'a: 1\n',
+          'host.json': '{"run_unknown": false}'})
 fx('error_config_unknown_flag', '''
     config.define_string('env')
     config.parse()
@@ -715,3 +718,7 @@ fx('docker_compose_interpolation', '''
     docker_build('acme/api', '.')
     ''', {'compose.yaml': 'services:\n  api:\n    image: ${REGISTRY:-acme}/api\n    ports:\n      - "${API_PORT}:80"\n    command: echo $$HOME\n  db:\n    image: postgres:${PG_VERSION-15}\n    ports:\n      - "${DB_PORT:-5432}:5432"\n',
           '.env': '# ports\nAPI_PORT=8081\n', 'Dockerfile': DOCKERFILE, 'env': 'PG_VERSION=16\n'})
+
+fx('error_kustomize_missing', '''
+    k8s_yaml(kustomize('overlay'))
+    ''', {'overlay/kustomization.yaml': 'resources: []\n', 'host.json': '{"run_unknown": false}'})
