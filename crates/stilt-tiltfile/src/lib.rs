@@ -265,17 +265,31 @@ fn run(
     let t0 = std::time::Instant::now();
     eval::exec_file(c, path, true).map_err(starlark_failure)?;
     let t1 = std::time::Instant::now();
+    // Ask the host about Kubernetes only when the Tiltfile deploys there (it may shell out).
+    let uses_k8s = {
+        let st = c.st.borrow();
+        !st.k8s.is_empty() || !st.custom_deploys.is_empty()
+    };
+    let (k8s_context, k8s_namespace, k8s_cluster) = if uses_k8s {
+        (
+            req.host.k8s_context(),
+            req.host.k8s_namespace(),
+            req.host.k8s_cluster(),
+        )
+    } else {
+        Default::default()
+    };
     {
         let mut st = c.st.borrow_mut();
-        st.settings.k8s_context = req.host.k8s_context();
-        st.settings.k8s_namespace = req.host.k8s_namespace();
+        st.settings.k8s_context = k8s_context.clone();
+        st.settings.k8s_namespace = k8s_namespace.clone();
     }
     let input = assemble::AssembleInput {
         main_path: path,
         args: &req.args,
-        k8s_context: req.host.k8s_context(),
-        k8s_namespace: req.host.k8s_namespace(),
-        k8s_cluster: req.host.k8s_cluster(),
+        k8s_context,
+        k8s_namespace,
+        k8s_cluster,
         since_time: req.start_time.clone(),
         watch: req.watch,
         subcommand: req.subcommand.clone(),

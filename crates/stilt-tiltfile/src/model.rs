@@ -283,17 +283,21 @@ pub enum ConfigKind {
 /// Settings that are not objects (returned in `TiltfileResult::settings`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Settings {
+    /// update_settings(max_parallel_updates=3).
     pub max_parallel_updates: i64,
     pub k8s_upsert_timeout_secs: i64,
     pub suppress_unused_image_warnings: Vec<String>,
     pub k8s_server_side_apply: String,
+    /// ci_settings durations, Go syntax (`30m`, `5m`, `""`).
     pub ci_timeout: String,
     pub ci_readiness_timeout: String,
     pub ci_k8s_grace_period: String,
+    /// The kube context/namespace the load checked against (empty when nothing deploys to k8s).
     pub k8s_context: String,
     pub k8s_namespace: String,
     pub allowed_k8s_contexts: Vec<String>,
     pub default_registry: Option<DefaultRegistry>,
+    /// false after secret_settings(disable_scrub=True).
     pub secrets_scrub: bool,
     /// Values (≥ 5 bytes) of k8s Secrets in the YAML, to redact from logs: (name:key, value).
     pub secrets: Vec<(String, String)>,
