@@ -1061,12 +1061,11 @@ fn stop_button(manifest: &str) -> Json {
     )
 }
 
+/// `p` relative to `base` (Go's filepath.Rel: may start with `..`).
 fn rel(base: &Path, p: &Path) -> String {
-    match p.strip_prefix(base) {
-        Ok(r) if r.as_os_str().is_empty() => ".".into(),
-        Ok(r) => r.display().to_string(),
-        Err(_) => p.display().to_string(),
-    }
+    crate::builtins::os::rel_path(p, base)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|| p.display().to_string())
 }
 
 fn trigger_str(t: TriggerMode) -> &'static str {

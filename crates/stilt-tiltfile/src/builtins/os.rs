@@ -202,7 +202,7 @@ fn environ_methods(builder: &mut MethodsBuilder) {
     }
 }
 
-fn rel_path(target: &Path, base: &Path) -> Option<PathBuf> {
+pub(crate) fn rel_path(target: &Path, base: &Path) -> Option<PathBuf> {
     let t: Vec<_> = target.components().collect();
     let b: Vec<_> = base.components().collect();
     let common = t.iter().zip(b.iter()).take_while(|(a, b)| a == b).count();

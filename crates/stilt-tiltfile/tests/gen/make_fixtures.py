@@ -722,3 +722,14 @@ fx('docker_compose_interpolation', '''
 fx('error_kustomize_missing', '''
     k8s_yaml(kustomize('overlay'))
     ''', {'overlay/kustomization.yaml': 'resources: []\n', 'host.json': '{"run_unknown": false}'})
+
+fx('live_update_paths_outside_base', '''
+    # Sync/trigger/fall_back_on paths outside the Tiltfile's directory stay relative (`..`), like
+    # Go's filepath.Rel.
+    docker_build('app', '.', live_update=[
+        fall_back_on('../shared/go.mod'),
+        sync('../shared', '/shared'),
+        run('make', trigger='../shared/Makefile'),
+    ])
+    k8s_yaml('app.yaml')
+    ''', {'app.yaml': deploy('app', 'app'), 'Dockerfile': DOCKERFILE})
