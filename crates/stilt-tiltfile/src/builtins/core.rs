@@ -133,6 +133,20 @@ pub(crate) fn run_local(
     Ok(out.stdout)
 }
 
+/// A required parameter that Tilt's docs and Go code name differently (`paths` vs `file_path`).
+fn alias<'v>(
+    func: &str,
+    param: &str,
+    v: Option<Value<'v>>,
+    doc_name: Option<Value<'v>>,
+) -> anyhow::Result<Value<'v>> {
+    match (v, doc_name) {
+        (Some(_), Some(_)) => bail!("{func}: got both {param} and its alias; pass one"),
+        (Some(v), None) | (None, Some(v)) => Ok(v),
+        (None, None) => bail!("{func}: missing required argument {param}"),
+    }
+}
+
 fn path_arg(eval: &Evaluator, func: &str, param: &str, v: Value) -> anyhow::Result<PathBuf> {
     let s = string(func, param, v)?;
     Ok(abs_path(&cur_dir(eval), &s))
@@ -265,10 +279,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_file<'v>(
-        paths: Value<'v>,
+        paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
+        #[starlark(require = named)] file_path: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
+        let paths = alias("read_file", "paths", paths, file_path)?;
         match read_or_default(eval, "read_file", paths, default)? {
             Ok(s) => Ok(eval.heap().alloc(Blob(s))),
             Err(d) => Ok(match d.unpack_str() {
@@ -279,10 +295,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_json<'v>(
-        paths: Value<'v>,
+        paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
+        #[starlark(require = named)] file_path: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
+        let paths = alias("read_json", "paths", paths, file_path)?;
         match read_or_default(eval, "read_json", paths, default)? {
             Ok(s) => {
                 let j: serde_json::Value = serde_json::from_str(&s)
@@ -294,10 +312,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_yaml<'v>(
-        paths: Value<'v>,
+        paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
+        #[starlark(require = named)] file_path: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
+        let paths = alias("read_yaml", "paths", paths, file_path)?;
         match read_or_default(eval, "read_yaml", paths, default)? {
             Ok(s) => {
                 let j = crate::yaml::parse_one(&s)
@@ -309,10 +329,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn read_yaml_stream<'v>(
-        paths: Value<'v>,
+        paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
+        #[starlark(require = named)] file_path: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
+        let paths = alias("read_yaml_stream", "paths", paths, file_path)?;
         match read_or_default(eval, "read_yaml_stream", paths, default)? {
             Ok(s) => {
                 let j = crate::yaml::parse_stream(&s)
@@ -390,10 +412,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn listdir<'v>(
-        dir: Value<'v>,
+        dir: Option<Value<'v>>,
         recursive: Option<Value<'v>>,
+        #[starlark(require = named)] directory: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Vec<String>> {
+        let dir = alias("listdir", "dir", dir, directory)?;
         let c = ctx(eval);
         let d = path_arg(eval, "listdir", "dir", dir)?;
         let recursive = opt_bool("listdir", "recursive", recursive, false)?;
@@ -422,9 +446,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
     }
 
     fn watch_file<'v>(
-        paths: Value<'v>,
+        paths: Option<Value<'v>>,
+        #[starlark(require = named)] file_path: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
+        let paths = alias("watch_file", "paths", paths, file_path)?;
         let p = path_arg(eval, "watch_file", "paths", paths)?;
         ctx(eval).add_config_file(&p);
         Ok(NoneType)

@@ -733,3 +733,13 @@ fx('live_update_paths_outside_base', '''
     ])
     k8s_yaml('app.yaml')
     ''', {'app.yaml': deploy('app', 'app'), 'Dockerfile': DOCKERFILE})
+
+fx('doc_param_names', '''
+    # Tilt's docs and its Go code name some parameters differently; both work.
+    print(str(read_file(file_path='a.txt')).strip(), str(read_file(paths='a.txt')).strip())
+    print(read_json(file_path='b.json'), read_yaml(file_path='c.yaml', default=None))
+    watch_file(file_path='a.txt')
+    print(len(listdir(directory='.')) > 0)
+    docker_build('app', '.', live_update=[fall_back_on(files=['a.txt']), sync('.', '/app')])
+    k8s_yaml('app.yaml')
+    ''', {'a.txt': 'a\n', 'b.json': '{"b": 1}', 'c.yaml': 'c: 2\n', 'app.yaml': deploy('app', 'app'), 'Dockerfile': DOCKERFILE})
