@@ -227,18 +227,21 @@ impl BuildReconciler {
         (newest, files)
     }
 
+    /// The specs whose change (on a Tiltfile reload) means the resource must update again.
     fn inputs_key(&self, name: &str) -> String {
-        [update_cmd(name), serve_cmd(name)]
+        let store = &self.ctx.store;
+        let mut parts: Vec<String> = [update_cmd(name), serve_cmd(name)]
             .iter()
-            .map(|c| {
-                self.ctx
-                    .store
-                    .get_typed::<Cmd>(c)
-                    .map(|c| serde_json::to_string(&c.spec).unwrap_or_default())
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("|")
+            .map(|c| store.get_typed::<Cmd>(c).map(|c| serde_json::to_string(&c.spec).unwrap_or_default()).unwrap_or_default())
+            .collect();
+        let owned = |a: &std::collections::BTreeMap<String, String>| a.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(name);
+        for di in store.list_typed::<DockerImage>().unwrap_or_default().into_iter().filter(|d| owned(&d.metadata.annotations)) {
+            parts.push(serde_json::to_string(&di.spec).unwrap_or_default());
+        }
+        for dc in store.list_typed::<DockerComposeService>().unwrap_or_default().into_iter().filter(|d| owned(&d.metadata.annotations)) {
+            parts.push(serde_json::to_string(&dc.spec).unwrap_or_default());
+        }
+        parts.join("|")
     }
 
     /// Whether a resource is ready now (for resource_deps and the Ready condition).

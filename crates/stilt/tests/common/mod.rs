@@ -54,7 +54,7 @@ impl Project {
     }
 
     pub fn up(&self) -> Up {
-        let log = self.path(".stilt-up.log");
+        let log = self.home.path().join("stilt-up.log");
         let file = std::fs::File::create(&log).unwrap();
         let child = self
             .cmd(&["up", "--stream", "--port", &free_port().to_string()])
