@@ -142,28 +142,62 @@ pub fn set_args(a: ArgsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stops a running `stilt up` (which stops every process it started) and deletes what it deployed.
+/// Stops a running `stilt up` (which stops every process it started) and deletes what the
+/// Tiltfile deploys: Docker Compose projects are brought down (`compose down`).
 pub fn down(a: DownArgs) -> Result<ExitCode> {
-    let _ = (&a.file, a.delete_namespaces, &a.args);
-    let client = Client::from_home().map_err(|e| anyhow!("{e}"))?;
-    let session = client.get(
-        &Client::object_path(kind("Session"), SESSION_NAME),
-        "application/json",
-    )?;
-    let pid = session["status"]["pid"]
-        .as_i64()
-        .ok_or_else(|| anyhow!("the running Stilt did not report its pid"))?;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .map_err(|e| anyhow!("stopping stilt (pid {pid}): {e}"))?;
+    let _ = a.delete_namespaces;
+    if let Ok(client) = Client::from_home() {
+        if let Ok(session) = client.get(&Client::object_path(kind("Session"), SESSION_NAME), "application/json") {
+            if let Some(pid) = session["status"]["pid"].as_i64() {
+                stop_process(pid as i32)?;
+            }
+        }
+    }
+    let file = std::path::absolute(&a.file)?;
+    let loader = crate::loader::StarlarkLoader { web_host: "localhost".into(), start_time: String::new() };
+    let loaded = stilt_engine::tiltfile::Loader::load(&loader, &file, &a.args, stilt_engine::Mode::Ci)
+        .map_err(|e| anyhow!("{}", e.message))?;
+    let mut projects = Vec::new();
+    for obj in &loaded.objects {
+        if let stilt_api::AnyObject::DockerComposeService(dcs) = obj {
+            if !projects.contains(&dcs.spec.project) {
+                projects.push(dcs.spec.project.clone());
+            }
+        }
+    }
+    if projects.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = crate::up::runtime()?;
+    rt.block_on(async move {
+        let adapters = stilt_engine::docker::DockerAdapters::default();
+        let compose = adapters.compose().await.map_err(|e| anyhow!(e))?;
+        for p in projects {
+            let spec = stilt_engine::docker::project_spec(&p);
+            compose.down(&spec, None).await.map_err(|e| anyhow!("docker compose down ({}): {e}", p.name))?;
+            println!("Removed Docker Compose project {}", spec.effective_name());
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn stop_process(pid: i32) -> Result<()> {
+    let target = nix::unistd::Pid::from_raw(pid);
+    if nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM).is_err() {
+        return Ok(());
+    }
     for _ in 0..600 {
-        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err() {
+        if !alive(pid) {
             println!("Stopped stilt (pid {pid}) and everything it started.");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     bail!("stilt (pid {pid}) did not stop within 60s")
+}
+
+/// Whether a process exists and has not exited (a zombie waiting for its parent counts as gone).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
 }

@@ -84,6 +84,12 @@ fn compose_live_update_rebuild_and_failures() {
     });
     assert_eq!(http_get(port, "/").as_deref(), Some("hello v3\n"));
     assert_eq!(container_id(&project).as_deref(), Some(second.as_str()));
+
+    // `stilt down` stops stilt up and removes the compose project.
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCOPY version.txt /version.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
+    let down = p.run(&["down"]);
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert_eq!(container_id(&project), None, "no container left after stilt down");
     drop(up);
     drop(guard);
 }
