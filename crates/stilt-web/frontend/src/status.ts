@@ -62,7 +62,11 @@ export const TONE_LABEL: Record<Tone, string> = {
 export function resourceKind(r: UIResource): string {
   if (r.metadata.name === TILTFILE) return "tiltfile";
   const specs = r.status?.specs ?? [];
-  const t = specs.find((s) => s.type && s.type !== "image")?.type ?? specs[0]?.type ?? "unknown";
+  const t =
+    specs.find((s) => s.type && s.type !== "image")?.type ??
+    specs[0]?.type ??
+    r.metadata.annotations?.["stilt.dev/resource-type"] ??
+    "unknown";
   return t === "docker-compose" ? "compose" : t;
 }
 
