@@ -4,6 +4,7 @@
 # and exits non-zero on any failure. Screenshots and bench.json land in <repo>/artifacts/.
 #   crates/stilt-web/frontend/scripts/e2e.sh            # everything
 #   SKIP_BENCH=1 crates/stilt-web/frontend/scripts/e2e.sh
+#   STILT_BIN=/path/to/stilt crates/stilt-web/frontend/scripts/e2e.sh   # + a real `stilt up`
 set -uo pipefail
 FRONTEND="$(cd "$(dirname "$0")/.." && pwd)"
 REPO="$(cd "$FRONTEND/../../.." && pwd)"
@@ -39,6 +40,11 @@ rm -f /tmp/stilt-web-e2e.$$.log
 passed=$((passed + ${p:-0}))
 failed=$((failed + ${f:-0}))
 if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); fi
+
+# With a stilt binary that serves the UI (STILT_BIN=...), the same checks against the real engine.
+if [ -n "${STILT_BIN:-}" ]; then
+  step "browser tests against a real stilt up ($STILT_BIN)" node scripts/real-stilt.mjs
+fi
 
 if [ "${SKIP_BENCH:-}" = "" ]; then
   step "benchmark (300 resources; 50 x 2,000 log lines)" node scripts/bench.mjs
