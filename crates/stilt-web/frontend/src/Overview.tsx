@@ -74,9 +74,15 @@ const Row = memo(function Row({
         <span class="muted" data-testid={`build-${name}`}>
           {cur
             ? `updating ${fmtDuration(now - ms(cur))}`
-            : last
-              ? `${fmtAgo(ms(last.finishTime), now)} · ${fmtDuration(buildDuration(last))}`
-              : "no build yet"}
+            : r.status?.waiting?.reason && !last
+              ? `waiting: ${r.status.waiting.reason}${
+                  r.status.waiting.on?.length ? ` (${r.status.waiting.on.map((o) => o.name).join(", ")})` : ""
+                }`
+              : r.status?.queued
+                ? "queued"
+                : last
+                  ? `${fmtAgo(ms(last.finishTime), now)} · ${fmtDuration(buildDuration(last))}`
+                  : "no build yet"}
         </span>
         {last?.error && !cur && <span class="err-text"> failed</span>}
         {pending && (
