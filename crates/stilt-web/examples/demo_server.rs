@@ -337,6 +337,14 @@ impl Sim {
                 Level::Info,
                 &format!("{name} listening on :8080"),
             );
+            if name == "web" {
+                self.logs.line(
+                    name,
+                    "build:1",
+                    Level::Info,
+                    "\x1b[32m✔ compiled\x1b[0m successfully in \x1b[1m1.2s\x1b[0m",
+                );
+            }
             if name == "api" {
                 self.logs.line(
                     name,

@@ -151,6 +151,16 @@ test("all-logs view: interleaved, filter by resource, level and text, errors hig
   await shot(page, "logs-filtered-cleared");
 });
 
+test("ANSI colours in log lines are rendered, and filters ignore the escape codes", async ({ page, srv }) => {
+  await page.goto(srv.url + "r/web");
+  await page.waitForSelector(".log-line .ansi-32");
+  assert((await page.textContent(".log-line .ansi-32")) === "✔ compiled", "green span");
+  assert(!(await page.textContent('[data-testid="log-view"]')).includes("\x1b"), "no raw escapes");
+  await page.fill('[data-testid="log-filter"]', "compiled successfully");
+  await page.waitForFunction(() => document.querySelector('[data-testid="log-view"]').dataset.lines === "1");
+  await shot(page, "ansi");
+});
+
 test("follow mode sticks to the newest line and stops when scrolled up", async ({ page, srv }) => {
   await page.goto(srv.url + "logs");
   await page.waitForSelector(".log-line");

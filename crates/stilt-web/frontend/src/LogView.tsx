@@ -4,13 +4,29 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { LEVEL_ERROR, LEVEL_WARN, type LogColumns } from "./state";
 import { fmtClock } from "./status";
+import { parseAnsi } from "./ansi";
 import { linkHandler, resourcePath } from "./hooks";
 
 export const ROW_HEIGHT = 18;
 const OVERSCAN = 12;
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+/// A log line's text: ANSI colours rendered, filter matches marked.
+function LineText({ raw, needle }: { raw: string; needle: string }) {
+  if (!raw.includes("\x1b")) return <Highlighted text={raw} needle={needle} />;
+  return (
+    <>
+      {parseAnsi(raw).map((sp, k) =>
+        sp.cls ? (
+          <span key={k} class={sp.cls}>
+            <Highlighted text={sp.text} needle={needle} />
+          </span>
+        ) : (
+          <Highlighted key={k} text={sp.text} needle={needle} />
+        ),
+      )}
+    </>
+  );
+}
 
 function Highlighted({ text, needle }: { text: string; needle: string }) {
   if (!needle) return <>{text}</>;
@@ -79,7 +95,6 @@ export function LogView(p: LogViewProps) {
     const lvl = L.level[i];
     const res = L.names[L.resource[i]];
     const cls = lvl === LEVEL_ERROR ? "log-line err" : lvl === LEVEL_WARN ? "log-line warn" : "log-line";
-    const text = L.text[i].includes("\x1b") ? L.text[i].replace(ANSI, "") : L.text[i];
     items.push(
       <div key={i} class={cls} style={{ top: row * ROW_HEIGHT }} data-level={lvl}>
         <span class="log-time">{fmtClock(L.time[i])}</span>
@@ -89,7 +104,7 @@ export function LogView(p: LogViewProps) {
           </a>
         )}
         <span class="log-text">
-          <Highlighted text={text} needle={p.highlight ?? ""} />
+          <LineText raw={L.text[i]} needle={p.highlight ?? ""} />
         </span>
       </div>,
     );

@@ -1,6 +1,7 @@
 // The client's mirror of the server view: objects by kind and name, and the log as columns.
 // Fed only by the /ws/view websocket (never polled). Components subscribe to change counters.
 
+import { stripAnsi } from "./ansi";
 import type { ApiObject, UIButton, UIResource } from "./types";
 
 export const LEVEL_INFO = 0;
@@ -46,7 +47,7 @@ export class LogColumns {
   lowerText(i: number): string {
     let l = this.lower[i];
     if (l === undefined) {
-      l = this.text[i].toLowerCase();
+      l = stripAnsi(this.text[i]).toLowerCase();
       this.lower[i] = l;
     }
     return l;
