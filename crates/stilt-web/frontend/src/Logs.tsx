@@ -134,7 +134,7 @@ export function LogPane({ resource, showResourcePicker }: { resource?: string; s
           {follow ? "● Following" : "○ Follow"}
         </button>
         <span class="muted" data-testid="log-count">
-          {total.toLocaleString()} lines
+          {total.toLocaleString()} {total === 1 ? "line" : "lines"}
           {res && (errors > 0 || warns > 0) && (
             <>
               {" · "}
