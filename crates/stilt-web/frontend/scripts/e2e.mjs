@@ -149,6 +149,19 @@ test("all-logs view: interleaved, filter by resource, level and text, errors hig
   await page.fill('[data-testid="log-filter"]', "");
   await page.waitForSelector(".log-line.warn");
   await shot(page, "logs-filtered-cleared");
+  // The page bounds its memory: trimming keeps the newest lines with consistent indexes.
+  const trimOk = await page.evaluate(() => {
+    const L = window.__stilt.logs;
+    const t = L.trimmed(10);
+    const last = L.length - 1;
+    return (
+      t.length === 10 &&
+      t.text[9] === L.text[last] &&
+      t.names[t.resource[9]] === L.names[L.resource[last]] &&
+      t.byResource.reduce((a, b) => a + b.length, 0) === 10
+    );
+  });
+  assert(trimOk, "LogColumns.trimmed keeps the newest lines");
 });
 
 test("ANSI colours in log lines are rendered, and filters ignore the escape codes", async ({ page, srv }) => {

@@ -5,6 +5,8 @@ import { stripAnsi } from "./ansi";
 import type { ApiObject, UIButton, UIResource } from "./types";
 
 export const LEVEL_INFO = 0;
+/// Most log lines the page holds (the server's log store is bounded too).
+export const MAX_LINES = 300_000;
 export const LEVEL_WARN = 1;
 export const LEVEL_ERROR = 2;
 
@@ -74,7 +76,7 @@ export class LogColumns {
     return i;
   }
 
-  private grow(n: number) {
+  grow(n: number) {
     if (n <= this.resource.length) return;
     let cap = this.resource.length;
     while (cap < n) cap *= 2;
@@ -90,6 +92,28 @@ export class LogColumns {
     const s = new Int32Array(cap);
     s.set(this.span);
     this.span = s;
+  }
+
+  /// A copy holding only the newest `keep` lines (line indices change, so it is a new object).
+  trimmed(keep: number): LogColumns {
+    const out = new LogColumns();
+    out.truncated = true;
+    out.names = this.names.slice();
+    out.nameIndex = new Map(this.nameIndex);
+    out.spans = this.spans.slice();
+    out.spanIndex = new Map(this.spanIndex);
+    out.byResource = this.names.map(() => []);
+    const from = Math.max(0, this.length - keep);
+    const n = this.length - from;
+    out.grow(n);
+    out.resource.set(this.resource.subarray(from, this.length));
+    out.level.set(this.level.subarray(from, this.length));
+    out.time.set(this.time.subarray(from, this.length));
+    out.span.set(this.span.subarray(from, this.length));
+    out.text = this.text.slice(from, this.length);
+    out.length = n;
+    for (let i = 0; i < n; i++) out.byResource[out.resource[i]].push(i);
+    return out;
   }
 
   append(w: WireLogs) {
@@ -245,6 +269,8 @@ export class ViewState {
     if (msg.full || msg.objects?.length || msg.deleted?.length) this.version++;
     if (msg.logs) {
       this.logs.append(msg.logs);
+      // The browser keeps at most MAX_LINES; past that the oldest fifth goes.
+      if (this.logs.length > MAX_LINES) this.logs = this.logs.trimmed(Math.floor(MAX_LINES * 0.8));
       this.stats.lines += msg.logs.lines.length;
       this.logVersion++;
     }
