@@ -80,7 +80,7 @@ pub fn start(ctx: Ctx) -> BuildController {
     controller::run(
         ctx,
         queue,
-        ["UIResource", "Cmd", "FileWatch", "ConfigMap", "Tiltfile"]
+        ["UIResource", "Cmd", "FileWatch", "ConfigMap", "Tiltfile", "KubernetesDiscovery", "DockerComposeService", "LiveUpdate"]
             .into_iter()
             .map(|k| (k, decide.clone()))
             .collect(),
@@ -102,6 +102,7 @@ struct Manifest {
     links: Vec<UIResourceLink>,
     is_test: bool,
     image_maps: Vec<String>,
+    pod_readiness: String,
 }
 
 fn manifest(ui: &UIResource) -> Option<Manifest> {
@@ -134,6 +135,7 @@ fn manifest(ui: &UIResource) -> Option<Manifest> {
             .and_then(|l| serde_json::from_str(l).ok())
             .unwrap_or_default(),
         is_test: false,
+        pod_readiness: a.get(ANN_POD_READINESS).cloned().unwrap_or_default(),
         image_maps: a
             .get(ANN_IMAGE_MAPS)
             .map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
@@ -260,6 +262,7 @@ impl BuildReconciler {
                 },
                 Err(_) => ("not_applicable", rs.succeeded_once),
             },
+            "k8s" => crate::k8s::runtime(&self.ctx, &m.name, &m.pod_readiness, rs.succeeded_once),
             "docker-compose" => {
                 let dcs = self.ctx.store.list_typed::<DockerComposeService>().unwrap_or_default().into_iter().find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name));
                 match dcs.and_then(|d| d.status) {
@@ -453,6 +456,25 @@ async fn run_update(
             if let Ok(serve) = ctx.store.get_typed::<Cmd>(&serve_cmd(&m.name)) {
                 restart_serve(ctx, &serve);
             }
+            Ok(())
+        }
+        "k8s" => {
+            crate::k8s::build_and_push(ctx, &m.name, &m.image_maps, span).await?;
+            let ka = ctx
+                .store
+                .list_typed::<KubernetesApply>()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|k| k.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
+                .ok_or_else(|| format!("no KubernetesApply for resource {}", m.name))?;
+            ctx.logs.line(&m.name, span, Level::Info, "Deploying");
+            let applied = crate::k8s::apply(ctx, &ka, &m.name, span).await?;
+            let key = format!("ka:{}", ka.metadata.name);
+            let mut st = state.lock();
+            if let Some(old) = st.monitors.remove(&key) {
+                old.abort();
+            }
+            st.monitors.insert(key, crate::k8s::monitor(ctx.clone(), ka, m.name.clone(), applied));
             Ok(())
         }
         "docker-compose" => {

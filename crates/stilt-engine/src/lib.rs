@@ -20,6 +20,7 @@ pub mod cmd;
 pub mod controller;
 pub mod docker;
 pub mod filewatch;
+pub mod k8s;
 pub mod liveupdate;
 pub mod names;
 pub mod probe;
@@ -50,6 +51,8 @@ pub struct Ctx {
     pub process_env: Arc<Vec<(String, String)>>,
     /// The Docker engine and compose CLI, connected on first use.
     pub docker: Arc<docker::DockerAdapters>,
+    /// The Kubernetes cluster, connected on first use.
+    pub k8s: Arc<k8s::K8sAdapters>,
 }
 
 /// Settings of an engine.
@@ -61,6 +64,7 @@ pub struct EngineConfig {
     pub loader: Arc<dyn tiltfile::Loader>,
     pub process_env: Vec<(String, String)>,
     pub docker: Arc<docker::DockerAdapters>,
+    pub k8s: Arc<k8s::K8sAdapters>,
 }
 
 /// A running engine. Dropping it does not stop processes: call [`Engine::shutdown`].
@@ -79,6 +83,7 @@ impl Engine {
             mode: cfg.mode,
             process_env: Arc::new(cfg.process_env),
             docker: cfg.docker,
+            k8s: cfg.k8s,
         };
         let hub = if ctx.mode == Mode::Up {
             stilt_watch::WatchHub::new().ok()

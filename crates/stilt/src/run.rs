@@ -84,6 +84,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         loader,
         process_env,
         docker: Arc::new(stilt_engine::docker::DockerAdapters::default()),
+        k8s: Arc::new(stilt_engine::k8s::K8sAdapters::default()),
     })
     .await
     .context("starting the engine")?;
