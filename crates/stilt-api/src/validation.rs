@@ -264,13 +264,16 @@ impl Validate for KubernetesApply {
             )),
             _ => {}
         }
-        if let Some(cmd) = &self.spec.apply_cmd {
-            if cmd.args.is_empty() {
-                errs.push(FieldError::required(
-                    "spec.applyCmd.args",
-                    "args must have length at least 1",
-                ));
-            }
+        if self
+            .spec
+            .apply_cmd
+            .as_ref()
+            .is_some_and(|cmd| cmd.args.is_empty())
+        {
+            errs.push(FieldError::required(
+                "spec.applyCmd.args",
+                "args must have length at least 1",
+            ));
         }
         if self.spec.apply_cmd.is_some() && self.spec.delete_cmd.is_none() {
             errs.push(FieldError::required(

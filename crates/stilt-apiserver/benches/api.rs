@@ -38,37 +38,82 @@ async fn main() {
     for i in 0..1000 {
         store.create(cmd(i)).unwrap();
     }
-    let request = |uri: String| Request::get(uri).header("Authorization", "Bearer t").body(Body::empty()).unwrap();
+    let request = |uri: String| {
+        Request::get(uri)
+            .header("Authorization", "Bearer t")
+            .body(Body::empty())
+            .unwrap()
+    };
 
     let mut gets = Vec::new();
     for i in 0..2000 {
         let t = Instant::now();
-        let resp = router.clone().oneshot(request(format!("/apis/tilt.dev/v1alpha1/cmds/resource-{}:serve", i % 1000))).await.unwrap();
-        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let resp = router
+            .clone()
+            .oneshot(request(format!(
+                "/apis/tilt.dev/v1alpha1/cmds/resource-{}:serve",
+                i % 1000
+            )))
+            .await
+            .unwrap();
+        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         gets.push(t.elapsed());
     }
-    println!("get one of 1,000 objects (HTTP, in process):  p50 {:.0} µs  p99 {:.0} µs", pct(gets.clone(), 0.5), pct(gets, 0.99));
+    println!(
+        "get one of 1,000 objects (HTTP, in process):  p50 {:.0} µs  p99 {:.0} µs",
+        pct(gets.clone(), 0.5),
+        pct(gets, 0.99)
+    );
 
     let mut lists = Vec::new();
     for _ in 0..100 {
         let t = Instant::now();
-        let resp = router.clone().oneshot(request("/apis/tilt.dev/v1alpha1/cmds".into())).await.unwrap();
-        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let resp = router
+            .clone()
+            .oneshot(request("/apis/tilt.dev/v1alpha1/cmds".into()))
+            .await
+            .unwrap();
+        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         lists.push(t.elapsed());
     }
-    println!("list 1,000 objects (HTTP, in process):        p50 {:.2} ms  p99 {:.2} ms", pct(lists.clone(), 0.5) / 1e3, pct(lists, 0.99) / 1e3);
+    println!(
+        "list 1,000 objects (HTTP, in process):        p50 {:.2} ms  p99 {:.2} ms",
+        pct(lists.clone(), 0.5) / 1e3,
+        pct(lists, 0.99) / 1e3
+    );
 
     let mut tables = Vec::new();
     for _ in 0..50 {
         let t = Instant::now();
-        let req = Request::get("/apis/tilt.dev/v1alpha1/cmds").header("Authorization", "Bearer t").header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").body(Body::empty()).unwrap();
+        let req = Request::get("/apis/tilt.dev/v1alpha1/cmds")
+            .header("Authorization", "Bearer t")
+            .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+            .body(Body::empty())
+            .unwrap();
         let resp = router.clone().oneshot(req).await.unwrap();
-        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
         tables.push(t.elapsed());
     }
-    println!("list 1,000 as a Table (kubectl get):          p50 {:.2} ms  p99 {:.2} ms", pct(tables.clone(), 0.5) / 1e3, pct(tables, 0.99) / 1e3);
+    println!(
+        "list 1,000 as a Table (kubectl get):          p50 {:.2} ms  p99 {:.2} ms",
+        pct(tables.clone(), 0.5) / 1e3,
+        pct(tables, 0.99) / 1e3
+    );
 
-    let mut watch = store.watch(Some("Cmd"), Selectors::default(), WatchFrom::ResourceVersion(store.resource_version())).unwrap().stream;
+    let mut watch = store
+        .watch(
+            Some("Cmd"),
+            Selectors::default(),
+            WatchFrom::ResourceVersion(store.resource_version()),
+        )
+        .unwrap()
+        .stream;
     let mut lat = Vec::new();
     for i in 0..1000 {
         let t = Instant::now();
@@ -76,12 +121,19 @@ async fn main() {
         watch.next().await.unwrap();
         lat.push(t.elapsed());
     }
-    println!("create → watch event (store):                 p50 {:.1} µs  p99 {:.1} µs", pct(lat.clone(), 0.5), pct(lat, 0.99));
+    println!(
+        "create → watch event (store):                 p50 {:.1} µs  p99 {:.1} µs",
+        pct(lat.clone(), 0.5),
+        pct(lat, 0.99)
+    );
 
     let mut http_watch_lat = Vec::new();
     let resp = router
         .clone()
-        .oneshot(request(format!("/apis/tilt.dev/v1alpha1/cmds?watch=true&resourceVersion={}", store.resource_version())))
+        .oneshot(request(format!(
+            "/apis/tilt.dev/v1alpha1/cmds?watch=true&resourceVersion={}",
+            store.resource_version()
+        )))
         .await
         .unwrap();
     let mut body = resp.into_body().into_data_stream();
@@ -92,7 +144,11 @@ async fn main() {
         body.next().await.unwrap().unwrap();
         http_watch_lat.push(t.elapsed());
     }
-    println!("create → watch event (HTTP watch stream):     p50 {:.1} µs  p99 {:.1} µs", pct(http_watch_lat.clone(), 0.5), pct(http_watch_lat, 0.99));
+    println!(
+        "create → watch event (HTTP watch stream):     p50 {:.1} µs  p99 {:.1} µs",
+        pct(http_watch_lat.clone(), 0.5),
+        pct(http_watch_lat, 0.99)
+    );
 
     let fresh = Store::default();
     let before = rss_kb();
@@ -100,5 +156,8 @@ async fn main() {
         fresh.create(cmd(i)).unwrap();
     }
     let after = rss_kb();
-    println!("memory: {:.0} KB per 1,000 objects (RSS growth over 10,000 Cmds incl. watch history)", (after - before) as f64 / 10.0);
+    println!(
+        "memory: {:.0} KB per 1,000 objects (RSS growth over 10,000 Cmds incl. watch history)",
+        (after - before) as f64 / 10.0
+    );
 }

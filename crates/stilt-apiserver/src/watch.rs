@@ -93,10 +93,8 @@ pub fn watch(
                     return;
                 }
             }
-            if send_initial {
-                if tx.send(bookmark(info, last_rv, true)).await.is_err() {
-                    return;
-                }
+            if send_initial && tx.send(bookmark(info, last_rv, true)).await.is_err() {
+                return;
             }
             let mut stream = watch.stream;
             let mut ticker =

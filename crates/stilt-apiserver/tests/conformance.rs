@@ -18,7 +18,10 @@ fn client(store: Store, bookmark_interval: Duration) -> Client {
     let router = ApiServer::new(store, opts).router();
     let service = tower::ServiceBuilder::new()
         .map_request(|mut req: http::Request<kube::client::Body>| {
-            req.headers_mut().insert(http::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
+            req.headers_mut().insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {TOKEN}").parse().unwrap(),
+            );
             req
         })
         .service(router);
@@ -26,7 +29,10 @@ fn client(store: Store, bookmark_interval: Duration) -> Client {
 }
 
 fn cmds(client: Client) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("tilt.dev", "v1alpha1", "Cmd"), "cmds");
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("tilt.dev", "v1alpha1", "Cmd"),
+        "cmds",
+    );
     Api::all_with(client, &ar)
 }
 
@@ -36,7 +42,9 @@ fn cmd(name: &str) -> DynamicObject {
 
 fn name(ev: &WatchEvent<DynamicObject>) -> Option<String> {
     match ev {
-        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => o.metadata.name.clone(),
+        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+            o.metadata.name.clone()
+        }
         _ => None,
     }
 }
@@ -49,10 +57,18 @@ async fn watch_resumes_after_a_resource_version() {
     let list = api.list(&Default::default()).await.unwrap();
     let rv = list.metadata.resource_version.unwrap();
     api.create(&PostParams::default(), &cmd("b")).await.unwrap();
-    let mut stream = api.watch(&WatchParams::default().timeout(5), &rv).await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
     let ev = stream.try_next().await.unwrap().unwrap();
     assert!(matches!(ev, WatchEvent::Added(_)));
-    assert_eq!(name(&ev).as_deref(), Some("b"), "only what happened after the list is replayed");
+    assert_eq!(
+        name(&ev).as_deref(),
+        Some("b"),
+        "only what happened after the list is replayed"
+    );
     api.delete("a", &Default::default()).await.unwrap();
     let ev = stream.try_next().await.unwrap().unwrap();
     assert!(matches!(ev, WatchEvent::Deleted(_)), "{ev:?}");
@@ -63,9 +79,30 @@ async fn bookmarks_arrive_when_asked_for() {
     let store = Store::default();
     let api = cmds(client(store.clone(), Duration::from_millis(100)));
     api.create(&PostParams::default(), &cmd("a")).await.unwrap();
-    let rv = api.list(&Default::default()).await.unwrap().metadata.resource_version.unwrap();
-    let mut stream = api.watch(&WatchParams { bookmarks: true, ..Default::default() }.timeout(5), &rv).await.unwrap().boxed();
-    let ev = tokio::time::timeout(Duration::from_secs(3), stream.try_next()).await.unwrap().unwrap().unwrap();
+    let rv = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(
+            &WatchParams {
+                bookmarks: true,
+                ..Default::default()
+            }
+            .timeout(5),
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let ev = tokio::time::timeout(Duration::from_secs(3), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match ev {
         WatchEvent::Bookmark(b) => assert_eq!(b.metadata.resource_version, rv),
         other => panic!("expected a bookmark, got {other:?}"),
@@ -74,12 +111,21 @@ async fn bookmarks_arrive_when_asked_for() {
 
 #[tokio::test]
 async fn watching_from_expired_history_is_410_gone() {
-    let store = Store::new(StoreOptions { history: 5, ..Default::default() });
+    let store = Store::new(StoreOptions {
+        history: 5,
+        ..Default::default()
+    });
     let api = cmds(client(store.clone(), Duration::from_secs(60)));
     for i in 0..20 {
-        api.create(&PostParams::default(), &cmd(&format!("c{i}"))).await.unwrap();
+        api.create(&PostParams::default(), &cmd(&format!("c{i}")))
+            .await
+            .unwrap();
     }
-    let mut stream = api.watch(&WatchParams::default().timeout(5), "2").await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(5), "2")
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await.unwrap().unwrap() {
         WatchEvent::Error(e) => assert_eq!(e.code, 410, "{e:?}"),
         other => panic!("expected 410, got {other:?}"),
@@ -88,9 +134,16 @@ async fn watching_from_expired_history_is_410_gone() {
 
 #[tokio::test]
 async fn a_slow_watcher_is_closed_with_410_and_writers_never_wait() {
-    let store = Store::new(StoreOptions { watch_queue: 16, ..Default::default() });
+    let store = Store::new(StoreOptions {
+        watch_queue: 16,
+        ..Default::default()
+    });
     let api = cmds(client(store.clone(), Duration::from_secs(60)));
-    let mut stream = api.watch(&WatchParams::default().timeout(30), "0").await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(30), "0")
+        .await
+        .unwrap()
+        .boxed();
     // The watcher reads nothing while 2,000 writes happen; the writes must all complete.
     let start = std::time::Instant::now();
     for i in 0..2000 {
@@ -99,13 +152,21 @@ async fn a_slow_watcher_is_closed_with_410_and_writers_never_wait() {
     assert!(start.elapsed() < Duration::from_secs(20));
     let mut seen = 0;
     let end = loop {
-        match tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap() {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             Some(WatchEvent::Error(e)) => break Some(e.code),
             Some(_) => seen += 1,
             None => break None,
         }
     };
-    assert_eq!(end, Some(410), "a lagging watch ends with 410 so the client relists (saw {seen} events first)");
+    assert_eq!(
+        end,
+        Some(410),
+        "a lagging watch ends with 410 so the client relists (saw {seen} events first)"
+    );
     assert!(seen < 2000);
 }
 
@@ -114,13 +175,19 @@ async fn no_event_is_lost_under_ten_concurrent_writers() {
     let store = Store::default();
     let c = client(store.clone(), Duration::from_secs(60));
     let api = cmds(c.clone());
-    let mut stream = api.watch(&WatchParams::default().timeout(60), "0").await.unwrap().boxed();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(60), "0")
+        .await
+        .unwrap()
+        .boxed();
     let writers: Vec<_> = (0..10)
         .map(|w| {
             let api = cmds(c.clone());
             tokio::spawn(async move {
                 for i in 0..100 {
-                    api.create(&PostParams::default(), &cmd(&format!("w{w}-{i}"))).await.unwrap();
+                    api.create(&PostParams::default(), &cmd(&format!("w{w}-{i}")))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -128,7 +195,11 @@ async fn no_event_is_lost_under_ten_concurrent_writers() {
     let mut names = std::collections::BTreeSet::new();
     let mut last_rv = 0u64;
     while names.len() < 1000 {
-        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await.expect("events keep coming").unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .expect("events keep coming")
+            .unwrap()
+            .unwrap();
         if let WatchEvent::Added(o) = ev {
             let rv: u64 = o.metadata.resource_version.unwrap().parse().unwrap();
             assert!(rv > last_rv, "resourceVersions increase");
@@ -147,12 +218,25 @@ async fn errors_are_kubernetes_statuses() {
     let store = Store::default();
     let api = cmds(client(store.clone(), Duration::from_secs(60)));
     api.create(&PostParams::default(), &cmd("a")).await.unwrap();
-    let dup = api.create(&PostParams::default(), &cmd("a")).await.unwrap_err();
-    assert!(matches!(dup, kube::Error::Api(ref s) if s.code == 409), "{dup:?}");
+    let dup = api
+        .create(&PostParams::default(), &cmd("a"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dup, kube::Error::Api(ref s) if s.code == 409),
+        "{dup:?}"
+    );
     let missing = api.get("nope").await.unwrap_err();
-    assert!(matches!(missing, kube::Error::Api(ref s) if s.code == 404), "{missing:?}");
+    assert!(
+        matches!(missing, kube::Error::Api(ref s) if s.code == 404),
+        "{missing:?}"
+    );
     let invalid: DynamicObject = serde_json::from_value(json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "Cmd", "metadata": {"name": "b"}, "spec": {"args": []}})).unwrap();
-    match api.create(&PostParams::default(), &invalid).await.unwrap_err() {
+    match api
+        .create(&PostParams::default(), &invalid)
+        .await
+        .unwrap_err()
+    {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 422);
             assert!(s.message.contains("spec.args"), "{}", s.message);
@@ -161,8 +245,26 @@ async fn errors_are_kubernetes_statuses() {
     }
     let mut stale = api.get("a").await.unwrap();
     stale.metadata.resource_version = Some("1".into());
-    store.patch("Cmd", "a", stilt_store::PatchType::Merge, &json!({"spec": {"dir": "/x"}}), false).unwrap();
-    let conflict = api.replace("a", &PostParams::default(), &stale).await.unwrap_err();
-    assert!(matches!(conflict, kube::Error::Api(ref s) if s.code == 409), "{conflict:?}");
-    assert_eq!(store.get("Cmd", "a").unwrap()["spec"]["dir"], "/x", "a rejected write changes nothing");
+    store
+        .patch(
+            "Cmd",
+            "a",
+            stilt_store::PatchType::Merge,
+            &json!({"spec": {"dir": "/x"}}),
+            false,
+        )
+        .unwrap();
+    let conflict = api
+        .replace("a", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(conflict, kube::Error::Api(ref s) if s.code == 409),
+        "{conflict:?}"
+    );
+    assert_eq!(
+        store.get("Cmd", "a").unwrap()["spec"]["dir"],
+        "/x",
+        "a rejected write changes nothing"
+    );
 }

@@ -21,6 +21,9 @@ use stilt_store::{StoreError, TypedStore};
 const MAX_BUILD_HISTORY: usize = 10;
 const DECIDE: &str = "decide";
 
+/// A resource, its state, why it waits, whether it is disabled, and its pending files.
+type StatusInputs = (Manifest, ResourceState, Option<String>, bool, Vec<String>);
+
 /// Per-resource bookkeeping the engine keeps in memory.
 #[derive(Default, Clone)]
 struct ResourceState {
@@ -80,10 +83,19 @@ pub fn start(ctx: Ctx) -> BuildController {
     controller::run(
         ctx,
         queue,
-        ["UIResource", "Cmd", "FileWatch", "ConfigMap", "Tiltfile", "KubernetesDiscovery", "DockerComposeService", "LiveUpdate"]
-            .into_iter()
-            .map(|k| (k, decide.clone()))
-            .collect(),
+        [
+            "UIResource",
+            "Cmd",
+            "FileWatch",
+            "ConfigMap",
+            "Tiltfile",
+            "KubernetesDiscovery",
+            "DockerComposeService",
+            "LiveUpdate",
+        ]
+        .into_iter()
+        .map(|k| (k, decide.clone()))
+        .collect(),
         r,
     );
     BuildController { state }
@@ -138,7 +150,12 @@ fn manifest(ui: &UIResource) -> Option<Manifest> {
         pod_readiness: a.get(ANN_POD_READINESS).cloned().unwrap_or_default(),
         image_maps: a
             .get(ANN_IMAGE_MAPS)
-            .map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .map(|d| {
+                d.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default(),
     })
 }
@@ -214,12 +231,22 @@ impl BuildReconciler {
             .list_typed::<LiveUpdate>()
             .unwrap_or_default()
             .into_iter()
-            .filter(|lu| lu.metadata.annotations.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(name))
+            .filter(|lu| {
+                lu.metadata
+                    .annotations
+                    .get(ANNOTATION_RESOURCE)
+                    .map(String::as_str)
+                    == Some(name)
+            })
             .filter(|lu| lu.status.as_ref().is_none_or(|s| s.failed.is_none()))
             .collect();
         if !lus.is_empty() {
             let before = files.len();
-            files.retain(|f| !lus.iter().any(|lu| crate::liveupdate::syncable(&lu.spec, std::path::Path::new(f)).is_some()));
+            files.retain(|f| {
+                !lus.iter().any(|lu| {
+                    crate::liveupdate::syncable(&lu.spec, std::path::Path::new(f)).is_some()
+                })
+            });
             if files.is_empty() && before > 0 {
                 newest = None;
             }
@@ -234,13 +261,30 @@ impl BuildReconciler {
         let store = &self.ctx.store;
         let mut parts: Vec<String> = [update_cmd(name), serve_cmd(name)]
             .iter()
-            .map(|c| store.get_typed::<Cmd>(c).map(|c| serde_json::to_string(&c.spec).unwrap_or_default()).unwrap_or_default())
+            .map(|c| {
+                store
+                    .get_typed::<Cmd>(c)
+                    .map(|c| serde_json::to_string(&c.spec).unwrap_or_default())
+                    .unwrap_or_default()
+            })
             .collect();
-        let owned = |a: &std::collections::BTreeMap<String, String>| a.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(name);
-        for di in store.list_typed::<DockerImage>().unwrap_or_default().into_iter().filter(|d| owned(&d.metadata.annotations)) {
+        let owned = |a: &std::collections::BTreeMap<String, String>| {
+            a.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(name)
+        };
+        for di in store
+            .list_typed::<DockerImage>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| owned(&d.metadata.annotations))
+        {
             parts.push(serde_json::to_string(&di.spec).unwrap_or_default());
         }
-        for dc in store.list_typed::<DockerComposeService>().unwrap_or_default().into_iter().filter(|d| owned(&d.metadata.annotations)) {
+        for dc in store
+            .list_typed::<DockerComposeService>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| owned(&d.metadata.annotations))
+        {
             parts.push(serde_json::to_string(&dc.spec).unwrap_or_default());
         }
         parts.join("|")
@@ -264,7 +308,13 @@ impl BuildReconciler {
             },
             "k8s" => crate::k8s::runtime(&self.ctx, &m.name, &m.pod_readiness, rs.succeeded_once),
             "docker-compose" => {
-                let dcs = self.ctx.store.list_typed::<DockerComposeService>().unwrap_or_default().into_iter().find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name));
+                let dcs = self
+                    .ctx
+                    .store
+                    .list_typed::<DockerComposeService>()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name));
                 match dcs.and_then(|d| d.status) {
                     Some(s) if !s.apply_error.is_empty() => ("error", false),
                     Some(s) => match s.container_state {
@@ -303,8 +353,7 @@ impl Reconciler for BuildReconciler {
                 && st.resources.get(&m.name).is_some_and(|r| r.building)
         });
         let mut to_start: Vec<(Manifest, String, Vec<String>)> = Vec::new();
-        let mut statuses: Vec<(Manifest, ResourceState, Option<String>, bool, Vec<String>)> =
-            Vec::new();
+        let mut statuses: Vec<StatusInputs> = Vec::new();
         for m in &manifests {
             let rs = st.resources.entry(m.name.clone()).or_default().clone();
             let disabled = self.disabled(&m.name);
@@ -474,7 +523,10 @@ async fn run_update(
             if let Some(old) = st.monitors.remove(&key) {
                 old.abort();
             }
-            st.monitors.insert(key, crate::k8s::monitor(ctx.clone(), ka, m.name.clone(), applied));
+            st.monitors.insert(
+                key,
+                crate::k8s::monitor(ctx.clone(), ka, m.name.clone(), applied),
+            );
             Ok(())
         }
         "docker-compose" => {
@@ -486,12 +538,23 @@ async fn run_update(
                 .into_iter()
                 .find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
                 .ok_or_else(|| format!("no DockerComposeService for resource {}", m.name))?;
-            ctx.logs.line(&m.name, span, Level::Info, &format!("Starting Docker Compose service {}", dcs.spec.service));
+            ctx.logs.line(
+                &m.name,
+                span,
+                Level::Info,
+                &format!("Starting Docker Compose service {}", dcs.spec.service),
+            );
             crate::docker::compose_up(ctx, &dcs, &m.name, span).await?;
             let mut st = state.lock();
-            let monitor = st.monitors.get(&dcs.metadata.name).is_none_or(|t| t.is_finished());
+            let monitor = st
+                .monitors
+                .get(&dcs.metadata.name)
+                .is_none_or(|t| t.is_finished());
             if monitor {
-                st.monitors.insert(dcs.metadata.name.clone(), crate::docker::monitor(ctx.clone(), dcs.metadata.name.clone(), m.name.clone()));
+                st.monitors.insert(
+                    dcs.metadata.name.clone(),
+                    crate::docker::monitor(ctx.clone(), dcs.metadata.name.clone(), m.name.clone()),
+                );
             }
             Ok(())
         }

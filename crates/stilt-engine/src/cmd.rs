@@ -50,14 +50,15 @@ impl CmdController {
             .collect();
         let stops: Vec<_> = procs
             .into_iter()
-            .map(|(s, o)| tokio::spawn(async move { s.stop(Duration::from_secs(5), Some(&o)).await }))
+            .map(|(s, o)| {
+                tokio::spawn(async move { s.stop(Duration::from_secs(5), Some(&o)).await })
+            })
             .collect();
         for stop in stops {
             let _ = stop.await;
         }
     }
 }
-
 
 struct CmdReconciler {
     ctx: Ctx,
@@ -374,10 +375,8 @@ impl CmdReconciler {
             let exit = running.wait().await;
             // The entry stays (marked finished) so the same inputs do not start it again.
             let is_current = current();
-            if is_current {
-                if let Some(p) = state.lock().procs.get_mut(&name) {
-                    p.finished = true;
-                }
+            if is_current && let Some(p) = state.lock().procs.get_mut(&name) {
+                p.finished = true;
             }
             let level = if exit.code == 0 {
                 Level::Info

@@ -14,10 +14,13 @@ pub trait Reconciler: Send + Sync + 'static {
     fn reconcile(&self, name: &str);
 }
 
+/// Names waiting, in order, and the same names as a set for deduplication.
+type Pending = Mutex<(Vec<String>, HashSet<String>)>;
+
 /// A deduplicating queue of names to reconcile.
 #[derive(Clone, Default)]
 pub struct Queue {
-    inner: Arc<(Mutex<(Vec<String>, HashSet<String>)>, Notify)>,
+    inner: Arc<(Pending, Notify)>,
 }
 
 impl Queue {

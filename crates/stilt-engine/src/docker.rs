@@ -24,7 +24,10 @@ pub struct DockerAdapters {
 impl DockerAdapters {
     /// Adapters that are already connected (tests use fakes).
     pub fn with(docker: Arc<dyn DockerClient>, compose: Arc<dyn ComposeClient>) -> Self {
-        Self { docker: OnceCell::new_with(Some(Ok(docker))), compose: OnceCell::new_with(Some(Ok(compose))) }
+        Self {
+            docker: OnceCell::new_with(Some(Ok(docker))),
+            compose: OnceCell::new_with(Some(Ok(compose))),
+        }
     }
 
     pub async fn docker(&self) -> Result<Arc<dyn DockerClient>, String> {
@@ -67,7 +70,9 @@ fn log_sink(ctx: &Ctx, resource: &str, span: &str) -> tokio::sync::mpsc::Sender<
 
 fn write_status<T: Resource>(ctx: &Ctx, name: &str, f: impl Fn(&mut T)) {
     for _ in 0..5 {
-        let Ok(mut obj) = ctx.store.get_typed::<T>(name) else { return };
+        let Ok(mut obj) = ctx.store.get_typed::<T>(name) else {
+            return;
+        };
         f(&mut obj);
         match ctx.store.update_status_typed(&obj) {
             Err(StoreError::Conflict { .. }) => continue,
@@ -82,23 +87,49 @@ fn context_filter(di: &DockerImageSpec) -> Result<Option<stilt_docker::types::Pa
         return Ok(None);
     }
     let root = PathBuf::from(&di.context);
-    let defs = di.context_ignores.iter().map(|ig| (PathBuf::from(&ig.base_path), ig.patterns.clone()));
-    let ignores = stilt_watch::Ignores::from_defs(defs).map_err(|e| format!("invalid ignore pattern: {e}"))?;
-    Ok(Some(Arc::new(move |rel: &Path| !ignores.is_ignored(&root.join(rel), false))))
+    let defs = di
+        .context_ignores
+        .iter()
+        .map(|ig| (PathBuf::from(&ig.base_path), ig.patterns.clone()));
+    let ignores = stilt_watch::Ignores::from_defs(defs)
+        .map_err(|e| format!("invalid ignore pattern: {e}"))?;
+    Ok(Some(Arc::new(move |rel: &Path| {
+        !ignores.is_ignored(&root.join(rel), false)
+    })))
 }
 
 /// Builds one DockerImage and publishes the result in its ImageMaps. Returns the built ref.
-pub async fn build_image(ctx: &Ctx, di: &DockerImage, resource: &str, span: &str) -> Result<String, String> {
+pub async fn build_image(
+    ctx: &Ctx,
+    di: &DockerImage,
+    resource: &str,
+    span: &str,
+) -> Result<String, String> {
     let docker = ctx.docker.docker().await?;
     let started = MicroTime::now();
     let name = di.metadata.name.clone();
     write_status::<DockerImage>(ctx, &name, |o| {
-        o.status = Some(DockerImageStatus { building: Some(DockerImageStateBuilding { reason: String::new(), started_at: started }), ..Default::default() });
+        o.status = Some(DockerImageStatus {
+            building: Some(DockerImageStateBuilding {
+                reason: String::new(),
+                started_at: started,
+            }),
+            ..Default::default()
+        });
     });
     for im in &di.spec.image_maps {
-        write_status::<ImageMap>(ctx, im, |o| o.status.get_or_insert_with(Default::default).build_start_time = Some(started));
+        write_status::<ImageMap>(ctx, im, |o| {
+            o.status
+                .get_or_insert_with(Default::default)
+                .build_start_time = Some(started)
+        });
     }
-    ctx.logs.line(resource, span, Level::Info, &format!("Building Dockerfile: [{}]", di.spec.r#ref));
+    ctx.logs.line(
+        resource,
+        span,
+        Level::Info,
+        &format!("Building Dockerfile: [{}]", di.spec.r#ref),
+    );
     let mut context = BuildContext::new(PathBuf::from(&di.spec.context));
     context.filter = context_filter(&di.spec)?;
     let mut req = BuildRequest::new(di.spec.r#ref.clone(), context);
@@ -117,17 +148,31 @@ pub async fn build_image(ctx: &Ctx, di: &DockerImage, resource: &str, span: &str
     let finished = MicroTime::now();
     match result {
         Ok(built) => {
-            ctx.logs.line(resource, span, Level::Info, &format!("Built image {}", built.tagged_ref));
+            ctx.logs.line(
+                resource,
+                span,
+                Level::Info,
+                &format!("Built image {}", built.tagged_ref),
+            );
             write_status::<DockerImage>(ctx, &name, |o| {
                 o.status = Some(DockerImageStatus {
                     r#ref: built.tagged_ref.clone(),
-                    completed: Some(DockerImageStateCompleted { error: String::new(), started_at: started, finished_at: finished }),
+                    completed: Some(DockerImageStateCompleted {
+                        error: String::new(),
+                        started_at: started,
+                        finished_at: finished,
+                    }),
                     ..Default::default()
                 });
             });
             for im in &di.spec.image_maps {
                 write_status::<ImageMap>(ctx, im, |o| {
-                    o.status = Some(ImageMapStatus { image: built.tagged_ref.clone(), image_from_local: built.tagged_ref.clone(), image_from_cluster: String::new(), build_start_time: Some(started) });
+                    o.status = Some(ImageMapStatus {
+                        image: built.tagged_ref.clone(),
+                        image_from_local: built.tagged_ref.clone(),
+                        image_from_cluster: String::new(),
+                        build_start_time: Some(started),
+                    });
                 });
             }
             Ok(built.tagged_ref)
@@ -137,7 +182,11 @@ pub async fn build_image(ctx: &Ctx, di: &DockerImage, resource: &str, span: &str
             ctx.logs.line(resource, span, Level::Error, &msg);
             write_status::<DockerImage>(ctx, &name, |o| {
                 o.status = Some(DockerImageStatus {
-                    completed: Some(DockerImageStateCompleted { error: msg.clone(), started_at: started, finished_at: finished }),
+                    completed: Some(DockerImageStateCompleted {
+                        error: msg.clone(),
+                        started_at: started,
+                        finished_at: finished,
+                    }),
                     ..Default::default()
                 });
             });
@@ -147,7 +196,12 @@ pub async fn build_image(ctx: &Ctx, di: &DockerImage, resource: &str, span: &str
 }
 
 /// Builds, in order, the images a resource needs (its ImageMaps' DockerImages).
-pub async fn build_images(ctx: &Ctx, resource: &str, image_maps: &[String], span: &str) -> Result<(), String> {
+pub async fn build_images(
+    ctx: &Ctx,
+    resource: &str,
+    image_maps: &[String],
+    span: &str,
+) -> Result<(), String> {
     let images = ctx.store.list_typed::<DockerImage>().unwrap_or_default();
     for im in image_maps {
         for di in images.iter().filter(|d| d.spec.image_maps.contains(im)) {
@@ -162,26 +216,58 @@ pub fn project_spec(p: &DockerComposeProject) -> ComposeProjectSpec {
         config_paths: p.config_paths.iter().map(PathBuf::from).collect(),
         project_name: p.name.clone(),
         project_dir: (!p.project_path.is_empty()).then(|| PathBuf::from(&p.project_path)),
-        env_file: (!p.env_file.is_empty()).then(|| PathBuf::from(&p.env_file)).filter(|f| f.exists()),
+        env_file: (!p.env_file.is_empty())
+            .then(|| PathBuf::from(&p.env_file))
+            .filter(|f| f.exists()),
         profiles: p.profiles.clone(),
     }
 }
 
 /// `compose up` of one service with the images Stilt built, then its container's state.
-pub async fn compose_up(ctx: &Ctx, dcs: &DockerComposeService, resource: &str, span: &str) -> Result<(), String> {
+pub async fn compose_up(
+    ctx: &Ctx,
+    dcs: &DockerComposeService,
+    resource: &str,
+    span: &str,
+) -> Result<(), String> {
     let compose = ctx.docker.compose().await?;
     let started = MicroTime::now();
     let mut images = BTreeMap::new();
     for im in &dcs.spec.image_maps {
-        if let Some(image) = ctx.store.get_typed::<ImageMap>(im).ok().and_then(|m| m.status).map(|s| s.image).filter(|i| !i.is_empty()) {
+        if let Some(image) = ctx
+            .store
+            .get_typed::<ImageMap>(im)
+            .ok()
+            .and_then(|m| m.status)
+            .map(|s| s.image)
+            .filter(|i| !i.is_empty())
+        {
             images.insert(dcs.spec.service.clone(), image);
         }
     }
     let project = project_spec(&dcs.spec.project);
-    let opts = UpOptions { images, build: false, wait: dcs.spec.project.wait };
-    write_status::<DockerComposeService>(ctx, &dcs.metadata.name, |o| o.status.get_or_insert_with(Default::default).last_apply_start_time = Some(started));
-    let result = compose.up(&project, &dcs.spec.service, &opts, Some(log_sink(ctx, resource, span))).await;
-    let error = result.err().map(|e| format!("docker compose up {}: {e}", dcs.spec.service)).unwrap_or_default();
+    let opts = UpOptions {
+        images,
+        build: false,
+        wait: dcs.spec.project.wait,
+    };
+    write_status::<DockerComposeService>(ctx, &dcs.metadata.name, |o| {
+        o.status
+            .get_or_insert_with(Default::default)
+            .last_apply_start_time = Some(started)
+    });
+    let result = compose
+        .up(
+            &project,
+            &dcs.spec.service,
+            &opts,
+            Some(log_sink(ctx, resource, span)),
+        )
+        .await;
+    let error = result
+        .err()
+        .map(|e| format!("docker compose up {}: {e}", dcs.spec.service))
+        .unwrap_or_default();
     write_status::<DockerComposeService>(ctx, &dcs.metadata.name, |o| {
         let s = o.status.get_or_insert_with(Default::default);
         s.apply_error = error.clone();
@@ -201,21 +287,34 @@ pub async fn refresh_container(ctx: &Ctx, dcs: &DockerComposeService) -> Option<
     let compose = ctx.docker.compose().await.ok()?;
     let docker = ctx.docker.docker().await.ok()?;
     let containers = compose.ps(&project_spec(&dcs.spec.project)).await.ok()?;
-    let c = containers.into_iter().find(|c| c.service == dcs.spec.service)?;
+    let c = containers
+        .into_iter()
+        .find(|c| c.service == dcs.spec.service)?;
     let info = docker.inspect_container(&c.id).await.ok()?;
     let state = DockerContainerState {
         status: info.state.status.clone(),
         running: info.state.running,
         error: info.state.error.clone().unwrap_or_default(),
         exit_code: info.state.exit_code.unwrap_or(0) as i32,
-        started_at: info.state.started_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| MicroTime(t.with_timezone(&chrono::Utc))),
+        started_at: info
+            .state
+            .started_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| MicroTime(t.with_timezone(&chrono::Utc))),
         finished_at: None,
         health_status: info.health.clone().unwrap_or_default(),
     };
     let ports: Vec<DockerPortBinding> = info
         .ports
         .iter()
-        .filter_map(|p| p.host_port.map(|hp| DockerPortBinding { container_port: p.container_port as i32, host_port: hp as i32, host_ip: p.host_ip.clone().unwrap_or_default() }))
+        .filter_map(|p| {
+            p.host_port.map(|hp| DockerPortBinding {
+                container_port: p.container_port as i32,
+                host_port: hp as i32,
+                host_ip: p.host_ip.clone().unwrap_or_default(),
+            })
+        })
         .collect();
     write_status::<DockerComposeService>(ctx, &dcs.metadata.name, |o| {
         let s = o.status.get_or_insert_with(Default::default);
@@ -233,15 +332,17 @@ pub fn monitor(ctx: Ctx, dcs_name: String, resource: String) -> tokio::task::Joi
     tokio::spawn(async move {
         let mut following: Option<(String, tokio::task::JoinHandle<()>)> = None;
         loop {
-            let Ok(dcs) = ctx.store.get_typed::<DockerComposeService>(&dcs_name) else { break };
+            let Ok(dcs) = ctx.store.get_typed::<DockerComposeService>(&dcs_name) else {
+                break;
+            };
             let id = refresh_container(&ctx, &dcs).await;
-            if let Some(id) = id {
-                if following.as_ref().is_none_or(|(cur, _)| *cur != id) {
-                    if let Some((_, task)) = following.take() {
-                        task.abort();
-                    }
-                    following = Some((id.clone(), follow_logs(ctx.clone(), id, resource.clone())));
+            if let Some(id) = id
+                && following.as_ref().is_none_or(|(cur, _)| *cur != id)
+            {
+                if let Some((_, task)) = following.take() {
+                    task.abort();
                 }
+                following = Some((id.clone(), follow_logs(ctx.clone(), id, resource.clone())));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -253,12 +354,22 @@ pub fn monitor(ctx: Ctx, dcs_name: String, resource: String) -> tokio::task::Joi
 
 fn follow_logs(ctx: Ctx, container: String, resource: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Ok(docker) = ctx.docker.docker().await else { return };
-        let opts = stilt_docker::types::LogOptions { follow: true, timestamps: false, since: None, tail: None };
-        let Ok(mut stream) = docker.logs(&container, &opts).await else { return };
+        let Ok(docker) = ctx.docker.docker().await else {
+            return;
+        };
+        let opts = stilt_docker::types::LogOptions {
+            follow: true,
+            timestamps: false,
+            since: None,
+            tail: None,
+        };
+        let Ok(mut stream) = docker.logs(&container, &opts).await else {
+            return;
+        };
         let span = format!("dc:{container}");
         while let Some(Ok(line)) = stream.next().await {
-            ctx.logs.line(&resource, &span, Level::Info, line.text.trim_end());
+            ctx.logs
+                .line(&resource, &span, Level::Info, line.text.trim_end());
         }
     })
 }

@@ -59,9 +59,17 @@ pub fn start(ctx: Ctx, hub: Option<WatchHub>) {
 /// A FileWatch's ignores as the watcher's rules (an entry without patterns ignores its whole
 /// base), plus editors' temporary files, which Tilt always ignores.
 pub fn ignores(spec: &FileWatchSpec) -> Result<Ignores, String> {
-    let defs = spec.ignores.iter().map(|ig| (PathBuf::from(&ig.base_path), ig.patterns.clone()));
+    let defs = spec
+        .ignores
+        .iter()
+        .map(|ig| (PathBuf::from(&ig.base_path), ig.patterns.clone()));
     let user = Ignores::from_defs(defs).map_err(|e| e.to_string())?;
-    Ok(Ignores::new(user.rules().iter().cloned().chain([stilt_watch::ignore::ephemeral_rule()])))
+    Ok(Ignores::new(
+        user.rules()
+            .iter()
+            .cloned()
+            .chain([stilt_watch::ignore::ephemeral_rule()]),
+    ))
 }
 
 impl Reconciler for FileWatchReconciler {
@@ -97,7 +105,9 @@ impl Reconciler for FileWatchReconciler {
             let ignores = match ignores(&fw.spec) {
                 Ok(i) => i,
                 Err(e) => {
-                    return write_status(&ctx, &name, |s| s.error = format!("invalid ignores: {e}"));
+                    return write_status(&ctx, &name, |s| {
+                        s.error = format!("invalid ignores: {e}")
+                    });
                 }
             };
             let paths: Vec<PathBuf> = fw.spec.watched_paths.iter().map(PathBuf::from).collect();

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use stilt_api::*;
 use stilt_k8s::inject::{ImageInjection, ImageLocator, prepare_for_apply};
-use stilt_k8s::{ApplyOptions, Cluster, ContainerRef, FollowOptions, ForwardSpec, LogEvent, PodEvent, PodWatchSpec, PortForwarder};
+use stilt_k8s::{
+    ApplyOptions, Cluster, ContainerRef, FollowOptions, ForwardSpec, LogEvent, PodEvent,
+    PodWatchSpec, PortForwarder,
+};
 use stilt_logs::Level;
 use stilt_store::{StoreError, TypedStore};
 use tokio::sync::OnceCell;
@@ -23,7 +26,9 @@ pub struct K8sAdapters {
 
 impl K8sAdapters {
     pub fn with(cluster: Arc<dyn Cluster>) -> Self {
-        Self { cluster: OnceCell::new_with(Some(Ok(cluster))) }
+        Self {
+            cluster: OnceCell::new_with(Some(Ok(cluster))),
+        }
     }
 
     pub async fn cluster(&self) -> Result<Arc<dyn Cluster>, String> {
@@ -41,7 +46,9 @@ impl K8sAdapters {
 
 fn write_status<T: Resource>(ctx: &Ctx, name: &str, f: impl Fn(&mut T)) {
     for _ in 0..5 {
-        let Ok(mut obj) = ctx.store.get_typed::<T>(name) else { return };
+        let Ok(mut obj) = ctx.store.get_typed::<T>(name) else {
+            return;
+        };
         f(&mut obj);
         match ctx.store.update_status_typed(&obj) {
             Err(StoreError::Conflict { .. }) => continue,
@@ -62,24 +69,52 @@ fn registry_ref(host: &str, built: &str) -> String {
 
 /// Builds the resource's images and, when the cluster has a local registry, pushes them there;
 /// the ImageMaps then carry the ref the cluster pulls.
-pub async fn build_and_push(ctx: &Ctx, resource: &str, image_maps: &[String], span: &str) -> Result<(), String> {
+pub async fn build_and_push(
+    ctx: &Ctx,
+    resource: &str,
+    image_maps: &[String],
+    span: &str,
+) -> Result<(), String> {
     crate::docker::build_images(ctx, resource, image_maps, span).await?;
     if image_maps.is_empty() {
         return Ok(());
     }
     let cluster = ctx.k8s.cluster().await?;
-    let Some(registry) = cluster.info().registry.clone() else { return Ok(()) };
+    let Some(registry) = cluster.info().registry.clone() else {
+        return Ok(());
+    };
     let docker = ctx.docker.docker().await?;
     for im in image_maps {
-        let Some(status) = ctx.store.get_typed::<ImageMap>(im).ok().and_then(|m| m.status) else { continue };
+        let Some(status) = ctx
+            .store
+            .get_typed::<ImageMap>(im)
+            .ok()
+            .and_then(|m| m.status)
+        else {
+            continue;
+        };
         if status.image.is_empty() {
             continue;
         }
         let target = registry_ref(&registry.host, &status.image_from_local);
-        docker.tag(&status.image_from_local, &target).await.map_err(|e| format!("tagging {target}: {e}"))?;
-        ctx.logs.line(resource, span, Level::Info, &format!("Pushing {target}"));
-        docker.push(&target, None).await.map_err(|e| format!("pushing {target}: {e}"))?;
-        let cluster_ref = if registry.host_from_container_runtime.is_empty() { target.clone() } else { registry_ref(&registry.host_from_container_runtime, &status.image_from_local) };
+        docker
+            .tag(&status.image_from_local, &target)
+            .await
+            .map_err(|e| format!("tagging {target}: {e}"))?;
+        ctx.logs
+            .line(resource, span, Level::Info, &format!("Pushing {target}"));
+        docker
+            .push(&target, None)
+            .await
+            .map_err(|e| format!("pushing {target}: {e}"))?;
+        let cluster_ref = if registry.host_from_container_runtime.is_empty() {
+            target.clone()
+        } else {
+            registry_ref(
+                &registry.host_from_container_runtime,
+                &status.image_from_local,
+            )
+        };
         write_status::<ImageMap>(ctx, im, |m| {
             let s = m.status.get_or_insert_with(Default::default);
             s.image = cluster_ref.clone();
@@ -90,24 +125,57 @@ pub async fn build_and_push(ctx: &Ctx, resource: &str, image_maps: &[String], sp
 }
 
 /// Applies a KubernetesApply with the built images injected. Returns the applied objects.
-pub async fn apply(ctx: &Ctx, ka: &KubernetesApply, resource: &str, span: &str) -> Result<Vec<serde_json::Value>, String> {
+pub async fn apply(
+    ctx: &Ctx,
+    ka: &KubernetesApply,
+    resource: &str,
+    span: &str,
+) -> Result<Vec<serde_json::Value>, String> {
     let cluster = ctx.k8s.cluster().await?;
     let started = MicroTime::now();
-    write_status::<KubernetesApply>(ctx, &ka.metadata.name, |o| o.status.get_or_insert_with(Default::default).last_apply_start_time = Some(started));
+    write_status::<KubernetesApply>(ctx, &ka.metadata.name, |o| {
+        o.status
+            .get_or_insert_with(Default::default)
+            .last_apply_start_time = Some(started)
+    });
     let result = async {
         let objects = stilt_k8s::manifest::parse_yaml(&ka.spec.yaml).map_err(|e| e.to_string())?;
         let mut injections = Vec::new();
         for im in &ka.spec.image_maps {
-            let map = ctx.store.get_typed::<ImageMap>(im).map_err(|e| e.to_string())?;
+            let map = ctx
+                .store
+                .get_typed::<ImageMap>(im)
+                .map_err(|e| e.to_string())?;
             match ImageInjection::from_image_map(&map).map_err(|e| e.to_string())? {
                 Some(i) => injections.push(i),
                 None => return Err(format!("image {im} has not been built")),
             }
         }
-        let locators = ka.spec.image_locators.iter().map(ImageLocator::from_api).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-        let prepared = prepare_for_apply(objects, &injections, &locators).map_err(|e| e.to_string())?;
-        let timeout = ka.spec.timeout.as_deref().and_then(parse_secs).unwrap_or(Duration::from_secs(30));
-        cluster.apply(&prepared, &ApplyOptions { timeout, ..Default::default() }).await.map_err(|e| e.to_string())
+        let locators = ka
+            .spec
+            .image_locators
+            .iter()
+            .map(ImageLocator::from_api)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let prepared =
+            prepare_for_apply(objects, &injections, &locators).map_err(|e| e.to_string())?;
+        let timeout = ka
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(parse_secs)
+            .unwrap_or(Duration::from_secs(30));
+        cluster
+            .apply(
+                &prepared,
+                &ApplyOptions {
+                    timeout,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
     }
     .await;
     let finished = MicroTime::now();
@@ -115,7 +183,16 @@ pub async fn apply(ctx: &Ctx, ka: &KubernetesApply, resource: &str, span: &str) 
         Ok(applied) => {
             let yaml = stilt_k8s::manifest::to_yaml(&applied).unwrap_or_default();
             for o in &applied {
-                ctx.logs.line(resource, span, Level::Info, &format!("  {} {} configured", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or("")));
+                ctx.logs.line(
+                    resource,
+                    span,
+                    Level::Info,
+                    &format!(
+                        "  {} {} configured",
+                        o["kind"].as_str().unwrap_or(""),
+                        o["metadata"]["name"].as_str().unwrap_or("")
+                    ),
+                );
             }
             write_status::<KubernetesApply>(ctx, &ka.metadata.name, |o| {
                 let s = o.status.get_or_insert_with(Default::default);
@@ -128,7 +205,9 @@ pub async fn apply(ctx: &Ctx, ka: &KubernetesApply, resource: &str, span: &str) 
         Err(e) => {
             let msg = format!("Applying {}: {e}", ka.metadata.name);
             ctx.logs.line(resource, span, Level::Error, &msg);
-            write_status::<KubernetesApply>(ctx, &ka.metadata.name, |o| o.status.get_or_insert_with(Default::default).error = msg.clone());
+            write_status::<KubernetesApply>(ctx, &ka.metadata.name, |o| {
+                o.status.get_or_insert_with(Default::default).error = msg.clone()
+            });
             Err(msg)
         }
     }
@@ -143,23 +222,52 @@ fn parse_secs(s: &str) -> Option<Duration> {
         return n.parse().ok().map(Duration::from_secs_f64);
     }
     if let Some(n) = s.strip_suffix('m') {
-        return n.parse::<f64>().ok().map(|m| Duration::from_secs_f64(m * 60.0));
+        return n
+            .parse::<f64>()
+            .ok()
+            .map(|m| Duration::from_secs_f64(m * 60.0));
     }
     None
 }
 
 /// Watches the pods of applied objects: KubernetesDiscovery status, logs, port-forwards.
-pub fn monitor(ctx: Ctx, ka: KubernetesApply, resource: String, applied: Vec<serde_json::Value>) -> tokio::task::JoinHandle<()> {
+pub fn monitor(
+    ctx: Ctx,
+    ka: KubernetesApply,
+    resource: String,
+    applied: Vec<serde_json::Value>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Ok(cluster) = ctx.k8s.cluster().await else { return };
-        let uids: HashSet<String> = applied.iter().filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_string)).collect();
-        let namespaces: Vec<String> = applied.iter().filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_string)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let extra = ka.spec.kubernetes_discovery_template_spec.as_ref().map(|t| t.extra_selectors.clone()).unwrap_or_default();
+        let Ok(cluster) = ctx.k8s.cluster().await else {
+            return;
+        };
+        let uids: HashSet<String> = applied
+            .iter()
+            .filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_string))
+            .collect();
+        let namespaces: Vec<String> = applied
+            .iter()
+            .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_string))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let extra = ka
+            .spec
+            .kubernetes_discovery_template_spec
+            .as_ref()
+            .map(|t| t.extra_selectors.clone())
+            .unwrap_or_default();
         let name = ka.metadata.name.clone();
         let kd = KubernetesDiscovery::new(
             &name,
             KubernetesDiscoverySpec {
-                watches: namespaces.iter().map(|ns| KubernetesWatchRef { namespace: ns.clone(), ..Default::default() }).collect(),
+                watches: namespaces
+                    .iter()
+                    .map(|ns| KubernetesWatchRef {
+                        namespace: ns.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 extra_selectors: extra.clone(),
                 port_forward_template_spec: ka.spec.port_forward_template_spec.clone(),
                 pod_log_stream_template_spec: ka.spec.pod_log_stream_template_spec.clone(),
@@ -167,18 +275,31 @@ pub fn monitor(ctx: Ctx, ka: KubernetesApply, resource: String, applied: Vec<ser
             },
         );
         let mut kd = kd;
-        kd.metadata.annotations.insert(ANNOTATION_RESOURCE.into(), resource.clone());
+        kd.metadata
+            .annotations
+            .insert(ANNOTATION_RESOURCE.into(), resource.clone());
         let _ = ctx.store.apply_typed(&kd);
         write_status::<KubernetesDiscovery>(&ctx, &name, |o| {
             let s = o.status.get_or_insert_with(Default::default);
             s.monitor_start_time = Some(MicroTime::now());
             s.pods.clear();
         });
-        let spec = PodWatchSpec { namespaces, ancestor_uids: uids, extra_selectors: extra };
-        let Ok(mut events) = cluster.watch_pods(spec).await else { return };
+        let spec = PodWatchSpec {
+            namespaces,
+            ancestor_uids: uids,
+            extra_selectors: extra,
+        };
+        let Ok(mut events) = cluster.watch_pods(spec).await else {
+            return;
+        };
         let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
         let mut logging: HashSet<String> = HashSet::new();
-        let forwards = ka.spec.port_forward_template_spec.as_ref().map(|p| p.forwards.clone()).unwrap_or_default();
+        let forwards = ka
+            .spec
+            .port_forward_template_spec
+            .as_ref()
+            .map(|p| p.forwards.clone())
+            .unwrap_or_default();
         let mut forwarders: Vec<PortForwarder> = Vec::new();
         let mut forwarded_pod = String::new();
         let since = chrono::Utc::now() - chrono::Duration::seconds(5);
@@ -186,19 +307,41 @@ pub fn monitor(ctx: Ctx, ka: KubernetesApply, resource: String, applied: Vec<ser
             match ev {
                 PodEvent::Upsert(p) => {
                     let pod = p.pod;
-                    if !logging.contains(&pod.uid) && pod.containers.iter().any(|c| c.state.running.is_some() || c.state.terminated.is_some()) {
+                    if !logging.contains(&pod.uid)
+                        && pod
+                            .containers
+                            .iter()
+                            .any(|c| c.state.running.is_some() || c.state.terminated.is_some())
+                    {
                         logging.insert(pod.uid.clone());
                         let prefix = pod.containers.len() > 1;
                         for c in &pod.containers {
-                            let (ctx, resource, cluster) = (ctx.clone(), resource.clone(), cluster.clone());
+                            let (ctx, resource, cluster) =
+                                (ctx.clone(), resource.clone(), cluster.clone());
                             let target = ContainerRef::new(&pod.namespace, &pod.name, &c.name);
-                            let label = if prefix { format!("[{}] ", c.name) } else { String::new() };
+                            let label = if prefix {
+                                format!("[{}] ", c.name)
+                            } else {
+                                String::new()
+                            };
                             let span = format!("pod:{}/{}", pod.namespace, pod.name);
                             tokio::spawn(async move {
-                                let mut lines = stilt_k8s::follow_logs(cluster, target, FollowOptions { since: Some(since), ..Default::default() });
+                                let mut lines = stilt_k8s::follow_logs(
+                                    cluster,
+                                    target,
+                                    FollowOptions {
+                                        since: Some(since),
+                                        ..Default::default()
+                                    },
+                                );
                                 while let Some(ev) = lines.next().await {
                                     match ev {
-                                        LogEvent::Line { text, .. } => ctx.logs.line(&resource, &span, Level::Info, &format!("{label}{text}")),
+                                        LogEvent::Line { text, .. } => ctx.logs.line(
+                                            &resource,
+                                            &span,
+                                            Level::Info,
+                                            &format!("{label}{text}"),
+                                        ),
                                         LogEvent::Ended { .. } => break,
                                         LogEvent::Reconnecting { .. } => {}
                                     }
@@ -215,59 +358,132 @@ pub fn monitor(ctx: Ctx, ka: KubernetesApply, resource: String, applied: Vec<ser
                 _ => {}
             }
             let mut list: Vec<Pod> = pods.values().cloned().collect();
-            list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-            if let Some(best) = list.iter().find(|p| !p.deleting && p.phase == "Running").or(list.first()) {
-                if best.name != forwarded_pod && best.phase == "Running" && !forwards.is_empty() {
-                    forwarded_pod = best.name.clone();
-                    if forwarders.is_empty() {
-                        for f in &forwards {
-                            let spec = ForwardSpec { namespace: best.namespace.clone(), pod: best.name.clone(), host: f.host.clone(), local_port: f.local_port as u16, container_port: f.container_port as u16 };
-                            match PortForwarder::start(cluster.clone(), spec).await {
-                                Ok(pf) => forwarders.push(pf),
-                                Err(e) => ctx.logs.line(&resource, "portforward", Level::Error, &format!("port-forward {}: {e}", f.local_port)),
-                            }
-                        }
-                    } else {
-                        for pf in &forwarders {
-                            pf.set_pod(&best.namespace, &best.name);
+            list.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+            if let Some(best) = list
+                .iter()
+                .find(|p| !p.deleting && p.phase == "Running")
+                .or(list.first())
+                && best.name != forwarded_pod
+                && best.phase == "Running"
+                && !forwards.is_empty()
+            {
+                forwarded_pod = best.name.clone();
+                if forwarders.is_empty() {
+                    for f in &forwards {
+                        let spec = ForwardSpec {
+                            namespace: best.namespace.clone(),
+                            pod: best.name.clone(),
+                            host: f.host.clone(),
+                            local_port: f.local_port as u16,
+                            container_port: f.container_port as u16,
+                        };
+                        match PortForwarder::start(cluster.clone(), spec).await {
+                            Ok(pf) => forwarders.push(pf),
+                            Err(e) => ctx.logs.line(
+                                &resource,
+                                "portforward",
+                                Level::Error,
+                                &format!("port-forward {}: {e}", f.local_port),
+                            ),
                         }
                     }
-                    let pf = PortForward::new(format!("{name}-{}", best.name), PortForwardSpec { pod_name: best.name.clone(), namespace: best.namespace.clone(), forwards: forwards.clone(), cluster: "default".into() });
-                    let mut pf = pf;
-                    pf.metadata.annotations.insert(ANNOTATION_RESOURCE.into(), resource.clone());
-                    let _ = ctx.store.apply_typed(&pf);
+                } else {
+                    for pf in &forwarders {
+                        pf.set_pod(&best.namespace, &best.name);
+                    }
                 }
+                let pf = PortForward::new(
+                    format!("{name}-{}", best.name),
+                    PortForwardSpec {
+                        pod_name: best.name.clone(),
+                        namespace: best.namespace.clone(),
+                        forwards: forwards.clone(),
+                        cluster: "default".into(),
+                    },
+                );
+                let mut pf = pf;
+                pf.metadata
+                    .annotations
+                    .insert(ANNOTATION_RESOURCE.into(), resource.clone());
+                let _ = ctx.store.apply_typed(&pf);
             }
             write_status::<KubernetesDiscovery>(&ctx, &name, |o| {
                 let s = o.status.get_or_insert_with(Default::default);
                 s.pods = list.clone();
-                s.running = Some(KubernetesDiscoveryStateRunning { start_time: s.monitor_start_time.unwrap_or_default() });
+                s.running = Some(KubernetesDiscoveryStateRunning {
+                    start_time: s.monitor_start_time.unwrap_or_default(),
+                });
             });
         }
     })
 }
 
-const POD_ERRORS: &[&str] = &["CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError", "InvalidImageName", "CreateContainerError", "RunContainerError"];
+const POD_ERRORS: &[&str] = &[
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+    "CreateContainerError",
+    "RunContainerError",
+];
 
 /// Runtime status of a k8s resource from its discovered pods (Tilt's rules).
-pub fn runtime(ctx: &Ctx, resource: &str, pod_readiness: &str, deployed: bool) -> (&'static str, bool) {
+pub fn runtime(
+    ctx: &Ctx,
+    resource: &str,
+    pod_readiness: &str,
+    deployed: bool,
+) -> (&'static str, bool) {
     if !deployed {
         return ("pending", false);
     }
     if pod_readiness == "ignore" {
         return ("ok", true);
     }
-    let kd = ctx.store.list_typed::<KubernetesDiscovery>().unwrap_or_default().into_iter().find(|k| k.metadata.annotations.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(resource));
-    let mut pods = kd.and_then(|k| k.status).map(|s| s.pods).unwrap_or_default();
-    pods.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    let Some(pod) = pods.into_iter().find(|p| !p.deleting) else { return ("pending", false) };
-    let waiting_error = pod.containers.iter().any(|c| c.state.waiting.as_ref().is_some_and(|w| POD_ERRORS.contains(&w.reason.as_str())));
-    let terminated_error = pod.containers.iter().any(|c| c.state.terminated.as_ref().is_some_and(|t| t.exit_code != 0)) && pod.phase != "Running";
+    let kd = ctx
+        .store
+        .list_typed::<KubernetesDiscovery>()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|k| {
+            k.metadata
+                .annotations
+                .get(ANNOTATION_RESOURCE)
+                .map(String::as_str)
+                == Some(resource)
+        });
+    let mut pods = kd
+        .and_then(|k| k.status)
+        .map(|s| s.pods)
+        .unwrap_or_default();
+    pods.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+    let Some(pod) = pods.into_iter().find(|p| !p.deleting) else {
+        return ("pending", false);
+    };
+    let waiting_error = pod.containers.iter().any(|c| {
+        c.state
+            .waiting
+            .as_ref()
+            .is_some_and(|w| POD_ERRORS.contains(&w.reason.as_str()))
+    });
+    let terminated_error = pod.containers.iter().any(|c| {
+        c.state
+            .terminated
+            .as_ref()
+            .is_some_and(|t| t.exit_code != 0)
+    }) && pod.phase != "Running";
     match pod.phase.as_str() {
         "Succeeded" => ("ok", true),
         "Failed" => ("error", false),
         _ if waiting_error || terminated_error => ("error", false),
-        "Running" if pod_readiness != "succeeded" && !pod.containers.is_empty() && pod.containers.iter().all(|c| c.ready) => ("ok", true),
+        "Running"
+            if pod_readiness != "succeeded"
+                && !pod.containers.is_empty()
+                && pod.containers.iter().all(|c| c.ready) =>
+        {
+            ("ok", true)
+        }
         _ => ("pending", false),
     }
 }
@@ -278,7 +494,13 @@ mod tests {
 
     #[test]
     fn registry_refs_escape_like_tilt() {
-        assert_eq!(registry_ref("localhost:5000", "gcr.io/foo/bar:tilt-0123"), "localhost:5000/gcr.io_foo_bar:tilt-0123");
-        assert_eq!(registry_ref("localhost:5000", "web:tilt-ab"), "localhost:5000/web:tilt-ab");
+        assert_eq!(
+            registry_ref("localhost:5000", "gcr.io/foo/bar:tilt-0123"),
+            "localhost:5000/gcr.io_foo_bar:tilt-0123"
+        );
+        assert_eq!(
+            registry_ref("localhost:5000", "web:tilt-ab"),
+            "localhost:5000/web:tilt-ab"
+        );
     }
 }

@@ -6,8 +6,8 @@
 //! to the build controller, which rebuilds the image; a replaced container gets every change since
 //! its image was built replayed.
 
-use crate::controller::{self, Mapper, Queue, Reconciler};
 use crate::Ctx;
+use crate::controller::{self, Mapper, Queue, Reconciler};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -22,7 +22,10 @@ use stilt_store::{StoreError, TypedStore};
 /// Where a local file goes in the container, if a sync covers it and no stop path does.
 pub fn syncable(spec: &LiveUpdateSpec, file: &Path) -> Option<String> {
     let base = Path::new(&spec.base_path);
-    let stopped = spec.stop_paths.iter().any(|s| file.starts_with(base.join(s)));
+    let stopped = spec
+        .stop_paths
+        .iter()
+        .any(|s| file.starts_with(base.join(s)));
     if stopped {
         return None;
     }
@@ -36,7 +39,12 @@ pub fn syncable(spec: &LiveUpdateSpec, file: &Path) -> Option<String> {
 }
 
 fn triggered(exec: &LiveUpdateExec, base: &Path, files: &[PathBuf]) -> bool {
-    exec.trigger_paths.is_empty() || files.iter().any(|f| exec.trigger_paths.iter().any(|t| f.starts_with(base.join(t))))
+    exec.trigger_paths.is_empty()
+        || files.iter().any(|f| {
+            exec.trigger_paths
+                .iter()
+                .any(|t| f.starts_with(base.join(t)))
+        })
 }
 
 #[derive(Default)]
@@ -54,13 +62,21 @@ struct LiveUpdateReconciler {
 
 fn lus_where(pred: impl Fn(&LiveUpdate, &str) -> bool + Send + Sync + 'static) -> Mapper {
     Arc::new(move |ctx: &Ctx, obj: &Value| {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        let service = obj["spec"]["service"].as_str().unwrap_or_default().to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let service = obj["spec"]["service"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         ctx.store
             .list_typed::<LiveUpdate>()
             .unwrap_or_default()
             .into_iter()
-            .filter(|lu| pred(lu, &name) || (!service.is_empty() && pred(lu, &format!("service:{service}"))))
+            .filter(|lu| {
+                pred(lu, &name) || (!service.is_empty() && pred(lu, &format!("service:{service}")))
+            })
             .map(|lu| lu.metadata.name)
             .collect()
     })
@@ -68,13 +84,33 @@ fn lus_where(pred: impl Fn(&LiveUpdate, &str) -> bool + Send + Sync + 'static) -
 
 pub fn start(ctx: Ctx) {
     let queue = Queue::default();
-    let r = Arc::new(LiveUpdateReconciler { ctx: ctx.clone(), queue: queue.clone(), state: Default::default() });
-    let by_source = lus_where(|lu, name| lu.spec.sources.iter().any(|s| s.file_watch == name || s.image_map == name));
-    let by_service = lus_where(|lu, key| lu.spec.selector.docker_compose.as_ref().is_some_and(|d| key == format!("service:{}", d.service)));
+    let r = Arc::new(LiveUpdateReconciler {
+        ctx: ctx.clone(),
+        queue: queue.clone(),
+        state: Default::default(),
+    });
+    let by_source = lus_where(|lu, name| {
+        lu.spec
+            .sources
+            .iter()
+            .any(|s| s.file_watch == name || s.image_map == name)
+    });
+    let by_service = lus_where(|lu, key| {
+        lu.spec
+            .selector
+            .docker_compose
+            .as_ref()
+            .is_some_and(|d| key == format!("service:{}", d.service))
+    });
     controller::run(
         ctx,
         queue,
-        vec![("LiveUpdate", controller::same_name()), ("FileWatch", by_source.clone()), ("ImageMap", by_source), ("DockerComposeService", by_service)],
+        vec![
+            ("LiveUpdate", controller::same_name()),
+            ("FileWatch", by_source.clone()),
+            ("ImageMap", by_source),
+            ("DockerComposeService", by_service),
+        ],
         r,
     );
 }
@@ -87,16 +123,24 @@ fn compose_container(ctx: &Ctx, service: &str) -> Option<(String, String)> {
         .into_iter()
         .find(|d| d.spec.service == service)
         .and_then(|d| d.status)
-        .filter(|s| s.container_state.as_ref().is_some_and(|c| c.running) && !s.container_id.is_empty())
+        .filter(|s| {
+            s.container_state.as_ref().is_some_and(|c| c.running) && !s.container_id.is_empty()
+        })
         .map(|s| (s.container_id, s.container_name))
 }
 
 /// Files changed (per the sources' FileWatches) after `since`, and the newest event time.
-fn changes_since(ctx: &Ctx, lu: &LiveUpdate, since: Option<MicroTime>) -> (Vec<PathBuf>, Option<MicroTime>) {
+fn changes_since(
+    ctx: &Ctx,
+    lu: &LiveUpdate,
+    since: Option<MicroTime>,
+) -> (Vec<PathBuf>, Option<MicroTime>) {
     let mut files = BTreeSet::new();
     let mut newest = None;
     for src in &lu.spec.sources {
-        let Ok(fw) = ctx.store.get_typed::<FileWatch>(&src.file_watch) else { continue };
+        let Ok(fw) = ctx.store.get_typed::<FileWatch>(&src.file_watch) else {
+            continue;
+        };
         for ev in fw.status.map(|s| s.file_events).unwrap_or_default() {
             if since.is_none_or(|s| ev.time > s) {
                 newest = newest.max(Some(ev.time));
@@ -121,7 +165,9 @@ fn build_start(ctx: &Ctx, lu: &LiveUpdate) -> Option<MicroTime> {
 
 fn write_lu_status(ctx: &Ctx, name: &str, f: impl Fn(&mut LiveUpdateStatus)) {
     for _ in 0..5 {
-        let Ok(mut lu) = ctx.store.get_typed::<LiveUpdate>(name) else { return };
+        let Ok(mut lu) = ctx.store.get_typed::<LiveUpdate>(name) else {
+            return;
+        };
         let mut s = lu.status.clone().unwrap_or_default();
         f(&mut s);
         if lu.status.as_ref() == Some(&s) {
@@ -141,16 +187,36 @@ impl Reconciler for LiveUpdateReconciler {
             self.state.lock().remove(name);
             return;
         };
-        let Some(service) = lu.spec.selector.docker_compose.as_ref().map(|d| d.service.clone()) else { return };
-        let resource = lu.metadata.annotations.get(ANNOTATION_RESOURCE).cloned().unwrap_or_else(|| name.to_string());
-        let Some(built) = build_start(&self.ctx, &lu) else { return };
+        let Some(service) = lu
+            .spec
+            .selector
+            .docker_compose
+            .as_ref()
+            .map(|d| d.service.clone())
+        else {
+            return;
+        };
+        let resource = lu
+            .metadata
+            .annotations
+            .get(ANNOTATION_RESOURCE)
+            .cloned()
+            .unwrap_or_else(|| name.to_string());
+        let Some(built) = build_start(&self.ctx, &lu) else {
+            return;
+        };
         let Some((container, container_name)) = compose_container(&self.ctx, &service) else {
             write_lu_status(&self.ctx, name, |s| {
                 s.containers.retain(|c| c.waiting.is_some());
                 if s.containers.is_empty() {
                     s.containers.push(LiveUpdateContainerStatus {
                         container_name: service.clone(),
-                        waiting: Some(LiveUpdateContainerStateWaiting { reason: "ContainerNotRunning".into(), message: format!("waiting for a running container of service {service}") }),
+                        waiting: Some(LiveUpdateContainerStateWaiting {
+                            reason: "ContainerNotRunning".into(),
+                            message: format!(
+                                "waiting for a running container of service {service}"
+                            ),
+                        }),
                         ..Default::default()
                     });
                 }
@@ -164,26 +230,51 @@ impl Reconciler for LiveUpdateReconciler {
                 return;
             }
             // A container we have not synced into yet gets every change since its image's build.
-            let since = entry.synced.get(&container).copied().map_or(built, |t| t.max(built));
-            since
+
+            entry
+                .synced
+                .get(&container)
+                .copied()
+                .map_or(built, |t| t.max(built))
         };
         let (files, newest) = changes_since(&self.ctx, &lu, Some(since));
         let Some(newest) = newest else {
             write_lu_status(&self.ctx, name, |s| {
-                if s.containers.iter().all(|c| c.container_id != format!("docker://{container}")) {
-                    s.containers = vec![LiveUpdateContainerStatus { container_name: container_name.clone(), container_id: format!("docker://{container}"), ..Default::default() }];
+                if s.containers
+                    .iter()
+                    .all(|c| c.container_id != format!("docker://{container}"))
+                {
+                    s.containers = vec![LiveUpdateContainerStatus {
+                        container_name: container_name.clone(),
+                        container_id: format!("docker://{container}"),
+                        ..Default::default()
+                    }];
                 }
             });
-            self.state.lock().entry(name.to_string()).or_default().synced.entry(container.clone()).or_insert(built);
+            self.state
+                .lock()
+                .entry(name.to_string())
+                .or_default()
+                .synced
+                .entry(container.clone())
+                .or_insert(built);
             return;
         };
-        let pairs: Vec<(PathBuf, String)> = files.iter().filter_map(|f| syncable(&lu.spec, f).map(|dest| (f.clone(), dest))).collect();
+        let pairs: Vec<(PathBuf, String)> = files
+            .iter()
+            .filter_map(|f| syncable(&lu.spec, f).map(|dest| (f.clone(), dest)))
+            .collect();
         if pairs.len() < files.len() {
             // Some change needs a rebuild; the build controller does it.
             return;
         }
         self.state.lock().entry(name.to_string()).or_default().busy = true;
-        let (ctx, state, queue, name) = (self.ctx.clone(), self.state.clone(), self.queue.clone(), name.to_string());
+        let (ctx, state, queue, name) = (
+            self.ctx.clone(),
+            self.state.clone(),
+            self.queue.clone(),
+            name.to_string(),
+        );
         tokio::spawn(async move {
             let result = sync(&ctx, &lu, &resource, &container, &files, &pairs, newest).await;
             {
@@ -207,7 +298,11 @@ impl Reconciler for LiveUpdateReconciler {
                     }];
                 }),
                 Err(e) => write_lu_status(&ctx, &name, |s| {
-                    s.failed = Some(LiveUpdateStateFailed { reason: "UpdateFailed".into(), message: e.clone(), last_transition_time: Some(MicroTime::now()) })
+                    s.failed = Some(LiveUpdateStateFailed {
+                        reason: "UpdateFailed".into(),
+                        message: e.clone(),
+                        last_transition_time: Some(MicroTime::now()),
+                    })
                 }),
             }
             queue.add(&name);
@@ -221,29 +316,51 @@ fn ms_since(t0: MicroTime) -> f64 {
 
 /// Copies the files into the container and runs the steps. Returns the exec error (if a step
 /// failed: the files stay) and the stage timings, measured from the file event.
-async fn sync(ctx: &Ctx, lu: &LiveUpdate, resource: &str, container: &str, files: &[PathBuf], pairs: &[(PathBuf, String)], event: MicroTime) -> Result<(String, LiveUpdateTimings), String> {
+async fn sync(
+    ctx: &Ctx,
+    lu: &LiveUpdate,
+    resource: &str,
+    container: &str,
+    files: &[PathBuf],
+    pairs: &[(PathBuf, String)],
+    event: MicroTime,
+) -> Result<(String, LiveUpdateTimings), String> {
     let docker = ctx.docker.docker().await?;
     let span = format!("liveupdate:{}", lu.metadata.name);
     let clock = Instant::now();
     let batch_closed_ms = ms_since(event);
-    let archive = stilt_docker::sync_archive(pairs).map_err(|e| format!("building the archive: {e}"))?;
+    let archive =
+        stilt_docker::sync_archive(pairs).map_err(|e| format!("building the archive: {e}"))?;
     let archive_built_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
     let bytes = archive.tar.len() as i64;
-    stilt_docker::apply_sync(docker.as_ref(), container, &archive).await.map_err(|e| format!("syncing into {container}: {e}"))?;
+    stilt_docker::apply_sync(docker.as_ref(), container, &archive)
+        .await
+        .map_err(|e| format!("syncing into {container}: {e}"))?;
     let transfer_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
     let base = Path::new(&lu.spec.base_path);
     let mut exec_error = String::new();
     for exec in lu.spec.execs.iter().filter(|e| triggered(e, base, files)) {
         if !exec.echo_off {
-            ctx.logs.line(resource, &span, Level::Info, &format!("Running: {:?}", exec.args));
+            ctx.logs.line(
+                resource,
+                &span,
+                Level::Info,
+                &format!("Running: {:?}", exec.args),
+            );
         }
-        match docker.exec(container, &ExecRequest::new(exec.args.clone()), None).await {
+        match docker
+            .exec(container, &ExecRequest::new(exec.args.clone()), None)
+            .await
+        {
             Ok(out) => {
                 for line in out.stdout_str().lines().chain(out.stderr_str().lines()) {
                     ctx.logs.line(resource, &span, Level::Info, line);
                 }
                 if !out.success() {
-                    exec_error = format!("command {:?} failed with exit code {}", exec.args, out.exit_code);
+                    exec_error = format!(
+                        "command {:?} failed with exit code {}",
+                        exec.args, out.exit_code
+                    );
                     ctx.logs.line(resource, &span, Level::Error, &exec_error);
                     break;
                 }
@@ -256,7 +373,10 @@ async fn sync(ctx: &Ctx, lu: &LiveUpdate, resource: &str, container: &str, files
         }
     }
     if exec_error.is_empty() && lu.spec.restart == LIVE_UPDATE_RESTART_ALWAYS {
-        docker.restart_container(container, 10).await.map_err(|e| format!("restarting {container}: {e}"))?;
+        docker
+            .restart_container(container, 10)
+            .await
+            .map_err(|e| format!("restarting {container}: {e}"))?;
     }
     let run_steps_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
     let timings = LiveUpdateTimings {
@@ -268,7 +388,11 @@ async fn sync(ctx: &Ctx, lu: &LiveUpdate, resource: &str, container: &str, files
         files: files.len() as i32,
         bytes,
     };
-    let shown: Vec<String> = pairs.iter().take(3).map(|(l, c)| format!("{} → {c}", l.strip_prefix(base).unwrap_or(l).display())).collect();
+    let shown: Vec<String> = pairs
+        .iter()
+        .take(3)
+        .map(|(l, c)| format!("{} → {c}", l.strip_prefix(base).unwrap_or(l).display()))
+        .collect();
     ctx.logs.line(
         resource,
         &span,
@@ -292,11 +416,17 @@ mod tests {
     fn sync_targets_and_stop_paths() {
         let spec = LiveUpdateSpec {
             base_path: "/src".into(),
-            syncs: vec![LiveUpdateSync { local_path: "app".into(), container_path: "/srv/app".into() }],
+            syncs: vec![LiveUpdateSync {
+                local_path: "app".into(),
+                container_path: "/srv/app".into(),
+            }],
             stop_paths: vec!["app/package.json".into()],
             ..Default::default()
         };
-        assert_eq!(syncable(&spec, Path::new("/src/app/main.py")).as_deref(), Some("/srv/app/main.py"));
+        assert_eq!(
+            syncable(&spec, Path::new("/src/app/main.py")).as_deref(),
+            Some("/srv/app/main.py")
+        );
         assert_eq!(syncable(&spec, Path::new("/src/app/package.json")), None);
         assert_eq!(syncable(&spec, Path::new("/src/Dockerfile")), None);
     }

@@ -150,10 +150,10 @@ pub fn spawn(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
-    if let Some(dir) = &spec.dir {
-        if !dir.as_os_str().is_empty() {
-            cmd.current_dir(dir);
-        }
+    if let Some(dir) = &spec.dir
+        && !dir.as_os_str().is_empty()
+    {
+        cmd.current_dir(dir);
     }
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -288,10 +288,10 @@ mod tests {
         };
         let p = spawn(&spec, &[], out(&logs)).unwrap();
         let child_pid = loop {
-            if let Ok(s) = std::fs::read_to_string(&pidfile) {
-                if let Ok(pid) = s.trim().parse::<i32>() {
-                    break pid;
-                }
+            if let Ok(s) = std::fs::read_to_string(&pidfile)
+                && let Ok(pid) = s.trim().parse::<i32>()
+            {
+                break pid;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };

@@ -150,24 +150,80 @@ impl SessionReconciler {
                 r#type: TARGET_TYPE_JOB.into(),
                 state: update_state,
             });
-            let kind = ui.metadata.annotations.get(ANN_RESOURCE_TYPE).map(String::as_str).unwrap_or("");
+            let kind = ui
+                .metadata
+                .annotations
+                .get(ANN_RESOURCE_TYPE)
+                .map(String::as_str)
+                .unwrap_or("");
             if kind == "k8s" || kind == "docker-compose" {
-                let job = ui.metadata.annotations.get(ANN_POD_READINESS).is_some_and(|r| r == "succeeded");
+                let job = ui
+                    .metadata
+                    .annotations
+                    .get(ANN_POD_READINESS)
+                    .is_some_and(|r| r == "succeeded");
                 let deployed = s.build_history.iter().any(|b| b.error.is_empty());
                 let state = if disabled {
-                    TargetState { disabled: Some(TargetStateDisabled {}), ..Default::default() }
+                    TargetState {
+                        disabled: Some(TargetStateDisabled {}),
+                        ..Default::default()
+                    }
                 } else if !deployed {
-                    if s.build_history.is_empty() && s.current_build.is_none() && s.update_status != "pending" { TargetState::default() } else { waiting("waiting-for-deploy") }
+                    if s.build_history.is_empty()
+                        && s.current_build.is_none()
+                        && s.update_status != "pending"
+                    {
+                        TargetState::default()
+                    } else {
+                        waiting("waiting-for-deploy")
+                    }
                 } else {
                     let since = s.last_deploy_time.unwrap_or_default();
                     match (s.runtime_status.as_str(), job) {
-                        ("ok", true) => TargetState { terminated: Some(TargetStateTerminated { start_time: since, finish_time: MicroTime::now(), error: String::new(), grace_status: String::new() }), ..Default::default() },
-                        ("ok", false) => TargetState { active: Some(TargetStateActive { start_time: since, ready: true }), ..Default::default() },
-                        ("error", _) => TargetState { terminated: Some(TargetStateTerminated { start_time: since, finish_time: MicroTime::now(), error: "runtime error (see the resource's log)".into(), grace_status: String::new() }), ..Default::default() },
-                        _ => TargetState { active: Some(TargetStateActive { start_time: since, ready: false }), ..Default::default() },
+                        ("ok", true) => TargetState {
+                            terminated: Some(TargetStateTerminated {
+                                start_time: since,
+                                finish_time: MicroTime::now(),
+                                error: String::new(),
+                                grace_status: String::new(),
+                            }),
+                            ..Default::default()
+                        },
+                        ("ok", false) => TargetState {
+                            active: Some(TargetStateActive {
+                                start_time: since,
+                                ready: true,
+                            }),
+                            ..Default::default()
+                        },
+                        ("error", _) => TargetState {
+                            terminated: Some(TargetStateTerminated {
+                                start_time: since,
+                                finish_time: MicroTime::now(),
+                                error: "runtime error (see the resource's log)".into(),
+                                grace_status: String::new(),
+                            }),
+                            ..Default::default()
+                        },
+                        _ => TargetState {
+                            active: Some(TargetStateActive {
+                                start_time: since,
+                                ready: false,
+                            }),
+                            ..Default::default()
+                        },
                     }
                 };
-                targets.push(Target { name: format!("{name}:runtime"), resources: vec![name.clone()], r#type: if job { TARGET_TYPE_JOB.into() } else { TARGET_TYPE_SERVER.into() }, state });
+                targets.push(Target {
+                    name: format!("{name}:runtime"),
+                    resources: vec![name.clone()],
+                    r#type: if job {
+                        TARGET_TYPE_JOB.into()
+                    } else {
+                        TARGET_TYPE_SERVER.into()
+                    },
+                    state,
+                });
             }
             if let Ok(serve) = self.ctx.store.get_typed::<Cmd>(&serve_cmd(&name)) {
                 let st = serve.status.unwrap_or_default();
@@ -218,10 +274,10 @@ impl SessionReconciler {
 /// target is waiting or unready and at least one target besides the Tiltfile ran.
 pub fn ci_verdict(targets: &[Target]) -> Option<String> {
     for t in targets {
-        if let Some(term) = &t.state.terminated {
-            if !term.error.is_empty() {
-                return Some(format!("{}: {}", t.resources.join(","), term.error));
-            }
+        if let Some(term) = &t.state.terminated
+            && !term.error.is_empty()
+        {
+            return Some(format!("{}: {}", t.resources.join(","), term.error));
         }
     }
     None

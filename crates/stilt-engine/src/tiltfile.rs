@@ -415,7 +415,10 @@ fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreEr
     let mut desired: Vec<AnyObject> = Vec::new();
     let mut by_key: BTreeMap<(String, String), usize> = BTreeMap::new();
     // The engine owns the Session, the Tiltfile object and the config-file watch.
-    let engine_owned = |o: &AnyObject| matches!(o.kind(), "Session" | "Tiltfile") || (o.kind() == "FileWatch" && o.name() == CONFIGS_FILEWATCH);
+    let engine_owned = |o: &AnyObject| {
+        matches!(o.kind(), "Session" | "Tiltfile")
+            || (o.kind() == "FileWatch" && o.name() == CONFIGS_FILEWATCH)
+    };
     for obj in loaded.objects.iter().filter(|o| !engine_owned(o)) {
         by_key.insert(
             (obj.kind().to_string(), obj.name().to_string()),
@@ -435,8 +438,8 @@ fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreEr
             }
         }
         let cm_key = ("ConfigMap".to_string(), disable_configmap(&r.name));
-        if !by_key.contains_key(&cm_key) {
-            by_key.insert(cm_key, desired.len());
+        if let std::collections::btree_map::Entry::Vacant(e) = by_key.entry(cm_key) {
+            e.insert(desired.len());
             desired.push(AnyObject::ConfigMap(ConfigMap::new(
                 disable_configmap(&r.name),
                 [(DISABLE_KEY.to_string(), "false".to_string())].into(),

@@ -256,15 +256,13 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .is_empty()
-            {
-                if let Some(prefix) = m
+                && let Some(prefix) = m
                     .get("generateName")
                     .and_then(Value::as_str)
                     .filter(|p| !p.is_empty())
-                {
-                    let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
-                    m.insert("name".into(), Value::String(format!("{prefix}{suffix}")));
-                }
+            {
+                let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+                m.insert("name".into(), Value::String(format!("{prefix}{suffix}")));
             }
             for key in [
                 "resourceVersion",
@@ -363,13 +361,13 @@ impl Store {
             kind,
             name,
             |current| {
-                if let Some(rv) = &want_rv {
-                    if rv != meta_str(current, "resourceVersion") {
-                        return Err(StoreError::Conflict {
-                            kind: kind_info(kind)?.plural.into(),
-                            name: name.to_string(),
-                        });
-                    }
+                if let Some(rv) = &want_rv
+                    && rv != meta_str(current, "resourceVersion")
+                {
+                    return Err(StoreError::Conflict {
+                        kind: kind_info(kind)?.plural.into(),
+                        name: name.to_string(),
+                    });
                 }
                 let mut patched =
                     patch::apply(current, patch_type, patch).map_err(|e| match e {

@@ -15,11 +15,18 @@ fn stilt() -> &'static str {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -49,7 +56,11 @@ impl Up {
     }
 
     fn get(&self, args: &[&str]) -> String {
-        let out = Command::new(stilt()).args(args).env("STILT_HOME", &self.home).output().unwrap();
+        let out = Command::new(stilt())
+            .args(args)
+            .env("STILT_HOME", &self.home)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -61,25 +72,44 @@ impl Up {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("timed out waiting for {what}; log:\n{}", std::fs::read_to_string(self.home.join("up.log")).unwrap_or_default());
+        panic!(
+            "timed out waiting for {what}; log:\n{}",
+            std::fs::read_to_string(self.home.join("up.log")).unwrap_or_default()
+        );
     }
 
     fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     fn rss_mb(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         kb / 1024.0
     }
 }
 
 impl Drop for Up {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGINT);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
         let _ = self.child.wait();
     }
 }
@@ -96,23 +126,46 @@ fn save_to_cmd_start() {
     .unwrap();
     let up = Up::start(dir.path());
     let starts = dir.path().join("starts.txt");
-    let count = |p: &Path| std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0);
-    up.wait_for("the initial build", Duration::from_secs(60), |_| count(&starts) >= 1);
+    let count = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    up.wait_for("the initial build", Duration::from_secs(60), |_| {
+        count(&starts) >= 1
+    });
     std::thread::sleep(Duration::from_millis(500));
     let mut lat = Vec::new();
     for i in 0..100 {
         let before = count(&starts);
         let t0 = now_ns();
-        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(dir.path().join("src/a.txt")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dir.path().join("src/a.txt"))
+            .unwrap();
         write!(f, "{i}").unwrap();
         drop(f);
-        up.wait_for("the cmd to start", Duration::from_secs(20), |_| count(&starts) > before);
-        let last: u128 = std::fs::read_to_string(&starts).unwrap().lines().last().unwrap().trim().parse().unwrap();
+        up.wait_for("the cmd to start", Duration::from_secs(20), |_| {
+            count(&starts) > before
+        });
+        let last: u128 = std::fs::read_to_string(&starts)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         lat.push((last.saturating_sub(t0)) as f64 / 1e6);
         // Tilt's 250 ms settle after a local cmd, plus margin, so saves do not coalesce.
         std::thread::sleep(Duration::from_millis(400));
     }
-    println!("save → cmd start (100 saves):           p50 {:.1} ms  p95 {:.1} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.95));
+    println!(
+        "save → cmd start (100 saves):           p50 {:.1} ms  p95 {:.1} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.95)
+    );
 }
 
 /// Watch start-up, RSS and idle CPU with a 100,000-file tree in 10,000 directories watched.
@@ -126,20 +179,44 @@ fn big_tree() {
             std::fs::write(sub.join(format!("f{f}.txt")), "x").unwrap();
         }
     }
-    std::fs::write(dir.path().join("Tiltfile"), "local_resource('big', cmd='true', deps=['tree'])\n").unwrap();
+    std::fs::write(
+        dir.path().join("Tiltfile"),
+        "local_resource('big', cmd='true', deps=['tree'])\n",
+    )
+    .unwrap();
     let t0 = Instant::now();
     let up = Up::start(dir.path());
-    up.wait_for("the watch to start", Duration::from_secs(120), |u| u.get(&["get", "filewatch", "local:big", "-o", "jsonpath={.status.monitorStartTime}"]).len() > 5);
+    up.wait_for("the watch to start", Duration::from_secs(120), |u| {
+        u.get(&[
+            "get",
+            "filewatch",
+            "local:big",
+            "-o",
+            "jsonpath={.status.monitorStartTime}",
+        ])
+        .len()
+            > 5
+    });
     let ready = t0.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    println!("100k files / 10k dirs: watch ready {:.2} s after start (incl. process start, API, Tiltfile load)", ready.as_secs_f64());
+    println!(
+        "100k files / 10k dirs: watch ready {:.2} s after start (incl. process start, API, Tiltfile load)",
+        ready.as_secs_f64()
+    );
     println!("100k files / 10k dirs: RSS {:.1} MB", up.rss_mb());
-    let idle: u64 = std::env::var("STILT_BENCH_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let idle: u64 = std::env::var("STILT_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let ticks_per_sec = 100.0;
     let c0 = up.cpu_ticks();
     std::thread::sleep(Duration::from_secs(idle));
     let c1 = up.cpu_ticks();
-    println!("idle CPU over {idle} s: {:.2} %  (RSS {:.1} MB)", (c1 - c0) as f64 / ticks_per_sec / idle as f64 * 100.0, up.rss_mb());
+    println!(
+        "idle CPU over {idle} s: {:.2} %  (RSS {:.1} MB)",
+        (c1 - c0) as f64 / ticks_per_sec / idle as f64 * 100.0,
+        up.rss_mb()
+    );
 }
 
 /// Save → new content visible in a compose container (live update).
@@ -164,24 +241,45 @@ fn save_to_container() {
         s.read_to_string(&mut buf).ok()?;
         buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     };
-    up.wait_for("the container", Duration::from_secs(180), |_| get("/index.html").as_deref() == Some("v0"));
+    up.wait_for("the container", Duration::from_secs(180), |_| {
+        get("/index.html").as_deref() == Some("v0")
+    });
     std::thread::sleep(Duration::from_secs(1));
     let mut lat = Vec::new();
     for i in 1..=100 {
         let want = format!("v{i}");
         let t0 = Instant::now();
         std::fs::write(p.join("www/index.html"), &want).unwrap();
-        up.wait_for("the edit in the container", Duration::from_secs(30), |_| get("/index.html").as_deref() == Some(want.as_str()));
+        up.wait_for("the edit in the container", Duration::from_secs(30), |_| {
+            get("/index.html").as_deref() == Some(want.as_str())
+        });
         lat.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    println!("save → visible in container (100 edits): p50 {:.1} ms  p95 {:.1} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.95));
+    println!(
+        "save → visible in container (100 edits): p50 {:.1} ms  p95 {:.1} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.95)
+    );
     let t0 = Instant::now();
     for i in 0..1000 {
         std::fs::write(p.join(format!("www/many/f{i}.txt")), "1").unwrap();
     }
-    up.wait_for("1,000 files in the container", Duration::from_secs(60), |_| get("/many/f999.txt").as_deref() == Some("1") && get("/many/f0.txt").as_deref() == Some("1"));
-    println!("one edit of 1,000 files → all visible:   {:.0} ms", t0.elapsed().as_secs_f64() * 1e3);
-    let _ = Command::new("docker-compose").args(["down"]).current_dir(p).output();
+    up.wait_for(
+        "1,000 files in the container",
+        Duration::from_secs(60),
+        |_| {
+            get("/many/f999.txt").as_deref() == Some("1")
+                && get("/many/f0.txt").as_deref() == Some("1")
+        },
+    );
+    println!(
+        "one edit of 1,000 files → all visible:   {:.0} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let _ = Command::new("docker-compose")
+        .args(["down"])
+        .current_dir(p)
+        .output();
 }
 
 fn main() {

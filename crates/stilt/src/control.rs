@@ -145,32 +145,44 @@ pub fn set_args(a: ArgsArgs) -> Result<ExitCode> {
 /// Stops a running `stilt up` (which stops every process it started) and deletes what the
 /// Tiltfile deploys: Docker Compose projects are brought down (`compose down`).
 pub fn down(a: DownArgs) -> Result<ExitCode> {
-    if let Ok(client) = Client::from_home() {
-        if let Ok(session) = client.get(&Client::object_path(kind("Session"), SESSION_NAME), "application/json") {
-            if let Some(pid) = session["status"]["pid"].as_i64() {
-                stop_process(pid as i32)?;
-            }
-        }
+    if let Ok(client) = Client::from_home()
+        && let Ok(session) = client.get(
+            &Client::object_path(kind("Session"), SESSION_NAME),
+            "application/json",
+        )
+        && let Some(pid) = session["status"]["pid"].as_i64()
+    {
+        stop_process(pid as i32)?;
     }
     let file = std::path::absolute(&a.file)?;
-    let loader = crate::loader::StarlarkLoader { web_host: "localhost".into(), start_time: String::new() };
-    let loaded = stilt_engine::tiltfile::Loader::load(&loader, &file, &a.args, stilt_engine::Mode::Ci)
-        .map_err(|e| anyhow!("{}", e.message))?;
+    let loader = crate::loader::StarlarkLoader {
+        web_host: "localhost".into(),
+        start_time: String::new(),
+    };
+    let loaded =
+        stilt_engine::tiltfile::Loader::load(&loader, &file, &a.args, stilt_engine::Mode::Ci)
+            .map_err(|e| anyhow!("{}", e.message))?;
     let mut k8s_objects: Vec<serde_json::Value> = Vec::new();
     for obj in &loaded.objects {
         if let stilt_api::AnyObject::KubernetesApply(ka) = obj {
-            let objs = stilt_k8s::manifest::parse_yaml(&ka.spec.yaml).map_err(|e| anyhow!("{}: {e}", ka.metadata.name))?;
-            k8s_objects.extend(objs.into_iter().filter(|o| a.delete_namespaces || o["kind"] != "Namespace").filter(|o| {
-                o["metadata"]["annotations"]["tilt.dev/down-policy"].as_str() != Some("keep")
-            }));
+            let objs = stilt_k8s::manifest::parse_yaml(&ka.spec.yaml)
+                .map_err(|e| anyhow!("{}: {e}", ka.metadata.name))?;
+            k8s_objects.extend(
+                objs.into_iter()
+                    .filter(|o| a.delete_namespaces || o["kind"] != "Namespace")
+                    .filter(|o| {
+                        o["metadata"]["annotations"]["tilt.dev/down-policy"].as_str()
+                            != Some("keep")
+                    }),
+            );
         }
     }
     let mut projects = Vec::new();
     for obj in &loaded.objects {
-        if let stilt_api::AnyObject::DockerComposeService(dcs) = obj {
-            if !projects.contains(&dcs.spec.project) {
-                projects.push(dcs.spec.project.clone());
-            }
+        if let stilt_api::AnyObject::DockerComposeService(dcs) = obj
+            && !projects.contains(&dcs.spec.project)
+        {
+            projects.push(dcs.spec.project.clone());
         }
     }
     if projects.is_empty() && k8s_objects.is_empty() {
@@ -179,12 +191,24 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
     let rt = crate::up::runtime()?;
     rt.block_on(async move {
         if !k8s_objects.is_empty() {
-            let cluster = stilt_engine::k8s::K8sAdapters::default().cluster().await.map_err(|e| anyhow!(e))?;
+            let cluster = stilt_engine::k8s::K8sAdapters::default()
+                .cluster()
+                .await
+                .map_err(|e| anyhow!(e))?;
             stilt_k8s::manifest::sort_for_apply(&mut k8s_objects);
             k8s_objects.reverse();
-            let refs = k8s_objects.iter().map(stilt_k8s::manifest::ObjectRef::of).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!("{e}"))?;
+            let refs = k8s_objects
+                .iter()
+                .map(stilt_k8s::manifest::ObjectRef::of)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("{e}"))?;
             cluster
-                .delete(&refs, &stilt_k8s::DeleteOptions { wait: Some(std::time::Duration::from_secs(60)) })
+                .delete(
+                    &refs,
+                    &stilt_k8s::DeleteOptions {
+                        wait: Some(std::time::Duration::from_secs(60)),
+                    },
+                )
                 .await
                 .map_err(|e| anyhow!("deleting Kubernetes objects: {e}"))?;
             for r in &refs {
@@ -198,7 +222,10 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
         let compose = adapters.compose().await.map_err(|e| anyhow!(e))?;
         for p in projects {
             let spec = stilt_engine::docker::project_spec(&p);
-            compose.down(&spec, None).await.map_err(|e| anyhow!("docker compose down ({}): {e}", p.name))?;
+            compose
+                .down(&spec, None)
+                .await
+                .map_err(|e| anyhow!("docker compose down ({}): {e}", p.name))?;
             println!("Removed Docker Compose project {}", spec.effective_name());
         }
         Ok(ExitCode::SUCCESS)
@@ -222,6 +249,10 @@ fn stop_process(pid: i32) -> Result<()> {
 
 /// Whether a process exists and has not exited (a zombie waiting for its parent counts as gone).
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            != Some("Z")
+    })
 }

@@ -224,10 +224,10 @@ pub fn apply(a: FileArgs) -> Result<ExitCode> {
             let (info, name) = object_identity(&obj)?;
             obj["apiVersion"] = json!(stilt_api::API_VERSION);
             let mut applied = obj.clone();
-            if let Some(m) = applied["metadata"].as_object_mut() {
-                if let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut) {
-                    a.remove(LAST_APPLIED);
-                }
+            if let Some(m) = applied["metadata"].as_object_mut()
+                && let Some(a) = m.get_mut("annotations").and_then(Value::as_object_mut)
+            {
+                a.remove(LAST_APPLIED);
             }
             let last_applied = serde_json::to_string(&applied)?;
             obj["metadata"]["annotations"][LAST_APPLIED] = json!(last_applied);

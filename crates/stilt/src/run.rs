@@ -24,7 +24,7 @@ pub struct RunOptions {
 
 pub struct Running {
     pub store: Store,
-    pub logs: LogStore,
+    pub web: Option<stilt_web::WebServer>,
     pub engine: Engine,
     pub stream: Option<tokio::task::JoinHandle<()>>,
 }
@@ -88,9 +88,20 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     })
     .await
     .context("starting the engine")?;
+    // `--port 0` turns the web UI off, as in Tilt.
+    let web = if opts.web_port != 0 {
+        let mut cfg = stilt_web::WebConfig::new(store.clone(), logs.clone());
+        cfg.host = opts.web_host.clone();
+        cfg.port = opts.web_port;
+        let web = stilt_web::serve(cfg).await.context("starting the web UI")?;
+        eprintln!("stilt: web UI on {}", web.url());
+        Some(web)
+    } else {
+        None
+    };
     Ok(Running {
         store,
-        logs,
+        web,
         engine,
         stream,
     })
@@ -99,6 +110,9 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
 impl Running {
     /// Stops every process, then lets the terminal stream print what they said last.
     pub async fn stop(self) {
+        if let Some(web) = self.web {
+            let _ = web.shutdown().await;
+        }
         self.engine.shutdown().await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(s) = self.stream {

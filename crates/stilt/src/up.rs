@@ -59,14 +59,14 @@ pub fn ci(a: CiArgs) -> Result<ExitCode> {
 
 async fn wait_done(store: &stilt_store::Store) -> Result<(), String> {
     loop {
-        if let Ok(s) = store.get_typed::<Session>(stilt_engine::names::SESSION_NAME) {
-            if let Some(st) = s.status.filter(|st| st.done) {
-                return if st.error.is_empty() {
-                    Ok(())
-                } else {
-                    Err(st.error)
-                };
-            }
+        if let Ok(s) = store.get_typed::<Session>(stilt_engine::names::SESSION_NAME)
+            && let Some(st) = s.status.filter(|st| st.done)
+        {
+            return if st.error.is_empty() {
+                Ok(())
+            } else {
+                Err(st.error)
+            };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -22,10 +22,17 @@ fn plain_ok(s: &str) -> bool {
         return false;
     }
     let lower = s.to_ascii_lowercase();
-    if matches!(lower.as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n") {
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
+    ) {
         return false;
     }
-    if s.parse::<f64>().is_ok() || s.starts_with(|c: char| c.is_ascii_digit()) && s.chars().all(|c| c.is_ascii_digit() || "._:-+eE".contains(c)) {
+    if s.parse::<f64>().is_ok()
+        || s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || "._:-+eE".contains(c))
+    {
         return false;
     }
     let mut chars = s.chars();
@@ -36,7 +43,11 @@ fn plain_ok(s: &str) -> bool {
     if ",[]{}#&*!|>'\"%@`".contains(first) || ("-?:".contains(first) && !indicator_ok) {
         return false;
     }
-    !(s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.contains('\n') || s.contains('\t'))
+    !(s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.contains('\n')
+        || s.contains('\t'))
 }
 
 fn inline(v: &Value) -> String {
@@ -74,7 +85,11 @@ fn scalar_after_key(v: &Value, indent: usize, out: &mut String) {
 fn map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
     let pad = "  ".repeat(indent);
     for (k, v) in m {
-        let key = if plain_ok(k) { k.clone() } else { serde_json::to_string(k).expect("keys serialize") };
+        let key = if plain_ok(k) {
+            k.clone()
+        } else {
+            serde_json::to_string(k).expect("keys serialize")
+        };
         match v {
             Value::Object(inner) if !inner.is_empty() => {
                 let _ = writeln!(out, "{pad}{key}:");
@@ -130,7 +145,10 @@ mod tests {
             "spec": {"args": ["sh", "-c", "echo: hi"], "num": 1.5, "m": 3, "yaml": "a: 1\nb: 2\n", "items": [{"x": 1, "y": [1, 2]}, {"z": null}]},
         });
         let text = to_string(&v);
-        assert!(text.contains("  args:\n  - sh\n  - -c\n  - \"echo: hi\"\n"), "{text}");
+        assert!(
+            text.contains("  args:\n  - sh\n  - -c\n  - \"echo: hi\"\n"),
+            "{text}"
+        );
         assert!(text.contains("  num: 1.5\n  m: 3\n"), "{text}");
         let back: Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(back, v, "{text}");

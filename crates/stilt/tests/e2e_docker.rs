@@ -10,13 +10,25 @@ use std::process::Command;
 use std::time::Duration;
 
 fn container_id(project: &str) -> Option<String> {
-    let out = Command::new("docker").args(["ps", "-q", "--no-trunc", "--filter", &format!("label=com.docker.compose.project={project}")]).output().ok()?;
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ])
+        .output()
+        .ok()?;
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (!id.is_empty()).then_some(id)
 }
 
 fn compose_down(dir: &std::path::Path) {
-    let _ = Command::new("docker-compose").args(["down", "--remove-orphans"]).current_dir(dir).output();
+    let _ = Command::new("docker-compose")
+        .args(["down", "--remove-orphans"])
+        .current_dir(dir)
+        .output();
 }
 
 #[test]
@@ -31,7 +43,14 @@ fn compose_live_update_rebuild_and_failures() {
            run('sh -c \"test ! -e /www/fail\"', trigger=['www']),\n\
          ])\n",
     );
-    let project = p.dir.path().file_name().unwrap().to_string_lossy().to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let project = p
+        .dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCOPY version.txt /version.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     p.write("version.txt", "1\n");
     p.write("www/index.html", "hello v1\n");
@@ -39,48 +58,99 @@ fn compose_live_update_rebuild_and_failures() {
     let up = p.up();
     let guard = scopeguard(p.dir.path().to_path_buf());
 
-    wait_until(Duration::from_secs(120), "v1 served by the compose service", || http_get(port, "/").as_deref() == Some("hello v1\n"));
+    wait_until(
+        Duration::from_secs(120),
+        "v1 served by the compose service",
+        || http_get(port, "/").as_deref() == Some("hello v1\n"),
+    );
     let first = container_id(&project).expect("a running container");
-    let first_ref = p.get_json("imagemap", "stilt-e2e-web").unwrap()["status"]["image"].as_str().unwrap().to_string();
+    let first_ref = p.get_json("imagemap", "stilt-e2e-web").unwrap()["status"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(first_ref.starts_with("stilt-e2e-web:tilt-"), "{first_ref}");
 
     // An edit inside a sync is live-updated: same container, new content.
     p.write("www/index.html", "hello v2\n");
-    wait_until(Duration::from_secs(30), "v2 live-updated", || http_get(port, "/").as_deref() == Some("hello v2\n"));
-    assert_eq!(container_id(&project).as_deref(), Some(first.as_str()), "live update keeps the container");
-    wait_until(Duration::from_secs(10), "live update status with stage timings", || {
-        p.get_json("liveupdate", "web:stilt-e2e-web").is_some_and(|lu| {
-            let c = &lu["status"]["containers"][0];
-            c["containerID"] == format!("docker://{first}") && c["lastUpdateTimings"]["transferDoneMs"].as_f64().is_some_and(|ms| ms > 0.0)
-        })
+    wait_until(Duration::from_secs(30), "v2 live-updated", || {
+        http_get(port, "/").as_deref() == Some("hello v2\n")
     });
+    assert_eq!(
+        container_id(&project).as_deref(),
+        Some(first.as_str()),
+        "live update keeps the container"
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "live update status with stage timings",
+        || {
+            p.get_json("liveupdate", "web:stilt-e2e-web")
+                .is_some_and(|lu| {
+                    let c = &lu["status"]["containers"][0];
+                    c["containerID"] == format!("docker://{first}")
+                        && c["lastUpdateTimings"]["transferDoneMs"]
+                            .as_f64()
+                            .is_some_and(|ms| ms > 0.0)
+                })
+        },
+    );
 
     // A failing run step is reported; the files stay; the next good edit recovers.
     p.write("www/fail", "x\n");
     wait_until(Duration::from_secs(30), "the exec error", || {
-        p.get_json("liveupdate", "web:stilt-e2e-web").is_some_and(|l| l["status"]["containers"][0]["lastExecError"].as_str().is_some_and(|e| e.contains("exit code 1")))
+        p.get_json("liveupdate", "web:stilt-e2e-web")
+            .is_some_and(|l| {
+                l["status"]["containers"][0]["lastExecError"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("exit code 1"))
+            })
     });
-    assert_eq!(http_get(port, "/fail").as_deref(), Some("x\n"), "the container keeps the synced files");
+    assert_eq!(
+        http_get(port, "/fail").as_deref(),
+        Some("x\n"),
+        "the container keeps the synced files"
+    );
     std::fs::remove_file(p.path("www/fail")).unwrap();
     p.write("www/index.html", "hello v3\n");
     wait_until(Duration::from_secs(30), "recovery", || {
         http_get(port, "/").as_deref() == Some("hello v3\n")
-            && p.get_json("liveupdate", "web:stilt-e2e-web").is_some_and(|l| l["status"]["containers"][0]["lastExecError"].as_str().unwrap_or("").is_empty())
+            && p.get_json("liveupdate", "web:stilt-e2e-web")
+                .is_some_and(|l| {
+                    l["status"]["containers"][0]["lastExecError"]
+                        .as_str()
+                        .unwrap_or("")
+                        .is_empty()
+                })
     });
     assert_eq!(http_get(port, "/fail"), None, "deletions are synced");
 
     // A fall_back_on file rebuilds: new tag, new container.
     p.write("version.txt", "2\n");
-    wait_until(Duration::from_secs(120), "a rebuilt image and a new container", || {
-        let r = p.get_json("imagemap", "stilt-e2e-web").and_then(|m| m["status"]["image"].as_str().map(str::to_string));
-        r.is_some_and(|r| r != first_ref) && container_id(&project).is_some_and(|c| c != first) && http_get(port, "/").as_deref() == Some("hello v3\n")
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "a rebuilt image and a new container",
+        || {
+            let r = p
+                .get_json("imagemap", "stilt-e2e-web")
+                .and_then(|m| m["status"]["image"].as_str().map(str::to_string));
+            r.is_some_and(|r| r != first_ref)
+                && container_id(&project).is_some_and(|c| c != first)
+                && http_get(port, "/").as_deref() == Some("hello v3\n")
+        },
+    );
     let second = container_id(&project).unwrap();
 
     // A Dockerfile error shows Docker's message while the old container keeps serving.
-    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nBOGUS instruction\n");
+    p.write(
+        "Dockerfile",
+        "FROM stilt-test/busybox:latest\nBOGUS instruction\n",
+    );
     wait_until(Duration::from_secs(60), "the build error", || {
-        p.get_json("uiresource", "web").is_some_and(|u| u["status"]["buildHistory"][0]["error"].as_str().is_some_and(|e| e.to_lowercase().contains("unknown instruction")))
+        p.get_json("uiresource", "web").is_some_and(|u| {
+            u["status"]["buildHistory"][0]["error"]
+                .as_str()
+                .is_some_and(|e| e.to_lowercase().contains("unknown instruction"))
+        })
     });
     assert_eq!(http_get(port, "/").as_deref(), Some("hello v3\n"));
     assert_eq!(container_id(&project).as_deref(), Some(second.as_str()));
@@ -88,8 +158,16 @@ fn compose_live_update_rebuild_and_failures() {
     // `stilt down` stops stilt up and removes the compose project.
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCOPY version.txt /version.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     let down = p.run(&["down"]);
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
-    assert_eq!(container_id(&project), None, "no container left after stilt down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(
+        container_id(&project),
+        None,
+        "no container left after stilt down"
+    );
     drop(up);
     drop(guard);
 }

@@ -9,13 +9,19 @@ use std::process::Command;
 use std::time::Duration;
 
 fn kubectl(args: &[&str]) -> String {
-    let bin = std::env::var("STILT_KUBECTL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "kubectl".into());
+    let bin = std::env::var("STILT_KUBECTL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "kubectl".into());
     let out = Command::new(bin).args(args).output().expect("kubectl");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn require_cluster() {
-    assert!(std::env::var("KUBECONFIG").is_ok(), "run `eval \"$(scripts/dev-cluster env)\"` first (scripts/test e2e does)");
+    assert!(
+        std::env::var("KUBECONFIG").is_ok(),
+        "run `eval \"$(scripts/dev-cluster env)\"` first (scripts/test e2e does)"
+    );
 }
 
 #[test]
@@ -34,19 +40,50 @@ fn deploy_serve_through_the_forward_and_down() {
         &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e-k8s\n        ports: [{{containerPort: 8000}}]\n"),
     );
     let up = p.up();
-    wait_until(Duration::from_secs(180), "the page through the port-forward", || http_get(port, "/").as_deref() == Some("served by k8s\n"));
-    wait_until(Duration::from_secs(30), "runtime ok", || p.get_json("uiresource", &name).is_some_and(|u| u["status"]["runtimeStatus"] == "ok"));
+    wait_until(
+        Duration::from_secs(180),
+        "the page through the port-forward",
+        || http_get(port, "/").as_deref() == Some("served by k8s\n"),
+    );
+    wait_until(Duration::from_secs(30), "runtime ok", || {
+        p.get_json("uiresource", &name)
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
+    });
     let kd = p.get_json("kd", &name).unwrap();
-    let image = kd["status"]["pods"][0]["containers"][0]["image"].as_str().unwrap().to_string();
-    assert!(image.starts_with("localhost:5000/stilt-e2e-k8s:tilt-"), "{image}");
+    let image = kd["status"]["pods"][0]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        image.starts_with("localhost:5000/stilt-e2e-k8s:tilt-"),
+        "{image}"
+    );
     let labels = kubectl(&["get", "deploy", &name, "-o", "jsonpath={.metadata.labels}"]);
-    assert!(labels.contains("\"app.kubernetes.io/managed-by\":\"tilt\""), "{labels}");
+    assert!(
+        labels.contains("\"app.kubernetes.io/managed-by\":\"tilt\""),
+        "{labels}"
+    );
     assert!(p.run(&["logs", &name]).status.success());
     let down = p.run(&["down"]);
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     drop(up);
-    wait_until(Duration::from_secs(60), "the deployment to be gone", || kubectl(&["get", "deploy", &name, "--ignore-not-found", "-o", "name"]).trim().is_empty());
-    let left = kubectl(&["get", "deploy,pods,svc,jobs", "-l", &format!("app.kubernetes.io/managed-by=tilt,app={name}"), "-o", "name"]);
+    wait_until(Duration::from_secs(60), "the deployment to be gone", || {
+        kubectl(&["get", "deploy", &name, "--ignore-not-found", "-o", "name"])
+            .trim()
+            .is_empty()
+    });
+    let left = kubectl(&[
+        "get",
+        "deploy,pods,svc,jobs",
+        "-l",
+        &format!("app.kubernetes.io/managed-by=tilt,app={name}"),
+        "-o",
+        "name",
+    ]);
     assert!(left.trim().is_empty(), "left behind: {left}");
 }
 
@@ -55,18 +92,37 @@ fn deploy_serve_through_the_forward_and_down() {
 fn a_job_under_ci_exits_0_on_success_and_1_on_failure() {
     require_cluster();
     let job = |name: &str, cmd: &str| {
-        format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"{cmd}\"]\n")
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"{cmd}\"]\n"
+        )
     };
     let suffix = free_port();
     let ok = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
-    ok.write("job.yaml", &job(&format!("e2e-ok-{suffix}"), "echo job-success"));
+    ok.write(
+        "job.yaml",
+        &job(&format!("e2e-ok-{suffix}"), "echo job-success"),
+    );
     let out = ok.ci(&["--timeout", "3m"]);
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("job-success"));
     let bad = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
-    bad.write("job.yaml", &job(&format!("e2e-bad-{suffix}"), "echo job-failed; exit 3"));
+    bad.write(
+        "job.yaml",
+        &job(&format!("e2e-bad-{suffix}"), "echo job-failed; exit 3"),
+    );
     let out = bad.ci(&["--timeout", "3m"]);
-    assert_eq!(out.status.code(), Some(1), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     for p in [&ok, &bad] {
         assert!(p.run(&["down"]).status.success());
     }

@@ -13,22 +13,34 @@ struct Kubectl<'a> {
 
 impl Kubectl<'_> {
     fn bin() -> String {
-        std::env::var("STILT_KUBECTL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "kubectl".into())
+        std::env::var("STILT_KUBECTL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "kubectl".into())
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(Self::bin());
-        c.args(args).current_dir(self.p.dir.path()).env("KUBECONFIG", self.p.home.path().join("config"));
+        c.args(args)
+            .current_dir(self.p.dir.path())
+            .env("KUBECONFIG", self.p.home.path().join("config"));
         c
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap_or_else(|e| panic!("running {} (set STILT_KUBECTL): {e}", Self::bin()))
+        self.cmd(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running {} (set STILT_KUBECTL): {e}", Self::bin()))
     }
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -54,50 +66,150 @@ fn kubectl_works_against_a_running_stilt() {
     for line in ["kubernetesapplys", "ka,kapp", "liveupdates", "uiresources"] {
         assert!(resources.contains(line), "{resources}");
     }
-    assert!(k.ok(&["apply", "-f", "cmd.yaml"]).contains("cmd.tilt.dev/hello created"));
-    assert!(k.ok(&["apply", "-f", "cmd.yaml"]).contains("cmd.tilt.dev/hello unchanged"));
+    assert!(
+        k.ok(&["apply", "-f", "cmd.yaml"])
+            .contains("cmd.tilt.dev/hello created")
+    );
+    assert!(
+        k.ok(&["apply", "-f", "cmd.yaml"])
+            .contains("cmd.tilt.dev/hello unchanged")
+    );
     let table = k.ok(&["get", "cmds"]);
-    assert!(table.starts_with("NAME") && table.contains("STATE") && table.contains("hello"), "{table}");
-    assert!(k.ok(&["get", "cmd", "hello", "-o", "yaml"]).contains("- echo"));
+    assert!(
+        table.starts_with("NAME") && table.contains("STATE") && table.contains("hello"),
+        "{table}"
+    );
+    assert!(
+        k.ok(&["get", "cmd", "hello", "-o", "yaml"])
+            .contains("- echo")
+    );
     let obj: Value = serde_json::from_str(&k.ok(&["get", "cmd", "hello", "-o", "json"])).unwrap();
     assert_eq!(obj["spec"]["dir"], "/tmp");
-    assert_eq!(k.ok(&["get", "cmds", "-o", "jsonpath={.items[*].metadata.name}"]), "hello");
-    assert!(k.ok(&["describe", "cmd", "hello"]).contains("Name:         hello"));
+    assert_eq!(
+        k.ok(&["get", "cmds", "-o", "jsonpath={.items[*].metadata.name}"]),
+        "hello"
+    );
+    assert!(
+        k.ok(&["describe", "cmd", "hello"])
+            .contains("Name:         hello")
+    );
     for short in ["kapp", "ka", "kd", "lu", "pf", "fw", "uir", "session"] {
         k.ok(&["get", short]);
     }
 
     // get -w prints objects created after it started.
-    let mut watch = k.cmd(&["get", "cmds", "-w"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut watch = k
+        .cmd(&["get", "cmds", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(k.ok(&["create", "-f", "other.yaml"]).contains("cmd.tilt.dev/other created"));
+    assert!(
+        k.ok(&["create", "-f", "other.yaml"])
+            .contains("cmd.tilt.dev/other created")
+    );
     std::thread::sleep(std::time::Duration::from_millis(1000));
     let _ = watch.kill();
     let watched = String::from_utf8_lossy(&watch.wait_with_output().unwrap().stdout).into_owned();
     assert!(watched.contains("other"), "get -w output: {watched}");
-    assert!(k.err(&["create", "-f", "other.yaml"]).contains("AlreadyExists"));
+    assert!(
+        k.err(&["create", "-f", "other.yaml"])
+            .contains("AlreadyExists")
+    );
 
     k.ok(&["patch", "cmd", "hello", "-p", r#"{"spec":{"dir":"/var"}}"#]);
-    k.ok(&["patch", "cmd", "hello", "--type", "merge", "-p", r#"{"spec":{"env":["A=1"]}}"#]);
-    k.ok(&["patch", "cmd", "hello", "--type", "json", "-p", r#"[{"op":"add","path":"/spec/args/-","value":"x"}]"#]);
-    let spec: Value = serde_json::from_str(&k.ok(&["get", "cmd", "hello", "-o", "jsonpath={.spec}"])).unwrap();
-    assert_eq!(spec, json!({"args": ["echo", "hi", "x"], "dir": "/var", "env": ["A=1"]}));
+    k.ok(&[
+        "patch",
+        "cmd",
+        "hello",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"env":["A=1"]}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "cmd",
+        "hello",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/args/-","value":"x"}]"#,
+    ]);
+    let spec: Value =
+        serde_json::from_str(&k.ok(&["get", "cmd", "hello", "-o", "jsonpath={.spec}"])).unwrap();
+    assert_eq!(
+        spec,
+        json!({"args": ["echo", "hi", "x"], "dir": "/var", "env": ["A=1"]})
+    );
 
-    let edited = k.cmd(&["edit", "cmd", "hello"]).env("EDITOR", "sed -i s/echo/printf/").env("KUBE_EDITOR", "sed -i s/echo/printf/").output().unwrap();
-    assert!(edited.status.success(), "{}", String::from_utf8_lossy(&edited.stderr));
-    assert_eq!(k.ok(&["get", "cmd", "hello", "-o", "jsonpath={.spec.args[0]}"]), "printf");
+    let edited = k
+        .cmd(&["edit", "cmd", "hello"])
+        .env("EDITOR", "sed -i s/echo/printf/")
+        .env("KUBE_EDITOR", "sed -i s/echo/printf/")
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert_eq!(
+        k.ok(&["get", "cmd", "hello", "-o", "jsonpath={.spec.args[0]}"]),
+        "printf"
+    );
 
-    k.ok(&["patch", "cmd", "hello", "--subresource", "status", "--type", "merge", "-p", r#"{"status":{"ready":true}}"#]);
-    assert!(k.ok(&["wait", "--for=jsonpath={.status.ready}=true", "cmd/hello", "--timeout=10s"]).contains("condition met"));
+    k.ok(&[
+        "patch",
+        "cmd",
+        "hello",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"ready":true}}"#,
+    ]);
+    assert!(
+        k.ok(&[
+            "wait",
+            "--for=jsonpath={.status.ready}=true",
+            "cmd/hello",
+            "--timeout=10s"
+        ])
+        .contains("condition met")
+    );
     let explained = k.ok(&["explain", "cmds.spec"]);
-    assert!(explained.contains("args") && explained.contains("readinessProbe"), "{explained}");
+    assert!(
+        explained.contains("args") && explained.contains("readinessProbe"),
+        "{explained}"
+    );
     let lu = k.ok(&["explain", "liveupdates.spec"]);
     assert!(lu.contains("basePath") && lu.contains("syncs"), "{lu}");
 
     // Bad input: clear messages, right codes, nothing changed.
-    let bogus = k.err(&["patch", "cmd", "hello", "--type", "merge", "-p", r#"{"spec":{"bogus":1}}"#]);
-    assert!(bogus.contains("unknown field") && bogus.contains("bogus"), "{bogus}");
-    let invalid = k.err(&["patch", "cmd", "hello", "--type", "merge", "-p", r#"{"spec":{"args":[]}}"#]);
+    let bogus = k.err(&[
+        "patch",
+        "cmd",
+        "hello",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"bogus":1}}"#,
+    ]);
+    assert!(
+        bogus.contains("unknown field") && bogus.contains("bogus"),
+        "{bogus}"
+    );
+    let invalid = k.err(&[
+        "patch",
+        "cmd",
+        "hello",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"args":[]}}"#,
+    ]);
     assert!(invalid.contains("spec.args"), "{invalid}");
     assert!(k.err(&["get", "nope"]).contains("nope"));
 
@@ -106,15 +218,33 @@ fn kubectl_works_against_a_running_stilt() {
 }
 
 fn api_client(p: &Project) -> (String, String, ureq::Agent) {
-    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(p.home.path().join("config")).unwrap()).unwrap();
-    let server = cfg["clusters"][0]["cluster"]["server"].as_str().unwrap().to_string();
-    let token = cfg["users"][0]["user"]["token"].as_str().unwrap().to_string();
-    let ca = cfg["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap();
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.home.path().join("config")).unwrap())
+            .unwrap();
+    let server = cfg["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = cfg["users"][0]["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ca = cfg["clusters"][0]["cluster"]["certificate-authority-data"]
+        .as_str()
+        .unwrap();
     use base64_decode::decode;
     let pem = decode(ca);
     let cert = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
-    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![cert]))).build();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+            cert,
+        ])))
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .into();
     (server, token, agent)
 }
 
@@ -167,10 +297,34 @@ fn bad_requests_get_the_right_status_and_change_nothing() {
     };
     let good = r#"{"apiVersion":"tilt.dev/v1alpha1","kind":"Cmd","metadata":{"name":"a"},"spec":{"args":["ls"]}}"#;
     let cases = [
-        ("malformed", r#"{"kind": "Cmd", "metadata": "#, Some(token.as_str()), 400, "error decoding"),
-        ("unknown field", r#"{"kind":"Cmd","metadata":{"name":"b"},"spec":{"args":["ls"],"argz":1}}"#, Some(&token), 400, "unknown field `argz`"),
-        ("invalid value", r#"{"kind":"Cmd","metadata":{"name":"b"},"spec":{"args":[]}}"#, Some(&token), 422, "spec.args"),
-        ("wrong kind", r#"{"kind":"Session","metadata":{"name":"b"}}"#, Some(&token), 400, "does not match"),
+        (
+            "malformed",
+            r#"{"kind": "Cmd", "metadata": "#,
+            Some(token.as_str()),
+            400,
+            "error decoding",
+        ),
+        (
+            "unknown field",
+            r#"{"kind":"Cmd","metadata":{"name":"b"},"spec":{"args":["ls"],"argz":1}}"#,
+            Some(&token),
+            400,
+            "unknown field `argz`",
+        ),
+        (
+            "invalid value",
+            r#"{"kind":"Cmd","metadata":{"name":"b"},"spec":{"args":[]}}"#,
+            Some(&token),
+            422,
+            "spec.args",
+        ),
+        (
+            "wrong kind",
+            r#"{"kind":"Session","metadata":{"name":"b"}}"#,
+            Some(&token),
+            400,
+            "does not match",
+        ),
         ("no token", good, None, 401, "Unauthorized"),
         ("wrong token", good, Some("nope"), 401, "Unauthorized"),
     ];
@@ -178,20 +332,58 @@ fn bad_requests_get_the_right_status_and_change_nothing() {
         let (got, status) = post(body, auth);
         assert_eq!(got, code, "{what}: {status}");
         assert_eq!(status["kind"], "Status", "{what}");
-        assert!(status["message"].as_str().unwrap().contains(msg), "{what}: {status}");
+        assert!(
+            status["message"].as_str().unwrap().contains(msg),
+            "{what}: {status}"
+        );
     }
     assert_eq!(post(good, Some(&token)).0, 201);
-    let mut resp = agent.get(&format!("{server}/apis/tilt.dev/v1alpha1/nopes")).header("Authorization", &format!("Bearer {token}")).call().unwrap();
+    let mut resp = agent
+        .get(&format!("{server}/apis/tilt.dev/v1alpha1/nopes"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
     let _ = resp.body_mut().read_to_string();
-    let old_rv = p.get_json("cmd", "a").unwrap()["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    assert!(p.run(&["patch", "cmd", "a", "--type", "merge", "-p", r#"{"spec":{"dir":"/tmp"}}"#]).status.success());
-    let stale = format!(r#"{{"apiVersion":"tilt.dev/v1alpha1","kind":"Cmd","metadata":{{"name":"a","resourceVersion":"{old_rv}"}},"spec":{{"args":["pwd"]}}}}"#);
-    let mut resp = agent.put(&format!("{cmds}/a")).header("Authorization", &format!("Bearer {token}")).header("Content-Type", "application/json").send(stale.as_bytes()).unwrap();
+    let old_rv = p.get_json("cmd", "a").unwrap()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        p.run(&[
+            "patch",
+            "cmd",
+            "a",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"dir":"/tmp"}}"#
+        ])
+        .status
+        .success()
+    );
+    let stale = format!(
+        r#"{{"apiVersion":"tilt.dev/v1alpha1","kind":"Cmd","metadata":{{"name":"a","resourceVersion":"{old_rv}"}},"spec":{{"args":["pwd"]}}}}"#
+    );
+    let mut resp = agent
+        .put(&format!("{cmds}/a"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(stale.as_bytes())
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 409);
-    assert!(resp.body_mut().read_to_string().unwrap().contains("the object has been modified"));
+    assert!(
+        resp.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("the object has been modified")
+    );
     let obj = p.get_json("cmd", "a").unwrap();
-    assert_eq!(obj["spec"], json!({"args": ["ls"], "dir": "/tmp"}), "a rejected write changes nothing");
+    assert_eq!(
+        obj["spec"],
+        json!({"args": ["ls"], "dir": "/tmp"}),
+        "a rejected write changes nothing"
+    );
     let (cmd_list_ok, _) = (p.run(&["get", "cmds"]).status.success(), ());
     assert!(cmd_list_ok, "the server keeps serving");
 }
@@ -204,7 +396,11 @@ fn the_stilt_cli_speaks_the_same_api() {
     let _up = p.up();
     let ok = |args: &[&str]| {
         let out = p.run(args);
-        assert!(out.status.success(), "stilt {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "stilt {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(ok(&["apply", "-f", "cmd.yaml"]).contains("created"));
@@ -212,15 +408,61 @@ fn the_stilt_cli_speaks_the_same_api() {
     assert!(ok(&["get", "cmds"]).contains("hello"));
     assert!(ok(&["get", "cmd", "hello", "-o", "wide"]).contains("ARGS"));
     assert!(ok(&["get", "cmd", "hello", "-o", "yaml"]).contains("kind: Cmd"));
-    assert_eq!(ok(&["get", "cmd", "hello", "-o", "name"]).trim(), "cmd.tilt.dev/hello");
-    assert_eq!(ok(&["get", "cmd/hello", "-o", "jsonpath={.spec.args[1]}"]), "hi");
+    assert_eq!(
+        ok(&["get", "cmd", "hello", "-o", "name"]).trim(),
+        "cmd.tilt.dev/hello"
+    );
+    assert_eq!(
+        ok(&["get", "cmd/hello", "-o", "jsonpath={.spec.args[1]}"]),
+        "hi"
+    );
     assert!(ok(&["describe", "cmd", "hello"]).contains("Args:"));
-    assert!(ok(&["patch", "cmd", "hello", "--type", "merge", "-p", r#"{"spec":{"dir":"/var"}}"#]).contains("patched"));
-    let edited = p.cmd(&["edit", "cmd", "hello"]).env("EDITOR", "sed -i s/echo/printf/").output().unwrap();
-    assert!(edited.status.success(), "{}", String::from_utf8_lossy(&edited.stderr));
-    assert_eq!(ok(&["get", "cmd", "hello", "-o", "jsonpath={.spec.args[0]}"]), "printf");
-    ok(&["patch", "cmd", "hello", "--subresource", "status", "--type", "merge", "-p", r#"{"status":{"ready":true}}"#]);
-    assert!(ok(&["wait", "--for=jsonpath={.status.ready}=true", "cmd/hello", "--timeout=5s"]).contains("condition met"));
+    assert!(
+        ok(&[
+            "patch",
+            "cmd",
+            "hello",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"dir":"/var"}}"#
+        ])
+        .contains("patched")
+    );
+    let edited = p
+        .cmd(&["edit", "cmd", "hello"])
+        .env("EDITOR", "sed -i s/echo/printf/")
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert_eq!(
+        ok(&["get", "cmd", "hello", "-o", "jsonpath={.spec.args[0]}"]),
+        "printf"
+    );
+    ok(&[
+        "patch",
+        "cmd",
+        "hello",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"ready":true}}"#,
+    ]);
+    assert!(
+        ok(&[
+            "wait",
+            "--for=jsonpath={.status.ready}=true",
+            "cmd/hello",
+            "--timeout=5s"
+        ])
+        .contains("condition met")
+    );
     assert!(ok(&["api-resources"]).contains("ka,kapp"));
     assert!(ok(&["explain", "liveupdates.spec"]).contains("basePath"));
     assert!(ok(&["delete", "cmd", "hello"]).contains("deleted"));

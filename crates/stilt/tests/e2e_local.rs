@@ -9,7 +9,10 @@ use std::time::Duration;
 const E2E: &str = "e2e tier: scripts/test e2e";
 
 fn serve(port: u16, dir: &str) -> String {
-    format!("'\"{}\" internal serve-dir --port {port} {dir}'", stilt_bin())
+    format!(
+        "'\"{}\" internal serve-dir --port {port} {dir}'",
+        stilt_bin()
+    )
 }
 
 #[test]
@@ -23,18 +26,34 @@ fn editing_a_watched_file_reruns_cmd_and_restarts_serve() {
     ));
     p.write("src/msg.txt", "v1\n");
     let _up = p.up();
-    wait_until(Duration::from_secs(30), "v1 served", || http_get(port, "/msg.txt").as_deref() == Some("v1\n"));
-    let first_pid = p.get_json("cmd", "app:serve").unwrap()["status"]["running"]["pid"].as_i64().unwrap();
+    wait_until(Duration::from_secs(30), "v1 served", || {
+        http_get(port, "/msg.txt").as_deref() == Some("v1\n")
+    });
+    let first_pid = p.get_json("cmd", "app:serve").unwrap()["status"]["running"]["pid"]
+        .as_i64()
+        .unwrap();
     p.write("src/msg.txt", "v2\n");
-    wait_until(Duration::from_secs(30), "v2 served", || http_get(port, "/msg.txt").as_deref() == Some("v2\n"));
+    wait_until(Duration::from_secs(30), "v2 served", || {
+        http_get(port, "/msg.txt").as_deref() == Some("v2\n")
+    });
     wait_until(Duration::from_secs(10), "a restarted serve_cmd", || {
-        p.get_json("cmd", "app:serve").and_then(|c| c["status"]["running"]["pid"].as_i64()).is_some_and(|pid| pid != first_pid)
+        p.get_json("cmd", "app:serve")
+            .and_then(|c| c["status"]["running"]["pid"].as_i64())
+            .is_some_and(|pid| pid != first_pid)
     });
-    wait_until(Duration::from_secs(20), "the resource to be healthy again", || {
-        p.get_json("uiresource", "app").is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the resource to be healthy again",
+        || {
+            p.get_json("uiresource", "app")
+                .is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
+        },
+    );
     let ui = p.get_json("uiresource", "app").unwrap();
-    assert!(ui["status"]["buildHistory"].as_array().unwrap().len() >= 2, "{ui}");
+    assert!(
+        ui["status"]["buildHistory"].as_array().unwrap().len() >= 2,
+        "{ui}"
+    );
     assert_eq!(ui["status"]["updateStatus"], "ok");
 }
 
@@ -48,22 +67,45 @@ fn resource_deps_order_first_builds() {
          local_resource('a', cmd='sleep 0.3; echo a >> order.txt')\n",
     );
     let out = p.ci(&[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read_to_string(p.path("order.txt")).unwrap(), "a\nb\nc\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path("order.txt")).unwrap(),
+        "a\nb\nc\n"
+    );
 }
 
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn manual_resources_wait_for_a_trigger() {
-    let p = Project::new("local_resource('m', cmd='echo run >> runs.txt', trigger_mode=TRIGGER_MODE_MANUAL, auto_init=False)\n");
+    let p = Project::new(
+        "local_resource('m', cmd='echo run >> runs.txt', trigger_mode=TRIGGER_MODE_MANUAL, auto_init=False)\n",
+    );
     let _up = p.up();
-    wait_until(Duration::from_secs(20), "the resource to load", || p.get_json("uiresource", "m").is_some());
+    wait_until(Duration::from_secs(20), "the resource to load", || {
+        p.get_json("uiresource", "m").is_some()
+    });
     std::thread::sleep(Duration::from_millis(800));
-    assert!(!p.path("runs.txt").exists(), "a manual resource without auto_init must not run by itself");
-    assert_eq!(p.get_json("uiresource", "m").unwrap()["status"]["triggerMode"], 2);
+    assert!(
+        !p.path("runs.txt").exists(),
+        "a manual resource without auto_init must not run by itself"
+    );
+    assert_eq!(
+        p.get_json("uiresource", "m").unwrap()["status"]["triggerMode"],
+        2
+    );
     let out = p.run(&["trigger", "m"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_until(Duration::from_secs(20), "the triggered run", || std::fs::read_to_string(p.path("runs.txt")).is_ok_and(|s| s == "run\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(Duration::from_secs(20), "the triggered run", || {
+        std::fs::read_to_string(p.path("runs.txt")).is_ok_and(|s| s == "run\n")
+    });
     assert!(!p.run(&["trigger", "nope"]).status.success());
 }
 
@@ -77,14 +119,21 @@ fn disable_stops_and_enable_restarts_a_server() {
     ));
     p.write("index.html", "hi\n");
     let _up = p.up();
-    wait_until(Duration::from_secs(30), "serving", || http_get(port, "/").is_some());
+    wait_until(Duration::from_secs(30), "serving", || {
+        http_get(port, "/").is_some()
+    });
     assert!(p.run(&["disable", "srv"]).status.success());
-    wait_until(Duration::from_secs(40), "the server to stop", || http_get(port, "/").is_none());
+    wait_until(Duration::from_secs(40), "the server to stop", || {
+        http_get(port, "/").is_none()
+    });
     wait_until(Duration::from_secs(10), "disabled status", || {
-        p.get_json("uiresource", "srv").is_some_and(|u| u["status"]["disableStatus"]["state"] == "Disabled")
+        p.get_json("uiresource", "srv")
+            .is_some_and(|u| u["status"]["disableStatus"]["state"] == "Disabled")
     });
     assert!(p.run(&["enable", "srv"]).status.success());
-    wait_until(Duration::from_secs(30), "serving again", || http_get(port, "/").is_some());
+    wait_until(Duration::from_secs(30), "serving again", || {
+        http_get(port, "/").is_some()
+    });
 }
 
 #[test]
@@ -99,13 +148,16 @@ fn readiness_transitions_and_a_crashing_server_is_an_error() {
     p.write("index.html", "ready\n");
     let _up = p.up();
     wait_until(Duration::from_secs(20), "slow to be pending", || {
-        p.get_json("uiresource", "slow").is_some_and(|u| u["status"]["runtimeStatus"] == "pending")
+        p.get_json("uiresource", "slow")
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "pending")
     });
     wait_until(Duration::from_secs(30), "slow to be ready", || {
-        p.get_json("uiresource", "slow").is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
+        p.get_json("uiresource", "slow")
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
     });
     wait_until(Duration::from_secs(20), "crash to be an error", || {
-        p.get_json("uiresource", "crash").is_some_and(|u| u["status"]["runtimeStatus"] == "error")
+        p.get_json("uiresource", "crash")
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "error")
     });
     let cmd = p.get_json("cmd", "crash:serve").unwrap();
     assert_eq!(cmd["status"]["terminated"]["exitCode"], 3);
@@ -123,24 +175,42 @@ fn ci_exits_0_when_healthy_and_1_at_the_first_failure() {
         serve(port, ".")
     ));
     let out = ok.ci(&[]);
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let bad = Project::new("local_resource('fine', cmd='true')\nlocal_resource('broken', cmd='echo going down; exit 7')\n");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = Project::new(
+        "local_resource('fine', cmd='true')\nlocal_resource('broken', cmd='echo going down; exit 7')\n",
+    );
     let out = bad.ci(&[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broken") && stderr.contains("exit status 7"), "{stderr}");
+    assert!(
+        stderr.contains("broken") && stderr.contains("exit status 7"),
+        "{stderr}"
+    );
     let broken_tiltfile = Project::new("local_resource('x', cmd='true'\n");
     let out = broken_tiltfile.ci(&[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Tiltfile:"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Tiltfile:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn ctrl_c_leaves_no_process_behind() {
-    let p = Project::new("local_resource('bg', serve_cmd='sleep 1000 & echo $! >> pids.txt; echo $$ >> pids.txt; wait')\n");
+    let p = Project::new(
+        "local_resource('bg', serve_cmd='sleep 1000 & echo $! >> pids.txt; echo $$ >> pids.txt; wait')\n",
+    );
     let mut up = p.up();
-    wait_until(Duration::from_secs(20), "the server to start", || read_pids(&p.path("pids.txt")).len() == 2);
+    wait_until(Duration::from_secs(20), "the server to start", || {
+        read_pids(&p.path("pids.txt")).len() == 2
+    });
     let pids = read_pids(&p.path("pids.txt"));
     assert!(pids.iter().all(|&pid| pid_alive(pid)));
     let status = up.interrupt();
@@ -159,15 +229,26 @@ fn a_broken_tiltfile_keeps_the_last_good_state_running() {
     let p = Project::new(&good);
     p.write("index.html", "still here\n");
     let _up = p.up();
-    wait_until(Duration::from_secs(30), "serving", || http_get(port, "/").is_some());
+    wait_until(Duration::from_secs(30), "serving", || {
+        http_get(port, "/").is_some()
+    });
     p.write("Tiltfile", &format!("{good}local_resource('oops', cmd=)\n"));
     wait_until(Duration::from_secs(20), "the load error", || {
-        p.get_json("tiltfile", "(Tiltfile)").is_some_and(|t| t["status"]["terminated"]["error"].as_str().is_some_and(|e| e.contains("Tiltfile:2")))
+        p.get_json("tiltfile", "(Tiltfile)").is_some_and(|t| {
+            t["status"]["terminated"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Tiltfile:2"))
+        })
     });
     assert_eq!(http_get(port, "/").as_deref(), Some("still here\n"));
     assert!(p.get_json("uiresource", "srv").is_some());
-    p.write("Tiltfile", &format!("{good}local_resource('fixed', cmd='touch fixed.txt')\n"));
-    wait_until(Duration::from_secs(30), "the fixed Tiltfile to run", || p.path("fixed.txt").exists());
+    p.write(
+        "Tiltfile",
+        &format!("{good}local_resource('fixed', cmd='touch fixed.txt')\n"),
+    );
+    wait_until(Duration::from_secs(30), "the fixed Tiltfile to run", || {
+        p.path("fixed.txt").exists()
+    });
     assert_eq!(http_get(port, "/").as_deref(), Some("still here\n"));
 }
 
@@ -178,11 +259,24 @@ fn stilt_demo_runs_in_ci_mode() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
     let out = std::process::Command::new(stilt_bin())
-        .args(["demo", "--ci", "--dir", dir.path().to_str().unwrap(), "--app-port", &port, "--port", &free_port().to_string()])
+        .args([
+            "demo",
+            "--ci",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--app-port",
+            &port,
+            "--port",
+            &free_port().to_string(),
+        ])
         .env("STILT_HOME", home.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("build/index.html").exists());
     let _ = E2E;
 }

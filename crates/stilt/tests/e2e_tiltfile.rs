@@ -23,7 +23,9 @@ fn a_tiltfiles_objects_appear_under_tilts_names() {
     p.write("Dockerfile", "FROM scratch\nCOPY src /app/src\n");
     p.write("src/main.txt", "x\n");
     let _up = p.up();
-    wait_until(Duration::from_secs(30), "the Tiltfile to load", || p.get_json("uiresource", "lint").is_some());
+    wait_until(Duration::from_secs(30), "the Tiltfile to load", || {
+        p.get_json("uiresource", "lint").is_some()
+    });
     for (kind, name) in [
         ("uiresource", "web"),
         ("uiresource", "lint"),
@@ -45,9 +47,18 @@ fn a_tiltfiles_objects_appear_under_tilts_names() {
         assert!(p.get_json(kind, name).is_some(), "stilt get {kind} {name}");
     }
     let ka = p.get_json("kapp", "web").unwrap();
-    assert!(ka["spec"]["yaml"].as_str().unwrap().contains("kind: Deployment"), "{ka}");
+    assert!(
+        ka["spec"]["yaml"]
+            .as_str()
+            .unwrap()
+            .contains("kind: Deployment"),
+        "{ka}"
+    );
     assert_eq!(ka["spec"]["imageMaps"][0], "example.com_web");
-    assert_eq!(ka["spec"]["portForwardTemplateSpec"]["forwards"][0]["localPort"], 8080);
+    assert_eq!(
+        ka["spec"]["portForwardTemplateSpec"]["forwards"][0]["localPort"],
+        8080
+    );
     assert_eq!(ka["metadata"]["ownerReferences"][0]["name"], "(Tiltfile)");
     let lu = p.get_json("lu", "web:example.com_web").unwrap();
     assert_eq!(lu["spec"]["syncs"][0]["containerPath"], "/app/src");
@@ -55,24 +66,49 @@ fn a_tiltfiles_objects_appear_under_tilts_names() {
     let web = p.get_json("uir", "web").unwrap();
     assert_eq!(web["metadata"]["labels"]["backend"], "backend");
 
-    let kubectl = std::env::var("STILT_KUBECTL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "kubectl".into());
+    let kubectl = std::env::var("STILT_KUBECTL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "kubectl".into());
     let out = std::process::Command::new(&kubectl)
         .args(["get", "kapp,lu,im,fw", "-o", "name"])
         .env("KUBECONFIG", p.home.path().join("config"))
         .output()
         .unwrap();
     let names = String::from_utf8_lossy(&out.stdout);
-    for want in ["kubernetesapply.tilt.dev/web", "liveupdate.tilt.dev/web:example.com_web", "imagemap.tilt.dev/example.com_web", "filewatch.tilt.dev/local:lint"] {
-        assert!(names.contains(want), "kubectl get: {names}\n{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        "kubernetesapply.tilt.dev/web",
+        "liveupdate.tilt.dev/web:example.com_web",
+        "imagemap.tilt.dev/example.com_web",
+        "filewatch.tilt.dev/local:lint",
+    ] {
+        assert!(
+            names.contains(want),
+            "kubectl get: {names}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     // Editing the Tiltfile re-runs it; an unchanged object keeps its resourceVersion.
     let rv = p.get_json("kapp", "web").unwrap()["metadata"]["resourceVersion"].clone();
-    p.write("Tiltfile", &format!("{TILTFILE}\nlocal_resource('extra', cmd='true')\n"));
-    wait_until(Duration::from_secs(30), "the new resource", || p.get_json("uiresource", "extra").is_some());
-    assert_eq!(p.get_json("kapp", "web").unwrap()["metadata"]["resourceVersion"], rv, "unchanged objects are not touched");
+    p.write(
+        "Tiltfile",
+        &format!("{TILTFILE}\nlocal_resource('extra', cmd='true')\n"),
+    );
+    wait_until(Duration::from_secs(30), "the new resource", || {
+        p.get_json("uiresource", "extra").is_some()
+    });
+    assert_eq!(
+        p.get_json("kapp", "web").unwrap()["metadata"]["resourceVersion"],
+        rv,
+        "unchanged objects are not touched"
+    );
     // Removing a resource deletes its objects.
     p.write("Tiltfile", TILTFILE);
-    wait_until(Duration::from_secs(30), "the removed resource to go", || p.get_json("uiresource", "extra").is_none());
+    wait_until(
+        Duration::from_secs(30),
+        "the removed resource to go",
+        || p.get_json("uiresource", "extra").is_none(),
+    );
     assert!(p.get_json("cmd", "extra:update").is_none());
 }

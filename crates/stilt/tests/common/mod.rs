@@ -11,7 +11,11 @@ pub fn stilt_bin() -> &'static str {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A project directory plus its own STILT_HOME.
@@ -22,7 +26,10 @@ pub struct Project {
 
 impl Project {
     pub fn new(tiltfile: &str) -> Self {
-        let p = Project { dir: tempfile::tempdir().unwrap(), home: tempfile::tempdir().unwrap() };
+        let p = Project {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        };
         p.write("Tiltfile", tiltfile);
         p
     }
@@ -39,7 +46,10 @@ impl Project {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(stilt_bin());
-        c.args(args).current_dir(self.dir.path()).env("STILT_HOME", self.home.path()).env("NO_COLOR", "1");
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("STILT_HOME", self.home.path())
+            .env("NO_COLOR", "1");
         c
     }
 
@@ -50,7 +60,9 @@ impl Project {
 
     pub fn get_json(&self, kind: &str, name: &str) -> Option<Value> {
         let out = self.run(&["get", kind, name, "-o", "json"]);
-        out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
     }
 
     pub fn up(&self) -> Up {
@@ -62,8 +74,13 @@ impl Project {
             .stderr(Stdio::from(file))
             .spawn()
             .unwrap();
-        let up = Up { child: Some(child), log };
-        wait_until(Duration::from_secs(30), "the API server", || self.run(&["get", "sessions"]).status.success());
+        let up = Up {
+            child: Some(child),
+            log,
+        };
+        wait_until(Duration::from_secs(30), "the API server", || {
+            self.run(&["get", "sessions"]).status.success()
+        });
         up
     }
 
@@ -94,7 +111,10 @@ impl Up {
     /// Sends SIGINT and waits for exit.
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -133,7 +153,11 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
@@ -143,11 +167,20 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
 /// Whether a process exists and is not a zombie (PID 1 here may be slow to reap orphans).
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
 
 pub fn read_pids(path: &Path) -> Vec<i32> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
