@@ -342,7 +342,18 @@ impl Reconciler for BuildReconciler {
             .get_typed::<Tiltfile>(TILTFILE_OBJECT)
             .ok()
             .is_none_or(|t| t.status.as_ref().is_none_or(|s| s.terminated.is_none()));
-        let max_parallel = 3;
+        let max_parallel: usize = self
+            .ctx
+            .store
+            .get_typed::<Tiltfile>(TILTFILE_OBJECT)
+            .ok()
+            .and_then(|t| {
+                t.metadata
+                    .annotations
+                    .get(ANN_MAX_PARALLEL)
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(3);
         let names: Vec<String> = manifests.iter().map(|m| m.name.clone()).collect();
         let mut st = self.state.lock();
         st.resources.retain(|k, _| names.contains(k));

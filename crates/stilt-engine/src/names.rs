@@ -18,6 +18,8 @@ pub const ANN_POD_READINESS: &str = "stilt.dev/pod-readiness";
 pub const ANN_IMAGE_MAPS: &str = "stilt.dev/image-maps";
 pub const ANN_ORDER: &str = "stilt.dev/order";
 pub const ANN_LINKS: &str = "stilt.dev/links";
+/// `update_settings(max_parallel_updates=)`, recorded on the Tiltfile object by its reconciler.
+pub const ANN_MAX_PARALLEL: &str = "stilt.dev/max-parallel-updates";
 /// Bumped by the engine to restart a Cmd whose spec did not change.
 pub const ANN_RESTART_COUNT: &str = "stilt.dev/restart-count";
 

@@ -38,6 +38,24 @@ pub fn start(ctx: Ctx, cfg: &TiltfileConfig) -> Result<(), StoreError> {
         error: String::new(),
     });
     ctx.store.update_status_typed(&s)?;
+    // The UIs' global object (Tilt's UISession "Tiltfile").
+    let mut ui = UISession::new(SESSION_NAME, EmptySpec {});
+    ui.status = None;
+    ctx.store.apply_typed(&ui)?;
+    let mut ui = ctx.store.get_typed::<UISession>(SESSION_NAME)?;
+    ui.status = Some(UISessionStatus {
+        running_tilt_build: Some(TiltBuild {
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        }),
+        tilt_start_time: Some(Time::now()),
+        tiltfile_key: path.display().to_string(),
+        version_settings: Some(VersionSettings {
+            check_updates: false,
+        }),
+        ..Default::default()
+    });
+    ctx.store.update_status_typed(&ui)?;
     let all: Mapper = Arc::new(|_, _| vec![SESSION_NAME.to_string()]);
     controller::run(
         ctx.clone(),

@@ -272,6 +272,20 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
                 );
             }
             let applied = apply_result(ctx, &tf, &loaded);
+            let parallel = loaded
+                .settings
+                .max_parallel_updates
+                .unwrap_or(3)
+                .max(1)
+                .to_string();
+            let patch = json!({"metadata": {"annotations": {ANN_MAX_PARALLEL: parallel}}});
+            let _ = ctx.store.patch(
+                "Tiltfile",
+                TILTFILE_OBJECT,
+                stilt_store::PatchType::Merge,
+                &patch,
+                false,
+            );
             match applied {
                 Ok(()) => {
                     ctx.logs.line(
