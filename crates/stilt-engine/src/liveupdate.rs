@@ -58,6 +58,54 @@ struct LiveUpdateReconciler {
     ctx: Ctx,
     queue: Queue,
     state: Arc<Mutex<HashMap<String, LuState>>>,
+    /// The thread that owns the pod channels (they are not `Sync`, so they live on one thread).
+    pod_sync: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PodJob>>>,
+}
+
+/// One pod container update for the pod-sync thread.
+struct PodJob {
+    ctx: Ctx,
+    lu: LiveUpdate,
+    resource: String,
+    target: PodTarget,
+    files: Vec<PathBuf>,
+    pairs: Vec<(PathBuf, String)>,
+    event: MicroTime,
+    reply: tokio::sync::oneshot::Sender<Result<(String, LiveUpdateTimings), String>>,
+}
+
+/// Starts the thread that keeps one persistent channel per pod container (the stilt-syncer
+/// helper, else exec + tar) and runs pod updates on it, one at a time.
+fn start_pod_sync_thread() -> tokio::sync::mpsc::UnboundedSender<PodJob> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PodJob>();
+    std::thread::Builder::new()
+        .name("stilt-pod-sync".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for pod sync");
+            rt.block_on(async move {
+                let pool: tokio::sync::OnceCell<stilt_k8s::SyncerPool> =
+                    tokio::sync::OnceCell::new();
+                while let Some(job) = rx.recv().await {
+                    let result = sync_pod(
+                        &job.ctx,
+                        &pool,
+                        &job.lu,
+                        &job.resource,
+                        &job.target,
+                        &job.files,
+                        &job.pairs,
+                        job.event,
+                    )
+                    .await;
+                    let _ = job.reply.send(result);
+                }
+            });
+        })
+        .expect("spawning the pod-sync thread");
+    tx
 }
 
 fn lus_where(pred: impl Fn(&LiveUpdate, &str) -> bool + Send + Sync + 'static) -> Mapper {
@@ -88,6 +136,7 @@ pub fn start(ctx: Ctx) {
         ctx: ctx.clone(),
         queue: queue.clone(),
         state: Default::default(),
+        pod_sync: Default::default(),
     });
     let by_source = lus_where(|lu, name| {
         lu.spec
@@ -102,10 +151,18 @@ pub fn start(ctx: Ctx) {
             .as_ref()
             .is_some_and(|d| key == format!("service:{}", d.service))
     });
+    let by_discovery = lus_where(|lu, name| {
+        lu.spec
+            .selector
+            .kubernetes
+            .as_ref()
+            .is_some_and(|k| k.discovery_name == name)
+    });
     controller::run(
         ctx,
         queue,
         vec![
+            ("KubernetesDiscovery", by_discovery),
             ("LiveUpdate", controller::same_name()),
             ("FileWatch", by_source.clone()),
             ("ImageMap", by_source),
@@ -187,6 +244,10 @@ impl Reconciler for LiveUpdateReconciler {
             self.state.lock().remove(name);
             return;
         };
+        if lu.spec.selector.kubernetes.is_some() {
+            self.reconcile_kubernetes(name, lu);
+            return;
+        }
         let Some(service) = lu
             .spec
             .selector
@@ -430,4 +491,291 @@ mod tests {
         assert_eq!(syncable(&spec, Path::new("/src/app/package.json")), None);
         assert_eq!(syncable(&spec, Path::new("/src/Dockerfile")), None);
     }
+}
+
+/// A pod container a Kubernetes-selected LiveUpdate targets.
+#[derive(Clone)]
+struct PodTarget {
+    pod: String,
+    namespace: String,
+    container: String,
+    container_id: String,
+}
+
+fn pod_targets(ctx: &Ctx, sel: &LiveUpdateKubernetesSelector) -> Vec<PodTarget> {
+    let Ok(kd) = ctx
+        .store
+        .get_typed::<KubernetesDiscovery>(&sel.discovery_name)
+    else {
+        return vec![];
+    };
+    let image_map = if sel.image_map_name.is_empty() {
+        None
+    } else {
+        ctx.store.get_typed::<ImageMap>(&sel.image_map_name).ok()
+    };
+    let built = image_map
+        .and_then(|m| m.status)
+        .map(|s| s.image)
+        .unwrap_or_default();
+    let repo = |r: &str| {
+        r.rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map_or(r.to_string(), |(n, _)| n.to_string())
+    };
+    let mut out = Vec::new();
+    for pod in kd.status.map(|s| s.pods).unwrap_or_default() {
+        if pod.deleting || pod.phase != "Running" {
+            continue;
+        }
+        for c in &pod.containers {
+            let wanted = if !sel.container_name.is_empty() {
+                c.name == sel.container_name
+            } else if !built.is_empty() {
+                // Only pods running the current build are updated (older ones are going away).
+                c.image == built
+            } else {
+                !sel.image.is_empty() && repo(&c.image).ends_with(&repo(&sel.image))
+            };
+            if wanted && c.state.running.is_some() {
+                out.push(PodTarget {
+                    pod: pod.name.clone(),
+                    namespace: pod.namespace.clone(),
+                    container: c.name.clone(),
+                    container_id: c.id.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+impl LiveUpdateReconciler {
+    fn reconcile_kubernetes(&self, name: &str, lu: LiveUpdate) {
+        let sel = lu
+            .spec
+            .selector
+            .kubernetes
+            .clone()
+            .expect("checked by the caller");
+        let resource = lu
+            .metadata
+            .annotations
+            .get(ANNOTATION_RESOURCE)
+            .cloned()
+            .unwrap_or_else(|| name.to_string());
+        let Some(built) = build_start(&self.ctx, &lu) else {
+            return;
+        };
+        let targets = pod_targets(&self.ctx, &sel);
+        if targets.is_empty() {
+            return;
+        }
+        let mut work = Vec::new();
+        {
+            let mut st = self.state.lock();
+            let entry = st.entry(name.to_string()).or_default();
+            if entry.busy {
+                return;
+            }
+            for t in targets {
+                // A pod we have not synced into (e.g. replaced by the cluster) gets every change
+                // since the image was built: replay, no rebuild.
+                let since = entry
+                    .synced
+                    .get(&t.container_id)
+                    .copied()
+                    .map_or(built, |s| s.max(built));
+                work.push((t, since));
+            }
+        }
+        let mut jobs = Vec::new();
+        for (t, since) in work {
+            let (files, newest) = changes_since(&self.ctx, &lu, Some(since));
+            let Some(newest) = newest else { continue };
+            let pairs: Vec<(PathBuf, String)> = files
+                .iter()
+                .filter_map(|f| syncable(&lu.spec, f).map(|d| (f.clone(), d)))
+                .collect();
+            if pairs.len() < files.len() {
+                continue;
+            }
+            jobs.push((t, files, pairs, newest));
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        self.state.lock().entry(name.to_string()).or_default().busy = true;
+        let (ctx, state, queue, name) = (
+            self.ctx.clone(),
+            self.state.clone(),
+            self.queue.clone(),
+            name.to_string(),
+        );
+        let pod_sync = self.pod_sync.get_or_init(start_pod_sync_thread).clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut failure = None;
+            for (t, files, pairs, newest) in jobs {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let job = PodJob {
+                    ctx: ctx.clone(),
+                    lu: lu.clone(),
+                    resource: resource.clone(),
+                    target: PodTarget { ..t.clone() },
+                    files,
+                    pairs,
+                    event: newest,
+                    reply,
+                };
+                let result = match pod_sync.send(job) {
+                    Ok(()) => answer
+                        .await
+                        .unwrap_or_else(|_| Err("the pod-sync thread stopped".into())),
+                    Err(_) => Err("the pod-sync thread stopped".into()),
+                };
+                match result {
+                    Ok((exec_error, timings)) => {
+                        state
+                            .lock()
+                            .entry(name.clone())
+                            .or_default()
+                            .synced
+                            .insert(t.container_id.clone(), newest);
+                        statuses.push(LiveUpdateContainerStatus {
+                            container_name: t.container.clone(),
+                            container_id: t.container_id.clone(),
+                            pod_name: t.pod.clone(),
+                            namespace: t.namespace.clone(),
+                            last_file_time_synced: Some(newest),
+                            last_exec_error: exec_error,
+                            last_update_timings: Some(timings),
+                            ..Default::default()
+                        });
+                    }
+                    Err(e) => failure = Some(e),
+                }
+            }
+            state.lock().entry(name.clone()).or_default().busy = false;
+            write_lu_status(&ctx, &name, |s| {
+                if !statuses.is_empty() {
+                    s.containers = statuses.clone();
+                }
+                s.failed = failure.clone().map(|m| LiveUpdateStateFailed {
+                    reason: "UpdateFailed".into(),
+                    message: m,
+                    last_transition_time: Some(MicroTime::now()),
+                });
+            });
+            queue.add(&name);
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_pod(
+    ctx: &Ctx,
+    pool: &tokio::sync::OnceCell<stilt_k8s::SyncerPool>,
+    lu: &LiveUpdate,
+    resource: &str,
+    t: &PodTarget,
+    files: &[PathBuf],
+    pairs: &[(PathBuf, String)],
+    event: MicroTime,
+) -> Result<(String, LiveUpdateTimings), String> {
+    let cluster = ctx.k8s.cluster().await?;
+    let pool = pool
+        .get_or_init(|| async {
+            stilt_k8s::SyncerPool::new(cluster.clone(), stilt_k8s::ChannelOptions::discover())
+        })
+        .await;
+    let span = format!("liveupdate:{}", lu.metadata.name);
+    let clock = Instant::now();
+    let batch_closed_ms = ms_since(event);
+    let mut deletes = Vec::new();
+    let mut writes = Vec::new();
+    let mut bytes = 0i64;
+    for (local, dest) in pairs {
+        match std::fs::read(local) {
+            Ok(data) => {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(local)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o644);
+                bytes += data.len() as i64;
+                writes.push(stilt_k8s::WriteEntry::file(dest.clone(), mode, data));
+            }
+            Err(_) => deletes.push(dest.clone()),
+        }
+    }
+    let archive_built_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
+    let target = stilt_k8s::ContainerRef::new(&t.namespace, &t.pod, &t.container);
+    let syncer = pool
+        .get(&target)
+        .await
+        .map_err(|e| format!("connecting to {}/{}: {e}", t.pod, t.container))?;
+    let mut syncer = syncer.lock().await;
+    let report = syncer
+        .update(&deletes, writes)
+        .await
+        .map_err(|e| format!("syncing into {}/{}: {e}", t.pod, t.container))?;
+    let transfer_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
+    let base = Path::new(&lu.spec.base_path);
+    let mut exec_error = String::new();
+    for exec in lu.spec.execs.iter().filter(|e| triggered(e, base, files)) {
+        if !exec.echo_off {
+            ctx.logs.line(
+                resource,
+                &span,
+                Level::Info,
+                &format!("Running: {:?}", exec.args),
+            );
+        }
+        let (logs, res, sp) = (ctx.logs.clone(), resource.to_string(), span.clone());
+        let code = syncer
+            .run(&exec.args, move |_, out: &[u8]| {
+                logs.append(&res, &sp, Level::Info, &String::from_utf8_lossy(out))
+            })
+            .await
+            .map_err(|e| format!("running {:?}: {e}", exec.args));
+        ctx.logs.flush(resource, &span);
+        match code {
+            Ok(0) => {}
+            Ok(c) => {
+                exec_error = format!("command {:?} failed with exit code {c}", exec.args);
+                ctx.logs.line(resource, &span, Level::Error, &exec_error);
+                break;
+            }
+            Err(e) => {
+                exec_error = e;
+                ctx.logs.line(resource, &span, Level::Error, &exec_error);
+                break;
+            }
+        }
+    }
+    let run_steps_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
+    ctx.logs.line(
+        resource,
+        &span,
+        Level::Info,
+        &format!(
+            "Live update: {} file(s) into pod {}/{} via {:?} — event→batch {batch_closed_ms:.1} ms, transfer {transfer_done_ms:.1} ms, steps {run_steps_done_ms:.1} ms",
+            files.len(),
+            t.pod,
+            t.container,
+            report.mode
+        ),
+    );
+    Ok((
+        exec_error,
+        LiveUpdateTimings {
+            event_seen: Some(event),
+            batch_closed_ms,
+            archive_built_ms,
+            transfer_done_ms,
+            run_steps_done_ms,
+            files: files.len() as i32,
+            bytes,
+        },
+    ))
 }

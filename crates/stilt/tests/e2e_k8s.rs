@@ -127,3 +127,95 @@ fn a_job_under_ci_exits_0_on_success_and_1_on_failure() {
         assert!(p.run(&["down"]).status.success());
     }
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn live_update_into_pods_with_replay_and_rebuild() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-lu-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n\
+         docker_build('stilt-e2e-lu', '.', live_update=[fall_back_on(['version.txt']), sync('www', '/www'), run('sh -c \"date > /www/ran.txt\"', trigger=['www/trigger.txt'])])\n\
+         k8s_resource('{name}', port_forwards=['{port}:8000'])\n"
+    ));
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCOPY version.txt /version.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
+    p.write("version.txt", "1\n");
+    p.write("www/index.html", "pod v1\n");
+    p.write(
+        "deploy.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e-lu\n        ports: [{{containerPort: 8000}}]\n"),
+    );
+    let _up = p.up();
+    let pod = || {
+        kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={name}"),
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .trim()
+        .to_string()
+    };
+    wait_until(Duration::from_secs(180), "v1 through the forward", || {
+        http_get(port, "/").as_deref() == Some("pod v1\n")
+    });
+    let first = pod();
+    p.write("www/index.html", "pod v2\n");
+    wait_until(
+        Duration::from_secs(60),
+        "v2 live-updated into the pod",
+        || http_get(port, "/").as_deref() == Some("pod v2\n"),
+    );
+    assert_eq!(pod(), first, "live update keeps the pod");
+    assert_eq!(
+        http_get(port, "/ran.txt"),
+        None,
+        "the run step only runs for its trigger"
+    );
+    p.write("www/trigger.txt", "go\n");
+    wait_until(Duration::from_secs(60), "the triggered run step", || {
+        http_get(port, "/ran.txt").is_some()
+    });
+    // The cluster replaces the pod: the new pod gets the live-updated files replayed, no rebuild.
+    let image_before = p.get_json("imagemap", "stilt-e2e-lu").unwrap()["status"]["image"].clone();
+    kubectl(&["delete", "pod", &first, "--wait=false"]);
+    wait_until(
+        Duration::from_secs(120),
+        "a new pod serving the live-updated content",
+        || {
+            let now = pod();
+            !now.is_empty()
+                && now != first
+                && !now.contains(' ')
+                && http_get(port, "/").as_deref() == Some("pod v2\n")
+        },
+    );
+    assert_eq!(
+        p.get_json("imagemap", "stilt-e2e-lu").unwrap()["status"]["image"],
+        image_before,
+        "replay, not a rebuild"
+    );
+    // fall_back_on rebuilds and redeploys: new tag, new pod.
+    let second = pod();
+    p.write("version.txt", "2\n");
+    wait_until(
+        Duration::from_secs(180),
+        "a rebuilt image in a new pod",
+        || {
+            let img = p
+                .get_json("imagemap", "stilt-e2e-lu")
+                .map(|m| m["status"]["image"].clone());
+            img.is_some_and(|i| i != image_before)
+                && {
+                    let now = pod();
+                    !now.is_empty() && now != second && !now.contains(' ')
+                }
+                && http_get(port, "/").as_deref() == Some("pod v2\n")
+        },
+    );
+    assert!(p.run(&["down"]).status.success());
+}
