@@ -173,6 +173,17 @@ pub fn tar_of(entries: &[WriteEntry]) -> Result<Vec<u8>> {
         .map_err(|e| K8sError::Other(format!("building tar: {e}")))
 }
 
+/// An exec carrying `bytes` of stdin gets 30 s plus 1 s per MB: a stuck exec (a process that
+/// stopped reading its stdin) becomes an error instead of a hang.
+async fn bounded<T>(fut: impl std::future::Future<Output = Result<T>>, bytes: usize) -> Result<T> {
+    let limit = Duration::from_secs(30 + (bytes / (1 << 20)) as u64);
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(K8sError::Timeout(format!(
+            "exec did not finish within {limit:?}"
+        )))
+    })
+}
+
 fn transport(e: ClientError) -> K8sError {
     K8sError::Exec(e.to_string())
 }
@@ -267,46 +278,76 @@ impl ContainerSyncer {
     }
 
     async fn install(&self, dir: &str, name: &str, bin: &[u8]) -> Result<()> {
-        let tar = tar_of(&[WriteEntry::file(
-            format!("{dir}/{name}"),
-            0o755,
-            bin.to_vec(),
-        )])?;
-        let out = exec_collect(
-            self.cluster.as_ref(),
-            &self.target,
-            &[
-                "tar".into(),
-                "-C".into(),
-                "/".into(),
-                "-x".into(),
-                "-f".into(),
-                "-".into(),
-            ],
-            &tar,
+        let tar_argv: Vec<String> = ["tar", "-C", "/", "-x", "-f", "-"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Probe with a few bytes first. A process that fails without reading a large stdin
+        // (read-only filesystem) can leave the exec's stdin stuck on a full pipe; a tiny probe
+        // fits in the buffers and tells us whether the directory is writable at all.
+        let probe = tar_of(&[WriteEntry::file(format!("{dir}/.probe"), 0o644, "ok")])?;
+        let tar_ok = match bounded(
+            exec_collect(self.cluster.as_ref(), &self.target, &tar_argv, &probe),
+            probe.len(),
         )
-        .await;
-        match out {
-            Ok(o) if o.exit_code == 0 => return Ok(()),
+        .await
+        {
+            Ok(o) if o.exit_code == 0 => true,
             Ok(o) => {
-                tracing::debug!(
-                    "installing helper with tar: exit {}: {}",
-                    o.exit_code,
-                    String::from_utf8_lossy(&o.stderr)
-                );
+                let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                if err.contains("ead-only") || err.contains("ermission denied") {
+                    return Err(K8sError::Exec(format!("{dir}: {err}")));
+                }
+                false
             }
             Err(e) if e.is_not_found() && e.to_string().contains("pod") => return Err(e),
-            Err(e) => tracing::debug!("installing helper with tar: {e}"),
+            Err(_) => false,
+        };
+        if tar_ok {
+            let tar = tar_of(&[WriteEntry::file(
+                format!("{dir}/{name}"),
+                0o755,
+                bin.to_vec(),
+            )])?;
+            let o = bounded(
+                exec_collect(self.cluster.as_ref(), &self.target, &tar_argv, &tar),
+                tar.len(),
+            )
+            .await?;
+            if o.exit_code == 0 {
+                return Ok(());
+            }
+            return Err(K8sError::Exec(format!(
+                "tar -x: exit {}: {}",
+                o.exit_code,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
         }
-        // No tar in the image: try a shell.
+        // No tar in the image: try a shell (probe first, for the same reason).
+        let sh = |script: String| -> Vec<String> { vec!["sh".into(), "-c".into(), script] };
+        let o = bounded(
+            exec_collect(
+                self.cluster.as_ref(),
+                &self.target,
+                &sh(format!("mkdir -p '{dir}' && test -w '{dir}'")),
+                &[],
+            ),
+            0,
+        )
+        .await?;
+        if o.exit_code != 0 {
+            return Err(K8sError::Exec(format!(
+                "no tar, and sh cannot write {dir}: exit {}: {}",
+                o.exit_code,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
         let script = format!(
-            "mkdir -p '{dir}' && cat > '{dir}/.{name}.tmp' && chmod 755 '{dir}/.{name}.tmp' && mv '{dir}/.{name}.tmp' '{dir}/{name}'"
+            "cat > '{dir}/.{name}.tmp' && chmod 755 '{dir}/.{name}.tmp' && mv '{dir}/.{name}.tmp' '{dir}/{name}'"
         );
-        let o = exec_collect(
-            self.cluster.as_ref(),
-            &self.target,
-            &["sh".into(), "-c".into(), script],
-            bin,
+        let o = bounded(
+            exec_collect(self.cluster.as_ref(), &self.target, &sh(script), bin),
+            bin.len(),
         )
         .await?;
         if o.exit_code != 0 {
@@ -446,7 +487,11 @@ impl ContainerSyncer {
         if !deletes.is_empty() {
             let mut argv = vec!["rm".to_string(), "-rf".to_string()];
             argv.extend(deletes.iter().cloned());
-            let o = exec_collect(self.cluster.as_ref(), &self.target, &argv, &[]).await?;
+            let o = bounded(
+                exec_collect(self.cluster.as_ref(), &self.target, &argv, &[]),
+                0,
+            )
+            .await?;
             if o.exit_code != 0 {
                 return Err(K8sError::Exec(format!(
                     "rm -rf: exit {}: {}",
@@ -461,9 +506,12 @@ impl ContainerSyncer {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
-            let o = exec_collect(self.cluster.as_ref(), &self.target, &argv, &tar)
-                .await
-                .map_err(|e| match e {
+            let o = bounded(
+                exec_collect(self.cluster.as_ref(), &self.target, &argv, &tar),
+                tar.len(),
+            )
+            .await
+            .map_err(|e| match e {
                     K8sError::Exec(m) if m.contains("not found") => K8sError::Exec(format!(
                         "{m} (live update needs `tar` in the container image; include it, or ship the stilt-syncer helper)"
                     )),

@@ -293,37 +293,48 @@ pub async fn exec_streaming(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut p = cluster.exec(target, argv).await?;
     let mut input = p.stdin.take();
-    let write = async {
-        if let Some(w) = input.as_mut() {
-            if !stdin.is_empty() {
-                w.write_all(stdin).await?;
-            }
-            w.shutdown().await?;
-        }
-        drop(input);
-        Ok::<_, std::io::Error>(())
-    };
     let mut out = ExecOutput::default();
     let (mut so, mut se) = (p.stdout, p.stderr);
-    let read = async {
-        let (mut b1, mut b2) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
-        let (mut done1, mut done2) = (false, false);
-        while !(done1 && done2) {
+    {
+        let write = async {
+            if let Some(w) = input.as_mut() {
+                if !stdin.is_empty() {
+                    w.write_all(stdin).await?;
+                }
+                w.shutdown().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        let read = async {
+            let (mut b1, mut b2) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
+            let (mut done1, mut done2) = (false, false);
+            while !(done1 && done2) {
+                tokio::select! {
+                    r = so.read(&mut b1), if !done1 => match r {
+                        Ok(0) | Err(_) => done1 = true,
+                        Ok(n) => { on_output(false, &b1[..n]); out.stdout.extend_from_slice(&b1[..n]); }
+                    },
+                    r = se.read(&mut b2), if !done2 => match r {
+                        Ok(0) | Err(_) => done2 = true,
+                        Ok(n) => { on_output(true, &b2[..n]); out.stderr.extend_from_slice(&b2[..n]); }
+                    },
+                }
+            }
+        };
+        // When the process exits without reading all of stdin (tar failing early), the write
+        // would block forever on a full pipe: the output ending is what counts, and a write
+        // error (broken pipe) is not ours to report.
+        tokio::pin!(write);
+        tokio::pin!(read);
+        let mut write_done = false;
+        loop {
             tokio::select! {
-                r = so.read(&mut b1), if !done1 => match r {
-                    Ok(0) | Err(_) => done1 = true,
-                    Ok(n) => { on_output(false, &b1[..n]); out.stdout.extend_from_slice(&b1[..n]); }
-                },
-                r = se.read(&mut b2), if !done2 => match r {
-                    Ok(0) | Err(_) => done2 = true,
-                    Ok(n) => { on_output(true, &b2[..n]); out.stderr.extend_from_slice(&b2[..n]); }
-                },
+                _ = &mut write, if !write_done => write_done = true,
+                () = &mut read => break,
             }
         }
-    };
-    let (w, ()) = tokio::join!(write, read);
-    // A process that exits without reading stdin breaks the pipe: not an error of ours.
-    let _ = w;
+    }
+    drop(input);
     out.exit_code = p.exit.await?;
     drop(p.guard);
     Ok(out)

@@ -447,3 +447,98 @@ async fn scenario(cluster: Arc<dyn Cluster>, ns: &str, registry: &str) {
     );
     sync.close().await;
 }
+
+/// A read-only root filesystem: the helper cannot be installed anywhere, so the syncer falls
+/// back to exec + tar, which still writes into a writable volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_root_falls_back_to_exec_tar() {
+    if !enabled() {
+        eprintln!("skipped: set STILT_TEST_K8S=1 to run against the dev cluster");
+        return;
+    }
+    let kube = connect().await;
+    let cluster: Arc<dyn Cluster> = kube.clone();
+    let registry = cluster.info().registry.map(|r| r.host).unwrap_or_default();
+    let ns = namespace("stilt-k8s-ro");
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: ro, namespace: {ns}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {registry}/stilt-test/busybox:latest
+    command: ["sleep", "3600"]
+    securityContext: {{readOnlyRootFilesystem: true}}
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, emptyDir: {{}}}}]
+"#
+    );
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        let applied = cluster
+            .apply(&parse_yaml(&yaml).unwrap(), &ApplyOptions::default())
+            .await
+            .unwrap();
+        let pod_uid = applied[1]["metadata"]["uid"].as_str().unwrap().to_string();
+        let mut pods = cluster
+            .watch_pods(PodWatchSpec {
+                namespaces: vec![ns.clone()],
+                ancestor_uids: [pod_uid].into(),
+                extra_selectors: vec![],
+            })
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(ev) = pods.next().await {
+                if let PodEvent::Upsert(p) = ev
+                    && running_ready(&p)
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("pod running");
+        eprintln!("ro pod running");
+        let target = ContainerRef::new(&ns, "ro", "main");
+        let opts = ChannelOptions::default()
+            .with_helper_file(&helper_binary())
+            .unwrap();
+        let mut s = ContainerSyncer::connect(cluster.clone(), target.clone(), opts)
+            .await
+            .unwrap();
+        match s.mode() {
+            SyncMode::ExecTar { reason } => {
+                eprintln!("fallback reason: {reason}");
+                assert!(
+                    reason.contains("Read-only") || reason.contains("read-only"),
+                    "{reason}"
+                );
+            }
+            m => panic!("expected the exec+tar fallback, got {m:?}"),
+        }
+        s.update(
+            &[],
+            vec![WriteEntry::file("/data/x.txt", 0o644, "fallback\n")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.read("/data/x.txt").await.unwrap(), b"fallback\n");
+        let e = s
+            .update(&[], vec![WriteEntry::file("/etc/y.txt", 0o644, "no")])
+            .await
+            .unwrap_err();
+        eprintln!("write to the read-only root: {e}");
+    }))
+    .await;
+    cleanup(cluster.as_ref(), &ns).await;
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
