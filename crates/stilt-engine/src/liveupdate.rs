@@ -60,6 +60,7 @@ struct LiveUpdateReconciler {
     state: Arc<Mutex<HashMap<String, LuState>>>,
     /// The thread that owns the pod channels (they are not `Sync`, so they live on one thread).
     pod_sync: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PodJob>>>,
+    docker_channels: DockerChannels,
 }
 
 /// One pod container update for the pod-sync thread.
@@ -137,6 +138,7 @@ pub fn start(ctx: Ctx) {
         queue: queue.clone(),
         state: Default::default(),
         pod_sync: Default::default(),
+        docker_channels: Default::default(),
     });
     let by_source = lus_where(|lu, name| {
         lu.spec
@@ -336,8 +338,12 @@ impl Reconciler for LiveUpdateReconciler {
             self.queue.clone(),
             name.to_string(),
         );
+        let channels = self.docker_channels.clone();
         tokio::spawn(async move {
-            let result = sync(&ctx, &lu, &resource, &container, &files, &pairs, newest).await;
+            let result = sync(
+                &ctx, &channels, &lu, &resource, &container, &files, &pairs, newest,
+            )
+            .await;
             {
                 let mut st = state.lock();
                 let entry = st.entry(name.clone()).or_default();
@@ -371,14 +377,136 @@ impl Reconciler for LiveUpdateReconciler {
     }
 }
 
+/// Persistent channels into Docker containers (the stilt-syncer helper over one attached exec),
+/// by container ID. A channel is taken out while in use, so no lock is held across an await.
+#[derive(Default, Clone)]
+pub struct DockerChannels {
+    open: Arc<Mutex<HashMap<String, stilt_syncer::Client>>>,
+    /// Containers where the helper could not be installed: they use archive upload + exec.
+    unusable: Arc<Mutex<BTreeSet<String>>>,
+}
+
+const DOCKER_HELPER_PATH: &str = "/tmp/.stilt-syncer/stilt-syncer";
+
+impl DockerChannels {
+    async fn take(
+        &self,
+        docker: &dyn stilt_docker::DockerClient,
+        container: &str,
+    ) -> Option<stilt_syncer::Client> {
+        if let Some(c) = self.open.lock().remove(container) {
+            return Some(c);
+        }
+        if self.unusable.lock().contains(container) {
+            return None;
+        }
+        let helper = stilt_k8s::ChannelOptions::discover().helper_binary?;
+        let connected = async {
+            let tar =
+                stilt_docker::tar_from_bytes(&[(DOCKER_HELPER_PATH, 0o755, helper.as_slice())])
+                    .ok()?;
+            docker.upload_archive(container, "/", tar).await.ok()?;
+            let att = docker
+                .exec_attach(container, &ExecRequest::new([DOCKER_HELPER_PATH]))
+                .await
+                .ok()?;
+            let mut client = stilt_syncer::Client::new(att.stdout, att.stdin);
+            tokio::time::timeout(std::time::Duration::from_secs(5), client.hello())
+                .await
+                .ok()?
+                .ok()?;
+            Some(client)
+        }
+        .await;
+        if connected.is_none() {
+            self.unusable.lock().insert(container.to_string());
+        }
+        connected
+    }
+
+    fn give_back(&self, container: &str, client: stilt_syncer::Client) {
+        if !client.is_broken() {
+            self.open.lock().insert(container.to_string(), client);
+        }
+    }
+}
+
+/// Syncs over the persistent channel: one round trip for all writes and deletes, then the run
+/// steps on the same channel. Returns the exec error (empty on success) and the bytes sent.
+async fn sync_over_channel(
+    client: &mut stilt_syncer::Client,
+    ctx: &Ctx,
+    lu: &LiveUpdate,
+    resource: &str,
+    span: &str,
+    files: &[PathBuf],
+    pairs: &[(PathBuf, String)],
+) -> Result<(String, i64), String> {
+    let mut deletes = Vec::new();
+    let mut writes = Vec::new();
+    let mut bytes = 0i64;
+    for (local, dest) in pairs {
+        match std::fs::read(local) {
+            Ok(data) => {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(local)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o644);
+                bytes += data.len() as i64;
+                writes.push(stilt_syncer::WriteEntry::file(dest.clone(), mode, data));
+            }
+            Err(_) => deletes.push(dest.clone()),
+        }
+    }
+    client
+        .update(deletes, writes)
+        .await
+        .map_err(|e| format!("syncing over the channel: {e}"))?;
+    let base = Path::new(&lu.spec.base_path);
+    for exec in lu.spec.execs.iter().filter(|e| triggered(e, base, files)) {
+        if !exec.echo_off {
+            ctx.logs.line(
+                resource,
+                span,
+                Level::Info,
+                &format!("Running: {:?}", exec.args),
+            );
+        }
+        let out = client
+            .run(stilt_syncer::RunSpec {
+                argv: exec.args.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("running {:?}: {e}", exec.args))?;
+        for line in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+        {
+            ctx.logs.line(resource, span, Level::Info, line);
+        }
+        if out.exit_code != 0 {
+            let err = format!(
+                "command {:?} failed with exit code {}",
+                exec.args, out.exit_code
+            );
+            ctx.logs.line(resource, span, Level::Error, &err);
+            return Ok((err, bytes));
+        }
+    }
+    Ok((String::new(), bytes))
+}
+
 fn ms_since(t0: MicroTime) -> f64 {
     (chrono::Utc::now() - t0.0).num_microseconds().unwrap_or(0) as f64 / 1e3
 }
 
 /// Copies the files into the container and runs the steps. Returns the exec error (if a step
 /// failed: the files stay) and the stage timings, measured from the file event.
+#[allow(clippy::too_many_arguments)]
 async fn sync(
     ctx: &Ctx,
+    channels: &DockerChannels,
     lu: &LiveUpdate,
     resource: &str,
     container: &str,
@@ -390,6 +518,30 @@ async fn sync(
     let span = format!("liveupdate:{}", lu.metadata.name);
     let clock = Instant::now();
     let batch_closed_ms = ms_since(event);
+    if let Some(mut client) = channels.take(docker.as_ref(), container).await {
+        let result = sync_over_channel(&mut client, ctx, lu, resource, &span, files, pairs).await;
+        let transfer_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
+        channels.give_back(container, client);
+        let (exec_error, bytes) = result?;
+        if exec_error.is_empty() && lu.spec.restart == LIVE_UPDATE_RESTART_ALWAYS {
+            docker
+                .restart_container(container, 10)
+                .await
+                .map_err(|e| format!("restarting {container}: {e}"))?;
+        }
+        let done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
+        ctx.logs.line(resource, &span, Level::Info, &format!("Live update: {} file(s) into {} over the persistent channel — event→batch {batch_closed_ms:.1} ms, synced {transfer_done_ms:.1} ms, steps {done_ms:.1} ms", files.len(), &container[..container.len().min(12)]));
+        let timings = LiveUpdateTimings {
+            event_seen: Some(event),
+            batch_closed_ms,
+            archive_built_ms: batch_closed_ms,
+            transfer_done_ms,
+            run_steps_done_ms: done_ms,
+            files: files.len() as i32,
+            bytes,
+        };
+        return Ok((exec_error, timings));
+    }
     let archive =
         stilt_docker::sync_archive(pairs).map_err(|e| format!("building the archive: {e}"))?;
     let archive_built_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
