@@ -124,6 +124,24 @@ impl std::fmt::Debug for ContainerSyncer {
     }
 }
 
+/// Kubernetes' name for the architecture of an ELF binary (`None`: not ELF / unknown).
+fn elf_arch(bin: &[u8]) -> Option<&'static str> {
+    if bin.len() < 20 || &bin[..4] != b"\x7fELF" {
+        return None;
+    }
+    // e_machine, little-endian (every architecture we care about is).
+    match u16::from_le_bytes([bin[18], bin[19]]) {
+        0x3E => Some("amd64"),
+        0xB7 => Some("arm64"),
+        0x03 => Some("386"),
+        0x28 => Some("arm"),
+        0xF3 => Some("riscv64"),
+        0x15 => Some("ppc64le"),
+        0x16 => Some("s390x"),
+        _ => None,
+    }
+}
+
 fn helper_name(bin: &[u8]) -> String {
     let h = stilt_syncer::hash_bytes(bin);
     let hex: String = h[..6].iter().map(|b| format!("{b:02x}")).collect();
@@ -241,6 +259,16 @@ impl ContainerSyncer {
             };
             return Ok(());
         };
+        let node_arch = self.cluster.info().arch;
+        if let Some(bin_arch) = elf_arch(&bin)
+            && !node_arch.is_empty()
+            && node_arch != bin_arch
+        {
+            self.mode = SyncMode::ExecTar {
+                reason: format!("helper is built for {bin_arch}, the cluster runs {node_arch}"),
+            };
+            return Ok(());
+        }
         let name = helper_name(&bin);
         let mut reasons = Vec::new();
         for dir in self.opts.install_dirs.clone() {
@@ -683,5 +711,48 @@ impl SyncerPool {
             .lock()
             .unwrap()
             .retain(|k, _| !(k.namespace == namespace && k.pod == pod));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elf_arch_and_tar() {
+        let mut elf = b"\x7fELF".to_vec();
+        elf.resize(20, 0);
+        elf[18] = 0x3E;
+        assert_eq!(elf_arch(&elf), Some("amd64"));
+        elf[18] = 0xB7;
+        assert_eq!(elf_arch(&elf), Some("arm64"));
+        assert_eq!(elf_arch(b"#!/bin/sh"), None);
+
+        let t = tar_of(&[
+            WriteEntry::file("/app/a.txt", 0o600, "a"),
+            WriteEntry::dir("/app/d", 0),
+            WriteEntry::symlink("/app/l", "a.txt"),
+        ])
+        .unwrap();
+        let mut ar = tar::Archive::new(&t[..]);
+        let names: Vec<_> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mode().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("app/a.txt".to_string(), 0o600),
+                ("app/d".to_string(), 0o755),
+                ("app/l".to_string(), 0o777)
+            ]
+        );
     }
 }
