@@ -12,6 +12,19 @@
 //! When the helper cannot be installed or started, the syncer falls back to Tilt's way: `rm -rf`
 //! for deletions, `tar -C / -x -f -` with the files on stdin, each `run` as its own exec. A
 //! channel that breaks (container restarted) is reopened once per call before falling back.
+//!
+//! Measured on the dev cluster (`benches/channel.rs`, busybox pod, one ~20-byte file, 100
+//! iterations, 2 shared cores under load), two runs:
+//!
+//! | path | p50 | p95 |
+//! |---|---|---|
+//! | channel: write 1 file | 0.96 / 0.89 ms | 3.7 / 4.0 ms |
+//! | channel: write + run `true` | 4.1 / 3.1 ms | 8.7 / 11.7 ms |
+//! | exec + tar: write 1 file (Tilt's way) | 100 / 96 ms | 116 / 111 ms |
+//! | exec `true` alone (the exec floor) | 93 / 91 ms | 103 / 102 ms |
+//!
+//! First contact (install with one tar exec + start + hello) took 280–390 ms; reopening when the
+//! helper is already there ≈ 95 ms (one exec).
 
 use crate::cluster::{Cluster, ContainerRef, ExecProcess, exec_collect, exec_streaming};
 use crate::error::{K8sError, Result};
