@@ -7,6 +7,7 @@ use common::*;
 use std::time::Duration;
 
 const TILTFILE: &str = r#"
+allow_k8s_contexts('stilt-dev')  # the project's dev cluster, when scripts/test runs one
 k8s_yaml('deploy.yaml')
 docker_build('example.com/web', '.', live_update=[sync('src', '/app/src'), run('make', trigger=['src/Makefile'])])
 k8s_resource('web', port_forwards=['8080:80'], labels=['backend'], links=[link('http://localhost:8080', 'web')])
