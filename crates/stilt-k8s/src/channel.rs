@@ -337,7 +337,7 @@ impl ContainerSyncer {
             Ok(o) => {
                 let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
                 if err.contains("ead-only") || err.contains("ermission denied") {
-                    return Err(K8sError::Exec(format!("{dir}: {err}")));
+                    return Err(K8sError::Exec(err));
                 }
                 false
             }
