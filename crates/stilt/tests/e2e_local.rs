@@ -288,9 +288,20 @@ fn stilt_args_reruns_the_tiltfile_live() {
         "config.define_string('greeting')\ncfg = config.parse()\nlocal_resource('hello', cmd='echo %s >> greetings.txt' % cfg.get('greeting', 'none'))\n",
     );
     let _up = p.up();
-    wait_until(Duration::from_secs(20), "the first run", || std::fs::read_to_string(p.path("greetings.txt")).is_ok_and(|s| s == "none\n"));
+    wait_until(Duration::from_secs(20), "the first run", || {
+        std::fs::read_to_string(p.path("greetings.txt")).is_ok_and(|s| s == "none\n")
+    });
     let out = p.run(&["args", "--", "--greeting=hi"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_until(Duration::from_secs(20), "a run with the new args", || std::fs::read_to_string(p.path("greetings.txt")).is_ok_and(|s| s == "none\nhi\n"));
-    assert_eq!(p.get_json("tiltfile", "(Tiltfile)").unwrap()["spec"]["args"][0], "--greeting=hi");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(Duration::from_secs(20), "a run with the new args", || {
+        std::fs::read_to_string(p.path("greetings.txt")).is_ok_and(|s| s == "none\nhi\n")
+    });
+    assert_eq!(
+        p.get_json("tiltfile", "(Tiltfile)").unwrap()["spec"]["args"][0],
+        "--greeting=hi"
+    );
 }

@@ -91,7 +91,16 @@ fn a_tiltfiles_objects_appear_under_tilts_names() {
     }
 
     // Editing the Tiltfile re-runs it; an unchanged object keeps its resourceVersion.
-    let rv = p.get_json("kapp", "web").unwrap()["metadata"]["resourceVersion"].clone();
+    wait_until(Duration::from_secs(30), "the first load to finish", || {
+        p.get_json("tiltfile", "(Tiltfile)")
+            .is_some_and(|t| t["status"]["terminated"].is_object())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // (Status writes by controllers move resourceVersions; a ToggleButton has none, and a spec
+    // rewrite would bump the KubernetesApply's generation.)
+    let rv =
+        p.get_json("togglebutton", "web-disable").unwrap()["metadata"]["resourceVersion"].clone();
+    let generation = p.get_json("kapp", "web").unwrap()["metadata"]["generation"].clone();
     p.write(
         "Tiltfile",
         &format!("{TILTFILE}\nlocal_resource('extra', cmd='true')\n"),
@@ -100,9 +109,13 @@ fn a_tiltfiles_objects_appear_under_tilts_names() {
         p.get_json("uiresource", "extra").is_some()
     });
     assert_eq!(
-        p.get_json("kapp", "web").unwrap()["metadata"]["resourceVersion"],
+        p.get_json("togglebutton", "web-disable").unwrap()["metadata"]["resourceVersion"],
         rv,
         "unchanged objects are not touched"
+    );
+    assert_eq!(
+        p.get_json("kapp", "web").unwrap()["metadata"]["generation"],
+        generation
     );
     // Removing a resource deletes its objects.
     p.write("Tiltfile", TILTFILE);
