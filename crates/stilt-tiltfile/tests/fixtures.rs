@@ -88,7 +88,7 @@ pub fn run_fixture(dir: &Path) -> String {
             if let (Some(s), Some(d)) = (settings.as_object_mut(), defaults.as_object()) {
                 s.retain(|k, v| d.get(k) != Some(v) && k != "k8s_context" && k != "k8s_namespace");
             }
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "resources": r.resources,
                 "config_files": r.config_files,
                 "warnings": r.warnings,
@@ -96,6 +96,9 @@ pub fn run_fixture(dir: &Path) -> String {
                 "settings": settings,
                 "objects": objects,
             });
+            // Redact before rendering: YAML folds long strings, so the checkout's path length
+            // must not reach the renderer.
+            redact_paths(&mut v, dir);
             stilt_tiltfile::to_yaml(&v)
         }
         Err(e) => {
@@ -115,6 +118,26 @@ pub fn run_fixture(dir: &Path) -> String {
         out = out.replace(&repo.join(".git").display().to_string(), "[REPO]/.git");
     }
     out
+}
+
+/// The same replacements as on the rendered text, applied to every string of a value.
+fn redact_paths(v: &mut serde_json::Value, dir: &Path) {
+    match v {
+        serde_json::Value::String(s) => {
+            let mut repo = dir.to_path_buf();
+            while !repo.join(".git").exists() && repo.pop() {}
+            let mut out = s
+                .replace(&dir.display().to_string(), "[FIXTURE]")
+                .replace(&fixtures_dir().display().to_string(), "[TESTS]");
+            if repo.join(".git").exists() {
+                out = out.replace(&repo.join(".git").display().to_string(), "[REPO]/.git");
+            }
+            *s = out;
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| redact_paths(x, dir)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| redact_paths(x, dir)),
+        _ => {}
+    }
 }
 
 #[test]
