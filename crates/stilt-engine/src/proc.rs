@@ -279,8 +279,12 @@ mod tests {
 
     /// Exists and is not a zombie (PID 1 here may reap orphans late).
     fn alive(pid: i32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        })
     }
 
     #[tokio::test]
@@ -303,9 +307,6 @@ mod tests {
         };
         p.stopper().stop(Duration::from_secs(5), None).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(
-            !alive(child_pid),
-            "the grandchild must be gone"
-        );
+        assert!(!alive(child_pid), "the grandchild must be gone");
     }
 }
