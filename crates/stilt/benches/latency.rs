@@ -2,8 +2,12 @@
 //!
 //!   cargo bench -p stilt --bench latency              # local: save → cmd start, 100k-file watch
 //!   STILT_BENCH_DOCKER=1 cargo bench -p stilt --bench latency   # + save → visible in a container
+//!   STILT_BENCH_K8S=1 …                                          # + save → visible in a pod (dev cluster)
 //!
-//! STILT_BENCH_IDLE_SECS (default 60) sets the idle-CPU window.
+//! The persistent-channel fast path needs the static helper: STILT_SYNCER_BIN=$(crates/stilt-syncer/build-static.sh)
+//!
+//! STILT_BENCH_IDLE_SECS (default 60) sets the idle-CPU window; STILT_BENCH_SKIP_LOCAL=1 skips
+//! the local-process and big-tree parts.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,7 +45,8 @@ struct Up {
 
 impl Up {
     fn start(dir: &Path) -> Up {
-        let home = dir.join(".home");
+        // Outside the project: a log inside a build context would trigger rebuilds.
+        let home = std::env::temp_dir().join(format!("stilt-bench-home-{}", dir.file_name().unwrap().to_string_lossy()));
         std::fs::create_dir_all(&home).unwrap();
         let log = std::fs::File::create(home.join("up.log")).unwrap();
         let child = Command::new(stilt())
@@ -282,13 +287,62 @@ fn save_to_container() {
         .output();
 }
 
+/// Save → new content visible in a pod (live update over the persistent channel), through a
+/// port-forward. Needs the dev cluster (`eval "$(scripts/dev-cluster env)"`).
+fn save_to_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = dir.path();
+    let name = format!("bench-lu-{port}");
+    std::fs::create_dir_all(p.join("www")).unwrap();
+    std::fs::write(p.join("www/index.html"), "v0").unwrap();
+    std::fs::write(p.join("Dockerfile"), "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n").unwrap();
+    std::fs::write(
+        p.join("deploy.yaml"),
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-bench-lu\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("Tiltfile"),
+        format!("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\ndocker_build('stilt-bench-lu', '.', live_update=[sync('www', '/www')])\nk8s_resource('{name}', port_forwards=['{port}:8000'])\n"),
+    )
+    .unwrap();
+    let up = Up::start(p);
+    let get = |path: &str| -> Option<String> {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    };
+    up.wait_for("the pod", Duration::from_secs(240), |_| get("/index.html").as_deref() == Some("v0"));
+    std::thread::sleep(Duration::from_secs(2));
+    let mut lat = Vec::new();
+    for i in 1..=100 {
+        let want = format!("v{i}");
+        let t0 = Instant::now();
+        std::fs::write(p.join("www/index.html"), &want).unwrap();
+        up.wait_for("the edit in the pod", Duration::from_secs(30), |_| get("/index.html").as_deref() == Some(want.as_str()));
+        lat.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("save → visible in pod (100 edits):       p50 {:.1} ms  p95 {:.1} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.95));
+    let _ = Command::new(stilt()).args(["down"]).current_dir(p).env("STILT_HOME", &up.home).output();
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    save_to_cmd_start();
-    big_tree();
+    if std::env::var("STILT_BENCH_SKIP_LOCAL").is_err() {
+        save_to_cmd_start();
+        big_tree();
+    }
     if std::env::var("STILT_BENCH_DOCKER").is_ok() {
         save_to_container();
+    }
+    if std::env::var("STILT_BENCH_K8S").is_ok() {
+        save_to_pod();
     }
 }
