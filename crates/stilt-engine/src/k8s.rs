@@ -166,6 +166,20 @@ pub async fn apply(
             .as_deref()
             .and_then(parse_secs)
             .unwrap_or(Duration::from_secs(30));
+        // Unchanged inputs are not applied again (no pod restarts, no API traffic).
+        let hash = input_hash(&prepared);
+        let previous = ctx
+            .store
+            .get_typed::<KubernetesApply>(&ka.metadata.name)
+            .ok()
+            .and_then(|k| k.status);
+        if let Some(prev) = previous.filter(|p| {
+            p.applied_input_hash == hash && p.error.is_empty() && !p.result_yaml.is_empty()
+        }) {
+            if let Ok(objects) = stilt_k8s::manifest::parse_yaml(&prev.result_yaml) {
+                return Ok((objects, hash, true));
+            }
+        }
         cluster
             .apply(
                 &prepared,
@@ -175,12 +189,22 @@ pub async fn apply(
                 },
             )
             .await
+            .map(|applied| (applied, hash, false))
             .map_err(|e| e.to_string())
     }
     .await;
     let finished = MicroTime::now();
     match result {
-        Ok(applied) => {
+        Ok((applied, _, true)) => {
+            ctx.logs.line(
+                resource,
+                span,
+                Level::Info,
+                "  Unchanged since the last apply; not applied again",
+            );
+            Ok(applied)
+        }
+        Ok((applied, hash, false)) => {
             let yaml = stilt_k8s::manifest::to_yaml(&applied).unwrap_or_default();
             for o in &applied {
                 ctx.logs.line(
@@ -197,6 +221,7 @@ pub async fn apply(
             write_status::<KubernetesApply>(ctx, &ka.metadata.name, |o| {
                 let s = o.status.get_or_insert_with(Default::default);
                 s.result_yaml = yaml.clone();
+                s.applied_input_hash = hash.clone();
                 s.error.clear();
                 s.last_apply_time = Some(finished);
             });
@@ -211,6 +236,16 @@ pub async fn apply(
             Err(msg)
         }
     }
+}
+
+/// A hash of exactly what would be applied (after injection and labels).
+fn input_hash(objects: &[serde_json::Value]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(objects)
+        .unwrap_or_default()
+        .hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 fn parse_secs(s: &str) -> Option<Duration> {

@@ -46,7 +46,10 @@ struct Up {
 impl Up {
     fn start(dir: &Path) -> Up {
         // Outside the project: a log inside a build context would trigger rebuilds.
-        let home = std::env::temp_dir().join(format!("stilt-bench-home-{}", dir.file_name().unwrap().to_string_lossy()));
+        let home = std::env::temp_dir().join(format!(
+            "stilt-bench-home-{}",
+            dir.file_name().unwrap().to_string_lossy()
+        ));
         std::fs::create_dir_all(&home).unwrap();
         let log = std::fs::File::create(home.join("up.log")).unwrap();
         let child = Command::new(stilt())
@@ -317,18 +320,30 @@ fn save_to_pod() {
         s.read_to_string(&mut buf).ok()?;
         buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     };
-    up.wait_for("the pod", Duration::from_secs(240), |_| get("/index.html").as_deref() == Some("v0"));
+    up.wait_for("the pod", Duration::from_secs(240), |_| {
+        get("/index.html").as_deref() == Some("v0")
+    });
     std::thread::sleep(Duration::from_secs(2));
     let mut lat = Vec::new();
     for i in 1..=100 {
         let want = format!("v{i}");
         let t0 = Instant::now();
         std::fs::write(p.join("www/index.html"), &want).unwrap();
-        up.wait_for("the edit in the pod", Duration::from_secs(30), |_| get("/index.html").as_deref() == Some(want.as_str()));
+        up.wait_for("the edit in the pod", Duration::from_secs(30), |_| {
+            get("/index.html").as_deref() == Some(want.as_str())
+        });
         lat.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    println!("save → visible in pod (100 edits):       p50 {:.1} ms  p95 {:.1} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.95));
-    let _ = Command::new(stilt()).args(["down"]).current_dir(p).env("STILT_HOME", &up.home).output();
+    println!(
+        "save → visible in pod (100 edits):       p50 {:.1} ms  p95 {:.1} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.95)
+    );
+    let _ = Command::new(stilt())
+        .args(["down"])
+        .current_dir(p)
+        .env("STILT_HOME", &up.home)
+        .output();
 }
 
 fn main() {
