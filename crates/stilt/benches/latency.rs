@@ -290,6 +290,29 @@ fn save_to_container() {
         .output();
 }
 
+fn http_get_sized(port: u16, path: &str) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut r = BufReader::new(s);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
 /// Save → new content visible in a pod (live update over the persistent channel), through a
 /// port-forward. Needs the dev cluster (`eval "$(scripts/dev-cluster env)"`).
 fn save_to_pod() {
@@ -311,15 +334,8 @@ fn save_to_pod() {
     )
     .unwrap();
     let up = Up::start(p);
-    let get = |path: &str| -> Option<String> {
-        use std::io::Read;
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-    };
+    // Read by Content-Length: through a port-forward the close of the connection arrives late.
+    let get = |path: &str| -> Option<String> { http_get_sized(port, path) };
     up.wait_for("the pod", Duration::from_secs(240), |_| {
         get("/index.html").as_deref() == Some("v0")
     });
