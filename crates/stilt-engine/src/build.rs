@@ -279,6 +279,14 @@ impl BuildReconciler {
         {
             parts.push(serde_json::to_string(&di.spec).unwrap_or_default());
         }
+        for ci in store
+            .list_typed::<CmdImage>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| owned(&d.metadata.annotations))
+        {
+            parts.push(serde_json::to_string(&ci.spec).unwrap_or_default());
+        }
         for dc in store
             .list_typed::<DockerComposeService>()
             .unwrap_or_default()

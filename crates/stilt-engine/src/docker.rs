@@ -203,12 +203,163 @@ pub async fn build_images(
     span: &str,
 ) -> Result<(), String> {
     let images = ctx.store.list_typed::<DockerImage>().unwrap_or_default();
+    let cmd_images = ctx.store.list_typed::<CmdImage>().unwrap_or_default();
     for im in image_maps {
         for di in images.iter().filter(|d| d.spec.image_maps.contains(im)) {
             build_image(ctx, di, resource, span).await?;
         }
+        for ci in cmd_images.iter().filter(|c| c.spec.image_maps.contains(im)) {
+            build_cmd_image(ctx, ci, resource, span).await?;
+        }
     }
     Ok(())
+}
+
+/// `custom_build`: runs the user's command with `$EXPECTED_REF`, finds the image it made (or the
+/// ref it wrote to `outputs_image_ref_to`), and tags it `tilt-<hash>` like a Docker build.
+pub async fn build_cmd_image(
+    ctx: &Ctx,
+    ci: &CmdImage,
+    resource: &str,
+    span: &str,
+) -> Result<String, String> {
+    let started = MicroTime::now();
+    let name = ci.metadata.name.clone();
+    let expected = if ci.spec.output_tag.is_empty() {
+        format!("{}:tilt-build-{}", ci.spec.r#ref, started.0.timestamp())
+    } else {
+        format!("{}:{}", ci.spec.r#ref, ci.spec.output_tag)
+    };
+    let (image, tag) = expected
+        .rsplit_once(':')
+        .unwrap_or((expected.as_str(), "latest"));
+    let mut env = ci.spec.env.clone();
+    env.extend([
+        format!("EXPECTED_REF={expected}"),
+        format!("EXPECTED_IMAGE={image}"),
+        format!("EXPECTED_TAG={tag}"),
+    ]);
+    write_status::<CmdImage>(ctx, &name, |o| {
+        o.status = Some(CmdImageStatus {
+            building: Some(CmdImageStateBuilding {
+                reason: String::new(),
+                started_at: started,
+            }),
+            ..Default::default()
+        });
+    });
+    for im in &ci.spec.image_maps {
+        write_status::<ImageMap>(ctx, im, |o| {
+            o.status
+                .get_or_insert_with(Default::default)
+                .build_start_time = Some(started)
+        });
+    }
+    ctx.logs.line(
+        resource,
+        span,
+        Level::Info,
+        &format!("Custom build: {}", ci.spec.args.join(" ")),
+    );
+    let result = async {
+        let spec = crate::proc::ProcSpec {
+            args: ci.spec.args.clone(),
+            dir: (!ci.spec.dir.is_empty()).then(|| PathBuf::from(&ci.spec.dir)),
+            env,
+        };
+        let out = crate::proc::Output {
+            logs: ctx.logs.clone(),
+            resource: resource.to_string(),
+            span: span.to_string(),
+        };
+        let mut running =
+            crate::proc::spawn(&spec, &ctx.process_env, out).map_err(|e| e.to_string())?;
+        let exit = running.wait().await;
+        if exit.code != 0 {
+            return Err(format!(
+                "custom_build command failed with exit code {}",
+                exit.code
+            ));
+        }
+        let built = if ci.spec.outputs_image_ref_to.is_empty() {
+            expected.clone()
+        } else {
+            std::fs::read_to_string(&ci.spec.outputs_image_ref_to)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| {
+                    format!(
+                        "reading outputs_image_ref_to {}: {e}",
+                        ci.spec.outputs_image_ref_to
+                    )
+                })?
+        };
+        if ci.spec.output_mode == "remote" {
+            // skips_local_docker: the image only exists in a registry.
+            return Ok((built, String::new()));
+        }
+        let docker = ctx.docker.docker().await?;
+        let info = docker
+            .inspect_image(&built)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "custom_build did not produce the image {built} (build it with $EXPECTED_REF)"
+                )
+            })?;
+        let tagged =
+            stilt_docker::tilt_tagged_ref(&ci.spec.r#ref, &info.id).map_err(|e| e.to_string())?;
+        docker
+            .tag(&built, &tagged)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((tagged.clone(), tagged))
+    }
+    .await;
+    let finished = MicroTime::now();
+    match result {
+        Ok((image, local)) => {
+            ctx.logs
+                .line(resource, span, Level::Info, &format!("Built image {image}"));
+            write_status::<CmdImage>(ctx, &name, |o| {
+                o.status = Some(CmdImageStatus {
+                    r#ref: image.clone(),
+                    completed: Some(CmdImageStateCompleted {
+                        error: String::new(),
+                        started_at: started,
+                        finished_at: finished,
+                    }),
+                    ..Default::default()
+                });
+            });
+            for im in &ci.spec.image_maps {
+                write_status::<ImageMap>(ctx, im, |o| {
+                    o.status = Some(ImageMapStatus {
+                        image: image.clone(),
+                        image_from_local: local.clone(),
+                        image_from_cluster: String::new(),
+                        build_start_time: Some(started),
+                    });
+                });
+            }
+            Ok(image)
+        }
+        Err(e) => {
+            let msg = format!("Custom build failed: {e}");
+            ctx.logs.line(resource, span, Level::Error, &msg);
+            write_status::<CmdImage>(ctx, &name, |o| {
+                o.status = Some(CmdImageStatus {
+                    completed: Some(CmdImageStateCompleted {
+                        error: msg.clone(),
+                        started_at: started,
+                        finished_at: finished,
+                    }),
+                    ..Default::default()
+                });
+            });
+            Err(msg)
+        }
+    }
 }
 
 pub fn project_spec(p: &DockerComposeProject) -> ComposeProjectSpec {
@@ -343,6 +494,26 @@ pub fn monitor(ctx: Ctx, dcs_name: String, resource: String) -> tokio::task::Joi
                     task.abort();
                 }
                 following = Some((id.clone(), follow_logs(ctx.clone(), id, resource.clone())));
+                // The log stream as an object, as Tilt's DockerComposeLogStream.
+                let mut stream = DockerComposeLogStream::new(
+                    &dcs_name,
+                    DockerComposeLogStreamSpec {
+                        service: dcs.spec.service.clone(),
+                        project: dcs.spec.project.clone(),
+                        since_time: None,
+                    },
+                );
+                stream
+                    .metadata
+                    .annotations
+                    .insert(ANNOTATION_RESOURCE.into(), resource.clone());
+                let _ = ctx.store.apply_typed(&stream);
+                write_status::<DockerComposeLogStream>(&ctx, &dcs_name, |o| {
+                    o.status = Some(DockerComposeLogStreamStatus {
+                        started_at: Some(MicroTime::now()),
+                        error: String::new(),
+                    });
+                });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }

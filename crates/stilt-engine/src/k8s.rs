@@ -93,7 +93,14 @@ pub async fn build_and_push(
         else {
             continue;
         };
-        if status.image.is_empty() {
+        // Nothing local to push (custom_build with skips_local_docker) or disable_push.
+        let push_disabled = ctx
+            .store
+            .list_typed::<CmdImage>()
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.spec.image_maps.contains(im) && c.spec.output_mode == "local-docker");
+        if status.image.is_empty() || status.image_from_local.is_empty() || push_disabled {
             continue;
         }
         let target = registry_ref(&registry.host, &status.image_from_local);

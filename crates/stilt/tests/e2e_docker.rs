@@ -182,3 +182,54 @@ impl Drop for Guard {
 fn scopeguard(dir: std::path::PathBuf) -> Guard {
     Guard(dir)
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn custom_build_feeds_a_compose_service() {
+    let port = free_port();
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\ncustom_build('stilt-e2e-cb', 'docker build -t $EXPECTED_REF .', ['www'])\n",
+    );
+    let project = p
+        .dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
+    p.write("www/index.html", "custom v1\n");
+    p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-cb\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(
+        Duration::from_secs(120),
+        "the custom-built image served",
+        || http_get(port, "/").as_deref() == Some("custom v1\n"),
+    );
+    let image = p.get_json("imagemap", "stilt-e2e-cb").unwrap()["status"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(image.starts_with("stilt-e2e-cb:tilt-"), "{image}");
+    wait_until(Duration::from_secs(10), "the log stream object", || {
+        p.get_json("dockercomposelogstream", "web")
+            .is_some_and(|l| l["status"]["startedAt"].is_string())
+    });
+    assert!(p.run(&["logs", "web"]).status.success());
+    assert!(p.get_json("cmdimage", "web:stilt-e2e-cb").is_some_and(|c| {
+        c["status"]["completed"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    }));
+    // A dependency change rebuilds through the command.
+    p.write("www/index.html", "custom v2\n");
+    wait_until(Duration::from_secs(120), "the rebuilt image served", || {
+        http_get(port, "/").as_deref() == Some("custom v2\n")
+    });
+    assert!(container_id(&project).is_some());
+    drop(up);
+    drop(guard);
+}
