@@ -182,10 +182,9 @@ pub async fn apply(
             .and_then(|k| k.status);
         if let Some(prev) = previous.filter(|p| {
             p.applied_input_hash == hash && p.error.is_empty() && !p.result_yaml.is_empty()
-        }) {
-            if let Ok(objects) = stilt_k8s::manifest::parse_yaml(&prev.result_yaml) {
-                return Ok((objects, hash, true));
-            }
+        }) && let Ok(objects) = stilt_k8s::manifest::parse_yaml(&prev.result_yaml)
+        {
+            return Ok((objects, hash, true));
         }
         cluster
             .apply(
