@@ -146,6 +146,12 @@ pub async fn apply(
             .last_apply_start_time = Some(started)
     });
     let result = async {
+        if let Some(cmd) = &ka.spec.apply_cmd {
+            // k8s_custom_deploy: the command applies; its stdout is the applied objects' YAML.
+            return run_custom_deploy(ctx, cmd, resource, span)
+                .await
+                .map(|objs| (objs, String::new(), false));
+        }
         let objects = stilt_k8s::manifest::parse_yaml(&ka.spec.yaml).map_err(|e| e.to_string())?;
         let mut injections = Vec::new();
         for im in &ka.spec.image_maps {
@@ -244,6 +250,62 @@ pub async fn apply(
     }
 }
 
+/// Aborts a task when the owner goes away (the monitor is aborted on every re-apply).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs a `k8s_custom_deploy` apply command; its stdout must be the deployed objects as YAML.
+async fn run_custom_deploy(
+    ctx: &Ctx,
+    cmd: &KubernetesApplyCmd,
+    resource: &str,
+    span: &str,
+) -> Result<Vec<serde_json::Value>, String> {
+    let Some((program, args)) = cmd.args.split_first() else {
+        return Err("applyCmd has no args".into());
+    };
+    ctx.logs.line(
+        resource,
+        span,
+        Level::Info,
+        &format!("Running cmd: {}", cmd.args.join(" ")),
+    );
+    let mut c = tokio::process::Command::new(program);
+    c.args(args).stdin(std::process::Stdio::null());
+    if !cmd.dir.is_empty() {
+        c.current_dir(&cmd.dir);
+    }
+    for (k, v) in ctx.process_env.iter() {
+        c.env(k, v);
+    }
+    for kv in &cmd.env {
+        if let Some((k, v)) = kv.split_once('=') {
+            c.env(k, v);
+        }
+    }
+    let out = c
+        .output()
+        .await
+        .map_err(|e| format!("running {}: {e}", cmd.args.join(" ")))?;
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        ctx.logs.line(resource, span, Level::Info, line);
+    }
+    if !out.status.success() {
+        return Err(format!(
+            "apply command {:?} failed: {}",
+            cmd.args.join(" "),
+            out.status
+        ));
+    }
+    stilt_k8s::manifest::parse_yaml(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("the apply command must print the deployed objects as YAML: {e}"))
+}
+
 /// A hash of exactly what would be applied (after injection and labels).
 fn input_hash(objects: &[serde_json::Value]) -> String {
     use std::hash::{Hash, Hasher};
@@ -334,6 +396,42 @@ pub fn monitor(
             return;
         };
         let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+        // Warning events about the applied objects and their pods go to the resource's log.
+        let known: Arc<parking_lot::Mutex<HashSet<String>>> = Arc::new(parking_lot::Mutex::new(
+            applied
+                .iter()
+                .filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_string))
+                .collect(),
+        ));
+        let _events = AbortOnDrop({
+            let (ctx, cluster, known, resource) = (
+                ctx.clone(),
+                cluster.clone(),
+                known.clone(),
+                resource.clone(),
+            );
+            let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+            tokio::spawn(async move {
+                let Ok(mut events) = cluster.watch_events(None, HashSet::new()).await else {
+                    return;
+                };
+                while let Some(ev) = events.next().await {
+                    let fresh = ev.last_seen.is_none_or(|t| t >= started);
+                    if ev.type_ == "Warning" && fresh && known.lock().contains(&ev.involved.uid) {
+                        let who = format!(
+                            "{} {}/{}",
+                            ev.involved.kind, ev.involved.namespace, ev.involved.name
+                        );
+                        ctx.logs.line(
+                            &resource,
+                            "events",
+                            Level::Warn,
+                            &format!("[event: {who}] {}: {}", ev.reason, ev.message),
+                        );
+                    }
+                }
+            })
+        });
         let mut logging: HashSet<String> = HashSet::new();
         let forwards = ka
             .spec
@@ -389,6 +487,40 @@ pub fn monitor(
                                 }
                             });
                         }
+                    }
+                    if known.lock().insert(pod.uid.clone()) {
+                        let mut pls = PodLogStream::new(
+                            format!("{name}-{}-{}", pod.namespace, pod.name),
+                            PodLogStreamSpec {
+                                pod: pod.name.clone(),
+                                namespace: pod.namespace.clone(),
+                                cluster: "default".into(),
+                                ..Default::default()
+                            },
+                        );
+                        pls.metadata
+                            .annotations
+                            .insert(ANNOTATION_RESOURCE.into(), resource.clone());
+                        let _ = ctx.store.apply_typed(&pls);
+                        let statuses: Vec<ContainerLogStreamStatus> = pod
+                            .containers
+                            .iter()
+                            .map(|c| ContainerLogStreamStatus {
+                                name: c.name.clone(),
+                                active: true,
+                                ..Default::default()
+                            })
+                            .collect();
+                        write_status::<PodLogStream>(
+                            &ctx,
+                            &format!("{name}-{}-{}", pod.namespace, pod.name),
+                            |o| {
+                                o.status = Some(PodLogStreamStatus {
+                                    container_statuses: statuses.clone(),
+                                    error: String::new(),
+                                });
+                            },
+                        );
                     }
                     pods.insert(pod.uid.clone(), pod);
                 }

@@ -165,6 +165,11 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
     let mut k8s_objects: Vec<serde_json::Value> = Vec::new();
     for obj in &loaded.objects {
         if let stilt_api::AnyObject::KubernetesApply(ka) = obj {
+            if let Some(cmd) = &ka.spec.delete_cmd {
+                run_delete_cmd(cmd)?;
+                println!("Ran the delete command of {}", ka.metadata.name);
+                continue;
+            }
             let objs = stilt_k8s::manifest::parse_yaml(&ka.spec.yaml)
                 .map_err(|e| anyhow!("{}: {e}", ka.metadata.name))?;
             k8s_objects.extend(
@@ -255,4 +260,28 @@ fn alive(pid: i32) -> bool {
             .and_then(|rest| rest.split_whitespace().next())
             != Some("Z")
     })
+}
+
+/// Runs a `k8s_custom_deploy` delete command.
+fn run_delete_cmd(cmd: &stilt_api::KubernetesApplyCmd) -> Result<()> {
+    let Some((program, args)) = cmd.args.split_first() else {
+        bail!("deleteCmd has no args")
+    };
+    let mut c = std::process::Command::new(program);
+    c.args(args);
+    if !cmd.dir.is_empty() {
+        c.current_dir(&cmd.dir);
+    }
+    for kv in &cmd.env {
+        if let Some((k, v)) = kv.split_once('=') {
+            c.env(k, v);
+        }
+    }
+    let status = c
+        .status()
+        .map_err(|e| anyhow!("running {}: {e}", cmd.args.join(" ")))?;
+    if !status.success() {
+        bail!("delete command {:?} failed: {status}", cmd.args.join(" "));
+    }
+    Ok(())
 }

@@ -219,3 +219,52 @@ fn live_update_into_pods_with_replay_and_rebuild() {
     );
     assert!(p.run(&["down"]).status.success());
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn custom_deploy_and_events_about_a_bad_image() {
+    require_cluster();
+    let suffix = free_port();
+    let name = format!("e2e-cd-{suffix}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n\
+         k8s_custom_deploy('{name}', apply_cmd='kubectl apply -f app.yaml -o yaml', delete_cmd='kubectl delete -f app.yaml --ignore-not-found', deps=['app.yaml'])\n"
+    ));
+    p.write(
+        "app.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/does-not-exist:nope\n"),
+    );
+    let _up = p.up();
+    wait_until(
+        Duration::from_secs(120),
+        "the custom deploy to apply",
+        || {
+            !kubectl(&["get", "deploy", &name, "--ignore-not-found", "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+    wait_until(
+        Duration::from_secs(120),
+        "an image pull error as the runtime status",
+        || {
+            p.get_json("uiresource", &name)
+                .is_some_and(|u| u["status"]["runtimeStatus"] == "error")
+        },
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the Kubernetes event in the resource's log",
+        || String::from_utf8_lossy(&p.run(&["logs", &name]).stdout).contains("[event: Pod "),
+    );
+    assert!(p.run(&["down"]).status.success());
+    wait_until(
+        Duration::from_secs(60),
+        "the delete command to remove it",
+        || {
+            kubectl(&["get", "deploy", &name, "--ignore-not-found", "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+}
