@@ -56,9 +56,16 @@ fn serve_dir(port: u16, dir: PathBuf) -> Result<ExitCode> {
             let (mut sock, _) = listener.accept().await?;
             let dir = dir.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
+                // Read the whole request head, however the client split its writes.
+                let mut buf = Vec::with_capacity(1024);
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf);
                 let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let (status, body) = match safe_join(&dir, &path).map(std::fs::read) {
                     Some(Ok(body)) => ("200 OK", body),

@@ -249,7 +249,13 @@ fn a_broken_tiltfile_keeps_the_last_good_state_running() {
     wait_until(Duration::from_secs(30), "the fixed Tiltfile to run", || {
         p.path("fixed.txt").exists()
     });
-    assert_eq!(http_get(port, "/").as_deref(), Some("still here\n"));
+    let served = http_get(port, "/");
+    assert_eq!(
+        served.as_deref(),
+        Some("still here\n"),
+        "{}",
+        _up.log_text()
+    );
 }
 
 #[test]
