@@ -80,7 +80,17 @@ pub async fn build_and_push(
         return Ok(());
     }
     let cluster = ctx.k8s.cluster().await?;
-    let Some(registry) = cluster.info().registry.clone() else {
+    let default_registry = ctx
+        .store
+        .get_typed::<Tiltfile>(crate::names::TILTFILE_OBJECT)
+        .ok()
+        .and_then(|t| {
+            t.metadata
+                .annotations
+                .get(crate::names::ANN_DEFAULT_REGISTRY)
+                .cloned()
+        });
+    let Some(registry) = choose_registry(cluster.info().registry.clone(), default_registry) else {
         return Ok(());
     };
     let docker = ctx.docker.docker().await?;
@@ -248,6 +258,21 @@ pub async fn apply(
             Err(msg)
         }
     }
+}
+
+/// The cluster's published registry (KEP-1755) wins; else the Tiltfile's `default_registry`.
+fn choose_registry(
+    published: Option<RegistryHosting>,
+    default: Option<String>,
+) -> Option<RegistryHosting> {
+    published.or_else(|| {
+        default
+            .filter(|h| !h.is_empty())
+            .map(|host| RegistryHosting {
+                host,
+                ..Default::default()
+            })
+    })
 }
 
 /// Aborts a task when the owner goes away (the monitor is aborted on every re-apply).
@@ -664,6 +689,23 @@ pub fn runtime(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_registry_wins_over_default_registry() {
+        let published = RegistryHosting {
+            host: "localhost:5000".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            choose_registry(Some(published.clone()), Some("reg.example:5000".into())),
+            Some(published)
+        );
+        assert_eq!(
+            choose_registry(None, Some("reg.example:5000".into())).map(|r| r.host),
+            Some("reg.example:5000".into())
+        );
+        assert_eq!(choose_registry(None, None), None);
+    }
 
     #[test]
     fn registry_refs_escape_like_tilt() {

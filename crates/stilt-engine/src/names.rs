@@ -20,6 +20,8 @@ pub const ANN_ORDER: &str = "stilt.dev/order";
 pub const ANN_LINKS: &str = "stilt.dev/links";
 /// `update_settings(max_parallel_updates=)`, recorded on the Tiltfile object by its reconciler.
 pub const ANN_MAX_PARALLEL: &str = "stilt.dev/max-parallel-updates";
+/// `default_registry(host)`, recorded on the Tiltfile object by its reconciler.
+pub const ANN_DEFAULT_REGISTRY: &str = "stilt.dev/default-registry";
 /// Bumped by the engine to restart a Cmd whose spec did not change.
 pub const ANN_RESTART_COUNT: &str = "stilt.dev/restart-count";
 

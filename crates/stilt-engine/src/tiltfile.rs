@@ -39,6 +39,8 @@ pub struct ResourceSpec {
 pub struct Settings {
     pub max_parallel_updates: Option<usize>,
     pub ci_timeout: Option<std::time::Duration>,
+    /// `default_registry(host)`: where images go when the cluster publishes no registry.
+    pub default_registry: Option<String>,
 }
 
 /// A successful load.
@@ -278,7 +280,12 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
                 .unwrap_or(3)
                 .max(1)
                 .to_string();
-            let patch = json!({"metadata": {"annotations": {ANN_MAX_PARALLEL: parallel}}});
+            let registry = loaded
+                .settings
+                .default_registry
+                .clone()
+                .map_or(serde_json::Value::Null, serde_json::Value::String);
+            let patch = json!({"metadata": {"annotations": {ANN_MAX_PARALLEL: parallel, ANN_DEFAULT_REGISTRY: registry}}});
             let _ = ctx.store.patch(
                 "Tiltfile",
                 TILTFILE_OBJECT,

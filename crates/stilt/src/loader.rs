@@ -62,6 +62,12 @@ impl Loader for StarlarkLoader {
                         .ok()
                         .filter(|n| *n > 0),
                     ci_timeout: parse_go_duration(&r.settings.ci_timeout),
+                    default_registry: r
+                        .settings
+                        .default_registry
+                        .as_ref()
+                        .map(|d| d.host.clone())
+                        .filter(|h| !h.is_empty()),
                 },
             }),
             Err(e) => Err(LoadFailure {
