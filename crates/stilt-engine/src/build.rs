@@ -686,21 +686,9 @@ fn restart_serve(ctx: &Ctx, serve: &Cmd) {
 }
 
 pub(crate) fn write_ui(ctx: &Ctx, name: &str, f: impl Fn(&mut UIResourceStatus)) {
-    for _ in 0..5 {
-        let Ok(mut ui) = ctx.store.get_typed::<UIResource>(name) else {
-            return;
-        };
-        let mut s = ui.status.clone().unwrap_or_default();
-        f(&mut s);
-        if ui.status.as_ref() == Some(&s) {
-            return;
-        }
-        ui.status = Some(s);
-        match ctx.store.update_status_typed(&ui) {
-            Err(StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx.store.update_status_with::<UIResource>(name, |o| {
+        f(o.status.get_or_insert_with(Default::default))
+    });
 }
 
 /// Marks a build as started in the resource's UIResource.

@@ -191,21 +191,9 @@ impl CmdReconciler {
 
 /// Read-modify-write of a Cmd's status (retries on conflict).
 pub fn write_cmd_status(ctx: &Ctx, name: &str, f: impl Fn(&mut CmdStatus)) {
-    for _ in 0..5 {
-        let Ok(mut cmd) = ctx.store.get_typed::<Cmd>(name) else {
-            return;
-        };
-        let mut status = cmd.status.clone().unwrap_or_default();
-        f(&mut status);
-        if cmd.status.as_ref() == Some(&status) {
-            return;
-        }
-        cmd.status = Some(status);
-        match ctx.store.update_status_typed(&cmd) {
-            Err(stilt_store::StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx
+        .store
+        .update_status_with::<Cmd>(name, |o| f(o.status.get_or_insert_with(Default::default)));
 }
 
 impl Reconciler for CmdReconciler {

@@ -11,7 +11,7 @@ use stilt_api::*;
 use stilt_docker::compose::{ComposeClient, ComposeProjectSpec, UpOptions};
 use stilt_docker::{BuildContext, BuildRequest, DockerClient};
 use stilt_logs::Level;
-use stilt_store::{StoreError, TypedStore};
+use stilt_store::TypedStore;
 use tokio::sync::OnceCell;
 
 /// The Docker engine and compose CLI, connected on first use.
@@ -69,16 +69,7 @@ fn log_sink(ctx: &Ctx, resource: &str, span: &str) -> tokio::sync::mpsc::Sender<
 }
 
 fn write_status<T: Resource>(ctx: &Ctx, name: &str, f: impl Fn(&mut T)) {
-    for _ in 0..5 {
-        let Ok(mut obj) = ctx.store.get_typed::<T>(name) else {
-            return;
-        };
-        f(&mut obj);
-        match ctx.store.update_status_typed(&obj) {
-            Err(StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx.store.update_status_with::<T>(name, f);
 }
 
 /// The predicate of files sent in a build context: a DockerImage's contextIgnores.

@@ -158,16 +158,7 @@ impl Reconciler for FileWatchReconciler {
 }
 
 fn write_status(ctx: &Ctx, name: &str, f: impl Fn(&mut FileWatchStatus)) {
-    for _ in 0..5 {
-        let Ok(mut fw) = ctx.store.get_typed::<FileWatch>(name) else {
-            return;
-        };
-        let mut status = fw.status.clone().unwrap_or_default();
-        f(&mut status);
-        fw.status = Some(status);
-        match ctx.store.update_status_typed(&fw) {
-            Err(stilt_store::StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx.store.update_status_with::<FileWatch>(name, |o| {
+        f(o.status.get_or_insert_with(Default::default))
+    });
 }

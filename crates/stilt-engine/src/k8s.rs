@@ -15,7 +15,7 @@ use stilt_k8s::{
     PodWatchSpec, PortForwarder,
 };
 use stilt_logs::Level;
-use stilt_store::{StoreError, TypedStore};
+use stilt_store::TypedStore;
 use tokio::sync::OnceCell;
 
 /// The cluster of the current kubeconfig context, connected on first use.
@@ -45,16 +45,7 @@ impl K8sAdapters {
 }
 
 fn write_status<T: Resource>(ctx: &Ctx, name: &str, f: impl Fn(&mut T)) {
-    for _ in 0..5 {
-        let Ok(mut obj) = ctx.store.get_typed::<T>(name) else {
-            return;
-        };
-        f(&mut obj);
-        match ctx.store.update_status_typed(&obj) {
-            Err(StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx.store.update_status_with::<T>(name, f);
 }
 
 /// `gcr.io/foo/bar` pushed to `localhost:5000` becomes `localhost:5000/gcr.io_foo_bar` (Tilt's

@@ -17,7 +17,7 @@ use std::time::Instant;
 use stilt_api::*;
 use stilt_docker::ExecRequest;
 use stilt_logs::Level;
-use stilt_store::{StoreError, TypedStore};
+use stilt_store::TypedStore;
 
 /// Where a local file goes in the container, if a sync covers it and no stop path does.
 pub fn syncable(spec: &LiveUpdateSpec, file: &Path) -> Option<String> {
@@ -223,21 +223,9 @@ fn build_start(ctx: &Ctx, lu: &LiveUpdate) -> Option<MicroTime> {
 }
 
 fn write_lu_status(ctx: &Ctx, name: &str, f: impl Fn(&mut LiveUpdateStatus)) {
-    for _ in 0..5 {
-        let Ok(mut lu) = ctx.store.get_typed::<LiveUpdate>(name) else {
-            return;
-        };
-        let mut s = lu.status.clone().unwrap_or_default();
-        f(&mut s);
-        if lu.status.as_ref() == Some(&s) {
-            return;
-        }
-        lu.status = Some(s);
-        match ctx.store.update_status_typed(&lu) {
-            Err(StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx.store.update_status_with::<LiveUpdate>(name, |o| {
+        f(o.status.get_or_insert_with(Default::default))
+    });
 }
 
 impl Reconciler for LiveUpdateReconciler {
@@ -442,22 +430,7 @@ async fn sync_over_channel(
     files: &[PathBuf],
     pairs: &[(PathBuf, String)],
 ) -> Result<(String, i64), String> {
-    let mut deletes = Vec::new();
-    let mut writes = Vec::new();
-    let mut bytes = 0i64;
-    for (local, dest) in pairs {
-        match std::fs::read(local) {
-            Ok(data) => {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(local)
-                    .map(|m| m.permissions().mode() & 0o7777)
-                    .unwrap_or(0o644);
-                bytes += data.len() as i64;
-                writes.push(stilt_syncer::WriteEntry::file(dest.clone(), mode, data));
-            }
-            Err(_) => deletes.push(dest.clone()),
-        }
-    }
+    let (deletes, writes, bytes) = read_changes(pairs);
     client
         .update(deletes, writes)
         .await
@@ -495,6 +468,28 @@ async fn sync_over_channel(
         }
     }
     Ok((String::new(), bytes))
+}
+
+/// The container-side writes (with local modes) and deletions for changed local files, and the
+/// bytes to send.
+fn read_changes(pairs: &[(PathBuf, String)]) -> (Vec<String>, Vec<stilt_syncer::WriteEntry>, i64) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut deletes = Vec::new();
+    let mut writes = Vec::new();
+    let mut bytes = 0i64;
+    for (local, dest) in pairs {
+        match std::fs::read(local) {
+            Ok(data) => {
+                let mode = std::fs::metadata(local)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o644);
+                bytes += data.len() as i64;
+                writes.push(stilt_syncer::WriteEntry::file(dest.clone(), mode, data));
+            }
+            Err(_) => deletes.push(dest.clone()),
+        }
+    }
+    (deletes, writes, bytes)
 }
 
 fn ms_since(t0: MicroTime) -> f64 {
@@ -844,22 +839,7 @@ async fn sync_pod(
     let span = format!("liveupdate:{}", lu.metadata.name);
     let clock = Instant::now();
     let batch_closed_ms = ms_since(event);
-    let mut deletes = Vec::new();
-    let mut writes = Vec::new();
-    let mut bytes = 0i64;
-    for (local, dest) in pairs {
-        match std::fs::read(local) {
-            Ok(data) => {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(local)
-                    .map(|m| m.permissions().mode() & 0o7777)
-                    .unwrap_or(0o644);
-                bytes += data.len() as i64;
-                writes.push(stilt_k8s::WriteEntry::file(dest.clone(), mode, data));
-            }
-            Err(_) => deletes.push(dest.clone()),
-        }
-    }
+    let (deletes, writes, bytes) = read_changes(pairs);
     let archive_built_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
     let target = stilt_k8s::ContainerRef::new(&t.namespace, &t.pod, &t.container);
     let syncer = pool

@@ -214,18 +214,11 @@ pub fn consume_trigger(ctx: &Ctx, resource: &str) {
 }
 
 fn write_tiltfile_status(ctx: &Ctx, f: impl Fn(&mut TiltfileStatus)) {
-    for _ in 0..5 {
-        let Ok(mut tf) = ctx.store.get_typed::<Tiltfile>(TILTFILE_OBJECT) else {
-            return;
-        };
-        let mut s = tf.status.clone().unwrap_or_default();
-        f(&mut s);
-        tf.status = Some(s);
-        match ctx.store.update_status_typed(&tf) {
-            Err(StoreError::Conflict { .. }) => continue,
-            _ => return,
-        }
-    }
+    let _ = ctx
+        .store
+        .update_status_with::<Tiltfile>(TILTFILE_OBJECT, |o| {
+            f(o.status.get_or_insert_with(Default::default))
+        });
 }
 
 async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {

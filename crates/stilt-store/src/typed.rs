@@ -25,6 +25,13 @@ pub trait TypedStore {
     fn update_status_typed<T: Resource>(&self, obj: &T) -> Result<T, StoreError>;
     /// Creates the object, or updates its spec/metadata when they differ (status untouched).
     fn apply_typed<T: Resource>(&self, obj: &T) -> Result<T, StoreError>;
+    /// Read-modify-write of an object's status, retried on conflicting writes. `Ok(None)` when
+    /// the object does not exist. A change that changes nothing writes nothing.
+    fn update_status_with<T: Resource>(
+        &self,
+        name: &str,
+        f: impl Fn(&mut T),
+    ) -> Result<Option<T>, StoreError>;
 }
 
 impl TypedStore for Store {
@@ -72,5 +79,26 @@ impl TypedStore for Store {
                 }
             }
         }
+    }
+
+    fn update_status_with<T: Resource>(
+        &self,
+        name: &str,
+        f: impl Fn(&mut T),
+    ) -> Result<Option<T>, StoreError> {
+        let mut last = None;
+        for _ in 0..5 {
+            let mut obj = match self.get_typed::<T>(name) {
+                Ok(obj) => obj,
+                Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            f(&mut obj);
+            match self.update_status_typed(&obj) {
+                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
+                other => return other.map(Some),
+            }
+        }
+        Err(last.expect("five conflicts"))
     }
 }
