@@ -24,6 +24,7 @@ pub mod image;
 pub mod kubernetes;
 pub mod liveupdate;
 pub mod session;
+pub mod syncback;
 pub mod tiltfile;
 pub mod ui;
 
@@ -39,6 +40,7 @@ pub use liveupdate::*;
 pub use meta::*;
 pub use registry::{AnyObject, HasMeta, KindInfo, Resource, TableColumn, kind_by_name, kinds};
 pub use session::*;
+pub use syncback::*;
 pub use tiltfile::*;
 pub use time::{MicroTime, Time};
 pub use ui::*;

@@ -350,6 +350,14 @@ kinds! {
             col!("Location", "string", 0, "component", |v| text(v, "spec.location.componentID")),
             col!("Last Clicked", "string", 0, "time of the last click", |v| text(v, "status.lastClickedAt")),
         ] }
+    Syncback { plural: "syncbacks", short: ["sb"], status: true, desc: "Copies files from a running container back to the local tree.",
+        columns: [
+            col!("Source", "string", 0, "pod or container read", |v| text(v, "status.lastRun.pod")),
+            col!("Copied", "string", 0, "files copied by the last run", |v| text(v, "status.lastRun.filesCopied")),
+            col!("Deleted", "string", 0, "files deleted by the last run", |v| text(v, "status.lastRun.filesDeleted")),
+            col!("Error", "string", 0, "error of the last run", |v| text(v, "status.lastRun.error")),
+            col!("Target", "string", 1, "local directory", |v| text(v, "spec.targetDir")),
+        ] }
     ToggleButton { plural: "togglebuttons", short: ["tb"], status: true, desc: "A two-state button backed by a ConfigMap.",
         columns: [ col!("Location", "string", 0, "component", |v| text(v, "spec.location.componentID")) ] }
 }

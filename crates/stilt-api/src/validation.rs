@@ -370,6 +370,55 @@ impl Validate for UIButton {
     }
 }
 
+impl Validate for Syncback {
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errs = validate_name(&self.metadata);
+        let s = &self.spec;
+        match (&s.source.kubernetes, &s.source.docker_compose) {
+            (Some(_), Some(_)) | (None, None) => errs.push(FieldError::invalid(
+                "spec.source",
+                "exactly one of kubernetes, dockerCompose must be set",
+            )),
+            (Some(k), None) if k.object.is_empty() => errs.push(FieldError::required(
+                "spec.source.kubernetes.object",
+                "the object to read from (deploy/NAME, pod/NAME, ...)",
+            )),
+            (None, Some(d)) if d.service.is_empty() => errs.push(FieldError::required(
+                "spec.source.dockerCompose.service",
+                "the compose service to read from",
+            )),
+            _ => {}
+        }
+        if !s.src_dir.starts_with('/') {
+            errs.push(FieldError::invalid(
+                "spec.srcDir",
+                format!("{:?}: must be an absolute path in the container", s.src_dir),
+            ));
+        }
+        if !s.target_dir.starts_with('/') {
+            errs.push(FieldError::invalid(
+                "spec.targetDir",
+                format!("{:?}: must be an absolute local path", s.target_dir),
+            ));
+        }
+        for (i, p) in s.paths.iter().enumerate() {
+            if p.split('/').any(|c| c == "..") {
+                errs.push(FieldError::invalid(
+                    format!("spec.paths[{i}]"),
+                    format!("{p:?}: must stay inside srcDir"),
+                ));
+            }
+        }
+        if s.interval_seconds < 0 {
+            errs.push(FieldError::invalid(
+                "spec.intervalSeconds",
+                "must not be negative",
+            ));
+        }
+        errs
+    }
+}
+
 macro_rules! no_extra_rules {
     ($($kind:ty),*) => { $(impl Validate for $kind {})* };
 }

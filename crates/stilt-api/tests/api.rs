@@ -71,7 +71,7 @@ fn kinds_answer_to_tilt_short_names() {
         assert_eq!(kind_by_name(name).map(|k| k.kind), Some(kind), "{name}");
     }
     assert_eq!(kind_by_name("uiresource").unwrap().singular, "uiresource");
-    assert_eq!(kinds().len(), 22);
+    assert_eq!(kinds().len(), 23);
 }
 
 #[test]

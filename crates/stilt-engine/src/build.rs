@@ -333,6 +333,7 @@ impl BuildReconciler {
                     None => ("pending", false),
                 }
             }
+            "syncback" => ("not_applicable", rs.succeeded_once),
             _ => ("unknown", rs.succeeded_once),
         }
     }
@@ -577,6 +578,7 @@ async fn run_update(
             }
             Ok(())
         }
+        "syncback" => crate::syncback::run(ctx, &m.name, span).await,
         other => {
             ctx.logs.line(
                 &m.name,

@@ -133,7 +133,9 @@ impl Reconciler for FileWatchReconciler {
                 s.monitor_start_time = Some(MicroTime::now());
                 s.error.clear();
             });
-            while let Some(batch) = handle.recv().await {
+            while let Some(mut batch) = handle.recv().await {
+                // Files syncback just wrote are not edits: syncing them back would loop.
+                batch.paths.retain(|p| !ctx.echo.is_echo(p));
                 if batch.paths.is_empty() {
                     continue;
                 }

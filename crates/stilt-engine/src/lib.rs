@@ -19,13 +19,16 @@ pub mod build;
 pub mod cmd;
 pub mod controller;
 pub mod docker;
+pub mod echo;
 pub mod filewatch;
 pub mod k8s;
 pub mod liveupdate;
 pub mod names;
+pub mod podsync;
 pub mod probe;
 pub mod proc;
 pub mod session;
+pub mod syncback;
 pub mod tiltfile;
 
 use std::sync::Arc;
@@ -53,6 +56,12 @@ pub struct Ctx {
     pub docker: Arc<docker::DockerAdapters>,
     /// The Kubernetes cluster, connected on first use.
     pub k8s: Arc<k8s::K8sAdapters>,
+    /// The thread that owns the channels into pod containers (live update and syncback).
+    pub pod_sync: Arc<podsync::PodSync>,
+    /// Files syncback wrote, so their echo in the file watch is not synced back again.
+    pub echo: Arc<echo::EchoGuard>,
+    /// Persistent channels into Docker containers (live update and syncback).
+    pub docker_channels: liveupdate::DockerChannels,
 }
 
 /// Settings of an engine.
@@ -83,7 +92,10 @@ impl Engine {
             mode: cfg.mode,
             process_env: Arc::new(cfg.process_env),
             docker: cfg.docker,
+            pod_sync: Arc::new(podsync::PodSync::new(cfg.k8s.clone())),
             k8s: cfg.k8s,
+            echo: Default::default(),
+            docker_channels: Default::default(),
         };
         let hub = if ctx.mode == Mode::Up {
             stilt_watch::WatchHub::new().ok()
@@ -93,6 +105,7 @@ impl Engine {
         filewatch::start(ctx.clone(), hub);
         let cmds = cmd::start(ctx.clone());
         liveupdate::start(ctx.clone());
+        syncback::start(ctx.clone());
         let build = build::start(ctx.clone());
         tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;

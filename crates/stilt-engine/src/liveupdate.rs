@@ -58,55 +58,6 @@ struct LiveUpdateReconciler {
     ctx: Ctx,
     queue: Queue,
     state: Arc<Mutex<HashMap<String, LuState>>>,
-    /// The thread that owns the pod channels (they are not `Sync`, so they live on one thread).
-    pod_sync: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PodJob>>>,
-    docker_channels: DockerChannels,
-}
-
-/// One pod container update for the pod-sync thread.
-struct PodJob {
-    ctx: Ctx,
-    lu: LiveUpdate,
-    resource: String,
-    target: PodTarget,
-    files: Vec<PathBuf>,
-    pairs: Vec<(PathBuf, String)>,
-    event: MicroTime,
-    reply: tokio::sync::oneshot::Sender<Result<(String, LiveUpdateTimings), String>>,
-}
-
-/// Starts the thread that keeps one persistent channel per pod container (the stilt-syncer
-/// helper, else exec + tar) and runs pod updates on it, one at a time.
-fn start_pod_sync_thread() -> tokio::sync::mpsc::UnboundedSender<PodJob> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PodJob>();
-    std::thread::Builder::new()
-        .name("stilt-pod-sync".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for pod sync");
-            rt.block_on(async move {
-                let pool: tokio::sync::OnceCell<stilt_k8s::SyncerPool> =
-                    tokio::sync::OnceCell::new();
-                while let Some(job) = rx.recv().await {
-                    let result = sync_pod(
-                        &job.ctx,
-                        &pool,
-                        &job.lu,
-                        &job.resource,
-                        &job.target,
-                        &job.files,
-                        &job.pairs,
-                        job.event,
-                    )
-                    .await;
-                    let _ = job.reply.send(result);
-                }
-            });
-        })
-        .expect("spawning the pod-sync thread");
-    tx
 }
 
 fn lus_where(pred: impl Fn(&LiveUpdate, &str) -> bool + Send + Sync + 'static) -> Mapper {
@@ -137,8 +88,6 @@ pub fn start(ctx: Ctx) {
         ctx: ctx.clone(),
         queue: queue.clone(),
         state: Default::default(),
-        pod_sync: Default::default(),
-        docker_channels: Default::default(),
     });
     let by_source = lus_where(|lu, name| {
         lu.spec
@@ -175,7 +124,7 @@ pub fn start(ctx: Ctx) {
 }
 
 /// The running container of a compose-selected LiveUpdate: (container ID, name).
-fn compose_container(ctx: &Ctx, service: &str) -> Option<(String, String)> {
+pub(crate) fn compose_container(ctx: &Ctx, service: &str) -> Option<(String, String)> {
     ctx.store
         .list_typed::<DockerComposeService>()
         .ok()?
@@ -326,7 +275,7 @@ impl Reconciler for LiveUpdateReconciler {
             self.queue.clone(),
             name.to_string(),
         );
-        let channels = self.docker_channels.clone();
+        let channels = self.ctx.docker_channels.clone();
         tokio::spawn(async move {
             let result = sync(
                 &ctx, &channels, &lu, &resource, &container, &files, &pairs, newest,
@@ -377,7 +326,7 @@ pub struct DockerChannels {
 const DOCKER_HELPER_PATH: &str = "/tmp/.stilt-syncer/stilt-syncer";
 
 impl DockerChannels {
-    async fn take(
+    pub(crate) async fn take(
         &self,
         docker: &dyn stilt_docker::DockerClient,
         container: &str,
@@ -412,7 +361,7 @@ impl DockerChannels {
         connected
     }
 
-    fn give_back(&self, container: &str, client: stilt_syncer::Client) {
+    pub(crate) fn give_back(&self, container: &str, client: stilt_syncer::Client) {
         if !client.is_broken() {
             self.open.lock().insert(container.to_string(), client);
         }
@@ -759,28 +708,30 @@ impl LiveUpdateReconciler {
             self.queue.clone(),
             name.to_string(),
         );
-        let pod_sync = self.pod_sync.get_or_init(start_pod_sync_thread).clone();
         tokio::spawn(async move {
             let mut statuses = Vec::new();
             let mut failure = None;
             for (t, files, pairs, newest) in jobs {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let job = PodJob {
-                    ctx: ctx.clone(),
-                    lu: lu.clone(),
-                    resource: resource.clone(),
-                    target: PodTarget { ..t.clone() },
-                    files,
-                    pairs,
-                    event: newest,
-                    reply,
-                };
-                let result = match pod_sync.send(job) {
-                    Ok(()) => answer
-                        .await
-                        .unwrap_or_else(|_| Err("the pod-sync thread stopped".into())),
-                    Err(_) => Err("the pod-sync thread stopped".into()),
-                };
+                let (job_ctx, job_lu, job_resource, job_target) =
+                    (ctx.clone(), lu.clone(), resource.clone(), t.clone());
+                let result = ctx
+                    .pod_sync
+                    .run(move |pool| {
+                        Box::pin(async move {
+                            sync_pod(
+                                &job_ctx,
+                                &pool,
+                                &job_lu,
+                                &job_resource,
+                                &job_target,
+                                &files,
+                                &pairs,
+                                newest,
+                            )
+                            .await
+                        })
+                    })
+                    .await;
                 match result {
                     Ok((exec_error, timings)) => {
                         state
@@ -822,7 +773,7 @@ impl LiveUpdateReconciler {
 #[allow(clippy::too_many_arguments)]
 async fn sync_pod(
     ctx: &Ctx,
-    pool: &tokio::sync::OnceCell<stilt_k8s::SyncerPool>,
+    pool: &stilt_k8s::SyncerPool,
     lu: &LiveUpdate,
     resource: &str,
     t: &PodTarget,
@@ -830,12 +781,6 @@ async fn sync_pod(
     pairs: &[(PathBuf, String)],
     event: MicroTime,
 ) -> Result<(String, LiveUpdateTimings), String> {
-    let cluster = ctx.k8s.cluster().await?;
-    let pool = pool
-        .get_or_init(|| async {
-            stilt_k8s::SyncerPool::new(cluster.clone(), stilt_k8s::ChannelOptions::discover())
-        })
-        .await;
     let span = format!("liveupdate:{}", lu.metadata.name);
     let clock = Instant::now();
     let batch_closed_ms = ms_since(event);

@@ -616,6 +616,18 @@ impl ContainerSyncer {
         .ok_or_else(|| K8sError::Other("listing needs the stilt-syncer channel".into()))
     }
 
+    /// Stat one path, with its content hash if asked (syncback). Needs the channel.
+    pub async fn stat(&mut self, path: &str, hash: bool) -> Result<Option<Entry>> {
+        let mut reconnected = false;
+        let p = path.to_string();
+        self.with_channel(&mut reconnected, move |c| {
+            let p = p.clone();
+            Box::pin(async move { c.stat(p, hash).await })
+        })
+        .await?
+        .ok_or_else(|| K8sError::Other("stat needs the stilt-syncer channel".into()))
+    }
+
     /// Read one file (channel, else `cat`).
     pub async fn read(&mut self, path: &str) -> Result<Vec<u8>> {
         let mut reconnected = false;

@@ -24,6 +24,8 @@ pub enum ResourceType {
     K8s,
     Local,
     DockerCompose,
+    /// `syncback(...)` / `dc_syncback(...)` (ext://syncback, served natively): a `Syncback` object.
+    Syncback,
 }
 
 /// One resource (Tilt's manifest), for the engine: what the API objects alone do not say.
@@ -56,6 +58,7 @@ struct Res {
     manual_group: bool,
     custom_deploy: Option<usize>,
     local: Option<usize>,
+    syncback: Option<usize>,
     dc: Option<(usize, String)>,
     dc_opts: Option<DcResourceOpts>,
     call_site: Option<String>,
@@ -73,6 +76,7 @@ impl Res {
             manual_group: false,
             custom_deploy: None,
             local: None,
+            syncback: None,
             dc: None,
             dc_opts: None,
             call_site: None,
@@ -742,10 +746,38 @@ pub(crate) fn assemble(
         local_res.push(r);
     }
 
+    // ---- syncbacks (in place among local resources, as the extension's local_resource was) ---
+    let mut local_res = local_res.into_iter().map(Some).collect::<Vec<_>>();
+    let mut local_like: Vec<Res> = vec![];
+    let mut next_local = 0;
+    for (i, sb) in st.syncbacks.iter().enumerate() {
+        while next_local < sb.local_seq.min(local_res.len()) {
+            local_like.extend(local_res[next_local].take());
+            next_local += 1;
+        }
+        if let SyncbackFrom::DockerCompose { service } = &sb.from
+            && !st
+                .dc_projects
+                .iter()
+                .any(|p| p.services.iter().any(|(n, _)| n == service))
+        {
+            bail!(
+                "{}: {}: no Docker Compose service found with name {service:?} (declare it with docker_compose())",
+                sb.call_site,
+                sb.func
+            );
+        }
+        let mut r = Res::new(sb.name.clone(), ResourceType::Syncback);
+        r.syncback = Some(i);
+        r.call_site = Some(sb.call_site.clone());
+        local_like.push(r);
+    }
+    local_like.extend(local_res.into_iter().flatten());
+
     let mut all: Vec<Res> = vec![];
     all.extend(k8s_res);
     all.extend(dc_res);
-    all.extend(local_res);
+    all.extend(local_like);
 
     // Name conflicts across kinds.
     let mut seen: BTreeMap<String, ResourceType> = BTreeMap::new();
@@ -986,6 +1018,9 @@ fn deps_of(st: &State, r: &Res) -> Vec<String> {
     if let Some(li) = r.local {
         return st.local_resources[li].resource_deps.clone();
     }
+    if let Some(si) = r.syncback {
+        return st.syncbacks[si].resource_deps.clone();
+    }
     if let Some(o) = &r.dc_opts {
         return o.resource_deps.clone();
     }
@@ -1121,36 +1156,47 @@ fn emit_resource(
 ) -> anyhow::Result<ResourceInfo> {
     let m = r.name.as_str();
     let ds = disable_source(m);
-    let (trigger_mode, auto_init, labels, links, deps, allow_parallel) = match (r.local, &r.dc_opts)
-    {
-        (Some(li), _) => {
-            let l = &st.local_resources[li];
-            (
-                l.trigger_mode,
-                Some(l.auto_init),
-                l.labels.clone(),
-                l.links.clone(),
-                l.resource_deps.clone(),
-                l.allow_parallel,
-            )
-        }
-        (None, Some(o)) => (
-            o.trigger_mode,
-            o.auto_init,
-            o.labels.clone(),
-            o.links.clone(),
-            o.resource_deps.clone(),
-            false,
-        ),
-        _ => (
-            r.opts.trigger_mode,
-            r.opts.auto_init,
-            r.opts.labels.clone(),
-            r.opts.links.clone(),
-            r.opts.resource_deps.clone(),
-            false,
-        ),
-    };
+    let (trigger_mode, auto_init, labels, links, deps, allow_parallel) =
+        match (r.syncback, r.local, &r.dc_opts) {
+            (Some(si), _, _) => {
+                let sb = &st.syncbacks[si];
+                (
+                    Some(TriggerMode::Manual),
+                    Some(sb.interval_seconds > 0),
+                    sb.labels.clone(),
+                    vec![],
+                    sb.resource_deps.clone(),
+                    false,
+                )
+            }
+            (None, Some(li), _) => {
+                let l = &st.local_resources[li];
+                (
+                    l.trigger_mode,
+                    Some(l.auto_init),
+                    l.labels.clone(),
+                    l.links.clone(),
+                    l.resource_deps.clone(),
+                    l.allow_parallel,
+                )
+            }
+            (None, None, Some(o)) => (
+                o.trigger_mode,
+                o.auto_init,
+                o.labels.clone(),
+                o.links.clone(),
+                o.resource_deps.clone(),
+                false,
+            ),
+            _ => (
+                r.opts.trigger_mode,
+                r.opts.auto_init,
+                r.opts.labels.clone(),
+                r.opts.links.clone(),
+                r.opts.resource_deps.clone(),
+                false,
+            ),
+        };
     let trigger_mode = trigger_mode.unwrap_or(st.default_trigger_mode);
     let auto_init = auto_init.unwrap_or(true);
     let mut links = links;
@@ -1380,6 +1426,7 @@ fn emit_resource(
     match r.kind {
         ResourceType::K8s => emit_k8s(st, r, input, &deployed_maps, &ds, global_ignores, out)?,
         ResourceType::Local => emit_local(st, r, &ds, global_ignores, input, out),
+        ResourceType::Syncback => emit_syncback(st, r, out),
         ResourceType::DockerCompose => {
             let (pi, svc) = r.dc.clone().unwrap();
             let p = &st.dc_projects[pi];
@@ -1703,6 +1750,45 @@ fn probe_json(p: &ProbeSpec) -> Json {
         "successThreshold": p.success_threshold,
         "failureThreshold": p.failure_threshold,
     })
+}
+
+fn emit_syncback(st: &State, r: &Res, out: &mut Objects) {
+    let sb = &st.syncbacks[r.syncback.unwrap()];
+    let m = r.name.as_str();
+    let source = match &sb.from {
+        SyncbackFrom::Kubernetes {
+            object,
+            namespace,
+            container,
+        } => {
+            json!({"kubernetes": {"object": object, "namespace": namespace, "container": container}})
+        }
+        SyncbackFrom::DockerCompose { service } => {
+            json!({"dockerCompose": {"service": service}})
+        }
+    };
+    out.push(with_spec(
+        object(
+            "Syncback",
+            m,
+            &[
+                (ANNOTATION_MANIFEST, m),
+                (ANNOTATION_SPAN_ID, &format!("syncback:{m}")),
+                (ANNOTATION_MANAGED_BY, "buildcontrol"),
+            ],
+        ),
+        json!({
+            "source": source,
+            "srcDir": sb.src_dir,
+            "targetDir": sb.target_dir.display().to_string(),
+            "paths": sb.paths,
+            "ignores": sb.ignores,
+            "delete": sb.delete,
+            "dryRun": sb.dry_run,
+            "intervalSeconds": sb.interval_seconds,
+            "protected": crate::builtins::syncback::PROTECTED,
+        }),
+    ));
 }
 
 fn emit_local(

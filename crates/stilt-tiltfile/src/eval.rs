@@ -213,15 +213,23 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
             chain.join(" -> ")
         )));
     }
-    c.add_config_file(path);
-    let src = match c.host.read_file(path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => {
-            return Err(starlark::Error::new_other(anyhow!(
-                "error reading file {}: {}",
-                path.display(),
-                e
-            )));
+    // Built-in modules (`ext://syncback`): embedded source, own globals, nothing to watch.
+    let native = crate::builtins::extensions::native_source(path);
+    let native_globals = native.map(|_| crate::builtins::syncback::ext_globals());
+    let src = match native {
+        Some(s) => s.to_owned(),
+        None => {
+            c.add_config_file(path);
+            match c.host.read_file(path) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => {
+                    return Err(starlark::Error::new_other(anyhow!(
+                        "error reading file {}: {}",
+                        path.display(),
+                        e
+                    )));
+                }
+            }
         }
     };
     let filename = path.display().to_string();
@@ -262,7 +270,7 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
             eval.extra = Some(c);
             eval.set_loader(&loader);
             eval.set_print_handler(&printer);
-            match eval.eval_module(ast, &c.globals) {
+            match eval.eval_module(ast, native_globals.as_ref().unwrap_or(&c.globals)) {
                 Ok(_) => {}
                 Err(e) if is_main && is_stop(&e) => {}
                 Err(e) => return Err(e),

@@ -199,6 +199,45 @@ pub struct LocalResource {
     pub repo_roots: Vec<PathBuf>,
 }
 
+/// Where a syncback reads from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncbackFrom {
+    Kubernetes {
+        object: String,
+        namespace: String,
+        container: String,
+    },
+    DockerCompose {
+        service: String,
+    },
+}
+
+/// A `syncback(...)` / `dc_syncback(...)` call (Stilt serves `ext://syncback` natively).
+#[derive(Debug, Clone)]
+pub struct SyncbackDef {
+    pub name: String,
+    /// `file:line:col` of the call, for error messages.
+    pub call_site: String,
+    /// The function called (`syncback` or `dc_syncback`), for error messages.
+    pub func: &'static str,
+    pub from: SyncbackFrom,
+    /// Absolute container directory, without a trailing slash (`/` stays `/`).
+    pub src_dir: String,
+    /// Absolute local directory.
+    pub target_dir: PathBuf,
+    /// Relative to `src_dir`, cleaned (no `./`, no trailing slash); empty: everything.
+    pub paths: Vec<String>,
+    pub ignores: Vec<String>,
+    pub delete: bool,
+    pub dry_run: bool,
+    pub interval_seconds: i32,
+    pub labels: Vec<String>,
+    pub resource_deps: Vec<String>,
+    /// How many local resources were declared before this call (Tilt's extension made a
+    /// local_resource, so syncbacks keep their place among local resources).
+    pub local_seq: usize,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DcProject {
     pub name: String,
@@ -363,6 +402,7 @@ pub struct State {
     pub k8s_kinds: Vec<K8sKind>,
     pub images: Vec<ImageTarget>,
     pub local_resources: Vec<LocalResource>,
+    pub syncbacks: Vec<SyncbackDef>,
     pub custom_deploys: Vec<CustomDeploy>,
     pub dc_projects: Vec<DcProject>,
     pub dc_resource_opts: Vec<DcResourceOpts>,

@@ -81,6 +81,11 @@ pub fn run_fixture(dir: &Path) -> String {
     req.extensions_dir = Some(fixtures_dir().join("_extensions"));
     let out = match load(&req) {
         Ok(r) => {
+            // Kinds the loader alone produces must pass the API server's validation.
+            for o in r.objects.iter().filter(|o| o.kind() == "Syncback") {
+                let errs = o.validate();
+                assert!(errs.is_empty(), "{} {}: {errs:?}", o.kind(), o.name());
+            }
             let objects: Vec<serde_json::Value> = r.objects.iter().map(|o| o.to_value()).collect();
             // Only settings that differ from the defaults (context/namespace always differ).
             let defaults = serde_json::to_value(stilt_tiltfile::Settings::default()).unwrap();

@@ -39,6 +39,7 @@ impl Loader for StarlarkLoader {
                             stilt_tiltfile::ResourceType::K8s => "k8s".into(),
                             stilt_tiltfile::ResourceType::Local => "local".into(),
                             stilt_tiltfile::ResourceType::DockerCompose => "docker-compose".into(),
+                            stilt_tiltfile::ResourceType::Syncback => "syncback".into(),
                         },
                         trigger_mode: i.trigger_mode,
                         auto_init: i.auto_init,

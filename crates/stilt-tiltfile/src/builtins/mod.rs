@@ -12,6 +12,7 @@ pub mod k8s;
 pub mod local;
 pub mod os;
 pub mod settings;
+pub mod syncback;
 pub mod v1alpha1;
 
 use starlark::environment::Globals;

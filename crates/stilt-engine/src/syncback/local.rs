@@ -1,0 +1,204 @@
+//! The local side of a syncback: listing the target directory and changing files in it, never
+//! outside it and never through a symlink.
+
+use super::plan::{Filter, Node, safe_rel};
+use crate::echo::{EchoGuard, Written};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Every wanted file and directory under `root` (symlinks are not followed and not listed).
+pub fn list(root: &Path, filter: &Filter) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel_dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(root.join(&rel_dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if rel_dir.is_empty() {
+                name
+            } else {
+                format!("{rel_dir}/{name}")
+            };
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                if filter.descend(&rel) {
+                    stack.push(rel.clone());
+                }
+                if filter.wanted(&rel) {
+                    out.insert(rel, node(&m));
+                }
+            } else if m.is_file() && filter.wanted(&rel) {
+                out.insert(rel, node(&m));
+            }
+        }
+    }
+    out
+}
+
+fn node(m: &fs::Metadata) -> Node {
+    Node {
+        dir: m.is_dir(),
+        mode: m.permissions().mode() & 0o7777,
+        size: m.len(),
+        mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+    }
+}
+
+/// SHA-256 of a local file (the helper's hash).
+pub fn hash(root: &Path, rel: &str) -> Option<Vec<u8>> {
+    fs::read(root.join(rel))
+        .ok()
+        .map(|d| stilt_syncer::proto::hash_bytes(&d))
+}
+
+/// Changes files under one root, recording each change in the echo guard.
+pub struct LocalTree<'a> {
+    pub root: PathBuf,
+    pub echo: &'a EchoGuard,
+}
+
+impl LocalTree<'_> {
+    /// The absolute path for `rel`, refusing anything that would leave the root: `..`, absolute
+    /// paths, and symlinked directories on the way.
+    fn path(&self, rel: &str) -> Result<PathBuf, String> {
+        if !safe_rel(rel) {
+            return Err(format!("{rel:?}: not a path inside the target directory"));
+        }
+        let mut p = self.root.clone();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            p.push(part);
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "{rel}: {} is a symlink; syncback does not write through it",
+                    p.display()
+                ));
+            }
+        }
+        p.push(parts[parts.len() - 1]);
+        Ok(p)
+    }
+
+    pub fn mkdir(&self, rel: &str, mode: u32) -> Result<(), String> {
+        let p = self.path(rel)?;
+        if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&p).map_err(|e| format!("{rel}: {e}"))?;
+        }
+        fs::create_dir_all(&p).map_err(|e| format!("creating {rel}: {e}"))?;
+        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(dir_mode(mode)));
+        self.echo.record(&p, Written::Dir);
+        Ok(())
+    }
+
+    /// Writes a file atomically (temp file + rename) with the container's mode and mtime.
+    pub fn write(&self, rel: &str, data: &[u8], mode: u32, mtime_ns: i64) -> Result<(), String> {
+        let p = self.path(rel)?;
+        let err = |e: std::io::Error| format!("writing {rel}: {e}");
+        let dir = p.parent().ok_or_else(|| format!("{rel}: no parent"))?;
+        fs::create_dir_all(dir).map_err(err)?;
+        let tmp = dir.join(format!(
+            ".{}.stilt-syncback",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        // The temporary name shows up in the file watch too; it must not look like a deletion.
+        self.echo.record(&tmp, Written::Absent);
+        let mut f = fs::File::create(&tmp).map_err(err)?;
+        f.write_all(data).map_err(err)?;
+        f.set_permissions(fs::Permissions::from_mode(file_mode(mode)))
+            .map_err(err)?;
+        set_mtime(&f, mtime_ns);
+        drop(f);
+        self.echo.record(
+            &p,
+            Written::File(stilt_syncer::proto::hash_bytes(data)),
+        );
+        if let Err(e) = fs::rename(&tmp, &p) {
+            let _ = fs::remove_file(&tmp);
+            return Err(err(e));
+        }
+        Ok(())
+    }
+
+    /// Moves (or, keeping the old one, copies) a local file to a new name.
+    pub fn relocate(
+        &self,
+        from: &str,
+        to: &str,
+        keep_old: bool,
+        mode: u32,
+        mtime_ns: i64,
+    ) -> Result<(), String> {
+        let (src, dst) = (self.path(from)?, self.path(to)?);
+        let err = |e: std::io::Error| format!("moving {from} to {to}: {e}");
+        if let Some(dir) = dst.parent() {
+            fs::create_dir_all(dir).map_err(err)?;
+        }
+        let written = crate::echo::current(&src);
+        self.echo.record(&dst, written);
+        if keep_old {
+            fs::copy(&src, &dst).map_err(err)?;
+        } else {
+            self.echo.record(&src, Written::Absent);
+            fs::rename(&src, &dst).map_err(err)?;
+        }
+        let f = fs::File::options().write(true).open(&dst).map_err(err)?;
+        let _ = f.set_permissions(fs::Permissions::from_mode(file_mode(mode)));
+        set_mtime(&f, mtime_ns);
+        Ok(())
+    }
+
+    pub fn chmod(&self, rel: &str, mode: u32) -> Result<(), String> {
+        let p = self.path(rel)?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(file_mode(mode)))
+            .map_err(|e| format!("chmod {rel}: {e}"))?;
+        self.echo.record(&p, crate::echo::current(&p));
+        Ok(())
+    }
+
+    pub fn remove_file(&self, rel: &str) -> Result<(), String> {
+        let p = self.path(rel)?;
+        self.echo.record(&p, Written::Absent);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("deleting {rel}: {e}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a directory if it is empty (protected or kept files keep it).
+    pub fn remove_dir(&self, rel: &str) -> bool {
+        let Ok(p) = self.path(rel) else { return false };
+        if fs::remove_dir(&p).is_ok() {
+            self.echo.record(&p, Written::Absent);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn file_mode(mode: u32) -> u32 {
+    match mode & 0o7777 {
+        0 => 0o644,
+        m => m,
+    }
+}
+
+fn dir_mode(mode: u32) -> u32 {
+    match mode & 0o7777 {
+        0 => 0o755,
+        m => m | 0o700,
+    }
+}
+
+fn set_mtime(f: &fs::File, mtime_ns: i64) {
+    if mtime_ns > 0 {
+        let t = UNIX_EPOCH + Duration::from_nanos(mtime_ns as u64);
+        let _ = f.set_times(fs::FileTimes::new().set_modified(t));
+    }
+}
