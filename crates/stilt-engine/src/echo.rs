@@ -75,7 +75,10 @@ mod tests {
         let guard = EchoGuard::default();
         guard.record(&f, current(&f));
         assert!(guard.is_echo(&f));
-        assert!(guard.is_echo(&f), "several events for one write are all echoes");
+        assert!(
+            guard.is_echo(&f),
+            "several events for one write are all echoes"
+        );
         std::fs::write(&f, "edited locally").unwrap();
         assert!(!guard.is_echo(&f));
         std::fs::write(&f, "from the container").unwrap();

@@ -326,7 +326,7 @@ pub struct DockerChannels {
 const DOCKER_HELPER_PATH: &str = "/tmp/.stilt-syncer/stilt-syncer";
 
 impl DockerChannels {
-    pub(crate) async fn take(
+    pub async fn take(
         &self,
         docker: &dyn stilt_docker::DockerClient,
         container: &str,
@@ -361,7 +361,7 @@ impl DockerChannels {
         connected
     }
 
-    pub(crate) fn give_back(&self, container: &str, client: stilt_syncer::Client) {
+    pub fn give_back(&self, container: &str, client: stilt_syncer::Client) {
         if !client.is_broken() {
             self.open.lock().insert(container.to_string(), client);
         }

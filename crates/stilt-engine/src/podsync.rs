@@ -9,7 +9,8 @@ use futures_util::future::LocalBoxFuture;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc::UnboundedSender;
 
-type Work = Box<dyn FnOnce(Result<stilt_k8s::SyncerPool, String>) -> LocalBoxFuture<'static, ()> + Send>;
+type Work =
+    Box<dyn FnOnce(Result<stilt_k8s::SyncerPool, String>) -> LocalBoxFuture<'static, ()> + Send>;
 
 /// Runs work on the pod-channel thread; the thread starts on first use.
 pub struct PodSync {

@@ -13,8 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 const START_SH: &str = "#!/bin/sh\nmkdir -p /app/gen\necho generated-1 > /app/gen/out.txt\nprintf '#!/bin/sh\\necho hi\\n' > /app/gen/tool.sh\nchmod 755 /app/gen/tool.sh\nexec httpd -f -p 8000 -h /app\n";
-const DOCKERFILE: &str =
-    "FROM stilt-test/busybox:latest\nCOPY app /app\nCOPY start.sh /start.sh\nCMD [\"sh\", \"/start.sh\"]\n";
+const DOCKERFILE: &str = "FROM stilt-test/busybox:latest\nCOPY app /app\nCOPY start.sh /start.sh\nCMD [\"sh\", \"/start.sh\"]\n";
 
 /// Runs a shell script in the service's current container.
 type Exec<'a> = &'a dyn Fn(&str) -> String;
@@ -64,7 +63,12 @@ fn watched_changes(p: &Project) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|fw| fw["status"]["fileEvents"].as_array().cloned().unwrap_or_default())
+        .flat_map(|fw| {
+            fw["status"]["fileEvents"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .map(|ev| ev["seenFiles"].to_string())
         .collect::<Vec<_>>()
         .join("\n")
@@ -77,13 +81,16 @@ fn scenario(p: &Project, exec: Exec, lu: &str) {
     assert!(num(&r, "filesCopied") >= 2, "{r}");
     assert!(r["pod"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
     assert_eq!(read(p, "app/gen/out.txt").as_deref(), Some("generated-1\n"));
-    assert_eq!(read(p, "app/gen/tool.sh").as_deref(), Some("#!/bin/sh\necho hi\n"));
+    assert_eq!(
+        read(p, "app/gen/tool.sh").as_deref(),
+        Some("#!/bin/sh\necho hi\n")
+    );
     assert_eq!(mode(p, "app/gen/tool.sh"), 0o755);
 
     // Nothing synced back is live-updated into the container again.
-    let synced_before = p.get_json("liveupdate", lu).unwrap()["status"]["containers"][0]
-        ["lastFileTimeSynced"]
-        .clone();
+    let synced_before =
+        p.get_json("liveupdate", lu).unwrap()["status"]["containers"][0]["lastFileTimeSynced"]
+            .clone();
     std::thread::sleep(Duration::from_secs(3));
     let changes = watched_changes(p);
     assert!(!changes.contains("gen/out.txt"), "echo seen: {changes}");
@@ -99,18 +106,24 @@ fn scenario(p: &Project, exec: Exec, lu: &str) {
 
     // A real local edit afterwards still syncs.
     p.write("app/gen/out.txt", "edited locally\n");
-    wait_until(Duration::from_secs(30), "the local edit live-updated", || {
-        exec("cat /app/gen/out.txt") == "edited locally\n"
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the local edit live-updated",
+        || exec("cat /app/gen/out.txt") == "edited locally\n",
+    );
 
     // Protected files, present locally and gone from the container.
     for f in ["app/Tiltfile", "app/.git/HEAD", "app/sub/Dockerfile"] {
         p.write(f, "local only\n");
     }
-    wait_until(Duration::from_secs(30), "protected files live-updated", || {
-        exec("cat /app/sub/Dockerfile 2>/dev/null") == "local only\n"
-    });
-    exec("rm -rf /app/Tiltfile /app/.git /app/sub/Dockerfile /app/gen/tool.sh; echo two > /app/gen/new.txt");
+    wait_until(
+        Duration::from_secs(30),
+        "protected files live-updated",
+        || exec("cat /app/sub/Dockerfile 2>/dev/null") == "local only\n",
+    );
+    exec(
+        "rm -rf /app/Tiltfile /app/.git /app/sub/Dockerfile /app/gen/tool.sh; echo two > /app/gen/new.txt",
+    );
 
     // Without delete=True nothing local is removed.
     let r = trigger(p, "pull");
@@ -123,7 +136,11 @@ fn scenario(p: &Project, exec: Exec, lu: &str) {
     assert!(num(&r, "filesDeleted") >= 1, "{r}");
     assert!(!p.path("app/gen/tool.sh").exists(), "{r}");
     for f in ["app/Tiltfile", "app/.git/HEAD", "app/sub/Dockerfile"] {
-        assert_eq!(read(p, f).as_deref(), Some("local only\n"), "{f} must survive");
+        assert_eq!(
+            read(p, f).as_deref(),
+            Some("local only\n"),
+            "{f} must survive"
+        );
     }
 
     // A rename in the container is a local move, not a transfer.
@@ -138,10 +155,7 @@ fn scenario(p: &Project, exec: Exec, lu: &str) {
     exec("echo three > /app/gen/dry.txt");
     let r = trigger(p, "pull-dry");
     assert_eq!(r["dryRun"], true, "{r}");
-    assert!(
-        r["changes"].to_string().contains("copy gen/dry.txt"),
-        "{r}"
-    );
+    assert!(r["changes"].to_string().contains("copy gen/dry.txt"), "{r}");
     assert!(!p.path("app/gen/dry.txt").exists());
 }
 
@@ -250,9 +264,11 @@ fn syncback_from_the_newest_ready_pod() {
         &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: stilt-e2e-sb-k8s\n        ports: [{{containerPort: 8000}}]\n"),
     );
     let up = p.up();
-    wait_until(Duration::from_secs(180), "the page through the forward", || {
-        http_get(port, "/").as_deref() == Some("v1\n")
-    });
+    wait_until(
+        Duration::from_secs(180),
+        "the page through the forward",
+        || http_get(port, "/").as_deref() == Some("v1\n"),
+    );
     p.write("app/index.html", "v2\n");
     wait_until(Duration::from_secs(30), "v2 live-updated", || {
         http_get(port, "/").as_deref() == Some("v2\n")
@@ -263,13 +279,18 @@ fn syncback_from_the_newest_ready_pod() {
 
     // The report names the pod it read: the deployment's only ready pod.
     let pods = kubectl(&[
-        "get", "pods", "-l", &format!("app={name}"), "-o",
+        "get",
+        "pods",
+        "-l",
+        &format!("app={name}"),
+        "-o",
         "jsonpath={.items[*].metadata.name}",
     ]);
     let r = last_run(&p, "pull-dry");
     let pod = r["pod"].as_str().unwrap().to_string();
     assert!(
-        pods.split_whitespace().any(|n| pod == format!("default/{n}")),
+        pods.split_whitespace()
+            .any(|n| pod == format!("default/{n}")),
         "{pod} not in {pods}"
     );
     assert_eq!(r["container"], "web");

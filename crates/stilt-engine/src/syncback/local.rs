@@ -114,10 +114,8 @@ impl LocalTree<'_> {
             .map_err(err)?;
         set_mtime(&f, mtime_ns);
         drop(f);
-        self.echo.record(
-            &p,
-            Written::File(stilt_syncer::proto::hash_bytes(data)),
-        );
+        self.echo
+            .record(&p, Written::File(stilt_syncer::proto::hash_bytes(data)));
         if let Err(e) = fs::rename(&tmp, &p) {
             let _ = fs::remove_file(&tmp);
             return Err(err(e));
@@ -165,7 +163,9 @@ impl LocalTree<'_> {
         let p = self.path(rel)?;
         self.echo.record(&p, Written::Absent);
         match fs::remove_file(&p) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("deleting {rel}: {e}")),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("deleting {rel}: {e}"))
+            }
             _ => Ok(()),
         }
     }

@@ -37,7 +37,11 @@ fn syncback_of(ctx: &Ctx, resource: &str) -> Option<Syncback> {
         .ok()?
         .into_iter()
         .find(|s| {
-            s.metadata.annotations.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(resource)
+            s.metadata
+                .annotations
+                .get(ANNOTATION_RESOURCE)
+                .map(String::as_str)
+                == Some(resource)
         })
 }
 
@@ -92,11 +96,20 @@ async fn run_once(
 }
 
 fn summary(r: &SyncbackRun) -> String {
-    let dry = if r.dry_run { " (dry run: nothing written)" } else { "" };
+    let dry = if r.dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
     let verb = if r.dry_run { "would copy" } else { "copied" };
     format!(
         "Syncback{dry}: {verb} {} file(s), deleted {}, renamed {}, {} unchanged; {} bytes transferred in {:.0} ms",
-        r.files_copied, r.files_deleted, r.files_renamed, r.files_unchanged, r.bytes_transferred, r.duration_ms
+        r.files_copied,
+        r.files_deleted,
+        r.files_renamed,
+        r.files_unchanged,
+        r.bytes_transferred,
+        r.duration_ms
     )
 }
 

@@ -57,7 +57,8 @@ impl Filter {
 
     /// A protected name anywhere in the path: never written, never deleted.
     pub fn protected(&self, rel: &str) -> bool {
-        rel.split('/').any(|c| self.protected.iter().any(|p| p == c))
+        rel.split('/')
+            .any(|c| self.protected.iter().any(|p| p == c))
     }
 
     /// Whether `rel` is synced (inside `paths`, not ignored, not protected).

@@ -89,7 +89,10 @@ pub async fn pick_pod(
         .await
         .map_err(|e| format!("reading {}: {e}", src.object))?
         .ok_or_else(|| format!("{} not found in namespace {namespace}", src.object))?;
-    let uid = obj["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = obj["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let pods = pods_of(cluster.as_ref(), &namespace, uid).await?;
     let pod = newest_ready(&pods, &src.object)?;
     let container = if !src.container.is_empty() {
@@ -195,7 +198,10 @@ mod tests {
         assert_eq!(newest_ready(&pods, "deploy/web").unwrap().name, "newer");
         let err = newest_ready(&pods[2..], "deploy/web").unwrap_err();
         assert!(err.contains("newest-terminating (terminating)"), "{err}");
-        assert!(err.contains("newest-starting (Running, not ready)"), "{err}");
+        assert!(
+            err.contains("newest-starting (Running, not ready)"),
+            "{err}"
+        );
         assert_eq!(
             newest_ready(&[], "deploy/web").unwrap_err(),
             "no pods of deploy/web found"

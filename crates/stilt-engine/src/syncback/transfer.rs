@@ -174,7 +174,10 @@ async fn run_inner<R: Remote>(
     let to_hashes = remote_hashes(remote, src, &wanted).await?;
     let mut relocations = Vec::new();
     for (from, to) in pairs {
-        if to_hashes.get(&to).is_some_and(|h| local::hash(&root, &from).as_ref() == Some(h)) {
+        if to_hashes
+            .get(&to)
+            .is_some_and(|h| local::hash(&root, &from).as_ref() == Some(h))
+        {
             cmp.copies.retain(|c| c != &to);
             if spec.delete {
                 cmp.gone_files.retain(|g| g != &from);
@@ -202,14 +205,16 @@ async fn run_inner<R: Remote>(
     }
     for (from, to) in &relocations {
         let r = &remote_nodes[to];
-        if apply
-            && let Err(e) = tree.relocate(from, to, !spec.delete, r.mode, r.mtime_ns)
-        {
+        if apply && let Err(e) = tree.relocate(from, to, !spec.delete, r.mode, r.mtime_ns) {
             errors.push(e);
             continue;
         }
         report.files_renamed += 1;
-        let verb = if spec.delete { "rename" } else { "copy locally" };
+        let verb = if spec.delete {
+            "rename"
+        } else {
+            "copy locally"
+        };
         note(report, format!("{verb} {from} -> {to}"));
     }
     for rel in &cmp.copies {
@@ -305,7 +310,11 @@ mod tests {
     fn walk(root: &Path, rel: &str, hash: bool, out: &mut Vec<Entry>) {
         for e in std::fs::read_dir(root.join(rel)).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             let m = e.metadata().unwrap();
             let data = if m.is_file() && hash {
                 stilt_syncer::proto::hash_bytes(&std::fs::read(e.path()).unwrap())
@@ -314,7 +323,11 @@ mod tests {
             };
             out.push(Entry {
                 path: r.clone(),
-                kind: if m.is_dir() { FileKind::Dir } else { FileKind::File },
+                kind: if m.is_dir() {
+                    FileKind::Dir
+                } else {
+                    FileKind::File
+                },
                 mode: m.permissions().mode() & 0o7777,
                 size: m.len(),
                 mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
@@ -356,22 +369,37 @@ mod tests {
         write(src.path(), "gen/a.txt", "alpha");
         write(src.path(), "gen/b.txt", "beta");
         write(src.path(), "run.sh", "#!/bin/sh\n");
-        std::fs::set_permissions(src.path().join("run.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            src.path().join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let (first, reads) = sync(src.path(), dst.path(), false, &echo).await;
         assert_eq!((first.files_copied, reads), (3, 3));
-        assert_eq!(std::fs::read_to_string(dst.path().join("gen/b.txt")).unwrap(), "beta");
+        assert_eq!(
+            std::fs::read_to_string(dst.path().join("gen/b.txt")).unwrap(),
+            "beta"
+        );
         let m = std::fs::metadata(dst.path().join("run.sh")).unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o755);
         assert!(echo.is_echo(&dst.path().join("gen/a.txt")));
 
         let (again, reads) = sync(src.path(), dst.path(), false, &echo).await;
-        assert_eq!((again.files_copied, again.files_unchanged, reads), (0, 3, 0));
+        assert_eq!(
+            (again.files_copied, again.files_unchanged, reads),
+            (0, 3, 0)
+        );
 
         write(src.path(), "gen/a.txt", "ALPHA");
         let (third, reads) = sync(src.path(), dst.path(), false, &echo).await;
-        assert_eq!((third.files_copied, reads, third.bytes_transferred), (1, 1, 5));
-        assert_eq!(std::fs::read_to_string(dst.path().join("gen/a.txt")).unwrap(), "ALPHA");
+        assert_eq!(
+            (third.files_copied, reads, third.bytes_transferred),
+            (1, 1, 5)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dst.path().join("gen/a.txt")).unwrap(),
+            "ALPHA"
+        );
     }
 
     #[tokio::test]
@@ -379,7 +407,14 @@ mod tests {
         let (src, dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let echo = EchoGuard::default();
         write(src.path(), "keep.txt", "k");
-        for f in ["keep.txt", "stale.txt", "old/x.txt", "Tiltfile", ".git/HEAD", "sub/Dockerfile"] {
+        for f in [
+            "keep.txt",
+            "stale.txt",
+            "old/x.txt",
+            "Tiltfile",
+            ".git/HEAD",
+            "sub/Dockerfile",
+        ] {
             write(dst.path(), f, "local");
         }
         let (r, _) = sync(src.path(), dst.path(), false, &echo).await;
@@ -391,7 +426,11 @@ mod tests {
         assert!(!dst.path().join("stale.txt").exists());
         assert!(!dst.path().join("old").exists());
         for f in ["Tiltfile", ".git/HEAD", "sub/Dockerfile"] {
-            assert_eq!(std::fs::read_to_string(dst.path().join(f)).unwrap(), "local", "{f}");
+            assert_eq!(
+                std::fs::read_to_string(dst.path().join(f)).unwrap(),
+                "local",
+                "{f}"
+            );
         }
         assert!(echo.is_echo(&dst.path().join("stale.txt")));
     }
@@ -402,12 +441,26 @@ mod tests {
         let echo = EchoGuard::default();
         write(src.path(), "old-name.bin", &"x".repeat(4096));
         sync(src.path(), dst.path(), true, &echo).await;
-        std::fs::rename(src.path().join("old-name.bin"), src.path().join("new-name.bin")).unwrap();
+        std::fs::rename(
+            src.path().join("old-name.bin"),
+            src.path().join("new-name.bin"),
+        )
+        .unwrap();
         let (r, reads) = sync(src.path(), dst.path(), true, &echo).await;
-        assert_eq!((r.files_renamed, r.files_copied, reads), (1, 0, 0), "{:?}", r.changes);
+        assert_eq!(
+            (r.files_renamed, r.files_copied, reads),
+            (1, 0, 0),
+            "{:?}",
+            r.changes
+        );
         assert_eq!(r.bytes_transferred, 0);
         assert!(!dst.path().join("old-name.bin").exists());
-        assert_eq!(std::fs::read(dst.path().join("new-name.bin")).unwrap().len(), 4096);
+        assert_eq!(
+            std::fs::read(dst.path().join("new-name.bin"))
+                .unwrap()
+                .len(),
+            4096
+        );
     }
 
     #[tokio::test]
@@ -420,7 +473,10 @@ mod tests {
         s.dry_run = true;
         let r = run(&mut remote, &s, &EchoGuard::default(), |_| {}).await;
         assert_eq!(r.changes, vec!["copy a.txt", "delete gone.txt"]);
-        assert_eq!((r.files_copied, r.files_deleted, r.bytes_transferred), (1, 1, 3));
+        assert_eq!(
+            (r.files_copied, r.files_deleted, r.bytes_transferred),
+            (1, 1, 3)
+        );
         assert!(!dst.path().join("a.txt").exists());
         assert!(dst.path().join("gone.txt").exists());
         assert_eq!(remote.reads, 0);
