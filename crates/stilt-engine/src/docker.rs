@@ -89,6 +89,26 @@ fn context_filter(di: &DockerImageSpec) -> Result<Option<stilt_docker::types::Pa
     })))
 }
 
+/// (selector, built ref) of every other image built so far: what a Dockerfile may build FROM.
+fn built_bases(ctx: &Ctx, di: &DockerImage) -> Vec<(String, String)> {
+    ctx.store
+        .list_typed::<ImageMap>()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| !di.spec.image_maps.contains(&m.metadata.name))
+        .filter_map(|m| {
+            let s = m.status?;
+            // The local name: a pushed image's cluster ref may not resolve on this engine.
+            let built = if s.image_from_local.is_empty() {
+                s.image
+            } else {
+                s.image_from_local
+            };
+            (!built.is_empty()).then_some((m.spec.selector, built))
+        })
+        .collect()
+}
+
 /// Builds one DockerImage and publishes the result in its ImageMaps. Returns the built ref.
 pub async fn build_image(
     ctx: &Ctx,
@@ -124,10 +144,14 @@ pub async fn build_image(
     let mut context = BuildContext::new(PathBuf::from(&di.spec.context));
     context.filter = context_filter(&di.spec)?;
     let mut req = BuildRequest::new(di.spec.r#ref.clone(), context);
+    let bases = built_bases(ctx, di);
     if !di.spec.dockerfile_contents.is_empty() {
-        req = req.dockerfile_contents(di.spec.dockerfile_contents.clone());
+        req = req.dockerfile_contents(crate::imagedeps::inject_dockerfile(
+            &di.spec.dockerfile_contents,
+            &bases,
+        ));
     }
-    for kv in &di.spec.args {
+    for kv in &crate::imagedeps::inject_args(&di.spec.args, &bases) {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         req = req.build_arg(k, v);
     }

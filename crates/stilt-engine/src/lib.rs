@@ -21,6 +21,7 @@ pub mod controller;
 pub mod docker;
 pub mod echo;
 pub mod filewatch;
+pub mod imagedeps;
 pub mod k8s;
 pub mod liveupdate;
 pub mod names;

@@ -797,19 +797,13 @@ pub(crate) fn assemble(
     }
 
     // Image dependencies (FROM / image_deps): add base images built by Tilt.
+    // Bases come before the images built from them: the engine builds in this order.
     for r in all.iter_mut() {
-        let mut i = 0;
-        while i < r.images.len() {
-            let t = &st.images[r.images[i]];
-            for dep in t.image_deps.clone() {
-                if let Some(bi) = st.images.iter().position(|b| image_matches(b, &dep))
-                    && !r.images.contains(&bi)
-                {
-                    r.images.push(bi);
-                }
-            }
-            i += 1;
+        let mut ordered = Vec::new();
+        for root in r.images.clone() {
+            push_with_bases(st, root, &mut ordered, 0);
         }
+        r.images = ordered;
     }
 
     // Unused images.
@@ -1012,6 +1006,23 @@ pub(crate) fn assemble(
         objects: out.list,
         resources: infos,
     })
+}
+
+/// Appends image `i` after the Tilt-built images it builds FROM (depth-first, each once).
+fn push_with_bases(st: &State, i: usize, out: &mut Vec<usize>, depth: usize) {
+    if out.contains(&i) || depth > st.images.len() {
+        return;
+    }
+    for dep in &st.images[i].image_deps {
+        if let Some(bi) = st.images.iter().position(|b| image_matches(b, dep))
+            && bi != i
+        {
+            push_with_bases(st, bi, out, depth + 1);
+        }
+    }
+    if !out.contains(&i) {
+        out.push(i);
+    }
 }
 
 fn deps_of(st: &State, r: &Res) -> Vec<String> {

@@ -233,3 +233,50 @@ fn custom_build_feeds_a_compose_service() {
     drop(up);
     drop(guard);
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_base_image_change_rebuilds_the_image_built_from_it() {
+    let port = free_port();
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-base', 'base')\n\
+         docker_build('stilt-e2e-app', 'app')\n",
+    );
+    p.write(
+        "base/Dockerfile",
+        "FROM stilt-test/busybox:latest\nCOPY greeting.txt /greeting.txt\n",
+    );
+    p.write("base/greeting.txt", "hello 1\n");
+    p.write("app/Dockerfile", "FROM stilt-e2e-base\nCOPY www /www\nCMD [\"sh\", \"-c\", \"cp /greeting.txt /www/greeting.txt && exec httpd -f -p 8000 -h /www\"]\n");
+    p.write("app/www/index.html", "app\n");
+    p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-app\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(
+        Duration::from_secs(120),
+        "the base's file served by the app",
+        || http_get(port, "/greeting.txt").as_deref() == Some("hello 1\n"),
+    );
+    let built = |name: &str| {
+        p.get_json("imagemap", name)
+            .and_then(|m| m["status"]["image"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let (base1, app1) = (built("stilt-e2e-base"), built("stilt-e2e-app"));
+    assert!(base1.starts_with("stilt-e2e-base:tilt-"), "{base1}");
+
+    // Only the base's context changes: both images are rebuilt and the new container serves it.
+    p.write("base/greeting.txt", "hello 2\n");
+    wait_until(Duration::from_secs(120), "the rebuilt base served", || {
+        http_get(port, "/greeting.txt").as_deref() == Some("hello 2\n")
+    });
+    assert_ne!(built("stilt-e2e-base"), base1);
+    assert_ne!(
+        built("stilt-e2e-app"),
+        app1,
+        "the dependent image has a new tag"
+    );
+    drop(up);
+    drop(guard);
+}
