@@ -40,6 +40,18 @@ api_struct! {
     pub struct LiveUpdateSelector {
         pub kubernetes: Option<LiveUpdateKubernetesSelector>,
         pub docker_compose: Option<LiveUpdateDockerComposeSelector>,
+        /// Stilt extension: every running Docker container started from the image built for
+        /// `image` (containers outside compose, e.g. from `docker run`).
+        pub docker: Option<LiveUpdateDockerSelector>,
+    }
+}
+
+api_struct! {
+    pub struct LiveUpdateDockerSelector {
+        /// The image the containers run. Matched by repository against the ImageMaps of the
+        /// sources; containers running its current build are updated. With a tag, matched
+        /// exactly (e.g. `app:dev`) and no build is needed.
+        @required pub image: String,
     }
 }
 

@@ -85,16 +85,31 @@ impl Validate for LiveUpdate {
                 format!("{:?}: basePath must be an absolute path", s.base_path),
             ));
         }
-        match (&s.selector.kubernetes, &s.selector.docker_compose) {
-            (None, None) => errs.push(FieldError::required(
+        let sel = &s.selector;
+        let selectors = [
+            sel.kubernetes.is_some(),
+            sel.docker_compose.is_some(),
+            sel.docker.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        match (&sel.kubernetes, &sel.docker_compose) {
+            _ if selectors == 0 => errs.push(FieldError::required(
                 "spec.selector",
-                "exactly one of selector.kubernetes or selector.dockerCompose is required",
+                "exactly one of selector.kubernetes, selector.dockerCompose or selector.docker is required",
             )),
-            (Some(_), Some(_)) => errs.push(FieldError::invalid(
+            _ if selectors > 1 => errs.push(FieldError::invalid(
                 "spec.selector",
-                "only one of selector.kubernetes or selector.dockerCompose may be set",
+                "only one of selector.kubernetes, selector.dockerCompose or selector.docker may be set",
             )),
-            (Some(k), None) => {
+            (None, None) => require(
+                &mut errs,
+                sel.docker.as_ref().is_some_and(|d| !d.image.is_empty()),
+                "spec.selector.docker.image",
+                "image is required",
+            ),
+            (Some(k), _) => {
                 require(
                     &mut errs,
                     !k.discovery_name.is_empty(),
@@ -112,7 +127,7 @@ impl Validate for LiveUpdate {
                     ));
                 }
             }
-            (None, Some(dc)) => require(
+            (_, Some(dc)) => require(
                 &mut errs,
                 !dc.service.is_empty(),
                 "spec.selector.dockerCompose.service",

@@ -17,7 +17,7 @@ fn repository(r: &str) -> &str {
 
 /// Whether `reference` names the image a selector selects: by repository unless the selector
 /// has a tag (then exactly).
-fn selects(selector: &str, reference: &str) -> bool {
+pub fn selects(selector: &str, reference: &str) -> bool {
     let tagged = selector
         .rsplit('/')
         .next()

@@ -187,6 +187,10 @@ impl Reconciler for LiveUpdateReconciler {
             self.reconcile_kubernetes(name, lu);
             return;
         }
+        if let Some(sel) = lu.spec.selector.docker.clone() {
+            self.reconcile_docker_image(name, lu, sel);
+            return;
+        }
         let Some(service) = lu
             .spec
             .selector
@@ -312,6 +316,171 @@ impl Reconciler for LiveUpdateReconciler {
             queue.add(&name);
         });
     }
+}
+
+/// The image reference whose running containers a `selector.docker` LiveUpdate updates: the
+/// selector itself when it has a tag, else the current build of the matching source ImageMap.
+fn docker_selector_ref(ctx: &Ctx, lu: &LiveUpdate, image: &str) -> Option<String> {
+    let tagged = image
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'));
+    if tagged {
+        return Some(image.to_string());
+    }
+    lu.spec
+        .sources
+        .iter()
+        .filter(|s| !s.image_map.is_empty())
+        .filter_map(|s| ctx.store.get_typed::<ImageMap>(&s.image_map).ok())
+        .filter(|m| crate::imagedeps::selects(image, &m.spec.selector))
+        .filter_map(|m| m.status)
+        .map(|s| {
+            if s.image_from_local.is_empty() {
+                s.image
+            } else {
+                s.image_from_local
+            }
+        })
+        .find(|r| !r.is_empty())
+}
+
+impl LiveUpdateReconciler {
+    /// `selector.docker`: every running container of the built image, found through the Docker
+    /// API (no store object announces them, so the list is polled every second).
+    fn reconcile_docker_image(&self, name: &str, lu: LiveUpdate, sel: LiveUpdateDockerSelector) {
+        let resource = lu
+            .metadata
+            .annotations
+            .get(ANNOTATION_RESOURCE)
+            .cloned()
+            .unwrap_or_else(|| name.to_string());
+        let built = build_start(&self.ctx, &lu);
+        let Some(image) = docker_selector_ref(&self.ctx, &lu, &sel.image) else {
+            return;
+        };
+        {
+            let mut st = self.state.lock();
+            let entry = st.entry(name.to_string()).or_default();
+            if entry.busy {
+                return;
+            }
+            entry.busy = true;
+        }
+        let (ctx, state, queue, name) = (
+            self.ctx.clone(),
+            self.state.clone(),
+            self.queue.clone(),
+            name.to_string(),
+        );
+        tokio::spawn(async move {
+            let outcome =
+                update_image_containers(&ctx, &state, &lu, &resource, &image, built).await;
+            state.lock().entry(name.clone()).or_default().busy = false;
+            write_lu_status(&ctx, &name, |s| match &outcome {
+                Ok(statuses) => {
+                    s.failed = None;
+                    s.containers = statuses.clone();
+                }
+                Err(e) => {
+                    s.failed = Some(LiveUpdateStateFailed {
+                        reason: "UpdateFailed".into(),
+                        message: e.clone(),
+                        last_transition_time: Some(MicroTime::now()),
+                    })
+                }
+            });
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            queue.add(&name);
+        });
+    }
+}
+
+/// Syncs pending changes into each running container of `image`; returns their statuses.
+async fn update_image_containers(
+    ctx: &Ctx,
+    state: &Arc<Mutex<HashMap<String, LuState>>>,
+    lu: &LiveUpdate,
+    resource: &str,
+    image: &str,
+    built: Option<MicroTime>,
+) -> Result<Vec<LiveUpdateContainerStatus>, String> {
+    let docker = ctx.docker.docker().await?;
+    let filter = stilt_docker::types::ContainerFilter {
+        image: Some(image.to_string()),
+        ..Default::default()
+    };
+    let containers = docker
+        .list_containers(&filter)
+        .await
+        .map_err(|e| format!("listing containers of {image}: {e}"))?;
+    let name = &lu.metadata.name;
+    let mut statuses = Vec::new();
+    for c in containers.into_iter().filter(|c| c.state == "running") {
+        let container_name = c.names.first().cloned().unwrap_or_else(|| c.id.clone());
+        let synced = state
+            .lock()
+            .get(name)
+            .and_then(|e| e.synced.get(&c.id).copied());
+        let since = match (synced, built) {
+            (Some(t), Some(b)) => Some(t.max(b)),
+            (t, b) => t.or(b),
+        };
+        let mut status = LiveUpdateContainerStatus {
+            container_name: container_name.clone(),
+            container_id: format!("docker://{}", c.id),
+            last_file_time_synced: synced,
+            ..Default::default()
+        };
+        let (files, newest) = changes_since(ctx, lu, since);
+        let pairs: Vec<(PathBuf, String)> = files
+            .iter()
+            .filter_map(|f| syncable(&lu.spec, f).map(|dest| (f.clone(), dest)))
+            .collect();
+        match newest {
+            Some(newest) if pairs.len() == files.len() => {
+                let (exec_error, timings) = sync(
+                    ctx,
+                    &ctx.docker_channels,
+                    lu,
+                    resource,
+                    &c.id,
+                    &files,
+                    &pairs,
+                    newest,
+                )
+                .await?;
+                state
+                    .lock()
+                    .entry(name.clone())
+                    .or_default()
+                    .synced
+                    .insert(c.id.clone(), newest);
+                status.last_file_time_synced = Some(newest);
+                status.last_exec_error = exec_error;
+                status.last_update_timings = Some(timings);
+            }
+            Some(_) => {
+                status.waiting = Some(LiveUpdateContainerStateWaiting {
+                    reason: "NeedsRebuild".into(),
+                    message: "a change outside every sync needs an image rebuild".into(),
+                })
+            }
+            None => {
+                if let Some(since) = since {
+                    state
+                        .lock()
+                        .entry(name.clone())
+                        .or_default()
+                        .synced
+                        .entry(c.id.clone())
+                        .or_insert(since);
+                }
+            }
+        }
+        statuses.push(status);
+    }
+    Ok(statuses)
 }
 
 /// Persistent channels into Docker containers (the stilt-syncer helper over one attached exec),

@@ -280,3 +280,97 @@ fn a_base_image_change_rebuilds_the_image_built_from_it() {
     drop(up);
     drop(guard);
 }
+
+/// A plain container (not compose) running the built image, live-updated through a LiveUpdate
+/// whose `selector.docker` names the image.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn live_update_into_a_plain_container_selected_by_image() {
+    let (port, plain_port) = (free_port(), free_port());
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-plain', '.', live_update=[sync('www', '/www')])\n",
+    );
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
+    p.write("www/index.html", "plain v1\n");
+    p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-plain\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(Duration::from_secs(120), "the compose service", || {
+        http_get(port, "/").as_deref() == Some("plain v1\n")
+    });
+    let image = p.get_json("imagemap", "stilt-e2e-plain").unwrap()["status"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--rm",
+            "-p",
+            &format!("127.0.0.1:{plain_port}:8000"),
+            &image,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let plain = String::from_utf8_lossy(&run.stdout).trim().to_string();
+    struct Rm(String);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _rm = Rm(plain.clone());
+    wait_until(Duration::from_secs(30), "the plain container", || {
+        http_get(plain_port, "/").as_deref() == Some("plain v1\n")
+    });
+    let lu = format!(
+        "apiVersion: tilt.dev/v1alpha1\nkind: LiveUpdate\nmetadata:\n  name: plain\nspec:\n  basePath: {}\n  selector:\n    docker:\n      image: stilt-e2e-plain\n  sources:\n  - fileWatch: image:stilt-e2e-plain\n    imageMap: stilt-e2e-plain\n  syncs:\n  - localPath: www\n    containerPath: /www\n",
+        p.dir.path().display()
+    );
+    p.write("plain-lu.yaml", &lu);
+    let applied = p.run(&["apply", "-f", "plain-lu.yaml"]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    p.write("www/index.html", "plain v2\n");
+    wait_until(Duration::from_secs(30), "v2 in the plain container", || {
+        http_get(plain_port, "/").as_deref() == Some("plain v2\n")
+    });
+    wait_until(
+        Duration::from_secs(10),
+        "the plain container in status",
+        || {
+            p.get_json("liveupdate", "plain").is_some_and(|l| {
+                l["status"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| {
+                        c["containerID"] == format!("docker://{plain}")
+                            && !c["lastFileTimeSynced"].is_null()
+                    })
+            })
+        },
+    );
+    let still = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", &plain])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&still.stdout).trim(),
+        "true",
+        "same container, still running"
+    );
+    drop(up);
+    drop(guard);
+}
