@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p stilt-engine --bench syncback` runs the real helper code (`stilt-syncer`'s
 //! server) over a socket pair, with a temp dir as the container's file system. With
-//! `STILT_BENCH_DOCKER=1` and `STILT_SYNCER_BIN` set, it also runs against a real container of
+//! `STILT_BENCH_DOCKER=1`, it also runs against a real container of
 //! `stilt-test/busybox` through the Docker API channel live update uses.
 
 use std::path::Path;
@@ -142,7 +142,7 @@ async fn in_docker() {
     let mut remote = channels
         .take(&client, &id)
         .await
-        .expect("the stilt-syncer helper in the container (set STILT_SYNCER_BIN)");
+        .expect("the stilt-syncer helper in the container (embedded by stilt-k8s, or STILT_SYNCER_BIN)");
     let full = measure(&mut remote, "/app", local.path()).await;
     let change: String = change_plan()
         .iter()

@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use stilt_syncer::{Client, ClientError, Entry, RunSpec, Stream, WriteEntry};
 use tokio::io::AsyncReadExt;
 
+/// The static helper compiled by this crate's build script (empty when that build failed).
+pub const EMBEDDED_HELPER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stilt-syncer"));
+
 /// Where the helper binary comes from and where it goes.
 #[derive(Debug, Clone)]
 pub struct ChannelOptions {
@@ -68,8 +71,15 @@ impl ChannelOptions {
         Ok(self)
     }
 
-    /// Find the helper: `$STILT_SYNCER_BIN`, else `stilt-syncer` next to the running program.
+    /// Find the helper: `$STILT_SYNCER_BIN`, else the one built into Stilt, else a static
+    /// `stilt-syncer` next to the running program.
     pub fn discover() -> Self {
+        if std::env::var_os("STILT_SYNCER_BIN").is_none() && !EMBEDDED_HELPER.is_empty() {
+            return ChannelOptions {
+                helper_binary: Some(Arc::new(EMBEDDED_HELPER.to_vec())),
+                ..ChannelOptions::default()
+            };
+        }
         let candidates: Vec<PathBuf> = std::env::var_os("STILT_SYNCER_BIN")
             .map(PathBuf::from)
             .into_iter()

@@ -4,7 +4,8 @@
 //!   STILT_BENCH_DOCKER=1 cargo bench -p stilt --bench latency   # + save → visible in a container
 //!   STILT_BENCH_K8S=1 …                                          # + save → visible in a pod (dev cluster)
 //!
-//! The persistent-channel fast path needs the static helper: STILT_SYNCER_BIN=$(crates/stilt-syncer/build-static.sh)
+//! The persistent-channel fast path uses the static helper embedded by stilt-k8s's build script
+//! (STILT_SYNCER_BIN=path overrides it; STILT_EMBED_HELPER=0 at build time leaves it out).
 //!
 //! STILT_BENCH_IDLE_SECS (default 60) sets the idle-CPU window; STILT_BENCH_SKIP_LOCAL=1 skips
 //! the local-process and big-tree parts.
