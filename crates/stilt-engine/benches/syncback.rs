@@ -139,10 +139,9 @@ async fn in_docker() {
         .await
         .expect("docker");
     let channels = stilt_engine::liveupdate::DockerChannels::default();
-    let mut remote = channels
-        .take(&client, &id)
-        .await
-        .expect("the stilt-syncer helper in the container (embedded by stilt-k8s, or STILT_SYNCER_BIN)");
+    let mut remote = channels.take(&client, &id).await.expect(
+        "the stilt-syncer helper in the container (embedded by stilt-k8s, or STILT_SYNCER_BIN)",
+    );
     let full = measure(&mut remote, "/app", local.path()).await;
     let change: String = change_plan()
         .iter()

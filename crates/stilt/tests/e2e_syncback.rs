@@ -297,3 +297,42 @@ fn syncback_from_the_newest_ready_pod() {
     assert!(up.log_text().contains("rsync_path is ignored"));
     let _ = p.run(&["down"]);
 }
+
+/// A read-only container: the helper cannot be installed, so syncback downloads the directory
+/// through the Docker archive API instead, and still writes only what changed.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn syncback_from_a_read_only_container_falls_back_to_the_archive_api() {
+    let p = Project::new(
+        "load('ext://syncback', 'dc_syncback')\n\
+         docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-sb-ro', '.')\n\
+         dc_syncback('pull', 'web', '/app/', target_dir='app')\n",
+    );
+    write_sources(&p);
+    p.write(
+        "docker-compose.yml",
+        "version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-sb-ro\n    read_only: true\n    volumes:\n      - gen:/app\nvolumes:\n  gen: {}\n",
+    );
+    let up = p.up();
+    let _down = ComposeDown(p.dir.path().to_path_buf());
+    wait_until(Duration::from_secs(120), "the service running", || {
+        p.get_json("dockercomposeservice", "web")
+            .is_some_and(|d| d["status"]["containerState"]["running"] == true)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let r = trigger(&p, "pull");
+    assert!(num(&r, "filesCopied") >= 2, "{r}");
+    assert_eq!(
+        read(&p, "app/gen/out.txt").as_deref(),
+        Some("generated-1\n")
+    );
+    assert_eq!(mode(&p, "app/gen/tool.sh"), 0o755);
+    assert!(
+        up.log_text().contains("downloading all of /app"),
+        "{}",
+        up.log_text()
+    );
+    let again = trigger(&p, "pull");
+    assert_eq!(num(&again, "filesCopied"), 0, "{again}");
+}

@@ -6,6 +6,7 @@
 //! unless something changed. Files it writes are remembered in the echo guard, so the file
 //! watch does not live-update them straight back.
 
+pub mod archive;
 pub mod local;
 pub mod plan;
 pub mod source;
@@ -189,18 +190,30 @@ async fn read_source(
         );
     }
     let docker = ctx.docker.docker().await?;
-    let mut client = ctx
-        .docker_channels
-        .take(docker.as_ref(), &id)
-        .await
-        .ok_or_else(|| {
-            format!(
-                "syncback needs Stilt's helper in container {name} and it could not be started there \
-                 (is the stilt-syncer binary next to stilt, or STILT_SYNCER_BIN set?)"
-            )
-        })?;
-    let mut report = transfer::run(&mut client, &spec, &ctx.echo, on_change).await;
-    ctx.docker_channels.give_back(&id, client);
+    let mut report = match ctx.docker_channels.take(docker.as_ref(), &id).await {
+        Some(mut client) => {
+            let report = transfer::run(&mut client, &spec, &ctx.echo, on_change).await;
+            ctx.docker_channels.give_back(&id, client);
+            report
+        }
+        None => {
+            ctx.logs.line(
+                resource,
+                span,
+                Level::Warn,
+                &format!(
+                    "Stilt's helper cannot run in container {name}: downloading all of {} to compare",
+                    spec.src_dir
+                ),
+            );
+            let mut remote =
+                archive::ArchiveRemote::download(docker.as_ref(), &id, &spec.src_dir).await?;
+            let mut report = transfer::run(&mut remote, &spec, &ctx.echo, on_change).await;
+            // The whole directory crossed, not just the changed files.
+            report.bytes_transferred = remote.downloaded as i64;
+            report
+        }
+    };
     report.pod = id.chars().take(12).collect();
     report.container = name;
     Ok(report)
