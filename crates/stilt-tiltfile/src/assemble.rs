@@ -1173,7 +1173,9 @@ fn emit_resource(
                 let sb = &st.syncbacks[si];
                 (
                     Some(TriggerMode::Manual),
-                    Some(sb.interval_seconds > 0),
+                    // Never at startup (the container may not run yet, and `stilt ci` must not
+                    // wait on it); continuous mode runs on the engine's timer instead.
+                    Some(false),
                     sb.labels.clone(),
                     vec![],
                     sb.resource_deps.clone(),

@@ -196,7 +196,8 @@ fn syncback_from_a_compose_service() {
          docker_build('stilt-e2e-sb', '.', live_update=[sync('app', '/app')])\n\
          dc_syncback('pull', 'web', '/app/', target_dir='app')\n\
          dc_syncback('pull-delete', 'web', '/app/', target_dir='app', delete=True)\n\
-         dc_syncback('pull-dry', 'web', '/app/', target_dir='app', dry_run=True)\n",
+         dc_syncback('pull-dry', 'web', '/app/', target_dir='app', dry_run=True)\n\
+         dc_syncback('pull-auto', 'web', '/app/gen/', target_dir='auto', interval=1)\n",
     );
     write_sources(&p);
     p.write(
@@ -228,6 +229,12 @@ fn syncback_from_a_compose_service() {
         http_get(port, "/").as_deref() == Some("v2\n")
     });
     scenario(&p, &exec, "web:stilt-e2e-sb");
+
+    // Continuous mode: no trigger, the file arrives on the timer.
+    exec("echo tick > /app/gen/tick.txt");
+    wait_until(Duration::from_secs(20), "the continuous syncback", || {
+        read(&p, "auto/tick.txt").as_deref() == Some("tick\n")
+    });
 }
 
 fn kubectl(args: &[&str]) -> String {
