@@ -202,3 +202,34 @@ fn set_mtime(f: &fs::File, mtime_ns: i64) {
         let _ = f.set_times(fs::FileTimes::new().set_modified(t));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_written_through_a_symlink_or_outside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
+        let echo = EchoGuard::default();
+        let tree = LocalTree {
+            root: root.path().to_path_buf(),
+            echo: &echo,
+        };
+        let err = tree.write("escape/pwned", b"x", 0o644, 0).unwrap_err();
+        assert!(err.contains("is a symlink"), "{err}");
+        assert!(tree.write("../pwned", b"x", 0o644, 0).is_err());
+        assert!(tree.remove_file("escape/anything").is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        tree.write("ok/file", b"fine", 0o600, 0).unwrap();
+        let m = std::fs::metadata(root.path().join("ok/file")).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(root.path().join("ok"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+    }
+}
