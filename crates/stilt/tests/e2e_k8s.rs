@@ -5,24 +5,7 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
-
-fn kubectl(args: &[&str]) -> String {
-    let bin = std::env::var("STILT_KUBECTL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "kubectl".into());
-    let out = Command::new(bin).args(args).output().expect("kubectl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn require_cluster() {
-    assert!(
-        std::env::var("KUBECONFIG").is_ok(),
-        "run `eval \"$(scripts/dev-cluster env)\"` first (scripts/test e2e does)"
-    );
-}
 
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]

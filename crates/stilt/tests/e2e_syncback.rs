@@ -237,22 +237,10 @@ fn syncback_from_a_compose_service() {
     });
 }
 
-fn kubectl(args: &[&str]) -> String {
-    let bin = std::env::var("STILT_KUBECTL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "kubectl".into());
-    let out = Command::new(bin).args(args).output().expect("kubectl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn syncback_from_the_newest_ready_pod() {
-    assert!(
-        std::env::var("KUBECONFIG").is_ok(),
-        "run `eval \"$(scripts/dev-cluster env)\"` first (scripts/test e2e does)"
-    );
+    require_cluster();
     let port = free_port();
     let name = format!("e2e-sb-{port}");
     let p = Project::new(&format!(

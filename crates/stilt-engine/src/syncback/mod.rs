@@ -134,20 +134,22 @@ async fn read_source(
             logs.line(&res, &sp, Level::Info, "  … (the summary counts the rest)");
         }
     };
+    let say_source = |what: String| {
+        if announce {
+            let msg = format!(
+                "Syncing back {} from {what} into {}",
+                spec.src_dir, spec.target_dir
+            );
+            ctx.logs.line(resource, span, Level::Info, &msg);
+        }
+    };
     if let Some(k) = &spec.source.kubernetes {
         let cluster = ctx.k8s.cluster().await?;
         let target = source::pick_pod(cluster, k).await?;
-        if announce {
-            ctx.logs.line(
-                resource,
-                span,
-                Level::Info,
-                &format!(
-                    "Syncing back {} from pod {}/{} container {} into {}",
-                    spec.src_dir, target.namespace, target.pod, target.container, spec.target_dir
-                ),
-            );
-        }
+        say_source(format!(
+            "pod {}/{} container {}",
+            target.namespace, target.pod, target.container
+        ));
         let echo = ctx.echo.clone();
         let (pod, container) = (
             format!("{}/{}", target.namespace, target.pod),
@@ -178,17 +180,7 @@ async fn read_source(
         .ok_or("spec.source: no kubernetes or dockerCompose source")?;
     let (id, name) = crate::liveupdate::compose_container(ctx, &service)
         .ok_or_else(|| format!("no running container of compose service {service}"))?;
-    if announce {
-        ctx.logs.line(
-            resource,
-            span,
-            Level::Info,
-            &format!(
-                "Syncing back {} from container {name} (service {service}) into {}",
-                spec.src_dir, spec.target_dir
-            ),
-        );
-    }
+    say_source(format!("container {name} (service {service})"));
     let docker = ctx.docker.docker().await?;
     let mut report = match ctx.docker_channels.take(docker.as_ref(), &id).await {
         Some(mut client) => {

@@ -183,3 +183,21 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
         .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
+
+/// Runs the cluster's kubectl (`$STILT_KUBECTL`, else `kubectl` on PATH); returns stdout.
+pub fn kubectl(args: &[&str]) -> String {
+    let bin = std::env::var("STILT_KUBECTL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "kubectl".into());
+    let out = Command::new(bin).args(args).output().expect("kubectl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The dev cluster's environment must be loaded (scripts/test e2e does).
+pub fn require_cluster() {
+    assert!(
+        std::env::var("KUBECONFIG").is_ok(),
+        "run `eval \"$(scripts/dev-cluster env)\"` first (scripts/test e2e does)"
+    );
+}
