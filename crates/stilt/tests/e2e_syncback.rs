@@ -197,7 +197,8 @@ fn syncback_from_a_compose_service() {
          dc_syncback('pull', 'web', '/app/', target_dir='app')\n\
          dc_syncback('pull-delete', 'web', '/app/', target_dir='app', delete=True)\n\
          dc_syncback('pull-dry', 'web', '/app/', target_dir='app', dry_run=True)\n\
-         dc_syncback('pull-auto', 'web', '/app/gen/', target_dir='auto', interval=1)\n",
+         dc_syncback('pull-auto', 'web', '/app/gen/', target_dir='auto', interval=1)\n\
+         dc_syncback('pull-some', 'web', '/app/', target_dir='some', paths=['gen'], ignore=['*.sh'])\n",
     );
     write_sources(&p);
     p.write(
@@ -229,6 +230,14 @@ fn syncback_from_a_compose_service() {
         http_get(port, "/").as_deref() == Some("v2\n")
     });
     scenario(&p, &exec, "web:stilt-e2e-sb");
+
+    // paths and ignore: only gen/, and no shell scripts in it.
+    exec("cp /start.sh /app/gen/start.sh");
+    let r = trigger(&p, "pull-some");
+    assert!(num(&r, "filesCopied") >= 1, "{r}");
+    assert!(p.path("some/gen/renamed.txt").exists(), "{r}");
+    assert!(!p.path("some/index.html").exists(), "outside paths: {r}");
+    assert!(!p.path("some/gen/start.sh").exists(), "ignored: {r}");
 
     // Continuous mode: no trigger, the file arrives on the timer.
     exec("echo tick > /app/gen/tick.txt");
