@@ -102,6 +102,15 @@ fn text(v: &Value, p: &str) -> Value {
     }
 }
 
+/// A number that JSON omits when zero; shown as 0 once the object has a status.
+fn number(v: &Value, p: &str) -> Value {
+    match path(v, p) {
+        Value::Number(n) => Value::Number(n.clone()),
+        _ if path(v, "status").is_object() => Value::from(0),
+        _ => Value::String(String::new()),
+    }
+}
+
 fn count(v: &Value, p: &str) -> Value {
     Value::from(path(v, p).as_array().map_or(0, |a| a.len()))
 }
@@ -353,8 +362,9 @@ kinds! {
     Syncback { plural: "syncbacks", short: ["sb"], status: true, desc: "Copies files from a running container back to the local tree.",
         columns: [
             col!("Source", "string", 0, "pod or container read", |v| text(v, "status.lastRun.pod")),
-            col!("Copied", "string", 0, "files copied by the last run", |v| text(v, "status.lastRun.filesCopied")),
-            col!("Deleted", "string", 0, "files deleted by the last run", |v| text(v, "status.lastRun.filesDeleted")),
+            col!("Copied", "integer", 0, "files copied by the last run", |v| number(v, "status.lastRun.filesCopied")),
+            col!("Deleted", "integer", 0, "files deleted by the last run", |v| number(v, "status.lastRun.filesDeleted")),
+            col!("Bytes", "integer", 1, "bytes transferred by the last run", |v| number(v, "status.lastRun.bytesTransferred")),
             col!("Error", "string", 0, "error of the last run", |v| text(v, "status.lastRun.error")),
             col!("Target", "string", 1, "local directory", |v| text(v, "spec.targetDir")),
         ] }

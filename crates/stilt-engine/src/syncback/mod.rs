@@ -81,11 +81,16 @@ async fn run_once(
     report.finish_time = Some(MicroTime::now());
     let changed = report.files_copied + report.files_deleted + report.files_renamed > 0
         || !report.changes.is_empty();
-    if verbose_start || changed || !report.error.is_empty() {
-        log(Level::Info, &summary(&report));
-    }
-    if !report.error.is_empty() {
-        log(Level::Error, &format!("Syncback failed: {}", report.error));
+    if report.error.is_empty() {
+        if verbose_start || changed {
+            log(Level::Info, &summary(&report));
+        }
+    } else {
+        // On the timer, a failure is logged when it starts, not every interval.
+        let previous = sb.status.as_ref().and_then(|s| s.last_run.as_ref());
+        if verbose_start || previous.is_none_or(|p| p.error != report.error) {
+            log(Level::Error, &format!("Syncback failed: {}", report.error));
+        }
     }
     let written = report.clone();
     let _ = ctx
