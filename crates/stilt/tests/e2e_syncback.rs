@@ -340,3 +340,44 @@ fn syncback_from_a_read_only_container_falls_back_to_the_archive_api() {
     let again = trigger(&p, "pull");
     assert_eq!(num(&again, "filesCopied"), 0, "{again}");
 }
+
+/// A pod with a read-only root file system: the helper cannot be installed, so syncback reads
+/// the directory with one `tar` over exec and still writes only what changed.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn syncback_from_a_read_only_pod_falls_back_to_tar() {
+    require_cluster();
+    let name = format!("e2e-sb-ro-{}", free_port());
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n\
+         load('ext://syncback', 'syncback')\n\
+         k8s_yaml('deploy.yaml')\n\
+         docker_build('stilt-e2e-sb-ro-k8s', '.')\n\
+         syncback('pull', 'deploy/{name}', '/app/', target_dir='app')\n"
+    ));
+    write_sources(&p);
+    p.write(
+        "deploy.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: stilt-e2e-sb-ro-k8s\n        securityContext: {{readOnlyRootFilesystem: true}}\n        volumeMounts: [{{name: app, mountPath: /app}}]\n      volumes: [{{name: app, emptyDir: {{}}}}]\n"),
+    );
+    let up = p.up();
+    wait_until(Duration::from_secs(180), "the pod ready", || {
+        p.get_json("uiresource", &name)
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
+    });
+    let deploy = format!("deploy/{name}");
+    wait_until(Duration::from_secs(30), "the generated files", || {
+        kubectl(&["exec", &deploy, "--", "cat", "/app/gen/out.txt"]) == "generated-1\n"
+    });
+    let r = trigger(&p, "pull");
+    assert!(num(&r, "filesCopied") >= 2, "{r}");
+    assert_eq!(
+        read(&p, "app/gen/out.txt").as_deref(),
+        Some("generated-1\n")
+    );
+    assert_eq!(mode(&p, "app/gen/tool.sh"), 0o755);
+    assert!(up.log_text().contains("with tar"), "{}", up.log_text());
+    let again = trigger(&p, "pull");
+    assert_eq!(num(&again, "filesCopied"), 0, "{again}");
+    let _ = p.run(&["down"]);
+}

@@ -26,12 +26,25 @@ impl ArchiveRemote {
             .download_archive(id, if src.is_empty() { "/" } else { src })
             .await
             .map_err(|e| format!("downloading {src_dir}: {e}"))?;
-        Ok(Self::from_entries(src, archive))
+        // Docker names the entries after the directory's own name (`app/x` for `/app`).
+        let top = src.rsplit('/').next().unwrap_or_default().to_string();
+        Ok(Self::from_entries(src, &top, archive))
     }
 
-    /// The tar names entries after the directory's own name (`app/x` for `/app`).
-    fn from_entries(src: &str, archive: Vec<ArchiveEntry>) -> Self {
-        let top = src.rsplit('/').next().unwrap_or_default();
+    /// A tar of srcDir made in the container by `tar cf - -C <srcDir> .` (pods where the helper
+    /// cannot run: the same `tar` live update's fallback needs).
+    pub fn from_tar(src_dir: &str, tar: &[u8]) -> Result<Self, String> {
+        let entries = stilt_docker::read_tar(tar)
+            .map_err(|e| format!("reading the archive of {src_dir}: {e}"))?;
+        Ok(Self::from_entries(
+            src_dir.trim_end_matches('/'),
+            ".",
+            entries,
+        ))
+    }
+
+    /// Entries named `<top>/<rel>` (`top` empty: already relative).
+    fn from_entries(src: &str, top: &str, archive: Vec<ArchiveEntry>) -> Self {
         let mut entries = HashMap::new();
         let mut downloaded = 0;
         for e in archive {
@@ -122,6 +135,7 @@ mod tests {
     async fn entries_are_relative_to_the_source_directory() {
         let mut r = ArchiveRemote::from_entries(
             "/app",
+            "app",
             vec![
                 entry("app", EntryKind::Dir, ""),
                 entry("app/gen", EntryKind::Dir, ""),
@@ -141,5 +155,27 @@ mod tests {
         assert_eq!(r.read("/app/gen/out.txt").await.unwrap(), b"generated");
         assert_eq!(r.downloaded, 9);
         assert!(r.stat_hash("/app/missing").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_tar_made_with_dash_c_dot_is_relative_to_the_source() {
+        let mut r = ArchiveRemote::from_entries(
+            "/app",
+            ".",
+            vec![
+                entry(".", EntryKind::Dir, ""),
+                entry("./gen", EntryKind::Dir, ""),
+                entry("./gen/out.txt", EntryKind::File, "x"),
+            ],
+        );
+        let mut listed: Vec<String> = r
+            .list("/app", false)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        listed.sort();
+        assert_eq!(listed, vec!["gen", "gen/out.txt"]);
     }
 }

@@ -150,7 +150,7 @@ async fn read_source(
     };
     if let Some(k) = &spec.source.kubernetes {
         let cluster = ctx.k8s.cluster().await?;
-        let target = source::pick_pod(cluster, k).await?;
+        let target = source::pick_pod(cluster.clone(), k).await?;
         say_source(format!(
             "pod {}/{} container {}",
             target.namespace, target.pod, target.container
@@ -160,6 +160,10 @@ async fn read_source(
             format!("{}/{}", target.namespace, target.pod),
             target.container.clone(),
         );
+        let warn = {
+            let (logs, res, sp) = (ctx.logs.clone(), resource.to_string(), span.to_string());
+            move |m: &str| logs.line(&res, &sp, Level::Warn, m)
+        };
         let mut report = ctx
             .pod_sync
             .run(move |pool| {
@@ -169,6 +173,14 @@ async fn read_source(
                         .await
                         .map_err(|e| format!("connecting to {target}: {e}"))?;
                     let mut syncer = syncer.lock().await;
+                    if let stilt_k8s::SyncMode::ExecTar { reason } = syncer.mode().clone() {
+                        drop(syncer);
+                        warn(&format!(
+                            "Stilt's helper cannot run in {target} ({reason}): reading all of {} with tar",
+                            spec.src_dir
+                        ));
+                        return tar_fallback(&cluster, &target, &spec, &echo, on_change).await;
+                    }
                     Ok(transfer::run(&mut *syncer, &spec, &echo, on_change).await)
                 })
             })
@@ -213,6 +225,31 @@ async fn read_source(
     };
     report.pod = id.chars().take(12).collect();
     report.container = name;
+    Ok(report)
+}
+
+/// Syncback from a pod container without the helper: one `tar` of srcDir over exec.
+async fn tar_fallback(
+    cluster: &Arc<dyn stilt_k8s::Cluster>,
+    target: &stilt_k8s::ContainerRef,
+    spec: &SyncbackSpec,
+    echo: &crate::echo::EchoGuard,
+    on_change: impl FnMut(&str),
+) -> Result<SyncbackRun, String> {
+    let argv = stilt_k8s::argv(["tar", "cf", "-", "-C", spec.src_dir.as_str(), "."]);
+    let out = stilt_k8s::exec_collect(cluster.as_ref(), target, &argv, &[])
+        .await
+        .map_err(|e| format!("running tar in {target}: {e}"))?;
+    if out.exit_code != 0 {
+        return Err(format!(
+            "tar in {target} exited with {}: {}",
+            out.exit_code,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut remote = archive::ArchiveRemote::from_tar(&spec.src_dir, &out.stdout)?;
+    let mut report = transfer::run(&mut remote, spec, echo, on_change).await;
+    report.bytes_transferred = out.stdout.len() as i64;
     Ok(report)
 }
 
