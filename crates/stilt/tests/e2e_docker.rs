@@ -374,3 +374,78 @@ fn live_update_into_a_plain_container_selected_by_image() {
     drop(up);
     drop(guard);
 }
+
+fn started_at(id: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.StartedAt}}", id])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An unchanged context rebuilds to the same tag and leaves the container alone; an edit with
+/// `restart_container()` syncs and restarts the same container.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn same_tag_without_redeploy_and_restart_container() {
+    let port = free_port();
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-rs', '.', live_update=[sync('www', '/www'), restart_container()])\n",
+    );
+    let project = p
+        .dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"sh\", \"-c\", \"cp /www/msg.txt /www/index.html && exec httpd -f -p 8000 -h /www\"]\n");
+    p.write("www/msg.txt", "one\n");
+    p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-rs\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(Duration::from_secs(120), "the first message", || {
+        http_get(port, "/").as_deref() == Some("one\n")
+    });
+    let id = container_id(&project).unwrap();
+    let started = started_at(&id);
+    let image = |p: &Project| {
+        p.get_json("imagemap", "stilt-e2e-rs").unwrap()["status"]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let tag = image(&p);
+    let builds = |p: &Project| {
+        p.get_json("uiresource", "web").unwrap()["status"]["buildHistory"]
+            .as_array()
+            .map_or(0, |h| h.len())
+    };
+    let before = builds(&p);
+    assert!(p.run(&["trigger", "web"]).status.success());
+    wait_until(Duration::from_secs(60), "the triggered update", || {
+        builds(&p) > before
+            && p.get_json("uiresource", "web").unwrap()["status"]["currentBuild"]["startTime"]
+                .is_null()
+    });
+    assert_eq!(image(&p), tag, "an unchanged context gives the same tag");
+    assert_eq!(container_id(&project).as_deref(), Some(id.as_str()));
+    assert_eq!(
+        started_at(&id),
+        started,
+        "no redeploy: the container was not restarted"
+    );
+
+    // restart_container(): synced, then the same container restarts and re-reads the file.
+    p.write("www/msg.txt", "two\n");
+    wait_until(Duration::from_secs(60), "the restarted container", || {
+        http_get(port, "/").as_deref() == Some("two\n")
+    });
+    assert_eq!(container_id(&project).as_deref(), Some(id.as_str()));
+    assert_ne!(started_at(&id), started, "restarted");
+    assert_eq!(image(&p), tag, "live update, not a rebuild");
+    drop(up);
+    drop(guard);
+}
