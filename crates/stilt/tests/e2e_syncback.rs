@@ -308,10 +308,10 @@ fn syncback_from_the_newest_ready_pod() {
 #[ignore = "e2e tier: scripts/test e2e"]
 fn syncback_from_a_read_only_container_falls_back_to_the_archive_api() {
     let p = Project::new(
-        "load('ext://syncback', 'dc_syncback')\n\
+        "load('ext://syncback', 'syncback')\n\
          docker_compose('docker-compose.yml')\n\
          docker_build('stilt-e2e-sb-ro', '.')\n\
-         dc_syncback('pull', 'web', '/app/', target_dir='app')\n",
+         syncback('pull', 'compose/web', '/app/', target_dir='app')\n",
     );
     write_sources(&p);
     p.write(

@@ -268,10 +268,20 @@ fn register(builder: &mut GlobalsBuilder) {
             interval,
             eval,
         )?;
-        let from = SyncbackFrom::Kubernetes {
-            object,
-            namespace,
-            container,
+        // `compose/<service>` (or `dc/<service>`) names a Docker Compose service: the same
+        // call works for compose projects.
+        let from = match object
+            .strip_prefix("compose/")
+            .or_else(|| object.strip_prefix("dc/"))
+        {
+            Some(service) => SyncbackFrom::DockerCompose {
+                service: service.to_string(),
+            },
+            None => SyncbackFrom::Kubernetes {
+                object,
+                namespace,
+                container,
+            },
         };
         declare(eval, f, name, from, src, c)
     }
