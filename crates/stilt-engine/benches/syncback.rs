@@ -3,7 +3,9 @@
 //! `cargo bench -p stilt-engine --bench syncback` runs the real helper code (`stilt-syncer`'s
 //! server) over a socket pair, with a temp dir as the container's file system. With
 //! `STILT_BENCH_DOCKER=1`, it also runs against a real container of
-//! `stilt-test/busybox` through the Docker API channel live update uses.
+//! `stilt-test/busybox` through the Docker API channel live update uses; with
+//! `STILT_BENCH_K8S=1` (after `eval "$(scripts/dev-cluster env)"`), against a pod of the dev
+//! cluster through the pod channel (Kubernetes exec).
 
 use std::path::Path;
 use std::process::Command;
@@ -129,11 +131,7 @@ async fn in_docker() {
         "sleep",
         "3600",
     ]);
-    let fill = format!(
-        "i=0; while [ $i -lt {FILES} ]; do d=/app/d$(printf %02d $((i % 50)))/sub$((i % 7)); mkdir -p $d; \
-         head -c $((200 + (i * 7919) % 8000)) /dev/zero | tr '\\0' a > $d/f$i.txt; i=$((i+1)); done"
-    );
-    docker(&["exec", &id, "sh", "-c", &fill]);
+    docker(&["exec", &id, "sh", "-c", &fill_script()]);
     let local = tempfile::tempdir().unwrap();
     let client = stilt_docker::BollardDocker::connect()
         .await
@@ -143,22 +141,68 @@ async fn in_docker() {
         "the stilt-syncer helper in the container (embedded by stilt-k8s, or STILT_SYNCER_BIN)",
     );
     let full = measure(&mut remote, "/app", local.path()).await;
-    let change: String = change_plan()
-        .iter()
-        .map(|(i, b)| {
-            format!(
-                "head -c {} /dev/zero | tr '\\0' b > /app/{};",
-                b.len(),
-                rel(*i)
-            )
-        })
-        .collect();
-    docker(&["exec", &id, "sh", "-c", &change]);
+    docker(&["exec", &id, "sh", "-c", &change_script()]);
     let incr = measure(&mut remote, "/app", local.path()).await;
     let noop = measure(&mut remote, "/app", local.path()).await;
     assert_eq!(incr.files_copied as usize, CHANGED);
     print("real container, Docker API channel", &full, &incr, &noop);
     docker(&["rm", "-f", &id]);
+}
+
+fn kubectl(args: &[&str]) -> String {
+    let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let out = Command::new(bin).args(args).output().expect("kubectl");
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn fill_script() -> String {
+    format!(
+        "i=0; while [ $i -lt {FILES} ]; do d=/app/d$(printf %02d $((i % 50)))/sub$((i % 7)); mkdir -p $d; \
+         head -c $((200 + (i * 7919) % 8000)) /dev/zero | tr '\\0' a > $d/f$i.txt; i=$((i+1)); done"
+    )
+}
+
+fn change_script() -> String {
+    change_plan()
+        .iter()
+        .map(|(i, b)| format!("head -c {} /dev/zero | tr '\\0' b > /app/{};", b.len(), rel(*i)))
+        .collect()
+}
+
+/// Runs on a current-thread runtime: pod channels are not `Send`.
+async fn in_pod() {
+    let registry = std::env::var("STILT_CLUSTER_REGISTRY").unwrap_or_else(|_| "localhost:5000".into());
+    let image = format!("{registry}/stilt-bench-busybox:latest");
+    docker(&["tag", "stilt-test/busybox:latest", &image]);
+    docker(&["push", &image]);
+    let pod = "stilt-bench-syncback";
+    let _ = Command::new(std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into()))
+        .args(["delete", "pod", pod, "--ignore-not-found", "--wait=true"])
+        .output();
+    kubectl(&["run", pod, "--image", &image, "--restart=Never", "--", "sleep", "3600"]);
+    kubectl(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=120s"]);
+    kubectl(&["exec", pod, "--", "sh", "-c", &fill_script()]);
+    let cluster: std::sync::Arc<dyn stilt_k8s::Cluster> = std::sync::Arc::new(
+        stilt_k8s::KubeCluster::connect(None, None).await.expect("the dev cluster"),
+    );
+    let target = stilt_k8s::ContainerRef::new("default", pod, pod);
+    let mut syncer = stilt_k8s::ContainerSyncer::connect(
+        cluster,
+        target,
+        stilt_k8s::ChannelOptions::discover(),
+    )
+    .await
+    .expect("a channel into the pod");
+    let local = tempfile::tempdir().unwrap();
+    let full = measure(&mut syncer, "/app", local.path()).await;
+    kubectl(&["exec", pod, "--", "sh", "-c", &change_script()]);
+    let incr = measure(&mut syncer, "/app", local.path()).await;
+    let noop = measure(&mut syncer, "/app", local.path()).await;
+    assert_eq!(incr.files_copied as usize, CHANGED);
+    print("pod of the dev cluster, Kubernetes exec channel", &full, &incr, &noop);
+    syncer.close().await;
+    kubectl(&["delete", "pod", pod, "--wait=false"]);
 }
 
 fn main() {
@@ -169,5 +213,12 @@ fn main() {
     rt.block_on(in_process());
     if std::env::var("STILT_BENCH_DOCKER").is_ok_and(|v| v == "1") {
         rt.block_on(in_docker());
+    }
+    if std::env::var("STILT_BENCH_K8S").is_ok_and(|v| v == "1") {
+        let local = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        local.block_on(in_pod());
     }
 }
