@@ -152,7 +152,11 @@ async fn in_docker() {
 fn kubectl(args: &[&str]) -> String {
     let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
     let out = Command::new(bin).args(args).output().expect("kubectl");
-    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -166,13 +170,20 @@ fn fill_script() -> String {
 fn change_script() -> String {
     change_plan()
         .iter()
-        .map(|(i, b)| format!("head -c {} /dev/zero | tr '\\0' b > /app/{};", b.len(), rel(*i)))
+        .map(|(i, b)| {
+            format!(
+                "head -c {} /dev/zero | tr '\\0' b > /app/{};",
+                b.len(),
+                rel(*i)
+            )
+        })
         .collect()
 }
 
 /// Runs on a current-thread runtime: pod channels are not `Send`.
 async fn in_pod() {
-    let registry = std::env::var("STILT_CLUSTER_REGISTRY").unwrap_or_else(|_| "localhost:5000".into());
+    let registry =
+        std::env::var("STILT_CLUSTER_REGISTRY").unwrap_or_else(|_| "localhost:5000".into());
     let image = format!("{registry}/stilt-bench-busybox:latest");
     docker(&["tag", "stilt-test/busybox:latest", &image]);
     docker(&["push", &image]);
@@ -180,27 +191,45 @@ async fn in_pod() {
     let _ = Command::new(std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into()))
         .args(["delete", "pod", pod, "--ignore-not-found", "--wait=true"])
         .output();
-    kubectl(&["run", pod, "--image", &image, "--restart=Never", "--", "sleep", "3600"]);
-    kubectl(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=120s"]);
+    kubectl(&[
+        "run",
+        pod,
+        "--image",
+        &image,
+        "--restart=Never",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        &format!("pod/{pod}"),
+        "--timeout=120s",
+    ]);
     kubectl(&["exec", pod, "--", "sh", "-c", &fill_script()]);
     let cluster: std::sync::Arc<dyn stilt_k8s::Cluster> = std::sync::Arc::new(
-        stilt_k8s::KubeCluster::connect(None, None).await.expect("the dev cluster"),
+        stilt_k8s::KubeCluster::connect(None, None)
+            .await
+            .expect("the dev cluster"),
     );
     let target = stilt_k8s::ContainerRef::new("default", pod, pod);
-    let mut syncer = stilt_k8s::ContainerSyncer::connect(
-        cluster,
-        target,
-        stilt_k8s::ChannelOptions::discover(),
-    )
-    .await
-    .expect("a channel into the pod");
+    let mut syncer =
+        stilt_k8s::ContainerSyncer::connect(cluster, target, stilt_k8s::ChannelOptions::discover())
+            .await
+            .expect("a channel into the pod");
     let local = tempfile::tempdir().unwrap();
     let full = measure(&mut syncer, "/app", local.path()).await;
     kubectl(&["exec", pod, "--", "sh", "-c", &change_script()]);
     let incr = measure(&mut syncer, "/app", local.path()).await;
     let noop = measure(&mut syncer, "/app", local.path()).await;
     assert_eq!(incr.files_copied as usize, CHANGED);
-    print("pod of the dev cluster, Kubernetes exec channel", &full, &incr, &noop);
+    print(
+        "pod of the dev cluster, Kubernetes exec channel",
+        &full,
+        &incr,
+        &noop,
+    );
     syncer.close().await;
     kubectl(&["delete", "pod", pod, "--wait=false"]);
 }

@@ -626,6 +626,21 @@ impl ContainerSyncer {
         .ok_or_else(|| K8sError::Other("listing needs the stilt-syncer channel".into()))
     }
 
+    /// Read several files, pipelined (syncback). Needs the channel.
+    pub async fn read_many(
+        &mut self,
+        paths: &[String],
+    ) -> Result<Vec<std::result::Result<Vec<u8>, String>>> {
+        let mut reconnected = false;
+        let paths = paths.to_vec();
+        self.with_channel(&mut reconnected, move |c| {
+            let paths = paths.clone();
+            Box::pin(async move { c.read_many(&paths).await })
+        })
+        .await?
+        .ok_or_else(|| K8sError::Other("reading files needs the stilt-syncer channel".into()))
+    }
+
     /// Stat one path, with its content hash if asked (syncback). Needs the channel.
     pub async fn stat(&mut self, path: &str, hash: bool) -> Result<Option<Entry>> {
         let mut reconnected = false;

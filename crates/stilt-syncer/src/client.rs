@@ -54,6 +54,10 @@ pub struct RunOutput {
     pub stderr: Vec<u8>,
 }
 
+/// Requests [`Client::read_many`] keeps in flight. Small enough that the requests of a window
+/// always fit in the transport's buffers (no write/write deadlock with the helper's answers).
+pub const READ_WINDOW: usize = 32;
+
 /// One open channel. Calls take `&mut self`: requests on one channel are sequential (wrap it in
 /// a mutex to share it). Every call is timed in [`Client::last_duration`].
 pub struct Client {
@@ -300,6 +304,43 @@ impl Client {
             Response::Data { data } => Ok(data),
             r => Err(self.unexpected(r)),
         }
+    }
+
+    /// Read several files with up to [`READ_WINDOW`] requests in flight: the helper answers in
+    /// order, so one round trip serves a whole window. A file that cannot be read is an `Err` in
+    /// its slot; the channel stays usable.
+    pub async fn read_many(
+        &mut self,
+        paths: &[String],
+    ) -> Result<Vec<std::result::Result<Vec<u8>, String>>> {
+        let start = Instant::now();
+        let mut out = Vec::with_capacity(paths.len());
+        let mut rest = paths;
+        while !rest.is_empty() {
+            // Bounded by count and request bytes, so a window's requests fit in the buffers.
+            let mut n = 0;
+            let mut bytes = 0;
+            while n < rest.len() && n < READ_WINDOW && (n == 0 || bytes + rest[n].len() <= 16 << 10)
+            {
+                bytes += rest[n].len();
+                n += 1;
+            }
+            let (window, tail) = rest.split_at(n);
+            rest = tail;
+            let mut ids = Vec::with_capacity(window.len());
+            for p in window {
+                ids.push(self.send(&Request::Read { path: p.clone() }).await?);
+            }
+            for id in ids {
+                out.push(match self.recv(id).await? {
+                    Response::Data { data } => Ok(data),
+                    Response::Error { message } => Err(message),
+                    r => return Err(self.unexpected(r)),
+                });
+            }
+        }
+        self.last = start.elapsed();
+        Ok(out)
     }
 
     /// Ask the helper to exit, then close our end.

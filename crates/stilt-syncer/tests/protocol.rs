@@ -310,3 +310,23 @@ async fn a_dead_transport_marks_the_client_broken() {
     assert!(matches!(c.hello().await, Err(ClientError::Transport(_))));
     assert!(c.is_broken());
 }
+
+#[tokio::test]
+async fn pipelined_reads_answer_in_order_and_survive_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c, _h) = start(dir.path());
+    c.hello().await.unwrap();
+    let mut paths = Vec::new();
+    for i in 0..100 {
+        std::fs::write(dir.path().join(format!("f{i}")), format!("content {i}")).unwrap();
+        paths.push(format!("/f{i}"));
+    }
+    paths.insert(50, "/missing".into());
+    let got = c.read_many(&paths).await.unwrap();
+    assert_eq!(got.len(), 101);
+    assert_eq!(got[0].as_deref().unwrap(), b"content 0");
+    assert!(got[50].is_err());
+    assert_eq!(got[100].as_deref().unwrap(), b"content 99");
+    // The channel is still usable.
+    assert_eq!(c.read("/f7").await.unwrap(), b"content 7");
+}

@@ -20,6 +20,17 @@ pub trait Remote {
     async fn list(&mut self, root: &str, hash: bool) -> Result<Vec<Entry>, String>;
     async fn stat_hash(&mut self, path: &str) -> Result<Option<Vec<u8>>, String>;
     async fn read(&mut self, path: &str) -> Result<Vec<u8>, String>;
+    /// Several files at once; a file that cannot be read is an `Err` in its slot.
+    async fn read_many(
+        &mut self,
+        paths: &[String],
+    ) -> Result<Vec<Result<Vec<u8>, String>>, String> {
+        let mut out = Vec::with_capacity(paths.len());
+        for p in paths {
+            out.push(self.read(p).await);
+        }
+        Ok(out)
+    }
 }
 
 impl Remote for stilt_syncer::Client {
@@ -37,6 +48,14 @@ impl Remote for stilt_syncer::Client {
     }
     async fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
         stilt_syncer::Client::read(self, path)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn read_many(
+        &mut self,
+        paths: &[String],
+    ) -> Result<Vec<Result<Vec<u8>, String>>, String> {
+        stilt_syncer::Client::read_many(self, paths)
             .await
             .map_err(|e| e.to_string())
     }
@@ -60,6 +79,37 @@ impl Remote for stilt_k8s::ContainerSyncer {
             .await
             .map_err(|e| e.to_string())
     }
+    async fn read_many(
+        &mut self,
+        paths: &[String],
+    ) -> Result<Vec<Result<Vec<u8>, String>>, String> {
+        stilt_k8s::ContainerSyncer::read_many(self, paths)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Files read per pipelined request, and the bytes a batch may hold in memory.
+const MAX_BATCH_FILES: usize = 256;
+const MAX_BATCH_BYTES: u64 = 8 << 20;
+
+/// The copies in batches small enough to hold in memory at once.
+fn read_batches<'a>(copies: &'a [String], remote: &BTreeMap<String, Node>) -> Vec<Vec<&'a String>> {
+    let mut out: Vec<Vec<&String>> = Vec::new();
+    let mut bytes = 0;
+    for rel in copies {
+        let size = remote.get(rel).map_or(0, |n| n.size);
+        let full = out.last().is_none_or(|b| {
+            b.len() >= MAX_BATCH_FILES || (bytes + size > MAX_BATCH_BYTES && !b.is_empty())
+        });
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        out.last_mut().expect("a batch").push(rel);
+    }
+    out
 }
 
 fn remote_path(src_dir: &str, rel: &str) -> String {
@@ -217,26 +267,34 @@ async fn run_inner<R: Remote>(
         };
         note(report, format!("{verb} {from} -> {to}"));
     }
-    for rel in &cmp.copies {
-        let r = &remote_nodes[rel];
-        if apply {
-            let data = match remote.read(&remote_path(src, rel)).await {
-                Ok(d) => d,
-                Err(e) => {
-                    errors.push(format!("reading {rel}: {e}"));
+    for batch in read_batches(&cmp.copies, &remote_nodes) {
+        let contents = if apply {
+            let paths: Vec<String> = batch.iter().map(|rel| remote_path(src, rel)).collect();
+            remote.read_many(&paths).await?
+        } else {
+            Vec::new()
+        };
+        for (i, rel) in batch.iter().enumerate() {
+            let r = &remote_nodes[*rel];
+            if apply {
+                let data = match &contents[i] {
+                    Ok(d) => d,
+                    Err(e) => {
+                        errors.push(format!("reading {rel}: {e}"));
+                        continue;
+                    }
+                };
+                report.bytes_transferred += data.len() as i64;
+                if let Err(e) = tree.write(rel, data, r.mode, r.mtime_ns) {
+                    errors.push(e);
                     continue;
                 }
-            };
-            report.bytes_transferred += data.len() as i64;
-            if let Err(e) = tree.write(rel, &data, r.mode, r.mtime_ns) {
-                errors.push(e);
-                continue;
+            } else {
+                report.bytes_transferred += r.size as i64;
             }
-        } else {
-            report.bytes_transferred += r.size as i64;
+            report.files_copied += 1;
+            note(report, format!("copy {rel}"));
         }
-        report.files_copied += 1;
-        note(report, format!("copy {rel}"));
     }
     for (rel, mode) in &cmp.chmods {
         if apply && let Err(e) = tree.chmod(rel, *mode) {
