@@ -43,14 +43,7 @@ fn compose_live_update_rebuild_and_failures() {
            run('sh -c \"test ! -e /www/fail\"', trigger=['www']),\n\
          ])\n",
     );
-    let project = p
-        .dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let project = compose_project(&p);
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCOPY version.txt /version.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     p.write("version.txt", "1\n");
     p.write("www/index.html", "hello v1\n");
@@ -190,14 +183,7 @@ fn custom_build_feeds_a_compose_service() {
     let p = Project::new(
         "docker_compose('docker-compose.yml')\ncustom_build('stilt-e2e-cb', 'docker build -t $EXPECTED_REF .', ['www'])\n",
     );
-    let project = p
-        .dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let project = compose_project(&p);
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     p.write("www/index.html", "custom v1\n");
     p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-cb\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
@@ -393,14 +379,7 @@ fn same_tag_without_redeploy_and_restart_container() {
         "docker_compose('docker-compose.yml')\n\
          docker_build('stilt-e2e-rs', '.', live_update=[sync('www', '/www'), restart_container()])\n",
     );
-    let project = p
-        .dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let project = compose_project(&p);
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"sh\", \"-c\", \"cp /www/msg.txt /www/index.html && exec httpd -f -p 8000 -h /www\"]\n");
     p.write("www/msg.txt", "one\n");
     p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-rs\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));

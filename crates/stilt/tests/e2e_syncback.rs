@@ -165,16 +165,6 @@ fn write_sources(p: &Project) {
     p.write("app/index.html", "v1\n");
 }
 
-fn compose_project_name(p: &Project) -> String {
-    p.dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
-}
-
 struct ComposeDown(std::path::PathBuf);
 
 impl Drop for ComposeDown {
@@ -205,7 +195,7 @@ fn syncback_from_a_compose_service() {
         "docker-compose.yml",
         &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-sb\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"),
     );
-    let project = compose_project_name(&p);
+    let project = compose_project(&p);
     let _up = p.up();
     let _down = ComposeDown(p.dir.path().to_path_buf());
     wait_until(Duration::from_secs(120), "the service serving", || {

@@ -33,61 +33,39 @@ pub trait Remote {
     }
 }
 
-impl Remote for stilt_syncer::Client {
-    async fn list(&mut self, root: &str, hash: bool) -> Result<Vec<Entry>, String> {
-        stilt_syncer::Client::list(self, root, hash)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    async fn stat_hash(&mut self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self
-            .stat(path, true)
-            .await
-            .map_err(|e| e.to_string())?
-            .map(|e| e.hash))
-    }
-    async fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
-        stilt_syncer::Client::read(self, path)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    async fn read_many(
-        &mut self,
-        paths: &[String],
-    ) -> Result<Vec<Result<Vec<u8>, String>>, String> {
-        stilt_syncer::Client::read_many(self, paths)
-            .await
-            .map_err(|e| e.to_string())
-    }
+/// The helper's client (Docker) and a pod's syncer speak the same calls; only the error types
+/// differ.
+macro_rules! remote_over_channel {
+    ($ty:ty) => {
+        impl Remote for $ty {
+            async fn list(&mut self, root: &str, hash: bool) -> Result<Vec<Entry>, String> {
+                <$ty>::list(self, root, hash)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            async fn stat_hash(&mut self, path: &str) -> Result<Option<Vec<u8>>, String> {
+                let entry = <$ty>::stat(self, path, true)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(entry.map(|e| e.hash))
+            }
+            async fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
+                <$ty>::read(self, path).await.map_err(|e| e.to_string())
+            }
+            async fn read_many(
+                &mut self,
+                paths: &[String],
+            ) -> Result<Vec<Result<Vec<u8>, String>>, String> {
+                <$ty>::read_many(self, paths)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
 }
 
-impl Remote for stilt_k8s::ContainerSyncer {
-    async fn list(&mut self, root: &str, hash: bool) -> Result<Vec<Entry>, String> {
-        stilt_k8s::ContainerSyncer::list(self, root, hash)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    async fn stat_hash(&mut self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self
-            .stat(path, true)
-            .await
-            .map_err(|e| e.to_string())?
-            .map(|e| e.hash))
-    }
-    async fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
-        stilt_k8s::ContainerSyncer::read(self, path)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    async fn read_many(
-        &mut self,
-        paths: &[String],
-    ) -> Result<Vec<Result<Vec<u8>, String>>, String> {
-        stilt_k8s::ContainerSyncer::read_many(self, paths)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
+remote_over_channel!(stilt_syncer::Client);
+remote_over_channel!(stilt_k8s::ContainerSyncer);
 
 /// Files read per pipelined request, and the bytes a batch may hold in memory.
 const MAX_BATCH_FILES: usize = 256;

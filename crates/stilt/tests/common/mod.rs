@@ -201,3 +201,14 @@ pub fn require_cluster() {
         "run `eval \"$(scripts/dev-cluster env)\"` first (scripts/test e2e does)"
     );
 }
+
+/// The compose project name docker-compose derives from the project's directory.
+pub fn compose_project(p: &Project) -> String {
+    p.dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+}
