@@ -9,6 +9,7 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// What syncback left at a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,21 +19,31 @@ pub enum Written {
     Absent,
 }
 
+/// How long a write is remembered: its watch events arrive within a batch window (milliseconds),
+/// so a record this old can only match a later, identical save, which is harmless either way.
+const REMEMBER: Duration = Duration::from_secs(600);
+/// Records are pruned by age only when there are more than this many.
+const PRUNE_ABOVE: usize = 20_000;
+
 #[derive(Default)]
 pub struct EchoGuard {
-    written: Mutex<HashMap<PathBuf, Written>>,
+    written: Mutex<HashMap<PathBuf, (Written, Instant)>>,
 }
 
 impl EchoGuard {
     /// Records what syncback left at `path`.
     pub fn record(&self, path: &Path, what: Written) {
-        self.written.lock().insert(path.to_path_buf(), what);
+        let mut written = self.written.lock();
+        if written.len() > PRUNE_ABOVE {
+            written.retain(|_, (_, at)| at.elapsed() < REMEMBER);
+        }
+        written.insert(path.to_path_buf(), (what, Instant::now()));
     }
 
     /// Whether an event at `path` is only the echo of a syncback write. A path that changed
     /// since is forgotten, so later edits always go through.
     pub fn is_echo(&self, path: &Path) -> bool {
-        let Some(expected) = self.written.lock().get(path).cloned() else {
+        let Some((expected, _)) = self.written.lock().get(path).cloned() else {
             return false;
         };
         if current(path) == expected {
