@@ -63,13 +63,13 @@ async fn run_once(
     sb: &Syncback,
     resource: &str,
     span: &str,
-    verbose_start: bool,
+    manual: bool,
 ) -> SyncbackRun {
     let lock = run_lock(&sb.metadata.name);
     let _running = lock.lock().await;
     let started = MicroTime::now();
     let log = |level: Level, msg: &str| ctx.logs.line(resource, span, level, msg);
-    let mut report = match read_source(ctx, sb, resource, span, verbose_start).await {
+    let mut report = match read_source(ctx, sb, resource, span, manual).await {
         Ok(r) => r,
         Err(e) => SyncbackRun {
             dry_run: sb.spec.dry_run,
@@ -82,13 +82,13 @@ async fn run_once(
     let changed = report.files_copied + report.files_deleted + report.files_renamed > 0
         || !report.changes.is_empty();
     if report.error.is_empty() {
-        if verbose_start || changed {
+        if manual || changed {
             log(Level::Info, &summary(&report));
         }
     } else {
         // On the timer, a failure is logged when it starts, not every interval.
         let previous = sb.status.as_ref().and_then(|s| s.last_run.as_ref());
-        if verbose_start || previous.is_none_or(|p| p.error != report.error) {
+        if manual || previous.is_none_or(|p| p.error != report.error) {
             log(Level::Error, &format!("Syncback failed: {}", report.error));
         }
     }
