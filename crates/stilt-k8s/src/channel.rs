@@ -641,6 +641,18 @@ impl ContainerSyncer {
         .ok_or_else(|| K8sError::Other("reading files needs the stilt-syncer channel".into()))
     }
 
+    /// The target of a symbolic link (syncback). Needs the channel.
+    pub async fn read_link(&mut self, path: &str) -> Result<String> {
+        let mut reconnected = false;
+        let p = path.to_string();
+        self.with_channel(&mut reconnected, move |c| {
+            let p = p.clone();
+            Box::pin(async move { c.read_link(p).await })
+        })
+        .await?
+        .ok_or_else(|| K8sError::Other("reading a link needs the stilt-syncer channel".into()))
+    }
+
     /// Stat one path, with its content hash if asked (syncback). Needs the channel.
     pub async fn stat(&mut self, path: &str, hash: bool) -> Result<Option<Entry>> {
         let mut reconnected = false;

@@ -343,6 +343,14 @@ impl Client {
         Ok(out)
     }
 
+    /// The target of a symbolic link.
+    pub async fn read_link(&mut self, path: impl Into<String>) -> Result<String> {
+        match self.call(&Request::ReadLink { path: path.into() }).await? {
+            Response::Data { data } => Ok(String::from_utf8_lossy(&data).into_owned()),
+            r => Err(self.unexpected(r)),
+        }
+    }
+
     /// Ask the helper to exit, then close our end.
     pub async fn shutdown(mut self) -> Result<()> {
         let r = self.call(&Request::Shutdown).await;

@@ -20,7 +20,7 @@
 use std::io;
 
 /// Bumped on any incompatible change of the wire format.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Sent in `HelloOk` so a client can tell the helper apart from a shell printing an error.
 pub const MAGIC: &[u8; 8] = b"STILTSYN";
 /// Frames larger than this are refused (a corrupted length must not allocate gigabytes).
@@ -145,6 +145,10 @@ pub enum Request {
     Read {
         path: String,
     },
+    /// The target of a symbolic link (answered with `Data`).
+    ReadLink {
+        path: String,
+    },
     /// Answer `Done` and exit.
     Shutdown,
 }
@@ -201,6 +205,7 @@ mod tag {
     pub const STAT: u8 = 0x06;
     pub const READ: u8 = 0x07;
     pub const SHUTDOWN: u8 = 0x08;
+    pub const READLINK: u8 = 0x09;
 
     pub const HELLO_OK: u8 = 0x81;
     pub const DONE: u8 = 0x82;
@@ -427,6 +432,10 @@ impl Request {
                 e = Enc::start(tag::READ, id);
                 e.str(path);
             }
+            Request::ReadLink { path } => {
+                e = Enc::start(tag::READLINK, id);
+                e.str(path);
+            }
             Request::Shutdown => e = Enc::start(tag::SHUTDOWN, id),
         }
         e.finish()
@@ -476,6 +485,7 @@ impl Request {
                 hash: d.u8()? != 0,
             },
             tag::READ => Request::Read { path: d.str()? },
+            tag::READLINK => Request::ReadLink { path: d.str()? },
             tag::SHUTDOWN => Request::Shutdown,
             t => return Err(invalid(format!("unknown request tag {t:#x}"))),
         };

@@ -78,6 +78,11 @@ fn handle<W: Write>(out: &mut W, id: u32, req: Request, opts: &ServeOptions) -> 
         Request::Read { path } => fs::read(resolve(&path, opts))
             .map(|data| Response::Data { data })
             .map_err(|e| ctx(e, "read", &path)),
+        Request::ReadLink { path } => fs::read_link(resolve(&path, opts))
+            .map(|target| Response::Data {
+                data: target.into_os_string().into_encoded_bytes(),
+            })
+            .map_err(|e| ctx(e, "readlink", &path)),
         Request::Shutdown => Ok(Response::Done { count: 0 }),
     };
     let resp = res.unwrap_or_else(|e| Response::Error {

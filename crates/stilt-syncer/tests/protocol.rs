@@ -55,6 +55,7 @@ fn every_message_round_trips() {
         hash: false,
     });
     roundtrip_req(Request::Read { path: "/p".into() });
+    roundtrip_req(Request::ReadLink { path: "/l".into() });
     roundtrip_req(Request::Shutdown);
 
     let e = Entry {
@@ -329,4 +330,15 @@ async fn pipelined_reads_answer_in_order_and_survive_a_missing_file() {
     assert_eq!(got[100].as_deref().unwrap(), b"content 99");
     // The channel is still usable.
     assert_eq!(c.read("/f7").await.unwrap(), b"content 7");
+}
+
+#[tokio::test]
+async fn read_link_answers_the_target_without_following_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("target.txt"), "t").unwrap();
+    std::os::unix::fs::symlink("target.txt", dir.path().join("link")).unwrap();
+    let (mut c, _h) = start(dir.path());
+    c.hello().await.unwrap();
+    assert_eq!(c.read_link("/link").await.unwrap(), "target.txt");
+    assert!(c.read_link("/target.txt").await.is_err());
 }

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-const START_SH: &str = "#!/bin/sh\nmkdir -p /app/gen\necho generated-1 > /app/gen/out.txt\nprintf '#!/bin/sh\\necho hi\\n' > /app/gen/tool.sh\nchmod 755 /app/gen/tool.sh\nexec httpd -f -p 8000 -h /app\n";
+const START_SH: &str = "#!/bin/sh\nmkdir -p /app/gen\necho generated-1 > /app/gen/out.txt\nprintf '#!/bin/sh\\necho hi\\n' > /app/gen/tool.sh\nchmod 755 /app/gen/tool.sh\nln -s out.txt /app/gen/latest\nexec httpd -f -p 8000 -h /app\n";
 const DOCKERFILE: &str = "FROM stilt-test/busybox:latest\nCOPY app /app\nCOPY start.sh /start.sh\nCMD [\"sh\", \"/start.sh\"]\n";
 
 /// Runs a shell script in the service's current container.
@@ -86,6 +86,8 @@ fn scenario(p: &Project, exec: Exec, lu: &str) {
         Some("#!/bin/sh\necho hi\n")
     );
     assert_eq!(mode(p, "app/gen/tool.sh"), 0o755);
+    let link = std::fs::read_link(p.path("app/gen/latest")).expect("a symlink comes back as one");
+    assert_eq!(link, std::path::Path::new("out.txt"));
 
     // Nothing synced back is live-updated into the container again.
     let synced_before =

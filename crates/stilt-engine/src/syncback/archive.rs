@@ -83,6 +83,7 @@ impl Remote for ArchiveRemote {
                 let kind = match e.kind {
                     EntryKind::File => FileKind::File,
                     EntryKind::Dir => FileKind::Dir,
+                    EntryKind::Symlink(_) => FileKind::Symlink,
                     _ => return None,
                 };
                 Some(Entry {
@@ -106,6 +107,13 @@ impl Remote for ArchiveRemote {
             .entries
             .get(self.rel(path))
             .map(|e| stilt_syncer::proto::hash_bytes(&e.data)))
+    }
+
+    async fn read_link(&mut self, path: &str) -> Result<String, String> {
+        match self.entries.get(self.rel(path)).map(|e| &e.kind) {
+            Some(EntryKind::Symlink(target)) => Ok(target.clone()),
+            _ => Err(format!("{path}: not a link in the downloaded archive")),
+        }
     }
 
     async fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
@@ -151,7 +159,8 @@ mod tests {
             .map(|e| e.path)
             .collect();
         listed.sort();
-        assert_eq!(listed, vec!["gen", "gen/out.txt"]);
+        assert_eq!(listed, vec!["gen", "gen/out.txt", "link"]);
+        assert_eq!(r.read_link("/app/link").await.unwrap(), "gen");
         assert_eq!(r.read("/app/gen/out.txt").await.unwrap(), b"generated");
         assert_eq!(r.downloaded, 9);
         assert!(r.stat_hash("/app/missing").await.unwrap().is_none());

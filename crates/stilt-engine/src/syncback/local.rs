@@ -33,7 +33,7 @@ pub fn list(root: &Path, filter: &Filter) -> BTreeMap<String, Node> {
                 if filter.wanted(&rel) {
                     out.insert(rel, node(&m));
                 }
-            } else if m.is_file() && filter.wanted(&rel) {
+            } else if (m.is_file() || m.file_type().is_symlink()) && filter.wanted(&rel) {
                 out.insert(rel, node(&m));
             }
         }
@@ -44,6 +44,7 @@ pub fn list(root: &Path, filter: &Filter) -> BTreeMap<String, Node> {
 fn node(m: &fs::Metadata) -> Node {
     Node {
         dir: m.is_dir(),
+        link: m.file_type().is_symlink(),
         mode: m.permissions().mode() & 0o7777,
         size: m.len(),
         mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
@@ -148,6 +149,30 @@ impl LocalTree<'_> {
         let f = fs::File::options().write(true).open(&dst).map_err(err)?;
         let _ = f.set_permissions(fs::Permissions::from_mode(file_mode(mode)));
         set_mtime(&f, mtime_ns);
+        Ok(())
+    }
+
+    /// Creates (or replaces) a symbolic link, atomically. The target is copied verbatim, as
+    /// rsync does; nothing is ever written through it.
+    pub fn symlink(&self, rel: &str, target: &str) -> Result<(), String> {
+        let p = self.path(rel)?;
+        let err = |e: std::io::Error| format!("linking {rel}: {e}");
+        let dir = p.parent().ok_or_else(|| format!("{rel}: no parent"))?;
+        fs::create_dir_all(dir).map_err(err)?;
+        let tmp = dir.join(format!(
+            ".{}.stilt-syncback",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        self.echo.record(&tmp, Written::Absent);
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
+        // What the watcher will see through the link once it is in place.
+        self.echo
+            .record(&p, crate::echo::current(&dir.join(target)));
+        if let Err(e) = fs::rename(&tmp, &p) {
+            let _ = fs::remove_file(&tmp);
+            return Err(err(e));
+        }
         Ok(())
     }
 

@@ -12,6 +12,8 @@ use stilt_watch::ignore::DockerIgnore;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     pub dir: bool,
+    /// A symbolic link (compared by target, never followed).
+    pub link: bool,
     /// Permission bits.
     pub mode: u32,
     pub size: u64,
@@ -105,6 +107,8 @@ pub struct Comparison {
     pub copies: Vec<String>,
     /// Same size, different mtime: equal only if their hashes are.
     pub check: Vec<String>,
+    /// Symbolic links in the container: equal only if the local link has the same target.
+    pub links: Vec<String>,
     /// Equal contents whose permission bits differ.
     pub chmods: Vec<(String, u32)>,
     /// Local files (and dirs) gone from the container; removed only when `delete` is set.
@@ -123,20 +127,24 @@ pub fn compare(
         if !safe_rel(rel) || !filter.wanted(rel) {
             continue;
         }
+        if r.link {
+            c.links.push(rel.clone());
+            continue;
+        }
         match local.get(rel) {
             _ if r.dir => {
                 if !local.get(rel).is_some_and(|l| l.dir) {
                     c.mkdirs.push((rel.clone(), r.mode));
                 }
             }
-            Some(l) if !l.dir && l.size == r.size && l.mtime_ns == r.mtime_ns => {
+            Some(l) if !l.dir && !l.link && l.size == r.size && l.mtime_ns == r.mtime_ns => {
                 if l.mode & 0o777 != r.mode & 0o777 {
                     c.chmods.push((rel.clone(), r.mode));
                 } else {
                     c.unchanged += 1;
                 }
             }
-            Some(l) if !l.dir && l.size == r.size => c.check.push(rel.clone()),
+            Some(l) if !l.dir && !l.link && l.size == r.size => c.check.push(rel.clone()),
             _ => c.copies.push(rel.clone()),
         }
     }
@@ -166,7 +174,7 @@ pub fn rename_candidates(
 ) -> Vec<(String, String)> {
     let mut by_size: BTreeMap<u64, Vec<&String>> = BTreeMap::new();
     for g in gone_files {
-        if let Some(l) = local.get(g).filter(|l| l.size > 0) {
+        if let Some(l) = local.get(g).filter(|l| l.size > 0 && !l.link) {
             by_size.entry(l.size).or_default().push(g);
         }
     }
@@ -195,6 +203,7 @@ mod tests {
     fn file(size: u64, mtime: i64) -> Node {
         Node {
             dir: false,
+            link: false,
             mode: 0o644,
             size,
             mtime_ns: mtime,
@@ -204,6 +213,7 @@ mod tests {
     fn dir() -> Node {
         Node {
             dir: true,
+            link: false,
             mode: 0o755,
             size: 0,
             mtime_ns: 0,

@@ -20,6 +20,7 @@ pub trait Remote {
     async fn list(&mut self, root: &str, hash: bool) -> Result<Vec<Entry>, String>;
     async fn stat_hash(&mut self, path: &str) -> Result<Option<Vec<u8>>, String>;
     async fn read(&mut self, path: &str) -> Result<Vec<u8>, String>;
+    async fn read_link(&mut self, path: &str) -> Result<String, String>;
     /// Several files at once; a file that cannot be read is an `Err` in its slot.
     async fn read_many(
         &mut self,
@@ -51,6 +52,11 @@ macro_rules! remote_over_channel {
             }
             async fn read(&mut self, path: &str) -> Result<Vec<u8>, String> {
                 <$ty>::read(self, path).await.map_err(|e| e.to_string())
+            }
+            async fn read_link(&mut self, path: &str) -> Result<String, String> {
+                <$ty>::read_link(self, path)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             async fn read_many(
                 &mut self,
@@ -98,10 +104,11 @@ fn remote_tree(entries: Vec<Entry>) -> (BTreeMap<String, Node>, HashMap<String, 
     let mut tree = BTreeMap::new();
     let mut hashes = HashMap::new();
     for e in entries {
-        let dir = match e.kind {
-            FileKind::File => false,
-            FileKind::Dir => true,
-            _ => continue,
+        let (dir, link) = match e.kind {
+            FileKind::File => (false, false),
+            FileKind::Dir => (true, false),
+            FileKind::Symlink => (false, true),
+            FileKind::Other => continue,
         };
         if e.path.is_empty() {
             continue;
@@ -113,6 +120,7 @@ fn remote_tree(entries: Vec<Entry>) -> (BTreeMap<String, Node>, HashMap<String, 
             e.path,
             Node {
                 dir,
+                link,
                 mode: e.mode & 0o7777,
                 size: e.size,
                 mtime_ns: e.mtime_ns,
@@ -274,6 +282,26 @@ async fn run_inner<R: Remote>(
             note(report, format!("copy {rel}"));
         }
     }
+    for rel in &cmp.links {
+        let target = match remote.read_link(&remote_path(src, rel)).await {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!("reading link {rel}: {e}"));
+                continue;
+            }
+        };
+        let here = std::fs::read_link(root.join(rel)).ok();
+        if here.is_some_and(|h| h.as_os_str() == target.as_str()) {
+            cmp.unchanged += 1;
+            continue;
+        }
+        if apply && let Err(e) = tree.symlink(rel, &target) {
+            errors.push(e);
+            continue;
+        }
+        report.files_copied += 1;
+        note(report, format!("link {rel} -> {target}"));
+    }
     for (rel, mode) in &cmp.chmods {
         if apply && let Err(e) = tree.chmod(rel, *mode) {
             errors.push(e);
@@ -341,6 +369,11 @@ mod tests {
             self.reads += 1;
             std::fs::read(path).map_err(|e| e.to_string())
         }
+        async fn read_link(&mut self, path: &str) -> Result<String, String> {
+            std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .map_err(|e| e.to_string())
+        }
     }
 
     fn walk(root: &Path, rel: &str, hash: bool, out: &mut Vec<Entry>) {
@@ -352,24 +385,27 @@ mod tests {
                 format!("{rel}/{name}")
             };
             let m = e.metadata().unwrap();
-            let data = if m.is_file() && hash {
+            let kind = if m.file_type().is_symlink() {
+                FileKind::Symlink
+            } else if m.is_dir() {
+                FileKind::Dir
+            } else {
+                FileKind::File
+            };
+            let data = if kind == FileKind::File && hash {
                 stilt_syncer::proto::hash_bytes(&std::fs::read(e.path()).unwrap())
             } else {
                 vec![]
             };
             out.push(Entry {
                 path: r.clone(),
-                kind: if m.is_dir() {
-                    FileKind::Dir
-                } else {
-                    FileKind::File
-                },
+                kind,
                 mode: m.permissions().mode() & 0o7777,
                 size: m.len(),
                 mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
                 hash: data,
             });
-            if m.is_dir() {
+            if kind == FileKind::Dir {
                 walk(root, &r, hash, out);
             }
         }
@@ -497,6 +533,35 @@ mod tests {
                 .len(),
             4096
         );
+    }
+
+    #[tokio::test]
+    async fn symlinks_come_back_as_links_with_their_target() {
+        let (src, dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let echo = EchoGuard::default();
+        write(src.path(), "venv/lib/python3", "interpreter");
+        std::fs::create_dir_all(src.path().join("venv/bin")).unwrap();
+        std::os::unix::fs::symlink("../lib/python3", src.path().join("venv/bin/python")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", src.path().join("abs-link")).unwrap();
+        let (r, _) = sync(src.path(), dst.path(), true, &echo).await;
+        assert_eq!(r.files_copied, 3, "{:?}", r.changes);
+        let link = dst.path().join("venv/bin/python");
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../lib/python3")
+        );
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "interpreter");
+        assert_eq!(
+            std::fs::read_link(dst.path().join("abs-link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert!(echo.is_echo(&link));
+        let (again, _) = sync(src.path(), dst.path(), true, &echo).await;
+        assert_eq!(again.files_copied, 0, "{:?}", again.changes);
+        std::fs::remove_file(src.path().join("abs-link")).unwrap();
+        let (gone, _) = sync(src.path(), dst.path(), true, &echo).await;
+        assert_eq!(gone.files_deleted, 1);
+        assert!(std::fs::symlink_metadata(dst.path().join("abs-link")).is_err());
     }
 
     #[tokio::test]
