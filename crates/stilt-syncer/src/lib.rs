@@ -12,7 +12,7 @@
 //! **Must not:** know how the bytes travel (Kubernetes exec, Docker attach, a test duplex: the
 //! client takes any `AsyncRead`/`AsyncWrite`), know about API objects, or pull in anything heavy:
 //! the helper is std-only and blocking (static glibc build: about 1.3 MB stripped, see
-//! `build-static.sh`).
+//! `build-static.sh`; every Stilt build embeds one through stilt-k8s's build script).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), stilt_syncer::ClientError> {
