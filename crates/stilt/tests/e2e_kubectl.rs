@@ -240,9 +240,13 @@ fn api_client(p: &Project) -> (String, String, ureq::Agent) {
             cert,
         ])))
         .build();
+    // No pooled connections: a server may close one after answering an error before reading the
+    // request body, and the next request on it would fail with "Peer disconnected".
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
         .build()
         .into();
     (server, token, agent)
