@@ -86,6 +86,9 @@ struct RunState {
     /// Key of the inputs of the last run: args + newest config-file event + trigger.
     last_key: Option<String>,
     runs: u64,
+    /// Args of the last successful load: a load with other args resets which resources are
+    /// enabled (they name them when the Tiltfile does not call config.parse), as Tilt does.
+    loaded_args: Option<Vec<String>>,
 }
 
 struct TiltfileReconciler {
@@ -187,14 +190,26 @@ impl Reconciler for TiltfileReconciler {
             st.last_key = Some(key);
             st.runs += 1;
         }
+        let args_changed = self
+            .state
+            .lock()
+            .loaded_args
+            .as_ref()
+            .is_some_and(|a| a != &tf.spec.args);
+        let args = tf.spec.args.clone();
         consume_trigger(&self.ctx, TILTFILE_RESOURCE);
         let ctx = self.ctx.clone();
         let loader = self.loader.clone();
         let state = self.state.clone();
         let queue = self.queue.clone();
         tokio::spawn(async move {
-            run_once(&ctx, loader, tf).await;
-            state.lock().running = false;
+            let loaded = run_once(&ctx, loader, tf, args_changed).await;
+            let mut st = state.lock();
+            st.running = false;
+            if loaded {
+                st.loaded_args = Some(args);
+            }
+            drop(st);
             // Changes that arrived while loading get their own run.
             queue.add(TILTFILE_OBJECT);
         });
@@ -221,7 +236,8 @@ fn write_tiltfile_status(ctx: &Ctx, f: impl Fn(&mut TiltfileStatus)) {
         });
 }
 
-async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
+/// Loads the Tiltfile and applies the result; true when both succeeded.
+async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile, args_changed: bool) -> bool {
     let started = MicroTime::now();
     let clock = Instant::now();
     let span = format!("tiltfile:{}", started.0.timestamp_micros());
@@ -266,7 +282,7 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
                     &format!("WARNING: {w}"),
                 );
             }
-            let applied = apply_result(ctx, &tf, &loaded);
+            let applied = apply_result(ctx, &tf, &loaded, args_changed);
             let parallel = loaded
                 .settings
                 .max_parallel_updates
@@ -337,6 +353,7 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
         });
     });
     crate::build::record_build_end(ctx, TILTFILE_RESOURCE, &span, started, &error);
+    error.is_empty()
 }
 
 /// The FileWatch on every file the Tiltfile read (kept even when the load failed, so fixing the
@@ -420,7 +437,12 @@ fn identity(v: &Value) -> Value {
     })
 }
 
-fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreError> {
+fn apply_result(
+    ctx: &Ctx,
+    tf: &Tiltfile,
+    loaded: &Loaded,
+    args_changed: bool,
+) -> Result<(), StoreError> {
     let tf_uid = ctx
         .store
         .get_typed::<Tiltfile>(TILTFILE_OBJECT)?
@@ -475,8 +497,8 @@ fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreEr
             }
             Err(e) => return Err(e),
             Ok(current) => {
-                // Disable state belongs to the user once created; reloads never reset it.
-                if kind == "ConfigMap" && name.ends_with("-disable") {
+                // Disable state belongs to the user once created; only new args reset it.
+                if kind == "ConfigMap" && name.ends_with("-disable") && !args_changed {
                     continue;
                 }
                 let mut value = value;

@@ -129,7 +129,9 @@ pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
 pub fn set_args(a: ArgsArgs) -> Result<ExitCode> {
     let client = Client::from_home()?;
     if a.args.is_empty() && !a.clear {
-        bail!("give the new arguments after `--`, or --clear");
+        bail!(
+            "give the new arguments (`stilt args a b`, `--` before ones that start with a dash), or --clear"
+        );
     }
     let path = Client::object_path(kind("Tiltfile"), TILTFILE_OBJECT);
     client.send(
