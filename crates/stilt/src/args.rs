@@ -179,6 +179,18 @@ pub struct LogsArgs {
     /// Only lines newer than this (e.g. 5m).
     #[arg(long)]
     pub since: Option<String>,
+    /// Only the last N lines of what is there now (-1: all).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tail: Option<i64>,
+    /// Only lines of this level: warn or error.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// all, build (builds, live updates) or runtime (pods, servers, containers).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// One JSON object per line, as `tilt logs --json`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

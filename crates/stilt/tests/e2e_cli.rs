@@ -105,20 +105,29 @@ fn dump_engine_prints_every_object_as_json() {
     let p = Project::new(TWO_RESOURCES);
     let port = free_port();
     let _up = up_tilt_style(&p, port, &[]);
-    let out = run_on(&p, port, &["dump", "engine"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let dump = || {
+        let out = run_on(&p, port, &["dump", "engine"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let cmd_names = |v: &Value| -> Vec<String> {
+        v["objects"]["Cmd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the Tiltfile's Cmds in the dump",
+        || cmd_names(&dump()).contains(&"north:update".to_string()),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v["objects"]["Cmd"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["metadata"]["name"].as_str())
-        .collect();
-    assert!(names.contains(&"north:update"), "{names:?}");
+    let v = dump();
     assert!(v["objects"]["Session"][0]["status"].is_object(), "{v}");
 }
 
@@ -173,4 +182,50 @@ fn two_instances_run_side_by_side_and_a_third_on_a_taken_port_is_refused() {
         kubeconfig_before
     );
     assert!(get(port_a, "only-in-a"), "the first instance still answers");
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn logs_filter_by_source_and_level_tail_and_print_json() {
+    let p = Project::new(
+        r#"
+local_resource('svc', cmd='echo built-line', serve_cmd='echo served-line; sleep 300')
+"#,
+    );
+    let port = free_port();
+    let _up = up_tilt_style(&p, port, &[]);
+    let text = |args: &[&str]| {
+        let out = run_on(&p, port, &[&["logs", "svc"], args].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_until(Duration::from_secs(30), "both lines", || {
+        let all = text(&[]);
+        all.contains("built-line") && all.contains("served-line")
+    });
+    let build = text(&["--source", "build"]);
+    assert!(
+        build.contains("built-line") && !build.contains("served-line"),
+        "{build}"
+    );
+    let runtime = text(&["--source", "runtime"]);
+    assert!(
+        runtime.contains("served-line") && !runtime.contains("built-line"),
+        "{runtime}"
+    );
+    assert_eq!(text(&["--level", "error"]).trim(), "", "no error lines");
+    let last = text(&["--tail", "1", "--source", "runtime", "--json"]);
+    let lines: Vec<&str> = last.lines().collect();
+    assert_eq!(lines.len(), 1, "{last}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["resource"], "svc");
+    assert_eq!(v["source"], "runtime");
+    assert_eq!(v["level"], "info");
+    assert_eq!(v["message"], "served-line");
+    let bad = run_on(&p, port, &["logs", "--level", "debug"]);
+    assert!(!bad.status.success());
 }
