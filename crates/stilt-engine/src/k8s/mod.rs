@@ -350,6 +350,9 @@ pub fn runtime(
 pub(crate) mod testing;
 
 #[cfg(test)]
+mod discovery_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,9 +1,9 @@
 //! The PortForward reconciler: one local listener per `spec.forwards` entry, forwarding each
 //! connection to the pod named in `spec.podName`.
 //!
-//! A forward whose `containerPort` is 0 goes to the pod's first declared container port (the one
-//! equal to the local port if declared), else to the local port — Tilt's
-//! `PopulatePortForwards`. A spec change replaces the listeners; a listener that cannot bind yet
+//! The API rejects `containerPort: 0` here, as Tilt's does: the KubernetesDiscovery reconciler
+//! fills it in from the pod ([`populate_container_ports`], Tilt's `PopulatePortForwards`) when
+//! it creates the PortForward from its template. A spec change replaces the listeners; a listener that cannot bind yet
 //! (the previous pod's forward still closing) is retried with backoff (50 ms doubling to 15 s),
 //! and `status.forwardStatuses` says how each forward is doing.
 
@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use stilt_api::*;
-use stilt_k8s::manifest::ObjectRef;
 use stilt_k8s::{ForwardSpec, PortForwarder};
 use stilt_logs::Level;
 use stilt_store::{StoreError, TypedStore};
@@ -151,25 +150,7 @@ async fn supervise(ctx: Ctx, pf: PortForward) {
             }
         }
     };
-    let forwards = if pf.spec.forwards.iter().any(|f| f.container_port == 0) {
-        let pod_ref = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Pod".into(),
-            name: pf.spec.pod_name.clone(),
-            namespace: pf.spec.namespace.clone(),
-            uid: String::new(),
-        };
-        let pod = cluster
-            .get(&pod_ref)
-            .await
-            .ok()
-            .flatten()
-            .map(|p| stilt_k8s::discovery::api_pod(&p, ""))
-            .unwrap_or_default();
-        populate_container_ports(&pf.spec.forwards, &pod)
-    } else {
-        pf.spec.forwards.clone()
-    };
+    let forwards = pf.spec.forwards.clone();
     let mut running: Vec<Option<PortForwarder>> = forwards.iter().map(|_| None).collect();
     let mut errors: Vec<String> = forwards.iter().map(|_| String::new()).collect();
     let mut logged: Vec<String> = errors.clone();
