@@ -287,6 +287,15 @@ impl BuildReconciler {
         {
             parts.push(serde_json::to_string(&ci.spec).unwrap_or_default());
         }
+        for ka in store
+            .list_typed::<KubernetesApply>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| owned(&d.metadata.annotations))
+        {
+            // A reload that regenerates the YAML re-applies it.
+            parts.push(serde_json::to_string(&ka.spec).unwrap_or_default());
+        }
         for dc in store
             .list_typed::<DockerComposeService>()
             .unwrap_or_default()
@@ -377,6 +386,13 @@ impl Reconciler for BuildReconciler {
         for m in &manifests {
             let rs = st.resources.entry(m.name.clone()).or_default().clone();
             let disabled = self.disabled(&m.name);
+            if disabled && m.kind == "k8s" && !rs.building && rs.builds > 0 {
+                // Disabling deletes what was deployed; enabling deploys it again, like a first
+                // update.
+                let r = st.resources.get_mut(&m.name).expect("inserted");
+                r.builds = 0;
+                r.succeeded_once = false;
+            }
             let (runtime, ready) = self.runtime(m, &rs);
             if ready {
                 st.resources.get_mut(&m.name).expect("inserted").ever_ready = true;
@@ -472,6 +488,16 @@ impl Reconciler for BuildReconciler {
                 ctx.logs.line(&m.name, &span, Level::Info, &reason);
                 let result = run_update(&ctx, &state, &m, &span).await;
                 let error = result.err().unwrap_or_default();
+                if !error.is_empty() {
+                    // Every failure is in the resource's log, also one before anything ran
+                    // ("cannot reach the Kubernetes cluster").
+                    ctx.logs.line(
+                        &m.name,
+                        &span,
+                        Level::Error,
+                        &format!("Build Failed: {error}"),
+                    );
+                }
                 {
                     let mut st = state.lock();
                     if let Some(rs) = st.resources.get_mut(&m.name) {
@@ -536,18 +562,8 @@ async fn run_update(
                 .into_iter()
                 .find(|k| k.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
                 .ok_or_else(|| format!("no KubernetesApply for resource {}", m.name))?;
-            ctx.logs.line(&m.name, span, Level::Info, "Deploying");
-            let applied = crate::k8s::apply(ctx, &ka, &m.name, span).await?;
-            let key = format!("ka:{}", ka.metadata.name);
-            let mut st = state.lock();
-            if let Some(old) = st.monitors.remove(&key) {
-                old.abort();
-            }
-            st.monitors.insert(
-                key,
-                crate::k8s::monitor(ctx.clone(), ka, m.name.clone(), applied),
-            );
-            Ok(())
+            // The KubernetesApply reconciler applies; the queue only asks, through the store.
+            crate::k8s::apply::request_apply(ctx, &ka.metadata.name, span).await
         }
         "docker-compose" => {
             crate::docker::build_images(ctx, &m.name, &m.image_maps, span).await?;

@@ -9,6 +9,9 @@
 //! * [`cmd`] runs Cmd processes (restart on change, readiness probes, disable).
 //! * [`build`] is the update queue: for every resource it decides when to update (deps, triggers,
 //!   trigger modes, parallelism), runs the update, and writes UIResource status.
+//! * [`cluster`] connects to the cluster of each Cluster object and writes what it found.
+//! * [`k8s`] holds the KubernetesApply, KubernetesDiscovery, PortForward and PodLogStream
+//!   reconcilers.
 //! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
 //!
 //! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through
@@ -16,6 +19,7 @@
 //! trait the binary implements).
 
 pub mod build;
+pub mod cluster;
 pub mod cmd;
 pub mod controller;
 pub mod docker;
@@ -107,6 +111,8 @@ impl Engine {
         let cmds = cmd::start(ctx.clone());
         liveupdate::start(ctx.clone());
         syncback::start(ctx.clone());
+        cluster::start(ctx.clone());
+        k8s::start(ctx.clone());
         let build = build::start(ctx.clone());
         tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;
