@@ -5,7 +5,6 @@ mod common;
 
 use common::{Project, Up, free_port, wait_until};
 use serde_json::Value;
-use std::process::Stdio;
 use std::time::Duration;
 
 const TWO_RESOURCES: &str = r#"
@@ -15,19 +14,8 @@ local_resource('south', cmd='echo south-ran')
 
 /// `stilt up ARGS...` with `TILT_PORT` set, as Tilt's own integration harness runs `tilt up`.
 fn up_tilt_style(p: &Project, port: u16, args: &[&str]) -> Up {
-    let log = p.home.path().join(format!("stilt-up-{port}.log"));
-    let file = std::fs::File::create(&log).unwrap();
-    let child = p
-        .cmd(&[&["up"], args].concat())
-        .env("TILT_PORT", port.to_string())
-        .stdout(Stdio::from(file.try_clone().unwrap()))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .unwrap();
-    let up = Up {
-        child: Some(child),
-        log,
-    };
+    let port_text = port.to_string();
+    let up = p.spawn_up(&[&["up"], args].concat(), &[("TILT_PORT", &port_text)]);
     wait_until(Duration::from_secs(30), "the API server", || {
         run_on(p, port, &["get", "sessions"]).status.success()
     });
@@ -140,19 +128,12 @@ fn two_instances_run_side_by_side_and_a_third_on_a_taken_port_is_refused() {
     let home = a.home.path().to_path_buf();
     let (port_a, port_b) = (free_port(), free_port());
     let _up_a = up_tilt_style(&a, port_a, &[]);
-    let log = home.join("b.log");
-    let file = std::fs::File::create(&log).unwrap();
-    let _up_b = Up {
-        child: Some(
-            b.cmd(&["up", "--port", &port_b.to_string()])
-                .env("STILT_HOME", &home)
-                .stdout(Stdio::from(file.try_clone().unwrap()))
-                .stderr(Stdio::from(file))
-                .spawn()
-                .unwrap(),
-        ),
-        log,
-    };
+    let home_text = home.display().to_string();
+    let port_b_text = port_b.to_string();
+    let _up_b = b.spawn_up(
+        &["up", "--port", &port_b_text],
+        &[("STILT_HOME", &home_text)],
+    );
     let get = |port: u16, name: &str| {
         a.cmd(&["get", "uiresource", name, "--port", &port.to_string()])
             .output()
