@@ -365,7 +365,7 @@ fn disabling_deletes_enabling_restores_removing_deletes() {
     let name = format!("e2e-dis-{suffix}");
     let other = format!("e2e-keep-{suffix}");
     let tiltfile = |both: bool| {
-        let mut t = format!("allow_k8s_contexts('stilt-dev')\nk8s_yaml('keep.yaml')\n");
+        let mut t = "allow_k8s_contexts('stilt-dev')\nk8s_yaml('keep.yaml')\n".to_string();
         if both {
             t.push_str("k8s_yaml('deploy.yaml')\n");
         }
@@ -425,9 +425,7 @@ fn up_with_env(p: &Project, env: &[(&str, &str)]) -> Up {
 fn an_unreachable_cluster_fails_the_update_in_the_log_and_the_stream() {
     require_cluster();
     let name = format!("e2e-unreach-{}", free_port());
-    let p = Project::new(&format!(
-        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n"
-    ));
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n");
     p.write("deploy.yaml", &http_deployment(&name, 8080, "x"));
     // The dev cluster's context, pointed at a port nothing listens on.
     let dead = p.path("dead-kubeconfig");
@@ -481,9 +479,7 @@ fn a_kubeconfig_with_a_token_and_a_stray_client_key_works_as_in_kubectl() {
     ]);
     let token = kubectl(&["create", "token", &sa]).trim().to_string();
     assert!(!token.is_empty());
-    let p = Project::new(&format!(
-        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n"
-    ));
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n");
     p.write("deploy.yaml", &http_deployment(&name, 8080, "t"));
     let cfg = p.path("token-kubeconfig");
     std::fs::copy(std::env::var("KUBECONFIG").unwrap(), &cfg).unwrap();
