@@ -90,6 +90,7 @@ pub fn start(ctx: Ctx) -> BuildController {
             "ConfigMap",
             "Tiltfile",
             "KubernetesDiscovery",
+            "PodLogStream",
             "DockerComposeService",
             "LiveUpdate",
         ]
@@ -704,9 +705,11 @@ fn restart_serve(ctx: &Ctx, serve: &Cmd) {
 }
 
 pub(crate) fn write_ui(ctx: &Ctx, name: &str, f: impl Fn(&mut UIResourceStatus)) {
-    let _ = ctx.store.update_status_with::<UIResource>(name, |o| {
+    if let Err(e) = ctx.store.update_status_with::<UIResource>(name, |o| {
         f(o.status.get_or_insert_with(Default::default))
-    });
+    }) {
+        tracing::warn!("writing the status of UIResource {name}: {e}");
+    }
 }
 
 /// Marks a build as started in the resource's UIResource.

@@ -551,11 +551,13 @@ async fn run_apply(
 ) -> Record {
     let name = &ka.metadata.name;
     let started = MicroTime::now();
-    let _ = ctx.store.update_status_with::<KubernetesApply>(name, |o| {
+    if let Err(e) = ctx.store.update_status_with::<KubernetesApply>(name, |o| {
         o.status
             .get_or_insert_with(Default::default)
             .last_apply_start_time = Some(started)
-    });
+    }) {
+        tracing::warn!("recording the apply start of {name}: {e}");
+    }
     let mut record = Record {
         spec: ka.spec.clone(),
         image_maps: image_maps.iter().filter_map(|(_, m)| m.clone()).collect(),
