@@ -329,13 +329,17 @@ impl ApplyReconciler {
         let (ctx, state, queue) = (self.ctx.clone(), self.state.clone(), self.queue.clone());
         tokio::spawn(async move {
             let resource = resource_of(&ka.metadata);
-            let span = request.clone().unwrap_or_else(|| {
-                ka.metadata
-                    .annotations
-                    .get(ANNOTATION_LOG_SPAN_ID)
-                    .cloned()
-                    .unwrap_or_else(|| format!("kubernetesapply:{name}"))
-            });
+            // The token is `<build span>@<nonce>`: the apply logs into the build's span.
+            let span = request
+                .as_ref()
+                .map(|r| r.split('@').next().unwrap_or(r).to_string())
+                .unwrap_or_else(|| {
+                    ka.metadata
+                        .annotations
+                        .get(ANNOTATION_LOG_SPAN_ID)
+                        .cloned()
+                        .unwrap_or_else(|| format!("kubernetesapply:{name}"))
+                });
             let mut record = run_apply(&ctx, &ka, &image_maps, &resource, &span).await;
             record.failures = if record.unreachable {
                 previous.failures + 1
@@ -547,11 +551,13 @@ async fn run_apply(
 ) -> Record {
     let name = &ka.metadata.name;
     let started = MicroTime::now();
-    let _ = ctx.store.update_status_with::<KubernetesApply>(name, |o| {
+    if let Err(e) = ctx.store.update_status_with::<KubernetesApply>(name, |o| {
         o.status
             .get_or_insert_with(Default::default)
             .last_apply_start_time = Some(started)
-    });
+    }) {
+        tracing::warn!("recording the apply start of {name}: {e}");
+    }
     let mut record = Record {
         spec: ka.spec.clone(),
         image_maps: image_maps.iter().filter_map(|(_, m)| m.clone()).collect(),
@@ -922,9 +928,13 @@ fn delete_owned_discovery(ctx: &Ctx, name: &str) -> Outcome {
 /// How long the build queue waits for its apply to be answered at most.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(600);
 
-/// Asks the reconciler to apply the KubernetesApply `name` now, by writing the request token into
-/// its annotations, and waits for the answer. Returns the apply's error, if any.
-pub async fn request_apply(ctx: &Ctx, name: &str, token: &str) -> Result<(), String> {
+/// Asks the reconciler to apply the KubernetesApply `name` now, by writing a request token into
+/// its annotations, and waits for the answer; the apply logs into `span`. Returns the apply's error, if any.
+pub async fn request_apply(ctx: &Ctx, name: &str, span: &str) -> Result<(), String> {
+    // Unique per request: a span name can come again (a resource's builds restart at 1 when it
+    // is enabled again).
+    let token = format!("{span}@{}", MicroTime::now().0.timestamp_micros());
+    let token = token.as_str();
     let ask = || {
         let patch = json!({"metadata": {"annotations": {ANN_APPLY_REQUEST: token}}});
         ctx.store

@@ -354,3 +354,65 @@ async fn the_cluster_object_says_what_was_found() {
     assert_eq!(s.error, "cannot reach the Kubernetes cluster");
     assert!(s.connection.is_none());
 }
+
+/// (pod phase, its log stream) → runtime status: a finished pod counts once its logs are in.
+#[test]
+fn a_finished_pod_counts_once_its_logs_are_in() {
+    let ctx = ctx_with(&FakeCluster::new());
+    let mut kd = KubernetesDiscovery::new("job", Default::default());
+    kd.metadata
+        .annotations
+        .insert(ANNOTATION_RESOURCE.into(), "job".into());
+    ctx.store.create_typed(&kd).unwrap();
+    let set_pod = |phase: &str| {
+        ctx.store
+            .update_status_with::<KubernetesDiscovery>("job", |k| {
+                k.status = Some(KubernetesDiscoveryStatus {
+                    pods: vec![api_pod("job-1", phase, 1, false)],
+                    ..Default::default()
+                })
+            })
+            .unwrap();
+    };
+    let set_stream = |terminated: Option<bool>| {
+        let _ = ctx.store.delete("PodLogStream", "job-default-job-1");
+        if let Some(t) = terminated {
+            let mut pls = PodLogStream::new(
+                "job-default-job-1",
+                PodLogStreamSpec {
+                    pod: "job-1".into(),
+                    ..Default::default()
+                },
+            );
+            pls.status = Some(PodLogStreamStatus {
+                container_statuses: vec![ContainerLogStreamStatus {
+                    name: "main".into(),
+                    active: !t,
+                    terminated: t,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            let created = ctx.store.create_typed(&pls).unwrap();
+            let mut with_status = created;
+            with_status.status = pls.status.clone();
+            ctx.store.update_status_typed(&with_status).unwrap();
+        }
+    };
+    let cases = [
+        ("Succeeded", None, ("pending", false)),
+        ("Succeeded", Some(false), ("pending", false)),
+        ("Succeeded", Some(true), ("ok", true)),
+        ("Failed", Some(false), ("pending", false)),
+        ("Failed", Some(true), ("error", false)),
+    ];
+    for (phase, stream, want) in cases {
+        set_pod(phase);
+        set_stream(stream);
+        assert_eq!(
+            super::runtime(&ctx, "job", "", true),
+            want,
+            "{phase} {stream:?}"
+        );
+    }
+}

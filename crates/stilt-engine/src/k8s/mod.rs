@@ -311,6 +311,10 @@ pub fn runtime(
                 .map(String::as_str)
                 == Some(resource)
         });
+    let kd_name = kd
+        .as_ref()
+        .map(|k| k.metadata.name.clone())
+        .unwrap_or_default();
     let mut pods = kd
         .and_then(|k| k.status)
         .map(|s| s.pods)
@@ -331,6 +335,12 @@ pub fn runtime(
             .as_ref()
             .is_some_and(|t| t.exit_code != 0)
     }) && pod.phase != "Running";
+    // A finished pod counts once its log stream has delivered everything (`stilt ci` exits on
+    // it, and the output belongs in the log first).
+    let finished = pod.phase == "Succeeded" || pod.phase == "Failed";
+    if finished && !logs_drained(ctx, &kd_name, &pod) {
+        return ("pending", false);
+    }
     match pod.phase.as_str() {
         "Succeeded" => ("ok", true),
         "Failed" => ("error", false),
@@ -343,6 +353,19 @@ pub fn runtime(
             ("ok", true)
         }
         _ => ("pending", false),
+    }
+}
+
+/// Whether the pod's PodLogStream (owned by discovery `kd`) followed every container to its end.
+fn logs_drained(ctx: &Ctx, kd: &str, pod: &Pod) -> bool {
+    let name = format!("{kd}-{}-{}", pod.namespace, pod.name);
+    match ctx.store.get_typed::<PodLogStream>(&name) {
+        // Every followed container ended (none followed: nothing to wait for).
+        Ok(pls) => pls.status.is_some_and(|s| {
+            s.error.is_empty() && s.container_statuses.iter().all(|c| c.terminated)
+        }),
+        // Not created yet: wait for it.
+        Err(_) => false,
     }
 }
 

@@ -452,3 +452,73 @@ async fn an_unreachable_cluster_is_retried() {
     })
     .await;
 }
+
+/// (spec YAML, result YAML, discovery strategy) → the owned discovery's watches.
+#[test]
+fn the_discovery_an_apply_owns() {
+    let deploy = |ns: &str, uid: &str| {
+        let mut y = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n".to_string();
+        if !ns.is_empty() {
+            y.push_str(&format!("  namespace: {ns}\n"));
+        }
+        if !uid.is_empty() {
+            y.push_str(&format!("  uid: {uid}\n"));
+        }
+        y
+    };
+    let w = |uid: &str, ns: &str, name: &str| KubernetesWatchRef {
+        uid: uid.into(),
+        namespace: ns.into(),
+        name: name.into(),
+    };
+    type Watches = Option<Vec<KubernetesWatchRef>>;
+    let cases: Vec<(&str, String, String, &str, Watches)> = vec![
+        ("nothing to watch", String::new(), String::new(), "", None),
+        (
+            "before the apply: the namespaces of the YAML",
+            deploy("", ""),
+            String::new(),
+            "",
+            Some(vec![w("", "team", "")]),
+        ),
+        (
+            "applied: the UIDs",
+            deploy("", ""),
+            deploy("team", "u1"),
+            "",
+            Some(vec![w("u1", "team", "web")]),
+        ),
+        (
+            "applied elsewhere: both namespaces",
+            deploy("other", ""),
+            deploy("team", "u1"),
+            "",
+            Some(vec![w("u1", "team", "web"), w("", "other", "")]),
+        ),
+        (
+            "selectors-only: no UIDs",
+            deploy("", ""),
+            deploy("team", "u1"),
+            "selectors-only",
+            Some(vec![w("", "team", "")]),
+        ),
+    ];
+    for (case, yaml, result, strategy, want) in cases {
+        let mut ka = ka_with(&yaml, &[(ANNOTATION_RESOURCE, "web")]);
+        ka.spec.discovery_strategy = strategy.into();
+        ka.metadata.uid = "ka-uid".into();
+        ka.status = Some(KubernetesApplyStatus {
+            result_yaml: result,
+            ..Default::default()
+        });
+        let kd = desired_discovery(&ka, "team");
+        assert_eq!(kd.as_ref().map(|k| k.spec.watches.clone()), want, "{case}");
+        if let Some(kd) = kd {
+            assert_eq!(kd.metadata.owner_references[0].uid, "ka-uid", "{case}");
+            assert_eq!(
+                kd.metadata.annotations[ANNOTATION_RESOURCE], "web",
+                "{case}"
+            );
+        }
+    }
+}
