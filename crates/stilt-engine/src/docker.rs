@@ -159,6 +159,11 @@ pub async fn build_image(
     req.extra_tags = di.spec.extra_tags.clone();
     req.network = (!di.spec.network.is_empty()).then(|| di.spec.network.clone());
     req.pull = di.spec.pull;
+    req.platform = (!di.spec.platform.is_empty()).then(|| di.spec.platform.clone());
+    req.extra_hosts = di.spec.extra_hosts.clone();
+    req.cache_from = di.spec.cache_from.clone();
+    req.secrets = di.spec.secrets.clone();
+    req.ssh = di.spec.ssh_agent_configs.clone();
     let result = docker.build(req, Some(log_sink(ctx, resource, span))).await;
     let finished = MicroTime::now();
     match result {

@@ -428,3 +428,66 @@ fn same_tag_without_redeploy_and_restart_container() {
     drop(up);
     drop(guard);
 }
+
+/// `docker_build` options reach the build: `extra_hosts` is in `/etc/hosts` during RUN, a
+/// `secret` is readable through `RUN --mount=type=secret` (a BuildKit session serves it), and
+/// `platform` / `cache_from` are accepted by the engine and recorded in the DockerImage.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn docker_build_options_reach_the_build() {
+    let (port1, port2) = (free_port(), free_port());
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-hosts', 'hosts', extra_hosts=['myhost:1.2.3.4'], platform='linux/amd64',\n\
+         \x20            cache_from=['stilt-test/busybox:latest'])\n\
+         docker_build('stilt-e2e-secret', 'secret', secret=['id=mysecret,src=secret/token.txt'],\n\
+         \x20            extra_hosts=['one:10.0.0.1', 'two:10.0.0.2'])\n",
+    );
+    let serve = "CMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n";
+    p.write(
+        "hosts/Dockerfile",
+        &format!("FROM stilt-test/busybox:latest\nRUN mkdir -p /www && grep myhost /etc/hosts > /www/hosts.txt\n{serve}"),
+    );
+    p.write(
+        "secret/Dockerfile",
+        &format!("FROM stilt-test/busybox:latest\nRUN mkdir -p /www && grep -h -e one -e two /etc/hosts > /www/hosts.txt\nRUN --mount=type=secret,id=mysecret cp /run/secrets/mysecret /www/secret.txt\n{serve}"),
+    );
+    p.write("secret/token.txt", "s3cr3t\n");
+    p.write(
+        "docker-compose.yml",
+        &format!("version: \"3\"\nservices:\n  hosts:\n    image: stilt-e2e-hosts\n    ports:\n      - \"127.0.0.1:{port1}:8000\"\n  secret:\n    image: stilt-e2e-secret\n    ports:\n      - \"127.0.0.1:{port2}:8000\"\n"),
+    );
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(Duration::from_secs(180), "both images served", || {
+        http_get(port1, "/hosts.txt").is_some() && http_get(port2, "/secret.txt").is_some()
+    });
+    let hosts = http_get(port1, "/hosts.txt").unwrap();
+    assert!(
+        hosts.contains("1.2.3.4") && hosts.contains("myhost"),
+        "{hosts}"
+    );
+    assert_eq!(http_get(port2, "/secret.txt").as_deref(), Some("s3cr3t\n"));
+    let hosts2 = http_get(port2, "/hosts.txt").unwrap();
+    assert!(
+        hosts2.contains("10.0.0.1") && hosts2.contains("10.0.0.2"),
+        "{hosts2}"
+    );
+    let out = p.run(&["get", "dockerimages", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spec = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["spec"]["ref"] == "stilt-e2e-hosts")
+        .map(|i| i["spec"].clone())
+        .unwrap();
+    assert_eq!(spec["platform"], "linux/amd64");
+    assert_eq!(spec["extraHosts"], serde_json::json!(["myhost:1.2.3.4"]));
+    assert_eq!(
+        spec["cacheFrom"],
+        serde_json::json!(["stilt-test/busybox:latest"])
+    );
+    drop(up);
+    drop(guard);
+}
