@@ -259,6 +259,12 @@ pub async fn build_cmd_image(
         format!("EXPECTED_IMAGE={image}"),
         format!("EXPECTED_TAG={tag}"),
     ]);
+    if let Some(host) = expected_registry(ctx, ci).await {
+        // REGISTRY_HOST is Tilt's older name, kept for scripts that still read it.
+        env.push(format!("REGISTRY_HOST={host}"));
+        env.push(format!("EXPECTED_REGISTRY={host}"));
+    }
+    env.extend(image_map_env(ctx, &image_deps_of(&ci.metadata), false));
     write_status::<CmdImage>(ctx, &name, |o| {
         o.status = Some(CmdImageStatus {
             building: Some(CmdImageStateBuilding {
@@ -380,6 +386,96 @@ pub async fn build_cmd_image(
             Err(msg)
         }
     }
+}
+
+/// The image maps a build depends on (`custom_build(image_deps=…)`, FROM images), in order:
+/// the loader lists them in the `stilt.dev/image-deps` annotation because Stilt's
+/// `spec.imageMaps` names the build's own map.
+pub fn image_deps_of(meta: &stilt_api::ObjectMeta) -> Vec<String> {
+    meta.annotations
+        .get(crate::names::ANN_IMAGE_DEPS)
+        .map(|s| {
+            s.split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `TILT_IMAGE_MAP_i=<name>` and `TILT_IMAGE_i=<ref>` for each image map, as Tilt sets them for
+/// custom builds (the local ref) and custom deploys (`from_cluster`: the ref the cluster pulls).
+pub fn image_map_env(ctx: &Ctx, names: &[String], from_cluster: bool) -> Vec<String> {
+    let mut env = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let status = ctx
+            .store
+            .get_typed::<ImageMap>(name)
+            .ok()
+            .and_then(|m| m.status)
+            .unwrap_or_default();
+        let image = if from_cluster {
+            if status.image_from_cluster.is_empty() {
+                status.image
+            } else {
+                status.image_from_cluster
+            }
+        } else if status.image_from_local.is_empty() {
+            status.image
+        } else {
+            status.image_from_local
+        };
+        env.push(format!("TILT_IMAGE_MAP_{i}={name}"));
+        env.push(format!("TILT_IMAGE_{i}={image}"));
+    }
+    env
+}
+
+/// The environment of a `k8s_custom_deploy` apply/delete command beyond the user's: the
+/// kubeconfig the engine talks to (Tilt's `KUBECONFIG`) and the image maps it deploys.
+pub fn deploy_env(ctx: &Ctx, image_maps: &[String]) -> Vec<String> {
+    let mut env = Vec::new();
+    if let Some(path) = kubeconfig_path() {
+        env.push(format!("KUBECONFIG={path}"));
+    }
+    env.extend(image_map_env(ctx, image_maps, true));
+    env
+}
+
+/// The kubeconfig Stilt's cluster connection reads: `$KUBECONFIG`, else `~/.kube/config`.
+fn kubeconfig_path() -> Option<String> {
+    std::env::var("KUBECONFIG")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .map(|h| format!("{h}/.kube/config"))
+        })
+}
+
+/// The registry a custom build pushes to, when it builds for Kubernetes: the one the cluster
+/// publishes, else `default_registry`. Compose builds have none (as in Tilt).
+async fn expected_registry(ctx: &Ctx, ci: &CmdImage) -> Option<String> {
+    if ci.spec.cluster_needs != "push" {
+        return None;
+    }
+    if let Ok(cluster) = ctx.k8s.cluster().await
+        && let Some(r) = cluster.info().registry
+        && !r.host.is_empty()
+    {
+        return Some(r.host);
+    }
+    ctx.store
+        .get_typed::<stilt_api::Tiltfile>(crate::names::TILTFILE_OBJECT)
+        .ok()
+        .and_then(|t| {
+            t.metadata
+                .annotations
+                .get(crate::names::ANN_DEFAULT_REGISTRY)
+                .cloned()
+        })
+        .filter(|h| !h.is_empty())
 }
 
 pub fn project_spec(p: &DockerComposeProject) -> ComposeProjectSpec {

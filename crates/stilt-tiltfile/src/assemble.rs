@@ -215,17 +215,25 @@ fn kind_matches(k: &K8sKind, e: &K8sEntity) -> bool {
         static CACHE: std::cell::RefCell<BTreeMap<String, Option<regex::Regex>>> =
             const { std::cell::RefCell::new(BTreeMap::new()) };
     }
-    let full = |pat: &str, s: &str| -> bool {
-        CACHE.with(|c| {
-            c.borrow_mut()
-                .entry(pat.to_owned())
-                .or_insert_with(|| regex::Regex::new(&format!("(?i)^(?:{pat})$")).ok())
-                .as_ref()
-                .is_some_and(|r| r.is_match(s))
-        })
+    // Tilt's ObjectSelector: each regexp matches anywhere in the field; empty matches all.
+    let m = |pat: &str, s: &str| -> bool {
+        pat.is_empty()
+            || CACHE.with(|c| {
+                c.borrow_mut()
+                    .entry(pat.to_owned())
+                    .or_insert_with(|| regex::Regex::new(pat).ok())
+                    .as_ref()
+                    .is_some_and(|r| r.is_match(s))
+            })
     };
-    full(&k.kind_re, e.kind())
-        && (k.api_version_re.is_empty() || full(&k.api_version_re, e.api_version()))
+    let ns = match e.namespace() {
+        "" => "default",
+        n => n,
+    };
+    m(&k.kind_re, e.kind())
+        && m(&k.api_version_re, e.api_version())
+        && m(&k.name_re, e.name())
+        && m(&k.namespace_re, ns)
 }
 
 /// Images (indices into state.images) referenced by an entity.
@@ -1352,8 +1360,29 @@ fn emit_resource(
                     } else {
                         "local-docker-and-remote"
                     };
+                    // The image maps of `image_deps`, in order, for $TILT_IMAGE_i (Tilt lists
+                    // them in spec.imageMaps; Stilt's spec.imageMaps names the build's own map).
+                    let dep_maps = t
+                        .image_deps
+                        .iter()
+                        .filter_map(|d| {
+                            st.images
+                                .iter()
+                                .find(|b| !std::ptr::eq(*b, t) && image_matches(b, d))
+                        })
+                        .map(image_map_name)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let span = format!("cmdimage:{build_name}");
+                    let mut anns = vec![
+                        (ANNOTATION_MANIFEST, m),
+                        (ANNOTATION_SPAN_ID, span.as_str()),
+                    ];
+                    if !dep_maps.is_empty() {
+                        anns.push((ANNOTATION_IMAGE_DEPS, dep_maps.as_str()));
+                    }
                     out.push(with_spec(
-                        object("CmdImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}"))]),
+                        object("CmdImage", &build_name, &anns),
                         json!({
                             "ref": t.ref_str,
                             "args": c.args,
@@ -1700,7 +1729,18 @@ fn emit_k8s(
         if !r.entities.iter().any(|e| kind_matches(k, e)) {
             continue;
         }
-        let sel = json!({"apiVersionRegexp": k.api_version_re, "kindRegexp": k.kind_re});
+        let mut sel = serde_json::Map::new();
+        for (key, re) in [
+            ("apiVersionRegexp", &k.api_version_re),
+            ("kindRegexp", &k.kind_re),
+            ("nameRegexp", &k.name_re),
+            ("namespaceRegexp", &k.namespace_re),
+        ] {
+            if !re.is_empty() {
+                sel.insert(key.into(), json!(re));
+            }
+        }
+        let sel = Json::Object(sel);
         for p in &k.image_json_paths {
             locators.push(json!({"objectSelector": sel, "path": p}));
         }

@@ -139,8 +139,11 @@ pub struct K8sResourceOpts {
 
 #[derive(Debug, Clone)]
 pub struct K8sKind {
+    /// Tilt's ObjectSelector regexps: `(?i)<pattern>` matched anywhere, `""` matches all.
     pub kind_re: String,
     pub api_version_re: String,
+    pub name_re: String,
+    pub namespace_re: String,
     pub image_json_paths: Vec<String>,
     pub image_object: Option<(String, String, String)>,
     pub pod_readiness: String,

@@ -491,3 +491,53 @@ fn docker_build_options_reach_the_build() {
     drop(up);
     drop(guard);
 }
+
+/// `custom_build` runs with Tilt's environment: `EXPECTED_*`, and for each of its `image_deps`
+/// `TILT_IMAGE_MAP_i` (the image map's name) and `TILT_IMAGE_i` (the ref built locally). A
+/// compose build has no registry, so no `EXPECTED_REGISTRY` (as in Tilt).
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn custom_build_env_names_its_image_deps() {
+    let port = free_port();
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-cbdep', 'base')\n\
+         custom_build('stilt-e2e-cbenv', 'env | sort > env.txt && docker build -t $EXPECTED_REF --build-arg BASE=$TILT_IMAGE_0 app',\n\
+         \x20            ['app'], image_deps=['stilt-e2e-cbdep'])\n",
+    );
+    p.write(
+        "base/Dockerfile",
+        "FROM stilt-test/busybox:latest\nRUN mkdir -p /www && echo base > /www/base.txt\n",
+    );
+    p.write(
+        "app/Dockerfile",
+        "ARG BASE\nFROM ${BASE}\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
+    );
+    p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-cbenv\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(
+        Duration::from_secs(120),
+        "the app built FROM $TILT_IMAGE_0",
+        || http_get(port, "/base.txt").as_deref() == Some("base\n"),
+    );
+    let env = std::fs::read_to_string(p.path("env.txt")).unwrap();
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+    };
+    let base = p.get_json("imagemap", "stilt-e2e-cbdep").unwrap()["status"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(base.starts_with("stilt-e2e-cbdep:tilt-"), "{base}");
+    assert_eq!(var("TILT_IMAGE_MAP_0").as_deref(), Some("stilt-e2e-cbdep"));
+    assert_eq!(var("TILT_IMAGE_0"), Some(base));
+    assert!(var("EXPECTED_REF").is_some_and(|r| r.starts_with("stilt-e2e-cbenv:tilt-build-")));
+    assert_eq!(var("EXPECTED_IMAGE").as_deref(), Some("stilt-e2e-cbenv"));
+    assert_eq!(var("EXPECTED_REGISTRY"), None);
+    assert_eq!(var("TILT_IMAGE_1"), None);
+    drop(up);
+    drop(guard);
+}
