@@ -431,33 +431,11 @@ pub fn image_map_env(ctx: &Ctx, names: &[String], from_cluster: bool) -> Vec<Str
     env
 }
 
-/// The environment of a `k8s_custom_deploy` apply/delete command beyond the user's: the
-/// kubeconfig the engine talks to (Tilt's `KUBECONFIG`) and the image maps it deploys.
-pub fn deploy_env(ctx: &Ctx, image_maps: &[String]) -> Vec<String> {
-    let mut env = Vec::new();
-    if let Some(path) = kubeconfig_path() {
-        env.push(format!("KUBECONFIG={path}"));
-    }
-    env.extend(image_map_env(ctx, image_maps, true));
-    env
-}
-
-/// The kubeconfig Stilt's cluster connection reads: `$KUBECONFIG`, else `~/.kube/config`.
-fn kubeconfig_path() -> Option<String> {
-    std::env::var("KUBECONFIG")
-        .ok()
-        .filter(|k| !k.is_empty())
-        .or_else(|| {
-            std::env::var("HOME")
-                .ok()
-                .map(|h| format!("{h}/.kube/config"))
-        })
-}
-
 /// The registry a custom build pushes to, when it builds for Kubernetes: the one the cluster
 /// publishes, else `default_registry`. Compose builds have none (as in Tilt).
 async fn expected_registry(ctx: &Ctx, ci: &CmdImage) -> Option<String> {
-    if ci.spec.cluster_needs != "push" {
+    // Compose builds push nowhere (Tilt's docker cluster has no registry).
+    if ci.spec.cluster_needs != "push" || ci.spec.cluster == "docker" {
         return None;
     }
     if let Ok(cluster) = ctx.k8s.cluster().await

@@ -149,7 +149,7 @@ pub async fn apply(
     let result = async {
         if let Some(cmd) = &ka.spec.apply_cmd {
             // k8s_custom_deploy: the command applies; its stdout is the applied objects' YAML.
-            return run_custom_deploy(ctx, cmd, &ka.spec.image_maps, resource, span)
+            return run_custom_deploy(ctx, cmd, resource, span)
                 .await
                 .map(|objs| (objs, String::new(), false));
         }
@@ -279,7 +279,6 @@ impl Drop for AbortOnDrop {
 async fn run_custom_deploy(
     ctx: &Ctx,
     cmd: &KubernetesApplyCmd,
-    image_maps: &[String],
     resource: &str,
     span: &str,
 ) -> Result<Vec<serde_json::Value>, String> {
@@ -300,12 +299,7 @@ async fn run_custom_deploy(
     for (k, v) in ctx.process_env.iter() {
         c.env(k, v);
     }
-    // KUBECONFIG and TILT_IMAGE_i / TILT_IMAGE_MAP_i come after the user's env, as in Tilt.
-    for kv in cmd
-        .env
-        .iter()
-        .chain(&crate::docker::deploy_env(ctx, image_maps))
-    {
+    for kv in &cmd.env {
         if let Some((k, v)) = kv.split_once('=') {
             c.env(k, v);
         }

@@ -30,6 +30,7 @@ pub mod host;
 mod model;
 mod objects;
 mod values;
+pub mod version;
 mod yaml;
 
 use std::collections::BTreeSet;

@@ -177,7 +177,11 @@ fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwa
                 host.into()
             },
             name: o.str("name").unwrap_or_default().into(),
-            path: o.str("link_path").unwrap_or_default().into(),
+            // Tilt keeps the link path without its leading slash.
+            path: {
+                let p = o.str("link_path").unwrap_or_default();
+                p.strip_prefix('/').unwrap_or(p).into()
+            },
         });
     }
     Err(bad_arg(
