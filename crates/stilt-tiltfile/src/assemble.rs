@@ -939,7 +939,8 @@ pub(crate) fn assemble(
     if all.iter().any(|r| r.kind == ResourceType::K8s) {
         let mut spec = json!({"connection": {"kubernetes": {"context": input.k8s_context, "namespace": input.k8s_namespace}}});
         if let Some(dr) = &st.settings.default_registry {
-            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromClusterNetwork": dr.host_from_cluster, "singleName": dr.single_name});
+            // Tilt: host_from_cluster is where the container runtime pulls from.
+            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromContainerRuntime": dr.host_from_cluster, "singleName": dr.single_name});
         }
         out.push(with_spec(object("Cluster", "default", &[]), spec));
     }
