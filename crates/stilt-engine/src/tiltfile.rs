@@ -384,7 +384,7 @@ fn owner_ref(tf_uid: &str) -> OwnerReference {
         name: TILTFILE_OBJECT.into(),
         uid: tf_uid.into(),
         controller: Some(true),
-        block_owner_deletion: None,
+        block_owner_deletion: Some(true),
     }
 }
 
@@ -482,6 +482,7 @@ fn apply_result(
             )));
         }
     }
+    crate::session::apply_ci_settings(ctx, &loaded.objects);
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     for mut obj in desired {
         let m = obj.meta_mut();

@@ -159,6 +159,7 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
     let file = std::path::absolute(&a.file)?;
     let loader = crate::loader::StarlarkLoader {
         web_host: "localhost".into(),
+        web_port: 10350,
         start_time: String::new(),
     };
     let loaded =

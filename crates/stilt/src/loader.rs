@@ -6,6 +6,8 @@ use stilt_engine::tiltfile::{LoadFailure, Loaded, Loader, ResourceSpec, Settings
 
 pub struct StarlarkLoader {
     pub web_host: String,
+    /// `TILT_PORT` of `local()` commands.
+    pub web_port: u16,
     pub start_time: String,
 }
 
@@ -24,6 +26,7 @@ impl Loader for StarlarkLoader {
         };
         req.watch = mode == Mode::Up;
         req.web_host = self.web_host.clone();
+        req.web_port = self.web_port;
         req.start_time = Some(self.start_time.clone());
         req.argv = std::env::args().collect();
         match stilt_tiltfile::load(&req) {

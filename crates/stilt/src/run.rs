@@ -72,6 +72,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     ];
     let loader = Arc::new(StarlarkLoader {
         web_host: opts.web_host.clone(),
+        web_port: opts.web_port,
         start_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
     let engine = Engine::start(EngineConfig {
