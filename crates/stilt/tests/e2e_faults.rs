@@ -1,0 +1,50 @@
+//! End to end: faults a user can cause (missing directories and programs, runaway Tiltfiles,
+//! commands that background children) must stay visible, bounded and stoppable.
+//! Run with `cargo test -p stilt --test e2e_faults -- --ignored` (the e2e tier of scripts/test).
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn log_of(p: &Project, resource: &str) -> String {
+    String::from_utf8_lossy(&p.run(&["logs", resource]).stdout).into_owned()
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_serve_cmd_that_cannot_start_is_an_error_that_names_what_is_missing_and_backs_off() {
+    let p = Project::new(
+        "local_resource('nodir', serve_cmd='echo hi', serve_dir='/nonexistent')\n\
+         local_resource('noprog', serve_cmd=['stilt-no-such-program', 'x'])\n",
+    );
+    let _up = p.up();
+    wait_until(Duration::from_secs(30), "nodir to be an error", || {
+        p.get_json("uiresource", "nodir")
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "error")
+    });
+    let cmd = p.get_json("cmd", "nodir:serve").unwrap();
+    let reason = cmd["status"]["terminated"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("serve_dir /nonexistent does not exist"),
+        "{cmd}"
+    );
+    wait_until(Duration::from_secs(30), "noprog to be an error", || {
+        p.get_json("uiresource", "noprog")
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "error")
+    });
+    assert!(log_of(&p, "noprog").contains("program 'stilt-no-such-program' not found in PATH"));
+    // The retry after the first backoff (1 s) has happened; without a backoff there would be
+    // hundreds of attempts by now.
+    wait_until(Duration::from_secs(30), "a retry", || {
+        log_of(&p, "nodir").matches("Failed to start").count() >= 2
+    });
+    let attempts = log_of(&p, "nodir").matches("Failed to start").count();
+    assert!(
+        attempts <= 4,
+        "{attempts} attempts:\n{}",
+        log_of(&p, "nodir")
+    );
+}
