@@ -82,6 +82,7 @@ pub struct Engine {
     ctx: Ctx,
     cmds: cmd::CmdController,
     build: build::BuildController,
+    tiltfile: tiltfile::TiltfileController,
 }
 
 impl Engine {
@@ -108,9 +109,14 @@ impl Engine {
         liveupdate::start(ctx.clone());
         syncback::start(ctx.clone());
         let build = build::start(ctx.clone());
-        tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
+        let tiltfile = tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;
-        Ok(Self { ctx, cmds, build })
+        Ok(Self {
+            ctx,
+            cmds,
+            build,
+            tiltfile,
+        })
     }
 
     pub fn ctx(&self) -> &Ctx {
@@ -120,6 +126,8 @@ impl Engine {
     /// Stops every process the engine started (SIGTERM to each process group, SIGKILL after the
     /// grace period) and waits for them.
     pub async fn shutdown(&self) {
+        // A load still evaluating would keep the runtime (and the process) alive.
+        self.tiltfile.shutdown();
         self.build.shutdown().await;
         self.cmds.shutdown().await;
     }

@@ -5,14 +5,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::anyhow;
 use starlark::any::ProvidesStaticType;
+use starlark::codemap::FileSpanRef;
 use starlark::environment::FrozenModule;
 use starlark::environment::Globals;
 use starlark::environment::Module;
-use starlark::eval::Evaluator;
 use starlark::eval::FileLoader;
+use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator};
 use starlark::syntax::AstModule;
 use starlark::syntax::Dialect;
 use starlark::values::FrozenHeapName;
@@ -34,6 +37,8 @@ pub(crate) struct ReqInfo {
     pub extensions_dir: Option<PathBuf>,
     pub argv: Vec<String>,
     pub executable: String,
+    /// Set by the caller to stop evaluation at the next statement.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// The shared context of one load, in `eval.extra` for every file's evaluator.
@@ -268,6 +273,7 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
         {
             let mut eval = Evaluator::new(&module);
             eval.extra = Some(c);
+            watch_for_cancel(&mut eval, c);
             eval.set_loader(&loader);
             eval.set_print_handler(&printer);
             match eval.eval_module(ast, native_globals.as_ref().unwrap_or(&c.globals)) {
@@ -284,6 +290,42 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
     let m = res?;
     c.loaded.borrow_mut().insert(path.to_path_buf(), m.clone());
     Ok(m)
+}
+
+/// Start of the message of an evaluation stopped through `LoadRequest::cancel`.
+pub(crate) const INTERRUPTED: &str = "Tiltfile evaluation interrupted at";
+
+/// Checks the cancel flag before every statement, so even a loop that never calls a builtin
+/// stops. Every evaluator of a load gets it (or none does): code compiled with the check may run
+/// in another file's evaluator.
+fn watch_for_cancel(eval: &mut Evaluator, c: &Ctx) {
+    if let Some(flag) = &c.req.cancel {
+        eval.before_stmt_for_dap(BeforeStmtFunc::from_dyn(Box::new(CancelCheck(
+            flag.clone(),
+        ))));
+    }
+}
+
+struct CancelCheck(Arc<AtomicBool>);
+
+impl<'e> BeforeStmtFuncDyn<'e> for CancelCheck {
+    fn call<'v>(
+        &mut self,
+        span: FileSpanRef,
+        _continued: bool,
+        _eval: &mut Evaluator<'v, '_, 'e>,
+    ) -> starlark::Result<()> {
+        if !self.0.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let at = span.resolve_span();
+        Err(starlark::Error::new_other(anyhow!(
+            "{INTERRUPTED} {}:{}:{}",
+            span.file.filename(),
+            at.begin.line + 1,
+            at.begin.column + 1
+        )))
+    }
 }
 
 /// Marker message of `exit()`: stops evaluation successfully.
@@ -348,6 +390,7 @@ pub(crate) fn with_function_caller<R>(
         let out = {
             let mut eval = Evaluator::new(&module);
             eval.extra = Some(c);
+            watch_for_cancel(&mut eval, c);
             eval.set_print_handler(&buf);
             // SAFETY: the reference added to this module's frozen heap keeps the callback's heap
             // alive while this evaluator runs.

@@ -48,3 +48,46 @@ fn a_serve_cmd_that_cannot_start_is_an_error_that_names_what_is_missing_and_back
         log_of(&p, "nodir")
     );
 }
+
+const RUNAWAY: &str =
+    "print('spinning')\nfor i in range(100000):\n    for j in range(100000):\n        pass\n";
+
+fn wait_for_the_runaway_load(p: &Project) {
+    wait_until(Duration::from_secs(30), "the runaway load to start", || {
+        log_of(p, "(Tiltfile)").contains("spinning")
+            || p.get_json("tiltfile", "(Tiltfile)")
+                .is_some_and(|t| !t["status"]["running"].is_null())
+    });
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn restoring_a_good_tiltfile_interrupts_a_runaway_load() {
+    let p = Project::new(RUNAWAY);
+    let mut up = p.up();
+    wait_for_the_runaway_load(&p);
+    p.write("Tiltfile", "local_resource('good', cmd='echo fixed')\n");
+    wait_until(
+        Duration::from_secs(60),
+        "the good Tiltfile's resource",
+        || p.get_json("uiresource", "good").is_some(),
+    );
+    let log = log_of(&p, "(Tiltfile)");
+    assert!(
+        log.contains("Tiltfile evaluation interrupted at") && log.contains("Tiltfile:"),
+        "{log}"
+    );
+    up.interrupt();
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn ctrl_c_stops_stilt_during_a_runaway_load() {
+    let p = Project::new(RUNAWAY);
+    let mut up = p.up();
+    wait_for_the_runaway_load(&p);
+    let pid = up.pid();
+    // `interrupt` panics unless the process exits.
+    up.interrupt();
+    assert!(!pid_alive(pid));
+}
