@@ -14,6 +14,10 @@ use tokio::sync::watch;
 /// Tilt waits 30 s after SIGTERM before SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
+/// How long output is still read after the process exited (its backgrounded children may keep
+/// the pipes open; they are killed with the group right after).
+const OUTPUT_DRAIN: Duration = Duration::from_millis(300);
+
 /// What to run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProcSpec {
@@ -257,8 +261,17 @@ pub fn try_spawn(
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
         let status = child.wait().await;
-        for r in readers {
-            let _ = r.await;
+        // A child it backgrounded may hold the pipes open for its whole life: the process is
+        // done when the direct child exits, and output still buffered gets a short drain.
+        let mut readers = readers;
+        let drained = tokio::time::timeout(OUTPUT_DRAIN, async {
+            for r in readers.iter_mut() {
+                let _ = r.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            readers.iter().for_each(|r| r.abort());
         }
         out.logs.flush(&out.resource, &out.span);
         // When the leader exits, the whole group goes (Tilt's rule for serve commands).
@@ -372,6 +385,48 @@ mod tests {
                 .and_then(|r| r.split_whitespace().next())
                 != Some("Z")
         })
+    }
+
+    #[tokio::test]
+    async fn a_process_is_done_when_it_exits_even_if_its_background_child_holds_the_pipes() {
+        let logs = LogStore::default();
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("bg.pid");
+        let spec = ProcSpec {
+            args: vec![format!(
+                "sleep 1000 & echo $! > {}; echo leader done",
+                pidfile.display()
+            )],
+            ..Default::default()
+        };
+        let mut p = spawn(&spec, &[], out(&logs)).unwrap();
+        // The guard only turns a hang into a failure.
+        let exit = tokio::time::timeout(Duration::from_secs(60), p.wait())
+            .await
+            .expect("the exit of the direct child ends the process");
+        assert_eq!(exit.code, 0);
+        let texts: Vec<String> = logs
+            .read(0, None)
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert!(texts.contains(&"leader done".to_string()), "{texts:?}");
+        let bg: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        for _ in 0..100 {
+            if !alive(bg) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !alive(bg),
+            "the backgrounded child is reaped with the group"
+        );
     }
 
     #[tokio::test]

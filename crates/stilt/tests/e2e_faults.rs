@@ -91,3 +91,26 @@ fn ctrl_c_stops_stilt_during_a_runaway_load() {
     up.interrupt();
     assert!(!pid_alive(pid));
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_cmd_that_backgrounds_a_child_is_done_when_it_exits() {
+    let p = Project::new(
+        "local_resource('bg', cmd='sh -c \"sleep 1000 &\"')\n\
+         local_resource('after', cmd='echo after ran', resource_deps=['bg'])\n\
+         local_resource('bgserve', serve_cmd='sleep 1000 & echo serve leader exits')\n",
+    );
+    let _up = p.up();
+    wait_until(Duration::from_secs(60), "the queued resource to run", || {
+        p.get_json("uiresource", "after")
+            .is_some_and(|u| u["status"]["updateStatus"] == "ok")
+    });
+    assert_eq!(
+        p.get_json("uiresource", "bg").unwrap()["status"]["updateStatus"],
+        "ok"
+    );
+    wait_until(Duration::from_secs(30), "the serve_cmd to be terminated", || {
+        p.get_json("cmd", "bgserve:serve")
+            .is_some_and(|c| !c["status"]["terminated"].is_null())
+    });
+}
