@@ -482,29 +482,38 @@ async fn probe_loop(
     tokio::time::sleep(t.initial_delay).await;
     let mut tracker = probe::Tracker::default();
     let mut exit = stopper;
+    let mut first = true;
     loop {
         if !current() {
             return;
         }
         let result = probe::attempt(&probe, &ctx.process_env, &out).await;
-        if let Some(ready) = tracker.record(&t, result.is_ok()) {
-            let (word, detail) = match &result {
-                Ok(d) => ("success", d.clone()),
-                Err(e) => ("failure", e.clone()),
+        let flipped = tracker.record(&t, result.is_ok());
+        // Like Tilt: every transition is logged, and the first result counts as one (from
+        // "unknown"), so a probe that never passes says why.
+        if flipped.is_some() || (first && result.is_err()) {
+            let (word, level, detail) = match &result {
+                Ok(d) => ("success", Level::Info, d),
+                Err(e) => ("failure", Level::Warn, e),
             };
-            out.logs.line(
-                &out.resource,
-                &out.span,
-                Level::Info,
-                &format!("[readiness probe: {word}] {detail}"),
-            );
-            if current() {
-                write_cmd_status(&ctx, &name, |s| {
-                    if s.running.is_some() {
-                        s.ready = ready;
-                    }
-                });
+            for line in detail.lines() {
+                out.logs.line(
+                    &out.resource,
+                    &out.span,
+                    level,
+                    &format!("[readiness probe: {word}] {line}"),
+                );
             }
+        }
+        first = false;
+        if let Some(ready) = flipped
+            && current()
+        {
+            write_cmd_status(&ctx, &name, |s| {
+                if s.running.is_some() {
+                    s.ready = ready;
+                }
+            });
         }
         let _ = &mut exit;
         tokio::time::sleep(t.period).await;

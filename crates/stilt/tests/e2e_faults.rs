@@ -114,3 +114,18 @@ fn a_cmd_that_backgrounds_a_child_is_done_when_it_exits() {
             .is_some_and(|c| !c["status"]["terminated"].is_null())
     });
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_failing_exec_probe_logs_what_it_printed() {
+    let p = Project::new(
+        "local_resource('probed', serve_cmd='sleep 1000', readiness_probe=probe(period_secs=1, \
+         exec=exec_action(['sh', '-c', 'echo database is not up; exit 1'])))\n",
+    );
+    let _up = p.up();
+    wait_until(Duration::from_secs(30), "the probe's output in the log", || {
+        log_of(&p, "probed").contains("[readiness probe: failure] database is not up")
+    });
+    let log = log_of(&p, "probed");
+    assert!(log.contains("exited with 1"), "{log}");
+}
