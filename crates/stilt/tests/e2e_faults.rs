@@ -101,18 +101,26 @@ fn a_cmd_that_backgrounds_a_child_is_done_when_it_exits() {
          local_resource('bgserve', serve_cmd='sleep 1000 & echo serve leader exits')\n",
     );
     let _up = p.up();
-    wait_until(Duration::from_secs(60), "the queued resource to run", || {
-        p.get_json("uiresource", "after")
-            .is_some_and(|u| u["status"]["updateStatus"] == "ok")
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the queued resource to run",
+        || {
+            p.get_json("uiresource", "after")
+                .is_some_and(|u| u["status"]["updateStatus"] == "ok")
+        },
+    );
     assert_eq!(
         p.get_json("uiresource", "bg").unwrap()["status"]["updateStatus"],
         "ok"
     );
-    wait_until(Duration::from_secs(30), "the serve_cmd to be terminated", || {
-        p.get_json("cmd", "bgserve:serve")
-            .is_some_and(|c| !c["status"]["terminated"].is_null())
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the serve_cmd to be terminated",
+        || {
+            p.get_json("cmd", "bgserve:serve")
+                .is_some_and(|c| !c["status"]["terminated"].is_null())
+        },
+    );
 }
 
 #[test]
@@ -123,9 +131,11 @@ fn a_failing_exec_probe_logs_what_it_printed() {
          exec=exec_action(['sh', '-c', 'echo database is not up; exit 1'])))\n",
     );
     let _up = p.up();
-    wait_until(Duration::from_secs(30), "the probe's output in the log", || {
-        log_of(&p, "probed").contains("[readiness probe: failure] database is not up")
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the probe's output in the log",
+        || log_of(&p, "probed").contains("[readiness probe: failure] database is not up"),
+    );
     let log = log_of(&p, "probed");
     assert!(log.contains("exited with 1"), "{log}");
 }
