@@ -86,6 +86,7 @@ pub struct Engine {
     ctx: Ctx,
     cmds: cmd::CmdController,
     build: build::BuildController,
+    tiltfile: tiltfile::TiltfileController,
 }
 
 impl Engine {
@@ -114,9 +115,14 @@ impl Engine {
         cluster::start(ctx.clone());
         k8s::start(ctx.clone());
         let build = build::start(ctx.clone());
-        tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
+        let tiltfile = tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;
-        Ok(Self { ctx, cmds, build })
+        Ok(Self {
+            ctx,
+            cmds,
+            build,
+            tiltfile,
+        })
     }
 
     pub fn ctx(&self) -> &Ctx {
@@ -126,6 +132,8 @@ impl Engine {
     /// Stops every process the engine started (SIGTERM to each process group, SIGKILL after the
     /// grace period) and waits for them.
     pub async fn shutdown(&self) {
+        // A load still evaluating would keep the runtime (and the process) alive.
+        self.tiltfile.shutdown();
         self.build.shutdown().await;
         self.cmds.shutdown().await;
     }

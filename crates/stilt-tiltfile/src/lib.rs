@@ -82,6 +82,8 @@ pub struct LoadRequest<'a> {
     pub watch: bool,
     /// `sys.argv`.
     pub argv: Vec<String>,
+    /// Once set, evaluation stops at the next statement with an error naming where it was.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<'a> LoadRequest<'a> {
@@ -97,6 +99,7 @@ impl<'a> LoadRequest<'a> {
             start_time: None,
             watch: true,
             argv: vec![],
+            cancel: None,
         }
     }
 }
@@ -200,6 +203,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
         executable: std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        cancel: req.cancel.clone(),
     };
     let c = eval::Ctx::new(req.host, info);
     // .tiltignore next to the main Tiltfile: always a config file, global ignore patterns.

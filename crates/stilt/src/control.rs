@@ -162,9 +162,14 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
         web_port: 10350,
         start_time: String::new(),
     };
-    let loaded =
-        stilt_engine::tiltfile::Loader::load(&loader, &file, &a.args, stilt_engine::Mode::Ci)
-            .map_err(|e| anyhow!("{}", e.message))?;
+    let loaded = stilt_engine::tiltfile::Loader::load(
+        &loader,
+        &file,
+        &a.args,
+        stilt_engine::Mode::Ci,
+        Default::default(),
+    )
+    .map_err(|e| anyhow!("{}", e.message))?;
     let mut k8s_objects: Vec<serde_json::Value> = Vec::new();
     for obj in &loaded.objects {
         if let stilt_api::AnyObject::KubernetesApply(ka) = obj {
