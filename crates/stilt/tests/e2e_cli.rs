@@ -210,3 +210,23 @@ local_resource('svc', cmd='echo built-line', serve_cmd='echo served-line; sleep 
     let bad = run_on(&p, port, &["logs", "--level", "debug"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_web_port_held_by_another_program_stops_the_start_before_anything_runs() {
+    let p = Project::new("local_resource('marker', cmd='touch ran-marker')\n");
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let out = p.cmd(&["ci", "--port", &port]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("another process on port {port}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("--port"),
+        "says how to pick another port: {err}"
+    );
+    assert!(!p.path("ran-marker").exists(), "nothing ran");
+}
