@@ -1727,26 +1727,20 @@ fn emit_live_update(
         }
         _ => json!({"kubernetes": {"discoveryName": m, "applyName": m, "imageMapName": im}}),
     };
-    // Sources: this image's watch, then its base images' watches.
-    let mut sources = vec![];
-    let mut stack = vec![ti];
-    let mut seen = BTreeSet::new();
-    while let Some(i) = stack.pop() {
-        if !seen.insert(i) {
-            continue;
-        }
-        let b = &st.images[i];
-        let mut src = json!({"fileWatch": sanitize_name(&format!("image:{}", b.ref_str))});
-        if !b.live_update_only {
-            src["imageMap"] = json!(image_map_name(b));
-        }
-        sources.push(src);
-        for dep in &b.image_deps {
-            if let Some(bi) = st.images.iter().position(|x| image_matches(x, dep)) {
-                stack.push(bi);
+    // Sources: the base images' watches first (dependency order), then this image's, as Tilt.
+    let mut order = vec![];
+    push_with_bases(st, ti, &mut order, 0);
+    let sources: Vec<Json> = order
+        .into_iter()
+        .map(|i| {
+            let b = &st.images[i];
+            let mut src = json!({"fileWatch": sanitize_name(&format!("image:{}", b.ref_str))});
+            if !b.live_update_only {
+                src["imageMap"] = json!(image_map_name(b));
             }
-        }
-    }
+            src
+        })
+        .collect();
     let spec = lu_spec(
         &t.live_update,
         &t.live_update.base_path,
