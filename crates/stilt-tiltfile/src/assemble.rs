@@ -1343,7 +1343,22 @@ fn emit_resource(
                     .unwrap_or_default(),
             )
             .collect(),
-        _ => r.images.iter().copied().collect(),
+        // A compose service runs its own image; images it is built FROM are bases (Tilt's
+        // clusterNeeds `base-image`, not in the service's imageMaps).
+        _ => r
+            .images
+            .iter()
+            .copied()
+            .filter(|&i| {
+                !r.images.iter().any(|&o| {
+                    o != i
+                        && st.images[o]
+                            .image_deps
+                            .iter()
+                            .any(|d| image_matches(&st.images[i], d))
+                })
+            })
+            .collect(),
     };
     let mut image_maps = vec![];
     let mut deployed_maps = vec![];
