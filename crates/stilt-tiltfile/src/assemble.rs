@@ -1227,10 +1227,9 @@ fn context_ignores(t: &ImageTarget) -> Vec<Json> {
     let dirs: Vec<(&PathBuf, &[String])> = match &t.build {
         ImageBuild::Docker(d) => vec![(&d.context, d.dockerignore_patterns.as_slice())],
         ImageBuild::Custom(c) => c
-            .deps
+            .dep_dockerignores
             .iter()
-            .filter(|p| p.is_dir())
-            .map(|p| (p, &[][..]))
+            .map(|(p, pats)| (p, pats.as_slice()))
             .collect(),
     };
     let mut seen = BTreeSet::new();
