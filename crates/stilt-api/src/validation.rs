@@ -43,21 +43,61 @@ pub trait Validate {
     }
 }
 
-/// Checks `metadata.name`: present and usable in a URL path segment.
+/// Longest name accepted (Kubernetes' DNS-subdomain limit; Tilt sets none, but a longer name is
+/// never a real object and would bloat every list and watch).
+pub const MAX_NAME_LEN: usize = 253;
+
+/// Checks `metadata.name` and `metadata.generateName` with the Kubernetes API server's rule for
+/// these (Tilt's) objects: a usable URL path segment — not `.` or `..`, no `/` or `%`. Tilt's own
+/// names (`web:serve`, `(Tiltfile)`, `configs:(Tiltfile)`) pass. Stilt also refuses control
+/// characters (NUL, newline: they break logs, tables and files named after objects) and names
+/// longer than [`MAX_NAME_LEN`].
 pub fn validate_name(meta: &ObjectMeta) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if meta.name.is_empty() && meta.generate_name.is_empty() {
-        errs.push(FieldError::required(
-            "metadata.name",
-            "name or generateName is required",
-        ));
-    } else if meta.name.contains('/') || meta.name == "." || meta.name == ".." {
-        errs.push(FieldError::invalid(
-            "metadata.name",
-            format!("{:?}: may not contain '/' or be '.' or '..'", meta.name),
-        ));
+    if !meta.generate_name.is_empty() {
+        for msg in name_problems(&meta.generate_name, true) {
+            errs.push(FieldError::invalid(
+                "metadata.generateName",
+                format!("Invalid value: {:?}: {msg}", meta.generate_name),
+            ));
+        }
+    }
+    if meta.name.is_empty() {
+        if meta.generate_name.is_empty() {
+            errs.push(FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            ));
+        }
+    } else {
+        for msg in name_problems(&meta.name, false) {
+            errs.push(FieldError::invalid(
+                "metadata.name",
+                format!("Invalid value: {:?}: {msg}", meta.name),
+            ));
+        }
     }
     errs
+}
+
+/// What is wrong with a name (or, with `prefix`, a generateName).
+pub fn name_problems(name: &str, prefix: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !prefix && (name == "." || name == "..") {
+        problems.push(format!("may not be '{name}'"));
+    }
+    for illegal in ["/", "%"] {
+        if name.contains(illegal) {
+            problems.push(format!("may not contain '{illegal}'"));
+        }
+    }
+    if name.chars().any(char::is_control) {
+        problems.push("may not contain control characters (NUL, newline, tab, ...)".to_owned());
+    }
+    if name.len() > MAX_NAME_LEN {
+        problems.push(format!("must be no more than {MAX_NAME_LEN} characters"));
+    }
+    problems
 }
 
 fn require(errs: &mut Vec<FieldError>, ok: bool, field: &str, message: &str) {
@@ -452,3 +492,51 @@ no_extra_rules!(
     UISession,
     ToggleButton
 );
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    fn named(name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: name.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_follow_the_api_servers_path_segment_rule() {
+        let long = "a".repeat(MAX_NAME_LEN + 1);
+        let cases: &[(&str, &[&str])] = &[
+            ("web", &[]),
+            ("web:serve", &[]),
+            ("local:web", &[]),
+            ("configs:(Tiltfile)", &[]),
+            ("(Tiltfile)", &[]),
+            ("Upper_Case and spaces", &[]),
+            (".", &["may not be '.'"]),
+            ("..", &["may not be '..'"]),
+            ("a/b", &["may not contain '/'"]),
+            ("50%", &["may not contain '%'"]),
+            ("a\0b", &["may not contain control characters"]),
+            ("a\nb", &["may not contain control characters"]),
+            (&long, &["must be no more than 253 characters"]),
+        ];
+        for (name, want) in cases {
+            let errs = validate_name(&named(name));
+            assert_eq!(errs.len(), want.len(), "{name:?}: {errs:?}");
+            for (e, w) in errs.iter().zip(want.iter()) {
+                assert_eq!(e.field, "metadata.name");
+                assert!(e.message.contains(w), "{name:?}: {e}");
+            }
+        }
+        assert_eq!(
+            validate_name(&ObjectMeta {
+                generate_name: "..".into(),
+                ..Default::default()
+            }),
+            vec![],
+            "'..' is a fine prefix"
+        );
+    }
+}

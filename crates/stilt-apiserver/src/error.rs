@@ -64,6 +64,13 @@ impl From<StoreError> for ApiError {
                     "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>(),
                 });
             }
+            StoreError::TooLargeResourceVersion { .. } => {
+                // What client-go's reflector looks for before it relists.
+                err.details = json!({
+                    "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                    "retryAfterSeconds": 1,
+                });
+            }
             _ => {}
         }
         err

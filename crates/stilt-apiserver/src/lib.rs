@@ -41,6 +41,12 @@ pub struct ServerOptions {
     pub bookmark_interval: Duration,
     /// Largest request body accepted (Tilt uses 20 MB for Helm charts full of CRDs).
     pub max_body_bytes: usize,
+    /// A connection that does not send the headers of its next request within this long is
+    /// closed (so idle and stalled clients do not hold sockets forever). 90 s like the Kubernetes
+    /// API server's idle timeout, so pooled client connections are not cut sooner than there.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl ServerOptions {
@@ -49,6 +55,8 @@ impl ServerOptions {
             token: token.into(),
             bookmark_interval: Duration::from_secs(60),
             max_body_bytes: 20 << 20,
+            header_read_timeout: Duration::from_secs(90),
+            max_connections: 512,
         }
     }
 }
@@ -119,23 +127,44 @@ impl ApiServer {
         let tls = tls::self_signed().map_err(std::io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
         let router = self.router();
+        let timeout = self.state.opts.header_read_timeout;
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            self.state.opts.max_connections.max(1),
+        ));
         let task = tokio::spawn(async move {
+            let mut backoff = AcceptBackoff::default();
             loop {
-                let (tcp, _) = match listener.accept().await {
-                    Ok(conn) => conn,
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => {
+                        backoff.reset();
+                        tcp
+                    }
                     Err(e) => {
-                        tracing::warn!("API server accept failed: {e}");
+                        // Out of file descriptors (EMFILE) and the like: retrying at once would
+                        // spin; wait for connections to close.
+                        let pause = backoff.next(&e);
+                        tracing::warn!("API server accept failed: {e}; retrying in {pause:?}");
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
                 };
                 let acceptor = acceptor.clone();
                 let service = hyper_util::service::TowerToHyperService::new(router.clone());
                 tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(tcp).await else {
+                    let _slot = slot;
+                    let handshake = timeout.min(TLS_HANDSHAKE_TIMEOUT);
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(handshake, acceptor.accept(tcp)).await
+                    else {
                         return;
                     };
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(timeout)
                         .serve_connection(io, service)
                         .await;
                 });
@@ -146,5 +175,54 @@ impl ApiServer {
             cert_pem: tls.cert_pem,
             task,
         })
+    }
+}
+
+/// A client that has not finished the TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pauses between failed accepts: 10 ms doubling to 1 s; connection-level errors (the peer gave
+/// up) need no pause.
+#[derive(Default)]
+pub struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    pub fn next(&mut self, e: &std::io::Error) -> Duration {
+        use std::io::ErrorKind::*;
+        if matches!(
+            e.kind(),
+            ConnectionAborted | ConnectionReset | ConnectionRefused
+        ) {
+            return Duration::ZERO;
+        }
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_millis(10)
+            .saturating_mul(1 << (self.failures - 1).min(7))
+            .min(Duration::from_secs(1))
+    }
+
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_back_off_to_a_second() {
+        let mut b = AcceptBackoff::default();
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let pauses: Vec<u64> = (0..10)
+            .map(|_| b.next(&emfile).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(b.next(&reset), Duration::ZERO);
+        b.reset();
+        assert_eq!(b.next(&emfile), Duration::from_millis(10));
     }
 }

@@ -48,6 +48,16 @@ fn error_event(err: ApiError) -> Bytes {
     event_line("ERROR", err.status_body())
 }
 
+/// The longest watch: `timeoutSeconds` beyond it (up to u64::MAX) would overflow the deadline.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn watch_timeout(seconds: Option<u64>) -> Duration {
+    seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT)
+        .min(MAX_TIMEOUT)
+}
+
 pub fn watch(
     state: AppState,
     info: &'static KindInfo,
@@ -74,10 +84,7 @@ pub fn watch(
         Err(e) => return Err(e.into()),
     };
     if let Some(watch) = watch {
-        let timeout = q
-            .timeout_seconds
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = watch_timeout(q.timeout_seconds);
         let bookmarks = q.allow_watch_bookmarks == Some(true);
         let interval = state.opts.bookmark_interval;
         let store = state.store.clone();
@@ -143,4 +150,26 @@ pub fn watch(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn any_timeout_seconds_gives_a_usable_deadline() {
+        for seconds in [
+            None,
+            Some(0),
+            Some(5),
+            Some(u64::MAX / 1000),
+            Some(u64::MAX),
+        ] {
+            let t = watch_timeout(seconds);
+            assert!(t <= MAX_TIMEOUT);
+            // What the watch task computes; overflowing here panicked the task.
+            let _ = tokio::time::Instant::now() + t;
+        }
+        assert_eq!(watch_timeout(Some(5)), Duration::from_secs(5));
+    }
 }

@@ -268,3 +268,98 @@ async fn errors_are_kubernetes_statuses() {
         "a rejected write changes nothing"
     );
 }
+
+/// One raw request through the router; the status and, for a non-streaming answer, the body.
+async fn raw(store: Store, method: &str, uri: &str, body: serde_json::Value) -> (u16, String) {
+    use tower::ServiceExt;
+    let router = ApiServer::new(store, ServerOptions::with_token(TOKEN)).router();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(http::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = if uri.contains("watch=") && status == 200 {
+        String::new()
+    } else {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (status, text)
+}
+
+#[tokio::test]
+async fn names_are_path_segments_and_bad_ones_are_422_naming_the_field() {
+    let store = Store::default();
+    let long = "a".repeat(254);
+    for bad in ["a%2Fb", "a\u{0}b", "a\nb", "50%", ".", long.as_str()] {
+        let (code, body) = raw(
+            store.clone(),
+            "POST",
+            "/apis/tilt.dev/v1alpha1/cmds",
+            json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "Cmd", "metadata": {"name": bad}, "spec": {"args": ["true"]}}),
+        )
+        .await;
+        assert_eq!(code, 422, "{bad:?}: {body}");
+        assert!(body.contains("metadata.name"), "{bad:?}: {body}");
+    }
+    for good in ["web:serve", "local:web", "configs:(Tiltfile)", "(Tiltfile)"] {
+        let (code, body) = raw(
+            store.clone(),
+            "POST",
+            "/apis/tilt.dev/v1alpha1/cmds",
+            json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "Cmd", "metadata": {"name": good}, "spec": {"args": ["true"]}}),
+        )
+        .await;
+        assert_eq!(code, 201, "{good:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_huge_watch_timeout_is_served_not_a_panic() {
+    let store = Store::default();
+    let (code, body) = raw(
+        store.clone(),
+        "GET",
+        &format!(
+            "/apis/tilt.dev/v1alpha1/cmds?watch=true&timeoutSeconds={}",
+            u64::MAX
+        ),
+        json!(null),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    // The server still answers (the deadline itself is unit-tested in watch.rs).
+    let (code, _) = raw(store, "GET", "/apis/tilt.dev/v1alpha1/cmds", json!(null)).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn a_watch_from_a_future_resource_version_is_too_large() {
+    let store = Store::default();
+    let api = cmds(client(store.clone(), Duration::from_secs(60)));
+    api.create(&PostParams::default(), &cmd("a")).await.unwrap();
+    let err = api
+        .watch(&WatchParams::default().timeout(5), "999999")
+        .await
+        .map(|_| ())
+        .err();
+    let (code, body) = raw(
+        store,
+        "GET",
+        "/apis/tilt.dev/v1alpha1/cmds?watch=true&resourceVersion=999999",
+        json!(null),
+    )
+    .await;
+    assert_eq!(code, 504, "{body} / {err:?}");
+    assert!(
+        body.contains("Too large resource version: 999999"),
+        "{body}"
+    );
+    assert!(body.contains("ResourceVersionTooLarge"), "{body}");
+}

@@ -63,6 +63,8 @@ pub struct LoadFailure {
     pub message: String,
     pub config_files: BTreeSet<PathBuf>,
     pub logs: String,
+    /// (name, value) pairs to redact from every log.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Evaluates a Tiltfile (the binary plugs in `stilt-tiltfile`). Called on a blocking thread.
@@ -335,12 +337,13 @@ async fn run_once(
         });
     let (error, config_files, warnings) = match result {
         Ok(loaded) => {
-            ctx.logs
-                .append(TILTFILE_RESOURCE, &span, Level::Info, &loaded.logs);
-            ctx.logs.flush(TILTFILE_RESOURCE, &span);
+            // Secrets first: the load's own output (print, local) may show them.
             for (name, value) in &loaded.secrets {
                 ctx.logs.add_secret(name, value);
             }
+            ctx.logs
+                .append(TILTFILE_RESOURCE, &span, Level::Info, &loaded.logs);
+            ctx.logs.flush(TILTFILE_RESOURCE, &span);
             for w in &loaded.warnings {
                 ctx.logs.line(
                     TILTFILE_RESOURCE,
@@ -390,6 +393,9 @@ async fn run_once(
             }
         }
         Err(fail) => {
+            for (name, value) in &fail.secrets {
+                ctx.logs.add_secret(name, value);
+            }
             ctx.logs
                 .append(TILTFILE_RESOURCE, &span, Level::Info, &fail.logs);
             ctx.logs.flush(TILTFILE_RESOURCE, &span);
@@ -400,6 +406,8 @@ async fn run_once(
             (message, fail.config_files, 0)
         }
     };
+    // The error also goes into API objects (Tiltfile and UIResource status).
+    let error = ctx.logs.redact(&error);
     if !error.is_empty() {
         for line in error.lines() {
             ctx.logs.line(TILTFILE_RESOURCE, &span, Level::Error, line);

@@ -112,19 +112,59 @@ impl LogStore {
         }
     }
 
-    /// Registers a secret value; later lines show `[redacted secret NAME]` instead of it.
+    /// Registers a secret value: lines show `[redacted secret NAME]` instead of it, its base64
+    /// form (as Tilt scrubs) or, for a multi-line value such as a PEM key, any of its lines (each
+    /// line is stored on its own). Lines already stored are scrubbed too.
     pub fn add_secret(&self, name: &str, value: &str) {
-        if value.len() < 3 {
-            // Redacting very short values would mangle ordinary output.
+        let mut inner = self.inner.lock();
+        let mut added = false;
+        for needle in secret_forms(value) {
+            if !inner.secrets.iter().any(|(_, v)| *v == needle) {
+                inner.secrets.push((name.to_string(), needle));
+                added = true;
+            }
+        }
+        if !added {
             return;
         }
-        let mut inner = self.inner.lock();
-        if !inner.secrets.iter().any(|(_, v)| v == value) {
-            inner.secrets.push((name.to_string(), value.to_string()));
-            inner
-                .secrets
-                .sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        // Longest first, so a value is replaced before any line of it.
+        inner
+            .secrets
+            .sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        let Inner {
+            lines,
+            first_errors,
+            partial,
+            secrets,
+            bytes,
+            ..
+        } = &mut *inner;
+        for line in lines.iter_mut() {
+            let before = line.bytes();
+            if let Some(text) = scrub(secrets, &line.text) {
+                line.text = text;
+                *bytes = *bytes - before + line.bytes();
+            }
         }
+        for line in first_errors.values_mut() {
+            if let Some(text) = scrub(secrets, &line.text) {
+                line.text = text;
+            }
+        }
+        for (_, text) in partial.values_mut() {
+            if let Some(t) = scrub(secrets, text) {
+                *text = t;
+            }
+        }
+        let cp = inner.next_seq;
+        drop(inner);
+        self.notify.send_replace(cp);
+    }
+
+    /// `text` with every registered secret replaced, for output that does not go through the
+    /// store (error messages written into API objects).
+    pub fn redact(&self, text: &str) -> String {
+        scrub(&self.inner.lock().secrets, text).unwrap_or_else(|| text.to_string())
     }
 
     /// Appends output. Complete lines are stored at once; a trailing fragment waits for the rest
@@ -192,12 +232,7 @@ impl LogStore {
         level: Level,
         text: &str,
     ) {
-        let mut text = text.to_string();
-        for (name, value) in &inner.secrets {
-            if text.contains(value.as_str()) {
-                text = text.replace(value.as_str(), &format!("[redacted secret {name}]"));
-            }
-        }
+        let text = scrub(&inner.secrets, text).unwrap_or_else(|| text.to_string());
         let line = Line {
             seq: inner.next_seq,
             resource: resource.clone(),
@@ -274,6 +309,58 @@ impl LogStore {
     }
 }
 
+/// Shorter values would mangle ordinary output (Tilt's minimum).
+const MIN_SECRET_LEN: usize = 5;
+
+/// What to look for in output for one secret value.
+fn secret_forms(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_string(), base64(value.as_bytes())];
+    if value.contains('\n') {
+        forms.extend(
+            value
+                .lines()
+                .map(|l| l.trim_end_matches('\r').trim())
+                // PEM armor lines are the same in every key.
+                .filter(|l| !(l.starts_with("-----") && l.ends_with("-----")))
+                .map(str::to_string),
+        );
+    }
+    forms.retain(|f| f.len() >= MIN_SECRET_LEN);
+    forms
+}
+
+/// `text` with every secret replaced, or None when it holds none.
+fn scrub(secrets: &[(String, String)], text: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for (name, value) in secrets {
+        let current = out.as_deref().unwrap_or(text);
+        if current.contains(value.as_str()) {
+            out = Some(current.replace(value.as_str(), &format!("[redacted secret {name}]")));
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +391,41 @@ mod tests {
             logs.read(0, None).lines[0].text,
             "connecting with [redacted secret db-password] now"
         );
+    }
+
+    #[test]
+    fn multi_line_and_base64_forms_are_redacted_and_so_are_lines_stored_before() {
+        let logs = LogStore::default();
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n";
+        logs.append("(Tiltfile)", "load", Level::Info, &format!("key is {pem}"));
+        logs.line("web", "s", Level::Error, "token c2VjcmV0LXRva2Vu leaked");
+        logs.add_secret("tls:key", pem);
+        logs.add_secret("api:token", "secret-token");
+        logs.append("web", "s", Level::Info, pem);
+        let texts: Vec<String> = logs
+            .read(0, None)
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        let all = texts.join("\n");
+        assert!(!all.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{all}");
+        assert!(!all.contains("BKcwggSjAgEAAoIBAQC7"), "{all}");
+        assert!(!all.contains("c2VjcmV0LXRva2Vu"), "{all}");
+        assert!(all.contains("[redacted secret tls:key]"), "{all}");
+        assert!(
+            logs.first_error("web")
+                .unwrap()
+                .text
+                .contains("[redacted secret api:token]")
+        );
+    }
+
+    #[test]
+    fn base64_matches_the_standard_encoding() {
+        assert_eq!(base64(b"secret-token"), "c2VjcmV0LXRva2Vu");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
     }
 
     #[test]

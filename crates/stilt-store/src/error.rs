@@ -21,6 +21,9 @@ pub enum StoreError {
     BadRequest(String),
     #[error("too old resource version: {requested} (oldest available: {oldest})")]
     Gone { requested: u64, oldest: u64 },
+    /// A watch from a resourceVersion this store has not reached (one from an earlier run).
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLargeResourceVersion { requested: u64, current: u64 },
     #[error("unknown kind {0:?}")]
     UnknownKind(String),
 }
@@ -42,6 +45,8 @@ impl StoreError {
             StoreError::Invalid { .. } => 422,
             StoreError::BadRequest(_) => 400,
             StoreError::Gone { .. } => 410,
+            // Kubernetes answers a Timeout (the watch cache waited for the version in vain).
+            StoreError::TooLargeResourceVersion { .. } => 504,
         }
     }
 
@@ -54,6 +59,7 @@ impl StoreError {
             StoreError::Invalid { .. } => "Invalid",
             StoreError::BadRequest(_) => "BadRequest",
             StoreError::Gone { .. } => "Expired",
+            StoreError::TooLargeResourceVersion { .. } => "Timeout",
         }
     }
 }

@@ -613,7 +613,13 @@ impl Store {
                 events.sort_by_key(|e| e.resource_version);
                 events
             }
-            WatchFrom::ResourceVersion(rv) if rv >= state.rv => Vec::new(),
+            WatchFrom::ResourceVersion(rv) if rv > state.rv => {
+                return Err(StoreError::TooLargeResourceVersion {
+                    requested: rv,
+                    current: state.rv,
+                });
+            }
+            WatchFrom::ResourceVersion(rv) if rv == state.rv => Vec::new(),
             WatchFrom::ResourceVersion(rv) => {
                 let oldest = state
                     .history

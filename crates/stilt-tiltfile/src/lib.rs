@@ -151,6 +151,9 @@ pub struct LoadError {
     pub config_files: BTreeSet<PathBuf>,
     pub logs: String,
     pub warnings: Vec<String>,
+    /// Secret values the load saw before it failed (empty when `secret_settings` disabled
+    /// scrubbing), so its log can still be redacted.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Evaluate a Tiltfile.
@@ -173,6 +176,7 @@ pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
                 config_files: BTreeSet::new(),
                 logs: String::new(),
                 warnings: vec![],
+                secrets: vec![],
             })
         }
     }
@@ -237,6 +241,11 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             config_files: std::mem::take(&mut st.config_files),
             logs: std::mem::take(&mut st.logs),
             warnings: std::mem::take(&mut st.warnings),
+            secrets: if st.settings.secrets_scrub {
+                std::mem::take(&mut st.settings.secrets)
+            } else {
+                vec![]
+            },
         }),
     }
 }

@@ -22,6 +22,7 @@
 pub mod actions;
 pub mod assets;
 mod http;
+mod listener;
 pub mod view;
 
 use std::io;
@@ -130,6 +131,9 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Browser connections (pages, assets, one websocket per tab) served at once.
+const MAX_CONNECTIONS: usize = 256;
+
 /// Binds `host:port` and serves the UI in a background task.
 pub async fn serve(cfg: WebConfig) -> io::Result<WebServer> {
     let host = if cfg.host.is_empty() || cfg.host == "localhost" {
@@ -167,11 +171,14 @@ pub async fn serve(cfg: WebConfig) -> io::Result<WebServer> {
     });
     let app = http::router(shared);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener::CappedListener::new(listener, MAX_CONNECTIONS),
+            app,
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     Ok(WebServer {
         addr,

@@ -85,6 +85,7 @@ impl Loader for StarlarkLoader {
                 message: e.message,
                 config_files: e.config_files,
                 logs: e.logs,
+                secrets: e.secrets,
             }),
         }
     }

@@ -139,3 +139,41 @@ fn a_failing_exec_probe_logs_what_it_printed() {
     let log = log_of(&p, "probed");
     assert!(log.contains("exited with 1"), "{log}");
 }
+
+const PEM_LINE_1: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+const PEM_LINE_2: &str = "VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDu";
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn secrets_are_redacted_from_the_first_load_and_across_lines() {
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{PEM_LINE_1}\n{PEM_LINE_2}\n-----END PRIVATE KEY-----\n"
+    );
+    let p = Project::new(
+        "k8s_yaml('secret.yaml')\n\
+         print('the key: ' + read_file('key.pem'))\n\
+         local_resource('leak', cmd='cat key.pem; echo token=supersecret-token')\n",
+    );
+    p.write("key.pem", &pem);
+    let indented: String = pem.lines().map(|l| format!("    {l}\n")).collect();
+    p.write(
+        "secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: tls\nstringData:\n  key.pem: |\n{indented}  token: supersecret-token\n"
+        ),
+    );
+    let up = p.up();
+    wait_until(Duration::from_secs(60), "the cmd to have run", || {
+        p.get_json("uiresource", "leak")
+            .is_some_and(|u| u["status"]["updateStatus"] == "ok")
+    });
+    let logs = String::from_utf8_lossy(&p.run(&["logs"]).stdout).into_owned();
+    let terminal = up.log_text();
+    for (sink, text) in [("stilt logs", &logs), ("the terminal", &terminal)] {
+        for secret in [PEM_LINE_1, PEM_LINE_2, "supersecret-token"] {
+            assert!(!text.contains(secret), "{sink} shows {secret}:\n{text}");
+        }
+    }
+    assert!(logs.contains("[redacted secret tls:key.pem]"), "{logs}");
+    assert!(logs.contains("[redacted secret tls:token]"), "{logs}");
+}
