@@ -3,7 +3,8 @@
 //! version, architecture, the registry it publishes (`kube-public/local-registry-hosting`, else
 //! the spec's `defaultRegistry`) — or the error. It checks the connection every 15 s (Tilt's
 //! health poll); a failed connection is retried on that cadence. Image pushes read the registry
-//! from here ([`crate::k8s::build_and_push`]).
+//! from here ([`crate::k8s::build_and_push`]). A Docker connection (`Cluster docker`, for
+//! Docker Compose) gets the engine's version and architecture the same way.
 
 use crate::Ctx;
 use crate::controller::{self, Outcome, Queue, Reconcile};
@@ -94,13 +95,12 @@ impl Reconcile for ClusterReconciler {
             }
             Err(e) => return Outcome::Error(e.to_string()),
         };
-        let is_k8s = c
+        let has_connection = c
             .spec
             .connection
             .as_ref()
-            .is_some_and(|conn| conn.kubernetes.is_some());
-        if !is_k8s {
-            // Docker connections are reached by the Docker adapters when used.
+            .is_some_and(|conn| conn.kubernetes.is_some() || conn.docker.is_some());
+        if !has_connection {
             return Outcome::Done;
         }
         let mut monitors = self.monitors.lock();
@@ -121,19 +121,28 @@ impl Reconcile for ClusterReconciler {
 /// Connects, writes status, and checks the connection again every [`HEALTH_POLL`].
 async fn monitor(ctx: Ctx, name: String) {
     loop {
-        let found = match ctx.k8s.cluster().await {
-            Ok(cluster) => cluster
-                .ping()
-                .await
-                .map(|v| (cluster.info(), v))
-                .map_err(|e| format!("cannot reach the Kubernetes cluster: {e}")),
-            Err(e) => Err(e),
-        };
         let Ok(c) = ctx.store.get_typed::<stilt_api::Cluster>(&name) else {
             return;
         };
+        let docker = c
+            .spec
+            .connection
+            .as_ref()
+            .is_some_and(|conn| conn.docker.is_some());
         let previous = c.status.clone();
-        let status = status_of(&c.spec, previous.as_ref(), found);
+        let status = if docker {
+            docker_status(previous.as_ref(), probe_docker(&ctx).await)
+        } else {
+            let found = match ctx.k8s.cluster().await {
+                Ok(cluster) => cluster
+                    .ping()
+                    .await
+                    .map(|v| (cluster.info(), v))
+                    .map_err(|e| format!("cannot reach the Kubernetes cluster: {e}")),
+                Err(e) => Err(e),
+            };
+            status_of(&c.spec, previous.as_ref(), found)
+        };
         if !status.error.is_empty() && previous.as_ref().is_none_or(|p| p.error != status.error) {
             ctx.logs.line(
                 TILTFILE_RESOURCE,
@@ -149,5 +158,42 @@ async fn monitor(ctx: Ctx, name: String) {
             tracing::warn!("writing the status of Cluster {name}: {e}");
         }
         tokio::time::sleep(HEALTH_POLL).await;
+    }
+}
+
+/// The Docker engine's version.
+async fn probe_docker(ctx: &Ctx) -> Result<String, String> {
+    let docker = ctx.docker.docker().await?;
+    docker
+        .engine_info()
+        .await
+        .map(|i| i.version)
+        .map_err(|e| format!("cannot reach the Docker engine: {e}"))
+}
+
+/// The status of a Docker connection. The engine is local, so its architecture is the host's.
+pub(crate) fn docker_status(
+    previous: Option<&ClusterStatus>,
+    found: Result<String, String>,
+) -> ClusterStatus {
+    match found {
+        Err(e) => ClusterStatus {
+            error: e,
+            ..Default::default()
+        },
+        Ok(version) => ClusterStatus {
+            arch: match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                other => other,
+            }
+            .into(),
+            connected_at: previous
+                .filter(|p| p.error.is_empty())
+                .and_then(|p| p.connected_at)
+                .or_else(|| Some(MicroTime::now())),
+            version,
+            ..Default::default()
+        },
     }
 }

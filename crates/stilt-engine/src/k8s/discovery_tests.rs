@@ -416,3 +416,18 @@ fn a_finished_pod_counts_once_its_logs_are_in() {
         );
     }
 }
+
+#[test]
+fn a_docker_cluster_reports_the_engine() {
+    let s = crate::cluster::docker_status(None, Ok("27.5.1".into()));
+    assert_eq!(s.version, "27.5.1");
+    assert!(!s.arch.is_empty() && s.connected_at.is_some() && s.error.is_empty());
+    let again = crate::cluster::docker_status(Some(&s), Ok("27.5.1".into()));
+    assert_eq!(
+        again.connected_at, s.connected_at,
+        "connected since the first success"
+    );
+    let e = crate::cluster::docker_status(Some(&s), Err("cannot reach the Docker engine".into()));
+    assert_eq!(e.error, "cannot reach the Docker engine");
+    assert!(e.connected_at.is_none());
+}
