@@ -375,8 +375,19 @@ impl Reconciler for BuildReconciler {
         let mut to_start: Vec<(Manifest, String, Vec<String>)> = Vec::new();
         let mut statuses: Vec<StatusInputs> = Vec::new();
         for m in &manifests {
-            let rs = st.resources.entry(m.name.clone()).or_default().clone();
             let disabled = self.disabled(&m.name);
+            if disabled {
+                // As Tilt: a disabled resource forgets its build state (its file watches are off),
+                // so enabling it updates it again.
+                let rs = st.resources.entry(m.name.clone()).or_default();
+                if !rs.building && rs.builds > 0 {
+                    rs.builds = 0;
+                    rs.last_start = None;
+                    rs.succeeded_once = false;
+                    rs.last_inputs.clear();
+                }
+            }
+            let rs = st.resources.entry(m.name.clone()).or_default().clone();
             let (runtime, ready) = self.runtime(m, &rs);
             if ready {
                 st.resources.get_mut(&m.name).expect("inserted").ever_ready = true;

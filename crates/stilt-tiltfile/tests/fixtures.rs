@@ -8,7 +8,7 @@
 //! - `host.json`: `{"context": "...", "cluster": "...", "namespace": "...", "subcommand": "ci",
 //!   "bins": ["helm"], "commands": {"<command line>": {"stdout": "...", "status": 0}},
 //!   "run_unknown": false}` (false: no real commands or PATH lookups at all);
-//!   `[FIXTURE]` in a command line stands for the fixture directory.
+//!   `[FIXTURE]` in a command line or its stdout stands for the fixture directory.
 //!
 //! Absolute paths are redacted to `[FIXTURE]` (the fixture directory) and `[TESTS]`.
 
@@ -59,7 +59,10 @@ pub fn run_fixture(dir: &Path) -> String {
                 key,
                 stilt_tiltfile::HostOutput {
                     status: out["status"].as_i64().unwrap_or(0) as i32,
-                    stdout: out["stdout"].as_str().unwrap_or("").to_owned(),
+                    stdout: out["stdout"]
+                        .as_str()
+                        .unwrap_or("")
+                        .replace("[FIXTURE]", &dir.display().to_string()),
                     stderr: out["stderr"].as_str().unwrap_or("").to_owned(),
                 },
             );

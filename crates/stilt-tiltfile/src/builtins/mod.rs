@@ -4,6 +4,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod compose;
+pub(crate) mod compose_model;
 pub mod config;
 pub mod core;
 pub mod docker;
