@@ -1539,36 +1539,15 @@ fn emit_resource(
                 .as_ref()
                 .and_then(|o| o.infer_links)
                 .unwrap_or(true);
+            // Tilt's links: the published ports first (each once), then the user's links.
             if infer && let Some((_, def)) = p.services.iter().find(|(n, _)| n == &svc) {
-                for port in def
-                    .get("ports")
-                    .and_then(|p| p.as_array())
+                let inferred = crate::builtins::compose_model::published_ports(def)
                     .into_iter()
-                    .flatten()
-                {
-                    let host_port = match port {
-                        Json::String(s) => {
-                            let parts: Vec<&str> = s.split(':').collect();
-                            if parts.len() >= 2 {
-                                Some(parts[parts.len() - 2].to_owned())
-                            } else {
-                                None
-                            }
-                        }
-                        Json::Object(o) => o.get("published").map(|p| {
-                            p.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| p.to_string())
-                        }),
-                        _ => None,
-                    };
-                    if let Some(hp) = host_port.filter(|h| !h.is_empty()) {
-                        links.push(Link {
-                            url: format!("http://localhost:{hp}/"),
-                            name: String::new(),
-                        });
-                    }
-                }
+                    .map(|port| Link {
+                        url: format!("http://localhost:{port}/"),
+                        name: String::new(),
+                    });
+                links = inferred.chain(links).collect();
             }
         }
     }

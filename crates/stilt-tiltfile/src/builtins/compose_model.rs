@@ -253,6 +253,39 @@ pub(crate) fn referenced_files(
     out
 }
 
+/// The host ports a service publishes, each once, in order: a fixed published port of the short
+/// (`[ip:]published:target[/proto]`) or long form; random ports and ranges are left out (as
+/// Tilt does).
+pub(crate) fn published_ports(def: &Json) -> Vec<u16> {
+    let mut out: Vec<u16> = vec![];
+    for port in def
+        .get("ports")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let published = match port {
+            Json::String(s) => {
+                let parts: Vec<&str> = s.split(':').collect();
+                (parts.len() >= 2).then(|| parts[parts.len() - 2].to_owned())
+            }
+            Json::Object(o) => o.get("published").map(|p| match p {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            _ => None,
+        };
+        if let Some(p) = published
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p != 0)
+            && !out.contains(&p)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// The build of a service Compose would build itself (`build:` with a local context). Relative
 /// contexts (hand-parsed files) resolve against the project directory.
 pub(crate) fn service_build(def: &Json, project_dir: &Path, image: String) -> Option<DcBuild> {
@@ -393,6 +426,17 @@ mod tests {
                 "/p/web.env",
             ]
         );
+    }
+
+    #[test]
+    fn published_ports_are_links() {
+        let def = json!({"ports": [
+            "8080:80", "127.0.0.1:9000:9000/udp", "127.0.0.1::5000", "3000", "8000-8001:80-81",
+            {"target": 443, "published": "8443"}, {"target": 53, "published": 5353},
+            {"target": 1}, {"target": 2, "published": "0"}, "8080:81"
+        ]});
+        assert_eq!(published_ports(&def), [8080, 9000, 8443, 5353]);
+        assert!(published_ports(&json!({"image": "x"})).is_empty());
     }
 
     #[test]
