@@ -10,6 +10,7 @@ pub mod core;
 pub mod docker;
 pub mod extensions;
 pub mod k8s;
+pub(crate) mod kustomize_deps;
 pub mod local;
 pub mod os;
 pub mod settings;
