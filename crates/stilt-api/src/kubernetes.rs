@@ -30,6 +30,9 @@ api_struct! {
         pub restart_on: Option<RestartOnSpec>,
         /// The Cluster object to deploy to (default `default`).
         pub cluster: String,
+        /// Server-side apply (`update_settings(k8s_server_side_apply='true')`); false, the
+        /// default, is client-side apply as in Tilt.
+        pub server_side_apply: bool,
     }
 }
 

@@ -20,7 +20,10 @@ mod tls;
 mod watch;
 
 pub use error::ApiError;
-pub use kubeconfig::{CONTEXT, Kubeconfig, read_kubeconfig, write_kubeconfig};
+pub use kubeconfig::{
+    CONTEXT, Kubeconfig, kubeconfig_contexts, read_kubeconfig, remove_kubeconfig_context,
+    write_kubeconfig,
+};
 pub use tls::self_signed;
 
 use axum::Router;

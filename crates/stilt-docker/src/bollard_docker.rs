@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::client::{AttachedExec, DockerClient, EventStream, LogStream};
 use crate::error::{DockerError, Result};
 use crate::lines::LineSplitter;
+use crate::session_build;
 use crate::tag::{split_repo_tag, tilt_tagged_ref};
 use crate::tarball::{self, read_tar};
 use crate::types::*;
@@ -285,6 +286,13 @@ impl BollardDocker {
         if let Some(n) = &req.network {
             b = b.networkmode(n);
         }
+        // More than one host goes through `session_build` (see there).
+        if let Some(h) = req.extra_hosts.first() {
+            b = b.extrahosts(h);
+        }
+        if !req.cache_from.is_empty() {
+            b = b.cachefrom(&req.cache_from);
+        }
         b = match kind {
             BuilderKind::BuildKit => b
                 .version(BuilderVersion::BuilderBuildKit)
@@ -354,6 +362,50 @@ impl BollardDocker {
                 )),
             }),
         }
+    }
+
+    /// A build whose secrets, SSH agent or extra hosts only a BuildKit session can serve.
+    async fn build_in_session(
+        &self,
+        req: &BuildRequest,
+        progress: Option<&LineSink>,
+    ) -> Result<BuildResult> {
+        if !self.info.buildkit || req.builder == BuilderPreference::Classic {
+            return Err(DockerError::Build(
+                "Docker SSH secrets only work on Buildkit, but Buildkit has been disabled".into(),
+            ));
+        }
+        send_line(
+            progress,
+            "Building with a BuildKit session (secret/ssh/extra_hosts): step output is not streamed",
+        )
+        .await;
+        let temp = session_build::temp_tag(
+            &req.image_ref,
+            SESSION_COUNTER.fetch_add(1, Ordering::Relaxed),
+        );
+        let image_id = session_build::build(&self.long, req, &temp).await?;
+        let tagged_ref = tilt_tagged_ref(&req.image_ref, &image_id)?;
+        self.tag(&image_id, &tagged_ref).await?;
+        for t in &req.extra_tags {
+            self.tag(&image_id, t).await?;
+        }
+        // Only the temporary name goes: the image keeps its other tags.
+        let _ = self
+            .docker
+            .remove_image(
+                &temp,
+                Some(RemoveImageOptionsBuilder::new().noprune(true).build()),
+                None,
+            )
+            .await;
+        send_line(progress, format!("Built {image_id}")).await;
+        Ok(BuildResult {
+            image_id,
+            tagged_ref,
+            extra_tags: req.extra_tags.clone(),
+            builder: BuilderKind::BuildKit,
+        })
     }
 
     async fn collect_exec_output(
@@ -501,6 +553,9 @@ impl DockerClient for BollardDocker {
 
     async fn build(&self, req: BuildRequest, progress: Option<LineSink>) -> Result<BuildResult> {
         let progress = progress.as_ref();
+        if session_build::needs_session(&req) {
+            return self.build_in_session(&req, progress).await;
+        }
         let use_buildkit = match req.builder {
             BuilderPreference::Auto => {
                 self.info.buildkit

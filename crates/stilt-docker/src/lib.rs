@@ -43,6 +43,7 @@ pub mod compose;
 mod error;
 mod fake;
 mod lines;
+pub mod session_build;
 pub mod tag;
 pub mod tarball;
 pub mod types;

@@ -122,6 +122,15 @@ pub struct BuildRequest {
     pub platform: Option<String>,
     pub pull: bool,
     pub no_cache: bool,
+    /// `--add-host` entries, `host:ip` (`extra_hosts=`).
+    pub extra_hosts: Vec<String>,
+    /// Images to use as cache sources (`cache_from=`).
+    pub cache_from: Vec<String>,
+    /// BuildKit secrets in `docker build --secret` syntax (`id=x,src=path`, `id=x,env=VAR`).
+    /// Non-empty secrets or `ssh` make the build go through a BuildKit session.
+    pub secrets: Vec<String>,
+    /// SSH agent forwards in `docker build --ssh` syntax (`default`).
+    pub ssh: Vec<String>,
 }
 
 impl BuildRequest {
@@ -145,6 +154,10 @@ impl BuildRequest {
             platform: None,
             pull: false,
             no_cache: false,
+            extra_hosts: Vec::new(),
+            cache_from: Vec::new(),
+            secrets: Vec::new(),
+            ssh: Vec::new(),
         }
     }
 

@@ -21,11 +21,8 @@ use stilt_store::{StoreError, TypedStore};
 const MAX_BUILD_HISTORY: usize = 10;
 const DECIDE: &str = "decide";
 
-/// A resource, its state, why it waits, whether it is disabled, and its pending files.
-type StatusInputs = (Manifest, ResourceState, Option<String>, bool, Vec<String>);
-
 /// Per-resource bookkeeping the engine keeps in memory.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Debug)]
 struct ResourceState {
     builds: u64,
     building: bool,
@@ -90,6 +87,7 @@ pub fn start(ctx: Ctx) -> BuildController {
             "ConfigMap",
             "Tiltfile",
             "KubernetesDiscovery",
+            "PodLogStream",
             "DockerComposeService",
             "LiveUpdate",
         ]
@@ -287,6 +285,15 @@ impl BuildReconciler {
         {
             parts.push(serde_json::to_string(&ci.spec).unwrap_or_default());
         }
+        for ka in store
+            .list_typed::<KubernetesApply>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| owned(&d.metadata.annotations))
+        {
+            // A reload that regenerates the YAML re-applies it.
+            parts.push(serde_json::to_string(&ka.spec).unwrap_or_default());
+        }
         for dc in store
             .list_typed::<DockerComposeService>()
             .unwrap_or_default()
@@ -363,107 +370,46 @@ impl Reconciler for BuildReconciler {
                     .and_then(|n| n.parse().ok())
             })
             .unwrap_or(3);
-        let names: Vec<String> = manifests.iter().map(|m| m.name.clone()).collect();
-        let mut st = self.state.lock();
-        st.resources.retain(|k, _| names.contains(k));
-        let mut building: usize = st.resources.values().filter(|r| r.building).count();
-        let exclusive_running = manifests.iter().any(|m| {
-            m.kind == "local"
-                && !m.allow_parallel
-                && st.resources.get(&m.name).is_some_and(|r| r.building)
-        });
-        let mut to_start: Vec<(Manifest, String, Vec<String>)> = Vec::new();
-        let mut statuses: Vec<StatusInputs> = Vec::new();
-        for m in &manifests {
-            let disabled = self.disabled(&m.name);
-            if disabled {
-                // As Tilt: a disabled resource forgets its build state (its file watches are off),
-                // so enabling it updates it again.
-                let rs = st.resources.entry(m.name.clone()).or_default();
-                if !rs.building && rs.builds > 0 {
-                    rs.builds = 0;
-                    rs.last_start = None;
-                    rs.succeeded_once = false;
-                    rs.last_inputs.clear();
+        // Observe (store reads), then decide (pure), then execute (writes and tasks).
+        let snapshot: HashMap<String, ResourceState> = self.state.lock().resources.clone();
+        let observed: Vec<Observed> = manifests
+            .iter()
+            .map(|m| {
+                let rs = snapshot.get(&m.name).cloned().unwrap_or_default();
+                let (newest_change, files) = self.pending_files(&m.name, rs.last_start);
+                Observed {
+                    manifest: m.clone(),
+                    disabled: self.disabled(&m.name),
+                    ready: self.runtime(m, &rs).1,
+                    trigger: self.triggered(&m.name),
+                    newest_change,
+                    files,
+                    inputs: self.inputs_key(&m.name),
                 }
-            }
-            let rs = st.resources.entry(m.name.clone()).or_default().clone();
-            let (runtime, ready) = self.runtime(m, &rs);
-            if ready {
-                st.resources.get_mut(&m.name).expect("inserted").ever_ready = true;
-            }
-            let trigger = self.triggered(&m.name);
-            let (newest_change, files) = self.pending_files(&m.name, rs.last_start);
-            let inputs = self.inputs_key(&m.name);
-            let reason: Option<String> = if disabled {
-                None
-            } else if let Some(t) = &trigger {
-                Some(format!("Triggered ({t})"))
-            } else if rs.builds == 0 {
-                (m.auto_init || (!m.manual && newest_change.is_some()))
-                    .then(|| "Initial Build".to_string())
-            } else if !m.manual && newest_change.is_some() && self.ctx.mode == Mode::Up {
-                Some(files_changed_message(&files))
-            } else if !m.manual && rs.last_inputs != inputs && self.ctx.mode == Mode::Up {
-                Some("Resource configuration changed".to_string())
-            } else {
-                None
-            };
-            let mut waiting: Option<String> = None;
-            if let Some(reason) = reason {
-                if rs.building {
-                    st.resources
-                        .get_mut(&m.name)
-                        .expect("inserted")
-                        .dirty_while_building = true;
-                } else if tiltfile_busy {
-                    waiting = Some("waiting-for-tiltfile".into());
-                } else if rs.builds == 0
-                    && !m.deps.iter().all(|d| {
-                        !names.contains(d) || st.resources.get(d).is_some_and(|r| r.ever_ready)
-                    })
-                {
-                    waiting = Some("waiting-for-dep".into());
-                } else if building >= max_parallel
-                    || exclusive_running
-                    || (m.kind == "local" && !m.allow_parallel && building > 0)
-                {
-                    waiting = Some("waiting-for-slot".into());
-                } else {
-                    building += 1;
-                    let rs = st.resources.get_mut(&m.name).expect("inserted");
-                    rs.building = true;
-                    rs.builds += 1;
-                    rs.last_start = Some(MicroTime::now());
-                    rs.last_inputs = inputs;
-                    rs.dirty_while_building = false;
-                    to_start.push((m.clone(), reason, files.clone()));
-                    if m.kind == "local" && !m.allow_parallel {
-                        // A serial local resource runs alone.
-                        let rs_now = st.resources.get(&m.name).cloned().unwrap_or_default();
-                        statuses.push((m.clone(), rs_now, None, disabled, vec![]));
-                        break;
-                    }
-                }
-            }
-            let pending_files = if m.manual {
-                self.pending_files(&m.name, rs.last_start).1
+            })
+            .collect();
+        let settings = DecideSettings {
+            mode: self.ctx.mode,
+            tiltfile_busy,
+            max_parallel,
+            now: MicroTime::now(),
+        };
+        let Decisions { to_start, statuses } = {
+            let mut st = self.state.lock();
+            decide(&settings, &observed, &mut st.resources)
+        };
+        for (m, rs, waiting, disabled) in statuses {
+            let pending = if m.manual {
+                self.pending_files(&m.name, rs.last_start_before).1
             } else {
                 vec![]
             };
-            let rs_now = st.resources.get(&m.name).cloned().unwrap_or_default();
-            let _ = runtime;
-            statuses.push((m.clone(), rs_now, waiting, disabled, pending_files));
+            self.write_ui_status(&m, &rs.state, waiting, disabled, pending);
         }
-        drop(st);
-        for (m, rs, waiting, disabled, pending) in statuses {
-            self.write_ui_status(&m, &rs, waiting, disabled, pending);
-        }
-        for (m, reason, files) in to_start {
+        for (m, reason) in to_start {
             if self.triggered(&m.name).is_some() {
                 crate::tiltfile::consume_trigger(&self.ctx, &m.name);
             }
-            let _ = files;
             let ctx = self.ctx.clone();
             let state = self.state.clone();
             let queue = self.queue.clone();
@@ -483,6 +429,16 @@ impl Reconciler for BuildReconciler {
                 ctx.logs.line(&m.name, &span, Level::Info, &reason);
                 let result = run_update(&ctx, &state, &m, &span).await;
                 let error = result.err().unwrap_or_default();
+                if !error.is_empty() {
+                    // Every failure is in the resource's log, also one before anything ran
+                    // ("cannot reach the Kubernetes cluster").
+                    ctx.logs.line(
+                        &m.name,
+                        &span,
+                        Level::Error,
+                        &format!("Build Failed: {error}"),
+                    );
+                }
                 {
                     let mut st = state.lock();
                     if let Some(rs) = st.resources.get_mut(&m.name) {
@@ -497,6 +453,140 @@ impl Reconciler for BuildReconciler {
             });
         }
     }
+}
+
+/// What the queue observed about one resource (read from the store before deciding).
+#[derive(Clone, Debug)]
+struct Observed {
+    manifest: Manifest,
+    disabled: bool,
+    ready: bool,
+    trigger: Option<String>,
+    /// Newest file event since the last update start that is a reason to update.
+    newest_change: Option<MicroTime>,
+    files: Vec<String>,
+    /// The specs whose change means the resource must update (see `inputs_key`).
+    inputs: String,
+}
+
+struct DecideSettings {
+    mode: Mode,
+    tiltfile_busy: bool,
+    max_parallel: usize,
+    now: MicroTime,
+}
+
+/// A resource's state after deciding, and its last start before it (for pending files).
+#[derive(Clone, Debug)]
+struct Decided {
+    state: ResourceState,
+    last_start_before: Option<MicroTime>,
+}
+
+/// A resource, its state, why it waits, and whether it is disabled.
+type DecidedStatus = (Manifest, Decided, Option<String>, bool);
+
+struct Decisions {
+    /// Updates to start, with their reason.
+    to_start: Vec<(Manifest, String)>,
+    statuses: Vec<DecidedStatus>,
+}
+
+/// The queue's decision pass (pure): which resources update now and why, and why the others
+/// wait. Updates `resources` (builds, starts, readiness seen).
+fn decide(
+    settings: &DecideSettings,
+    observed: &[Observed],
+    resources: &mut HashMap<String, ResourceState>,
+) -> Decisions {
+    let names: Vec<String> = observed.iter().map(|o| o.manifest.name.clone()).collect();
+    resources.retain(|k, _| names.contains(k));
+    let mut building: usize = resources.values().filter(|r| r.building).count();
+    let exclusive_running = observed.iter().any(|o| {
+        o.manifest.kind == "local"
+            && !o.manifest.allow_parallel
+            && resources.get(&o.manifest.name).is_some_and(|r| r.building)
+    });
+    let mut to_start = Vec::new();
+    let mut statuses: Vec<DecidedStatus> = Vec::new();
+    for o in observed {
+        let m = &o.manifest;
+        let rs = resources.entry(m.name.clone()).or_default().clone();
+        let disabled = o.disabled;
+        if disabled
+            && (m.kind == "k8s" || m.kind == "docker-compose")
+            && !rs.building
+            && rs.builds > 0
+        {
+            // Disabling deletes what was deployed (a compose service's container is removed);
+            // enabling deploys it again, like a first update.
+            let r = resources.get_mut(&m.name).expect("inserted");
+            r.builds = 0;
+            r.succeeded_once = false;
+        }
+        if o.ready {
+            resources.get_mut(&m.name).expect("inserted").ever_ready = true;
+        }
+        let up = settings.mode == Mode::Up;
+        let reason: Option<String> = if disabled {
+            None
+        } else if let Some(t) = &o.trigger {
+            Some(format!("Triggered ({t})"))
+        } else if rs.builds == 0 {
+            (m.auto_init || (!m.manual && o.newest_change.is_some()))
+                .then(|| "Initial Build".to_string())
+        } else if !m.manual && o.newest_change.is_some() && up {
+            Some(files_changed_message(&o.files))
+        } else if !m.manual && rs.last_inputs != o.inputs && up {
+            Some("Resource configuration changed".to_string())
+        } else {
+            None
+        };
+        let mut waiting: Option<String> = None;
+        let mut serial_started = false;
+        if let Some(reason) = reason {
+            if rs.building {
+                resources
+                    .get_mut(&m.name)
+                    .expect("inserted")
+                    .dirty_while_building = true;
+            } else if settings.tiltfile_busy {
+                waiting = Some("waiting-for-tiltfile".into());
+            } else if rs.builds == 0
+                && !m
+                    .deps
+                    .iter()
+                    .all(|d| !names.contains(d) || resources.get(d).is_some_and(|r| r.ever_ready))
+            {
+                waiting = Some("waiting-for-dep".into());
+            } else if building >= settings.max_parallel
+                || exclusive_running
+                || (m.kind == "local" && !m.allow_parallel && building > 0)
+            {
+                waiting = Some("waiting-for-slot".into());
+            } else {
+                building += 1;
+                let r = resources.get_mut(&m.name).expect("inserted");
+                r.building = true;
+                r.builds += 1;
+                r.last_start = Some(settings.now);
+                r.last_inputs = o.inputs.clone();
+                r.dirty_while_building = false;
+                to_start.push((m.clone(), reason));
+                // A serial local resource runs alone.
+                serial_started = m.kind == "local" && !m.allow_parallel;
+            }
+        }
+        let decided = Decided {
+            state: resources.get(&m.name).cloned().unwrap_or_default(),
+            last_start_before: rs.last_start,
+        };
+        statuses.push((m.clone(), decided, waiting, disabled));
+        if serial_started {
+            break;
+        }
+    }
+    Decisions { to_start, statuses }
 }
 
 fn files_changed_message(files: &[String]) -> String {
@@ -547,18 +637,8 @@ async fn run_update(
                 .into_iter()
                 .find(|k| k.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
                 .ok_or_else(|| format!("no KubernetesApply for resource {}", m.name))?;
-            ctx.logs.line(&m.name, span, Level::Info, "Deploying");
-            let applied = crate::k8s::apply(ctx, &ka, &m.name, span).await?;
-            let key = format!("ka:{}", ka.metadata.name);
-            let mut st = state.lock();
-            if let Some(old) = st.monitors.remove(&key) {
-                old.abort();
-            }
-            st.monitors.insert(
-                key,
-                crate::k8s::monitor(ctx.clone(), ka, m.name.clone(), applied),
-            );
-            Ok(())
+            // The KubernetesApply reconciler applies; the queue only asks, through the store.
+            crate::k8s::apply::request_apply(ctx, &ka.metadata.name, span).await
         }
         "docker-compose" => {
             crate::docker::build_images(ctx, &m.name, &m.image_maps, span).await?;
@@ -699,9 +779,11 @@ fn restart_serve(ctx: &Ctx, serve: &Cmd) {
 }
 
 pub(crate) fn write_ui(ctx: &Ctx, name: &str, f: impl Fn(&mut UIResourceStatus)) {
-    let _ = ctx.store.update_status_with::<UIResource>(name, |o| {
+    if let Err(e) = ctx.store.update_status_with::<UIResource>(name, |o| {
         f(o.status.get_or_insert_with(Default::default))
-    });
+    }) {
+        tracing::warn!("writing the status of UIResource {name}: {e}");
+    }
 }
 
 /// Marks a build as started in the resource's UIResource.
@@ -846,5 +928,276 @@ impl BuildReconciler {
             s.conditions = conds;
             let _ = BTreeMap::<(), ()>::new();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, kind: &str) -> Manifest {
+        Manifest {
+            name: name.into(),
+            kind: kind.into(),
+            manual: false,
+            auto_init: true,
+            deps: vec![],
+            allow_parallel: false,
+            order: 0,
+            links: vec![],
+            is_test: false,
+            image_maps: vec![],
+            pod_readiness: String::new(),
+        }
+    }
+
+    fn seen(m: Manifest) -> Observed {
+        Observed {
+            manifest: m,
+            disabled: false,
+            ready: false,
+            trigger: None,
+            newest_change: None,
+            files: vec![],
+            inputs: "in".into(),
+        }
+    }
+
+    fn built(builds: u64) -> ResourceState {
+        ResourceState {
+            builds,
+            last_inputs: "in".into(),
+            ever_ready: builds > 0,
+            succeeded_once: builds > 0,
+            ..Default::default()
+        }
+    }
+
+    type Row = (
+        &'static str,
+        Mode,
+        bool,
+        usize,
+        Vec<Observed>,
+        Vec<(&'static str, ResourceState)>,
+        Vec<(&'static str, &'static str)>,
+        Vec<(&'static str, &'static str)>,
+    );
+
+    /// (case, mode, Tiltfile busy, max parallel, observed, states before) → (started with
+    /// reason, waiting with reason).
+    #[test]
+    fn the_decision_pass() {
+        let now = MicroTime::now();
+        let with = |m: Manifest, f: &dyn Fn(&mut Observed)| {
+            let mut o = seen(m);
+            f(&mut o);
+            o
+        };
+        let manual = Manifest {
+            manual: true,
+            auto_init: false,
+            ..manifest("m", "local")
+        };
+        let dependent = Manifest {
+            deps: vec!["db".into()],
+            ..manifest("app", "k8s")
+        };
+        let rows: Vec<Row> = vec![
+            (
+                "first update",
+                Mode::Up,
+                false,
+                3,
+                vec![seen(manifest("web", "k8s"))],
+                vec![],
+                vec![("web", "Initial Build")],
+                vec![],
+            ),
+            (
+                "manual without auto_init waits for a trigger",
+                Mode::Up,
+                false,
+                3,
+                vec![seen(manual.clone())],
+                vec![],
+                vec![],
+                vec![],
+            ),
+            (
+                "a trigger",
+                Mode::Up,
+                false,
+                3,
+                vec![with(manual.clone(), &|o| o.trigger = Some("cli".into()))],
+                vec![],
+                vec![("m", "Triggered (cli)")],
+                vec![],
+            ),
+            (
+                "the Tiltfile is loading",
+                Mode::Up,
+                true,
+                3,
+                vec![seen(manifest("web", "k8s"))],
+                vec![],
+                vec![],
+                vec![("web", "waiting-for-tiltfile")],
+            ),
+            (
+                "a dependency never ready",
+                Mode::Up,
+                false,
+                3,
+                vec![seen(manifest("db", "k8s")), seen(dependent.clone())],
+                vec![(
+                    "db",
+                    ResourceState {
+                        builds: 1,
+                        building: true,
+                        ..Default::default()
+                    },
+                )],
+                vec![],
+                vec![("app", "waiting-for-dep")],
+            ),
+            (
+                "a ready dependency",
+                Mode::Up,
+                false,
+                3,
+                vec![seen(manifest("db", "k8s")), seen(dependent.clone())],
+                vec![("db", built(1))],
+                vec![("app", "Initial Build")],
+                vec![],
+            ),
+            (
+                "one slot",
+                Mode::Up,
+                false,
+                1,
+                vec![seen(manifest("a", "k8s")), seen(manifest("b", "k8s"))],
+                vec![],
+                vec![("a", "Initial Build")],
+                vec![("b", "waiting-for-slot")],
+            ),
+            (
+                "a file change",
+                Mode::Up,
+                false,
+                3,
+                vec![with(manifest("web", "k8s"), &|o| {
+                    o.newest_change = Some(now);
+                    o.files = vec!["a.txt".into()];
+                })],
+                vec![("web", built(1))],
+                vec![("web", "1 File Changed: [a.txt]")],
+                vec![],
+            ),
+            (
+                "no file changes under ci",
+                Mode::Ci,
+                false,
+                3,
+                vec![with(manifest("web", "k8s"), &|o| {
+                    o.newest_change = Some(now);
+                    o.files = vec!["a.txt".into()];
+                })],
+                vec![("web", built(1))],
+                vec![],
+                vec![],
+            ),
+            (
+                "a reload changed the YAML",
+                Mode::Up,
+                false,
+                3,
+                vec![with(manifest("web", "k8s"), &|o| {
+                    o.inputs = "new yaml".into()
+                })],
+                vec![("web", built(1))],
+                vec![("web", "Resource configuration changed")],
+                vec![],
+            ),
+            (
+                "disabled",
+                Mode::Up,
+                false,
+                3,
+                vec![with(manifest("web", "k8s"), &|o| o.disabled = true)],
+                vec![],
+                vec![],
+                vec![],
+            ),
+            (
+                "a serial local resource runs alone",
+                Mode::Up,
+                false,
+                3,
+                vec![seen(manifest("l1", "local")), seen(manifest("l2", "local"))],
+                vec![],
+                vec![("l1", "Initial Build")],
+                vec![],
+            ),
+        ];
+        for (case, mode, busy, max_parallel, observed, before, started, waiting) in rows {
+            let settings = DecideSettings {
+                mode,
+                tiltfile_busy: busy,
+                max_parallel,
+                now,
+            };
+            let mut resources: HashMap<String, ResourceState> = before
+                .into_iter()
+                .map(|(n, s)| (n.to_string(), s))
+                .collect();
+            let d = decide(&settings, &observed, &mut resources);
+            let got: Vec<(String, String)> = d
+                .to_start
+                .iter()
+                .map(|(m, r)| (m.name.clone(), r.clone()))
+                .collect();
+            let want: Vec<(String, String)> = started
+                .iter()
+                .map(|(n, r)| (n.to_string(), r.to_string()))
+                .collect();
+            assert_eq!(got, want, "{case}: started");
+            let got: Vec<(String, String)> = d
+                .statuses
+                .iter()
+                .filter_map(|(m, _, w, _)| Some((m.name.clone(), w.clone()?)))
+                .collect();
+            let want: Vec<(String, String)> = waiting
+                .iter()
+                .map(|(n, r)| (n.to_string(), r.to_string()))
+                .collect();
+            assert_eq!(got, want, "{case}: waiting");
+        }
+    }
+
+    /// Disabling a deployed Kubernetes resource forgets its updates: enabling deploys again.
+    #[test]
+    fn enabling_a_disabled_kubernetes_resource_deploys_it_again() {
+        let settings = DecideSettings {
+            mode: Mode::Up,
+            tiltfile_busy: false,
+            max_parallel: 3,
+            now: MicroTime::now(),
+        };
+        for kind in ["k8s", "docker-compose"] {
+            let mut resources: HashMap<String, ResourceState> =
+                [("web".to_string(), built(2))].into();
+            let mut o = seen(manifest("web", kind));
+            o.disabled = true;
+            assert!(
+                decide(&settings, &[o.clone()], &mut resources)
+                    .to_start
+                    .is_empty()
+            );
+            assert_eq!(resources["web"].builds, 0, "{kind}");
+            o.disabled = false;
+            let d = decide(&settings, &[o], &mut resources);
+            assert_eq!(d.to_start[0].1, "Initial Build", "{kind}");
+        }
     }
 }

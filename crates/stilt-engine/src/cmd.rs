@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stilt_api::*;
 use stilt_logs::Level;
 use stilt_store::TypedStore;
@@ -26,10 +26,27 @@ struct Process {
     out: Output,
 }
 
+/// A Cmd whose process could not start, retried with backoff while its inputs stay the same.
+struct SpawnFailure {
+    key: String,
+    attempts: u32,
+    retry_at: Instant,
+}
+
 #[derive(Default)]
 struct State {
     procs: HashMap<String, Process>,
+    failures: HashMap<String, SpawnFailure>,
     next_run: u64,
+}
+
+/// Like Tilt's restart backoff: 1 s, doubling, at most 5 minutes.
+pub fn spawn_backoff(attempts: u32) -> Duration {
+    const MAX: Duration = Duration::from_secs(300);
+    Duration::from_secs(1)
+        .checked_mul(1u32 << attempts.saturating_sub(1).min(16))
+        .unwrap_or(MAX)
+        .min(MAX)
 }
 
 /// Handle to the Cmd controller (for shutdown).
@@ -63,6 +80,7 @@ impl CmdController {
 struct CmdReconciler {
     ctx: Ctx,
     state: Arc<Mutex<State>>,
+    queue: Queue,
 }
 
 /// Cmds that reference the changed object in restartOn / startOn / disableSource.
@@ -117,6 +135,7 @@ pub fn start(ctx: Ctx) -> CmdController {
     let r = Arc::new(CmdReconciler {
         ctx: ctx.clone(),
         state: state.clone(),
+        queue: queue.clone(),
     });
     controller::run(
         ctx,
@@ -182,7 +201,13 @@ impl CmdReconciler {
         write_cmd_status(&self.ctx, name, f);
     }
 
+    /// Stops the process and forgets any spawn backoff.
     fn stop(&self, name: &str) {
+        self.state.lock().failures.remove(name);
+        self.stop_process(name);
+    }
+
+    fn stop_process(&self, name: &str) {
         if let Some(p) = self.state.lock().procs.remove(name).filter(|p| !p.finished) {
             tokio::spawn(async move { p.stopper.stop(proc::DEFAULT_GRACE, Some(&p.out)).await });
         }
@@ -257,7 +282,18 @@ impl Reconciler for CmdReconciler {
         {
             return;
         }
-        self.stop(name);
+        {
+            let mut state = self.state.lock();
+            match state.failures.get(name) {
+                // Waiting out the backoff; a delayed reconcile is queued.
+                Some(f) if f.key == key && Instant::now() < f.retry_at => return,
+                Some(f) if f.key != key => {
+                    state.failures.remove(name);
+                }
+                _ => {}
+            }
+        }
+        self.stop_process(name);
         self.launch(cmd, key);
     }
 }
@@ -288,23 +324,53 @@ impl CmdReconciler {
             &format!("Running cmd: {}", cmd.spec.args.join(" ")),
         );
         let started = MicroTime::now();
-        let mut running = match proc::spawn(&spec, &self.ctx.process_env, out.clone()) {
-            Ok(r) => r,
-            Err(e) => {
-                out.logs
-                    .line(&resource, &out.span, Level::Error, &e.to_string());
+        let mut running = match proc::try_spawn(&spec, &self.ctx.process_env, out.clone()) {
+            Ok(r) => {
+                self.state.lock().failures.remove(&name);
+                r
+            }
+            Err(problem) => {
+                let message = problem.describe(dir_field(&cmd));
+                let delay = {
+                    let mut state = self.state.lock();
+                    let attempts = state
+                        .failures
+                        .get(&name)
+                        .filter(|f| f.key == key)
+                        .map_or(1, |f| f.attempts + 1);
+                    let delay = spawn_backoff(attempts);
+                    state.failures.insert(
+                        name.clone(),
+                        SpawnFailure {
+                            key,
+                            attempts,
+                            retry_at: Instant::now() + delay,
+                        },
+                    );
+                    delay
+                };
+                out.logs.line(
+                    &resource,
+                    &out.span,
+                    Level::Error,
+                    &format!(
+                        "Failed to start: {message} (retrying in {}s)",
+                        delay.as_secs()
+                    ),
+                );
                 self.write_status(&name, |s| {
                     s.waiting = None;
                     s.running = None;
                     s.ready = false;
                     s.terminated = Some(CmdStateTerminated {
                         pid: 0,
-                        exit_code: -1,
+                        exit_code: 1,
                         started_at: started,
                         finished_at: MicroTime::now(),
-                        reason: e.to_string(),
+                        reason: format!("failed to start: {message}"),
                     });
                 });
+                self.queue.add_after(&name, delay);
                 return;
             }
         };
@@ -394,6 +460,16 @@ impl CmdReconciler {
     }
 }
 
+/// What the user called the working directory of this Cmd.
+fn dir_field(cmd: &Cmd) -> &'static str {
+    let managed = cmd.metadata.annotations.get(ANNOTATION_MANAGED_BY);
+    if managed.is_some_and(|m| m == "local_resource") && cmd.metadata.name.ends_with(":serve") {
+        "serve_dir"
+    } else {
+        "dir"
+    }
+}
+
 async fn probe_loop(
     ctx: Ctx,
     name: String,
@@ -406,31 +482,54 @@ async fn probe_loop(
     tokio::time::sleep(t.initial_delay).await;
     let mut tracker = probe::Tracker::default();
     let mut exit = stopper;
+    let mut first = true;
     loop {
         if !current() {
             return;
         }
         let result = probe::attempt(&probe, &ctx.process_env, &out).await;
-        if let Some(ready) = tracker.record(&t, result.is_ok()) {
-            let (word, detail) = match &result {
-                Ok(d) => ("success", d.clone()),
-                Err(e) => ("failure", e.clone()),
+        let flipped = tracker.record(&t, result.is_ok());
+        // Like Tilt: every transition is logged, and the first result counts as one (from
+        // "unknown"), so a probe that never passes says why.
+        if flipped.is_some() || (first && result.is_err()) {
+            let (word, level, detail) = match &result {
+                Ok(d) => ("success", Level::Info, d),
+                Err(e) => ("failure", Level::Warn, e),
             };
-            out.logs.line(
-                &out.resource,
-                &out.span,
-                Level::Info,
-                &format!("[readiness probe: {word}] {detail}"),
-            );
-            if current() {
-                write_cmd_status(&ctx, &name, |s| {
-                    if s.running.is_some() {
-                        s.ready = ready;
-                    }
-                });
+            for line in detail.lines() {
+                out.logs.line(
+                    &out.resource,
+                    &out.span,
+                    level,
+                    &format!("[readiness probe: {word}] {line}"),
+                );
             }
+        }
+        first = false;
+        if let Some(ready) = flipped
+            && current()
+        {
+            write_cmd_status(&ctx, &name, |s| {
+                if s.running.is_some() {
+                    s.ready = ready;
+                }
+            });
         }
         let _ = &mut exit;
         tokio::time::sleep(t.period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_failures_back_off_exponentially_up_to_five_minutes() {
+        let secs: Vec<u64> = [1, 2, 3, 4, 9, 10, 40]
+            .into_iter()
+            .map(|n| spawn_backoff(n).as_secs())
+            .collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 256, 300, 300]);
     }
 }

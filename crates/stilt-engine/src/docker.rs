@@ -159,6 +159,11 @@ pub async fn build_image(
     req.extra_tags = di.spec.extra_tags.clone();
     req.network = (!di.spec.network.is_empty()).then(|| di.spec.network.clone());
     req.pull = di.spec.pull;
+    req.platform = (!di.spec.platform.is_empty()).then(|| di.spec.platform.clone());
+    req.extra_hosts = di.spec.extra_hosts.clone();
+    req.cache_from = di.spec.cache_from.clone();
+    req.secrets = di.spec.secrets.clone();
+    req.ssh = di.spec.ssh_agent_configs.clone();
     let result = docker.build(req, Some(log_sink(ctx, resource, span))).await;
     let finished = MicroTime::now();
     match result {
@@ -254,6 +259,12 @@ pub async fn build_cmd_image(
         format!("EXPECTED_IMAGE={image}"),
         format!("EXPECTED_TAG={tag}"),
     ]);
+    if let Some(host) = expected_registry(ctx, ci).await {
+        // REGISTRY_HOST is Tilt's older name, kept for scripts that still read it.
+        env.push(format!("REGISTRY_HOST={host}"));
+        env.push(format!("EXPECTED_REGISTRY={host}"));
+    }
+    env.extend(image_map_env(ctx, &image_deps_of(&ci.metadata), false));
     write_status::<CmdImage>(ctx, &name, |o| {
         o.status = Some(CmdImageStatus {
             building: Some(CmdImageStateBuilding {
@@ -375,6 +386,74 @@ pub async fn build_cmd_image(
             Err(msg)
         }
     }
+}
+
+/// The image maps a build depends on (`custom_build(image_deps=…)`, FROM images), in order:
+/// the loader lists them in the `stilt.dev/image-deps` annotation because Stilt's
+/// `spec.imageMaps` names the build's own map.
+pub fn image_deps_of(meta: &stilt_api::ObjectMeta) -> Vec<String> {
+    meta.annotations
+        .get(crate::names::ANN_IMAGE_DEPS)
+        .map(|s| {
+            s.split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `TILT_IMAGE_MAP_i=<name>` and `TILT_IMAGE_i=<ref>` for each image map, as Tilt sets them for
+/// custom builds (the local ref) and custom deploys (`from_cluster`: the ref the cluster pulls).
+pub fn image_map_env(ctx: &Ctx, names: &[String], from_cluster: bool) -> Vec<String> {
+    let mut env = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let status = ctx
+            .store
+            .get_typed::<ImageMap>(name)
+            .ok()
+            .and_then(|m| m.status)
+            .unwrap_or_default();
+        let image = if from_cluster {
+            if status.image_from_cluster.is_empty() {
+                status.image
+            } else {
+                status.image_from_cluster
+            }
+        } else if status.image_from_local.is_empty() {
+            status.image
+        } else {
+            status.image_from_local
+        };
+        env.push(format!("TILT_IMAGE_MAP_{i}={name}"));
+        env.push(format!("TILT_IMAGE_{i}={image}"));
+    }
+    env
+}
+
+/// The registry a custom build pushes to, when it builds for Kubernetes: the one the cluster
+/// publishes, else `default_registry`. Compose builds have none (as in Tilt).
+async fn expected_registry(ctx: &Ctx, ci: &CmdImage) -> Option<String> {
+    // Compose builds push nowhere (Tilt's docker cluster has no registry).
+    if ci.spec.cluster_needs != "push" || ci.spec.cluster == "docker" {
+        return None;
+    }
+    if let Ok(cluster) = ctx.k8s.cluster().await
+        && let Some(r) = cluster.info().registry
+        && !r.host.is_empty()
+    {
+        return Some(r.host);
+    }
+    ctx.store
+        .get_typed::<stilt_api::Tiltfile>(crate::names::TILTFILE_OBJECT)
+        .ok()
+        .and_then(|t| {
+            t.metadata
+                .annotations
+                .get(crate::names::ANN_DEFAULT_REGISTRY)
+                .cloned()
+        })
+        .filter(|h| !h.is_empty())
 }
 
 pub fn project_spec(p: &DockerComposeProject) -> ComposeProjectSpec {

@@ -10,6 +10,9 @@
 //! * [`dcservice`] removes the containers of disabled or deleted compose services.
 //! * [`build`] is the update queue: for every resource it decides when to update (deps, triggers,
 //!   trigger modes, parallelism), runs the update, and writes UIResource status.
+//! * [`cluster`] connects to the cluster of each Cluster object and writes what it found.
+//! * [`k8s`] holds the KubernetesApply, KubernetesDiscovery, PortForward and PodLogStream
+//!   reconcilers.
 //! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
 //!
 //! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through
@@ -17,6 +20,7 @@
 //! trait the binary implements).
 
 pub mod build;
+pub mod cluster;
 pub mod cmd;
 pub mod controller;
 pub mod dcservice;
@@ -84,6 +88,7 @@ pub struct Engine {
     ctx: Ctx,
     cmds: cmd::CmdController,
     build: build::BuildController,
+    tiltfile: tiltfile::TiltfileController,
 }
 
 impl Engine {
@@ -110,10 +115,17 @@ impl Engine {
         liveupdate::start(ctx.clone());
         syncback::start(ctx.clone());
         dcservice::start(ctx.clone());
+        cluster::start(ctx.clone());
+        k8s::start(ctx.clone());
         let build = build::start(ctx.clone());
-        tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
+        let tiltfile = tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;
-        Ok(Self { ctx, cmds, build })
+        Ok(Self {
+            ctx,
+            cmds,
+            build,
+            tiltfile,
+        })
     }
 
     pub fn ctx(&self) -> &Ctx {
@@ -123,6 +135,8 @@ impl Engine {
     /// Stops every process the engine started (SIGTERM to each process group, SIGKILL after the
     /// grace period) and waits for them.
     pub async fn shutdown(&self) {
+        // A load still evaluating would keep the runtime (and the process) alive.
+        self.tiltfile.shutdown();
         self.build.shutdown().await;
         self.cmds.shutdown().await;
     }

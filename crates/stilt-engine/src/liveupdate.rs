@@ -159,16 +159,27 @@ fn changes_since(
     (files.into_iter().collect(), newest)
 }
 
-/// When the images this LiveUpdate's sources come from were last built.
+/// When the images this LiveUpdate's sources come from were last built. Without an image
+/// source (k8s_custom_deploy's `image_selector`), when its KubernetesApply last started applying.
 fn build_start(ctx: &Ctx, lu: &LiveUpdate) -> Option<MicroTime> {
-    lu.spec
+    let built = lu
+        .spec
         .sources
         .iter()
         .filter(|s| !s.image_map.is_empty())
         .filter_map(|s| ctx.store.get_typed::<ImageMap>(&s.image_map).ok()?.status)
         .filter(|s| !s.image.is_empty())
         .filter_map(|s| s.build_start_time)
-        .max()
+        .max();
+    if built.is_some() || lu.spec.sources.iter().any(|s| !s.image_map.is_empty()) {
+        return built;
+    }
+    let apply = &lu.spec.selector.kubernetes.as_ref()?.apply_name;
+    ctx.store
+        .get_typed::<KubernetesApply>(apply)
+        .ok()?
+        .status?
+        .last_apply_start_time
 }
 
 fn write_lu_status(ctx: &Ctx, name: &str, f: impl Fn(&mut LiveUpdateStatus)) {

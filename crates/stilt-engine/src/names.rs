@@ -16,6 +16,8 @@ pub const ANN_RESOURCE_DEPS: &str = "stilt.dev/resource-deps";
 pub const ANN_ALLOW_PARALLEL: &str = "stilt.dev/allow-parallel";
 pub const ANN_POD_READINESS: &str = "stilt.dev/pod-readiness";
 pub const ANN_IMAGE_MAPS: &str = "stilt.dev/image-maps";
+/// On DockerImage/CmdImage: the image maps of the images it builds from, in order.
+pub const ANN_IMAGE_DEPS: &str = "stilt.dev/image-deps";
 pub const ANN_ORDER: &str = "stilt.dev/order";
 pub const ANN_LINKS: &str = "stilt.dev/links";
 /// `update_settings(max_parallel_updates=)`, recorded on the Tiltfile object by its reconciler.

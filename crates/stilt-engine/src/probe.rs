@@ -15,26 +15,10 @@ pub async fn attempt(
 ) -> Result<String, String> {
     let timeout = Duration::from_secs(probe.timeout_seconds.max(1) as u64);
     let h = &probe.handler;
+    if let Some(exec) = &h.exec {
+        return exec_attempt(&exec.command, env, out, timeout).await;
+    }
     let run = async {
-        if let Some(exec) = &h.exec {
-            let spec = ProcSpec {
-                args: exec.command.clone(),
-                ..Default::default()
-            };
-            let quiet = Output {
-                logs: stilt_logs::LogStore::new(stilt_logs::LogOptions {
-                    max_bytes: 64 << 10,
-                }),
-                ..out.clone()
-            };
-            let mut p = crate::proc::spawn(&spec, env, quiet).map_err(|e| e.to_string())?;
-            let exit = p.wait().await;
-            return if exit.code == 0 {
-                Ok(format!("exec {:?} succeeded", exec.command))
-            } else {
-                Err(format!("exec {:?} exited with {}", exec.command, exit.code))
-            };
-        }
         if let Some(http) = &h.http_get {
             let host = if http.host.is_empty() {
                 "localhost"
@@ -96,6 +80,69 @@ pub async fn attempt(
         Ok(r) => r,
         Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
     }
+}
+
+/// At most this much of an exec probe's output goes into its result.
+const MAX_PROBE_OUTPUT: usize = 2048;
+
+/// Runs an exec probe; its output (stdout and stderr, bounded) follows the verdict on the next
+/// lines, as Tilt logs what the probe printed.
+async fn exec_attempt(
+    command: &[String],
+    env: &[(String, String)],
+    out: &Output,
+    timeout: Duration,
+) -> Result<String, String> {
+    let spec = ProcSpec {
+        args: command.to_vec(),
+        ..Default::default()
+    };
+    let captured = stilt_logs::LogStore::new(stilt_logs::LogOptions {
+        max_bytes: 64 << 10,
+    });
+    let quiet = Output {
+        logs: captured.clone(),
+        ..out.clone()
+    };
+    let mut p = crate::proc::spawn(&spec, env, quiet).map_err(|e| e.to_string())?;
+    let verdict = match tokio::time::timeout(timeout, p.wait()).await {
+        Ok(exit) if exit.code == 0 => Ok(format!("exec {command:?} succeeded")),
+        Ok(exit) => Err(format!("exec {command:?} exited with {}", exit.code)),
+        Err(_) => {
+            p.stopper().stop(Duration::ZERO, None).await;
+            Err(format!(
+                "exec {command:?} timed out after {}s",
+                timeout.as_secs()
+            ))
+        }
+    };
+    let printed: Vec<String> = captured
+        .read(0, None)
+        .lines
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    let with_output = |v: String| with_bounded_output(v, &printed);
+    verdict.map(with_output).map_err(with_output)
+}
+
+/// `verdict` followed by the tail of `lines`, at most [`MAX_PROBE_OUTPUT`] bytes.
+fn with_bounded_output(verdict: String, lines: &[String]) -> String {
+    let mut tail: Vec<&str> = vec![];
+    let mut size = 0;
+    for line in lines.iter().rev() {
+        size += line.len() + 1;
+        if size > MAX_PROBE_OUTPUT {
+            tail.push("...");
+            break;
+        }
+        tail.push(line);
+    }
+    tail.reverse();
+    std::iter::once(verdict.as_str())
+        .chain(tail)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Timing of a probe with Kubernetes' defaults filled in.
@@ -160,6 +207,41 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failing_exec_probe_says_what_it_printed() {
+        let out = Output {
+            logs: stilt_logs::LogStore::default(),
+            resource: "r".into(),
+            span: "s".into(),
+        };
+        let probe = Probe {
+            handler: stilt_api::Handler {
+                exec: Some(stilt_api::ExecAction {
+                    command: vec!["echo not yet; echo db down >&2; exit 1".into()],
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = attempt(&probe, &[], &out).await.unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(lines[0].contains("exited with 1"), "{err}");
+        assert!(
+            lines.contains(&"not yet") && lines.contains(&"db down"),
+            "{err}"
+        );
+        // The probe's output never lands in the resource's log by itself.
+        assert!(out.logs.read(0, None).lines.is_empty());
+    }
+
+    #[test]
+    fn probe_output_is_bounded_to_its_tail() {
+        let lines: Vec<String> = (0..1000).map(|i| format!("line {i}")).collect();
+        let text = with_bounded_output("failed".into(), &lines);
+        assert!(text.len() <= MAX_PROBE_OUTPUT + 20, "{}", text.len());
+        assert!(text.starts_with("failed\n...\n") && text.ends_with("line 999"));
+    }
 
     #[test]
     fn thresholds_follow_kubernetes() {

@@ -14,6 +14,10 @@ use tokio::sync::watch;
 /// Tilt waits 30 s after SIGTERM before SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
+/// How long output is still read after the process exited (its backgrounded children may keep
+/// the pipes open; they are killed with the group right after).
+const OUTPUT_DRAIN: Duration = Duration::from_millis(300);
+
 /// What to run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProcSpec {
@@ -127,22 +131,70 @@ fn kill_group(pid: i32, sig: Signal) {
     let _ = killpg(Pid::from_raw(pid), sig);
 }
 
+/// Why a process cannot start, in the user's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpawnProblem {
+    EmptyCommand,
+    DirMissing(PathBuf),
+    NotADirectory(PathBuf),
+    ProgramNotFound(String),
+    ProgramNotExecutable(String),
+    Other(String),
+}
+
+impl SpawnProblem {
+    /// The message, naming the working directory as the user wrote it (`serve_dir`, `dir`).
+    pub fn describe(&self, dir_field: &str) -> String {
+        match self {
+            SpawnProblem::EmptyCommand => "empty command".into(),
+            SpawnProblem::DirMissing(d) => format!("{dir_field} {} does not exist", d.display()),
+            SpawnProblem::NotADirectory(d) => {
+                format!("{dir_field} {} is not a directory", d.display())
+            }
+            SpawnProblem::ProgramNotFound(p) if p.contains('/') => {
+                format!("program '{p}' does not exist")
+            }
+            SpawnProblem::ProgramNotFound(p) => format!("program '{p}' not found in PATH"),
+            SpawnProblem::ProgramNotExecutable(p) => format!("program '{p}' is not executable"),
+            SpawnProblem::Other(e) => e.clone(),
+        }
+    }
+}
+
+/// Checks what the OS would otherwise report as a bare "No such file or directory".
+fn check_dir(spec: &ProcSpec) -> Result<(), SpawnProblem> {
+    let Some(dir) = spec.dir.as_ref().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(SpawnProblem::NotADirectory(dir.clone())),
+        Err(_) => Err(SpawnProblem::DirMissing(dir.clone())),
+    }
+}
+
 /// Starts a process in a new process group. A single argument runs through `sh -c`.
+/// Errors say what is missing, naming the working directory `dir`.
 pub fn spawn(
     spec: &ProcSpec,
     extra_env: &[(String, String)],
     out: Output,
 ) -> std::io::Result<Running> {
+    try_spawn(spec, extra_env, out).map_err(|p| std::io::Error::other(p.describe("dir")))
+}
+
+/// [`spawn`] with the reason it could not start as a value.
+pub fn try_spawn(
+    spec: &ProcSpec,
+    extra_env: &[(String, String)],
+    out: Output,
+) -> Result<Running, SpawnProblem> {
     let (program, args): (&str, Vec<&str>) = match spec.args.as_slice() {
-        [] => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "empty command",
-            ));
-        }
+        [] => return Err(SpawnProblem::EmptyCommand),
         [only] => ("sh", vec!["-c", only.as_str()]),
         [first, rest @ ..] => (first.as_str(), rest.iter().map(String::as_str).collect()),
     };
+    check_dir(spec)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -163,8 +215,13 @@ pub fn spawn(
             cmd.env(k, v);
         }
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        std::io::Error::new(e.kind(), format!("running {:?}: {e}", spec.args.join(" ")))
+    let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        // The directory was checked above, so "not found" is the program.
+        std::io::ErrorKind::NotFound => SpawnProblem::ProgramNotFound(program.to_string()),
+        std::io::ErrorKind::PermissionDenied => {
+            SpawnProblem::ProgramNotExecutable(program.to_string())
+        }
+        _ => SpawnProblem::Other(format!("running {:?}: {e}", spec.args.join(" "))),
     })?;
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
     let stdout = child.stdout.take();
@@ -204,8 +261,17 @@ pub fn spawn(
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
         let status = child.wait().await;
-        for r in readers {
-            let _ = r.await;
+        // A child it backgrounded may hold the pipes open for its whole life: the process is
+        // done when the direct child exits, and output still buffered gets a short drain.
+        let mut readers = readers;
+        let drained = tokio::time::timeout(OUTPUT_DRAIN, async {
+            for r in readers.iter_mut() {
+                let _ = r.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            readers.iter().for_each(|r| r.abort());
         }
         out.logs.flush(&out.resource, &out.span);
         // When the leader exits, the whole group goes (Tilt's rule for serve commands).
@@ -241,6 +307,40 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn spawn_failures_say_what_is_missing() {
+        let logs = LogStore::default();
+        let missing_dir = ProcSpec {
+            args: vec!["echo hi".into()],
+            dir: Some("/nonexistent".into()),
+            ..Default::default()
+        };
+        let problem = try_spawn(&missing_dir, &[], out(&logs)).err().unwrap();
+        assert_eq!(
+            problem.describe("serve_dir"),
+            "serve_dir /nonexistent does not exist"
+        );
+        let missing_program = ProcSpec {
+            args: vec!["stilt-no-such-program".into(), "x".into()],
+            ..Default::default()
+        };
+        let problem = try_spawn(&missing_program, &[], out(&logs)).err().unwrap();
+        assert_eq!(
+            problem.describe("dir"),
+            "program 'stilt-no-such-program' not found in PATH"
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let not_a_dir = ProcSpec {
+            args: vec!["true".into()],
+            dir: Some(file.path().into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            try_spawn(&not_a_dir, &[], out(&logs)).err(),
+            Some(SpawnProblem::NotADirectory(file.path().into()))
+        );
+    }
 
     fn out(logs: &LogStore) -> Output {
         Output {
@@ -285,6 +385,48 @@ mod tests {
                 .and_then(|r| r.split_whitespace().next())
                 != Some("Z")
         })
+    }
+
+    #[tokio::test]
+    async fn a_process_is_done_when_it_exits_even_if_its_background_child_holds_the_pipes() {
+        let logs = LogStore::default();
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("bg.pid");
+        let spec = ProcSpec {
+            args: vec![format!(
+                "sleep 1000 & echo $! > {}; echo leader done",
+                pidfile.display()
+            )],
+            ..Default::default()
+        };
+        let mut p = spawn(&spec, &[], out(&logs)).unwrap();
+        // The guard only turns a hang into a failure.
+        let exit = tokio::time::timeout(Duration::from_secs(60), p.wait())
+            .await
+            .expect("the exit of the direct child ends the process");
+        assert_eq!(exit.code, 0);
+        let texts: Vec<String> = logs
+            .read(0, None)
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert!(texts.contains(&"leader done".to_string()), "{texts:?}");
+        let bg: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        for _ in 0..100 {
+            if !alive(bg) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !alive(bg),
+            "the backgrounded child is reaped with the group"
+        );
     }
 
     #[tokio::test]

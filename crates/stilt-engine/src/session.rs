@@ -11,6 +11,112 @@ use stilt_store::{StoreError, TypedStore};
 
 struct SessionReconciler {
     ctx: Ctx,
+    /// Re-queues the session when a CI deadline (timeout, readiness, grace period) comes up.
+    queue: Queue,
+}
+
+/// Tilt's grace statuses of a failed Kubernetes target (`ci_settings(k8s_grace_period=…)`).
+pub const GRACE_TOLERATED: &str = "Tolerated";
+pub const GRACE_EXCEEDED: &str = "Exceeded";
+
+/// Parses a Go duration (`30m`, `1h30m`, `2.5s`, `500ms`, `0`). `None` when malformed.
+pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" | "μs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
+/// Go's rendering of a duration as Tilt prints it in messages (`30m0s`, `5s`, `1h0m0s`).
+pub fn format_go_duration(d: std::time::Duration) -> String {
+    let total = d.as_secs_f64();
+    if total < 1.0 && total > 0.0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let h = d.as_secs() / 3600;
+    let m = (d.as_secs() % 3600) / 60;
+    let sec = total - (h * 3600 + m * 60) as f64;
+    let sec = if sec.fract() == 0.0 {
+        format!("{}s", sec as u64)
+    } else {
+        format!("{sec}s")
+    };
+    match (h, m) {
+        (0, 0) => sec,
+        (0, m) => format!("{m}m{sec}"),
+        (h, m) => format!("{h}h{m}m{sec}"),
+    }
+}
+
+/// The CI limits of a session (`ci_settings`), parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CiLimits {
+    pub timeout: Option<std::time::Duration>,
+    pub readiness_timeout: Option<std::time::Duration>,
+    pub k8s_grace_period: Option<std::time::Duration>,
+}
+
+impl CiLimits {
+    pub fn from_spec(ci: Option<&SessionCISpec>) -> Self {
+        let d = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(parse_go_duration)
+                .filter(|d| !d.is_zero())
+        };
+        match ci {
+            None => CiLimits::default(),
+            Some(ci) => CiLimits {
+                timeout: d(&ci.timeout),
+                readiness_timeout: d(&ci.readiness_timeout),
+                k8s_grace_period: d(&ci.k8s_grace_period),
+            },
+        }
+    }
+}
+
+/// Carries the Tiltfile's `ci_settings` (the loader's Session object) into the engine's
+/// Session, which the engine owns. Called by the Tiltfile reconciler after a successful load.
+pub fn apply_ci_settings(ctx: &Ctx, loaded: &[AnyObject]) {
+    let Some(ci) = loaded.iter().find_map(|o| match o {
+        AnyObject::Session(s) => Some(s.spec.ci.clone()),
+        _ => None,
+    }) else {
+        return;
+    };
+    if let Ok(mut s) = ctx.store.get_typed::<Session>(SESSION_NAME)
+        && s.spec.exit_condition == EXIT_CONDITION_CI
+        && s.spec.ci != ci
+    {
+        s.spec.ci = ci;
+        let _ = ctx.store.update_typed(&s);
+    }
 }
 
 pub fn start(ctx: Ctx, cfg: &TiltfileConfig) -> Result<(), StoreError> {
@@ -57,15 +163,16 @@ pub fn start(ctx: Ctx, cfg: &TiltfileConfig) -> Result<(), StoreError> {
     });
     ctx.store.update_status_typed(&ui)?;
     let all: Mapper = Arc::new(|_, _| vec![SESSION_NAME.to_string()]);
+    let queue = Queue::default();
     controller::run(
         ctx.clone(),
-        Queue::default(),
+        queue.clone(),
         vec![
             ("UIResource", all.clone()),
             ("Tiltfile", all.clone()),
             ("Cmd", all),
         ],
-        Arc::new(SessionReconciler { ctx }),
+        Arc::new(SessionReconciler { ctx, queue }),
     );
     Ok(())
 }
@@ -80,7 +187,7 @@ fn waiting(reason: &str) -> TargetState {
 }
 
 impl SessionReconciler {
-    fn targets(&self) -> Vec<Target> {
+    fn targets(&self, k8s_grace_period: Option<std::time::Duration>) -> Vec<Target> {
         let mut targets = Vec::new();
         if let Ok(tf) = self.ctx.store.get_typed::<Tiltfile>(TILTFILE_OBJECT) {
             let state = match tf.status.as_ref() {
@@ -219,7 +326,11 @@ impl SessionReconciler {
                                 start_time: since,
                                 finish_time: MicroTime::now(),
                                 error: "runtime error (see the resource's log)".into(),
-                                grace_status: String::new(),
+                                grace_status: if kind == "k8s" {
+                                    grace_status(since, k8s_grace_period, MicroTime::now())
+                                } else {
+                                    String::new()
+                                },
                             }),
                             ..Default::default()
                         },
@@ -288,14 +399,43 @@ impl SessionReconciler {
     }
 }
 
-/// Tilt's `ci` rule: done with an error at the first failed target; done successfully when no
+/// Seconds from `from` to `now` (0 when `now` is earlier).
+fn elapsed(from: MicroTime, now: MicroTime) -> std::time::Duration {
+    (now.0 - from.0).to_std().unwrap_or_default()
+}
+
+/// Tilt's grace status of a failing Kubernetes target deployed at `since`.
+pub fn grace_status(
+    since: MicroTime,
+    grace: Option<std::time::Duration>,
+    now: MicroTime,
+) -> String {
+    match grace {
+        Some(g) if since != MicroTime::default() => {
+            if elapsed(since, now) >= g {
+                GRACE_EXCEEDED.into()
+            } else {
+                GRACE_TOLERATED.into()
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Tilt's `ci` rule: done with an error at the first failed target (a Kubernetes failure
+/// still within `k8s_grace_period` is retried, one past it says so); done successfully when no
 /// target is waiting or unready and at least one target besides the Tiltfile ran.
 pub fn ci_verdict(targets: &[Target]) -> Option<String> {
     for t in targets {
         if let Some(term) = &t.state.terminated
             && !term.error.is_empty()
         {
-            return Some(format!("{}: {}", t.resources.join(","), term.error));
+            let err = match term.grace_status.as_str() {
+                GRACE_TOLERATED => continue,
+                GRACE_EXCEEDED => format!("exceeded grace period: {}", term.error),
+                _ => term.error.clone(),
+            };
+            return Some(format!("{}: {err}", t.resources.join(",")));
         }
     }
     None
@@ -315,31 +455,241 @@ pub fn ci_done(targets: &[Target]) -> bool {
             |t| match (&t.state.waiting, &t.state.active, &t.state.terminated) {
                 (Some(_), _, _) => false,
                 (_, Some(a), _) => t.r#type == TARGET_TYPE_SERVER && a.ready,
-                (_, _, Some(_)) => true,
+                (_, _, Some(term)) => term.grace_status != GRACE_TOLERATED,
                 _ => true,
             },
         )
 }
 
+/// Tilt's summary of what a timed-out run was still waiting for.
+fn waiting_summary(targets: &[Target]) -> String {
+    let (mut waiting, mut not_ready, mut retrying) = (vec![], vec![], vec![]);
+    for t in targets {
+        if let Some(w) = &t.state.waiting {
+            waiting.push(format!("{} {}", t.name, w.wait_reason));
+        } else if t.state.active.as_ref().is_some_and(|a| !a.ready) {
+            not_ready.push(t.name.clone());
+        } else if t
+            .state
+            .terminated
+            .as_ref()
+            .is_some_and(|x| x.grace_status == GRACE_TOLERATED)
+        {
+            retrying.push(t.name.clone());
+        }
+    }
+    [
+        ("waiting", waiting),
+        ("not ready", not_ready),
+        ("retrying", retrying),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(what, v)| format!("{} resources {what} ({})", v.len(), v.join(",")))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// The CI deadlines (`ci_settings`): `Err` with Tilt's message once one has passed, else how
+/// long until the next one (to re-check then).
+pub fn ci_deadlines(
+    limits: &CiLimits,
+    started: MicroTime,
+    targets: &[Target],
+    now: MicroTime,
+) -> Result<Option<std::time::Duration>, String> {
+    let mut next: Option<std::time::Duration> = None;
+    let mut soonest = |d: std::time::Duration| {
+        next = Some(next.map_or(d, |n: std::time::Duration| n.min(d)));
+    };
+    if let Some(rt) = limits.readiness_timeout {
+        for t in targets {
+            let Some(a) = &t.state.active else { continue };
+            if a.ready || t.r#type == TARGET_TYPE_JOB || a.start_time == MicroTime::default() {
+                continue;
+            }
+            let e = elapsed(a.start_time, now);
+            if e > rt {
+                return Err(format!(
+                    "Readiness timeout after {}: target {} not ready",
+                    format_go_duration(rt),
+                    t.name
+                ));
+            }
+            soonest(rt - e);
+        }
+    }
+    if let Some(g) = limits.k8s_grace_period {
+        for t in targets {
+            if let Some(term) = &t.state.terminated
+                && term.grace_status == GRACE_TOLERATED
+            {
+                soonest(g.saturating_sub(elapsed(term.start_time, now)));
+            }
+        }
+    }
+    if let Some(to) = limits.timeout {
+        let e = elapsed(started, now);
+        if e > to {
+            return Err(format!(
+                "Timeout after {}: {}",
+                format_go_duration(to),
+                waiting_summary(targets)
+            ));
+        }
+        soonest(to - e);
+    }
+    Ok(next)
+}
+
 impl Reconciler for SessionReconciler {
     fn reconcile(&self, _name: &str) {
-        let targets = self.targets();
         let Ok(mut session) = self.ctx.store.get_typed::<Session>(SESSION_NAME) else {
             return;
         };
+        let ci = session.spec.exit_condition == EXIT_CONDITION_CI;
+        let limits = if ci {
+            CiLimits::from_spec(session.spec.ci.as_ref())
+        } else {
+            CiLimits::default()
+        };
         let mut status = session.status.clone().unwrap_or_default();
-        status.targets = targets;
-        if session.spec.exit_condition == EXIT_CONDITION_CI && !status.done {
+        status.targets = self.targets(limits.k8s_grace_period);
+        if ci && !status.done {
             if let Some(err) = ci_verdict(&status.targets) {
                 status.done = true;
                 status.error = err;
             } else if ci_done(&status.targets) {
                 status.done = true;
+            } else {
+                match ci_deadlines(
+                    &limits,
+                    status.start_time,
+                    &status.targets,
+                    MicroTime::now(),
+                ) {
+                    Err(e) => {
+                        status.done = true;
+                        status.error = e;
+                    }
+                    Ok(Some(next)) => self
+                        .queue
+                        .add_after(SESSION_NAME, next + std::time::Duration::from_millis(10)),
+                    Ok(None) => {}
+                }
             }
         }
         if session.status.as_ref() != Some(&status) {
             session.status = Some(status);
             let _ = self.ctx.store.update_status_typed(&session);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(secs: i64) -> MicroTime {
+        MicroTime(chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap())
+    }
+
+    fn server(name: &str, state: TargetState) -> Target {
+        Target {
+            name: name.into(),
+            resources: vec![name.split(':').next().unwrap().into()],
+            r#type: TARGET_TYPE_SERVER.into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn go_durations() {
+        let cases = [
+            ("30m", Some(1800.0)),
+            ("1h30m", Some(5400.0)),
+            ("2.5s", Some(2.5)),
+            ("500ms", Some(0.5)),
+            ("0", Some(0.0)),
+            ("", None),
+            ("5", None),
+            ("5x", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_go_duration(s).map(|d| d.as_secs_f64()), want, "{s}");
+        }
+        assert_eq!(format_go_duration(Duration::from_secs(1800)), "30m0s");
+        assert_eq!(format_go_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(format_go_duration(Duration::from_secs(3725)), "1h2m5s");
+    }
+
+    #[test]
+    fn deadlines_like_tilt() {
+        let limits = CiLimits {
+            timeout: Some(Duration::from_secs(60)),
+            readiness_timeout: Some(Duration::from_secs(10)),
+            k8s_grace_period: None,
+        };
+        let unready = server(
+            "web:runtime",
+            TargetState {
+                active: Some(TargetStateActive {
+                    start_time: at(0),
+                    ready: false,
+                }),
+                ..Default::default()
+            },
+        );
+        let targets = vec![unready];
+        assert_eq!(
+            ci_deadlines(&limits, at(0), &targets, at(4)),
+            Ok(Some(Duration::from_secs(6)))
+        );
+        assert_eq!(
+            ci_deadlines(&limits, at(0), &targets, at(11)),
+            Err("Readiness timeout after 10s: target web:runtime not ready".into())
+        );
+        let no_readiness = CiLimits {
+            readiness_timeout: None,
+            ..limits
+        };
+        assert_eq!(
+            ci_deadlines(&no_readiness, at(0), &targets, at(61)),
+            Err("Timeout after 1m0s: 1 resources not ready (web:runtime)".into())
+        );
+        assert_eq!(
+            ci_deadlines(&CiLimits::default(), at(0), &targets, at(99)),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn grace_period_tolerates_then_fails() {
+        let g = Some(Duration::from_secs(30));
+        assert_eq!(grace_status(at(0), g, at(10)), GRACE_TOLERATED);
+        assert_eq!(grace_status(at(0), g, at(30)), GRACE_EXCEEDED);
+        assert_eq!(grace_status(at(0), None, at(30)), "");
+        let failing = |grace: &str| {
+            vec![server(
+                "web:runtime",
+                TargetState {
+                    terminated: Some(TargetStateTerminated {
+                        start_time: at(0),
+                        finish_time: at(1),
+                        error: "boom".into(),
+                        grace_status: grace.into(),
+                    }),
+                    ..Default::default()
+                },
+            )]
+        };
+        assert_eq!(ci_verdict(&failing(GRACE_TOLERATED)), None);
+        assert!(!ci_done(&failing(GRACE_TOLERATED)));
+        assert_eq!(
+            ci_verdict(&failing(GRACE_EXCEEDED)).as_deref(),
+            Some("web: exceeded grace period: boom")
+        );
+        assert_eq!(ci_verdict(&failing("")).as_deref(), Some("web: boom"));
     }
 }

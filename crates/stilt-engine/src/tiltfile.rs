@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use stilt_api::*;
 use stilt_logs::Level;
@@ -65,12 +66,14 @@ pub struct LoadFailure {
 }
 
 /// Evaluates a Tiltfile (the binary plugs in `stilt-tiltfile`). Called on a blocking thread.
+/// Evaluation stops at its next statement once `cancel` is set (a newer Tiltfile, shutdown).
 pub trait Loader: Send + Sync + 'static {
     fn load(
         &self,
         path: &std::path::Path,
         args: &[String],
         mode: Mode,
+        cancel: Arc<AtomicBool>,
     ) -> Result<Loaded, LoadFailure>;
 }
 
@@ -83,9 +86,42 @@ pub struct TiltfileConfig {
 #[derive(Default)]
 struct RunState {
     running: bool,
-    /// Key of the inputs of the last run: args + newest config-file event + trigger.
-    last_key: Option<String>,
+    /// Inputs of the last run: args + newest config-file event.
+    last_inputs: Option<String>,
     runs: u64,
+    /// Args of the last successful load: a load with other args resets which resources are
+    /// enabled (they name them when the Tiltfile does not call config.parse), as Tilt does.
+    loaded_args: Option<Vec<String>>,
+    /// Stops the running load.
+    cancel: Option<Arc<AtomicBool>>,
+    /// Why the running load was cancelled.
+    cancel_reason: Option<&'static str>,
+    shutting_down: bool,
+}
+
+impl RunState {
+    fn cancel(&mut self, reason: &'static str) {
+        if let Some(flag) = &self.cancel
+            && !flag.swap(true, Ordering::Relaxed)
+        {
+            self.cancel_reason = Some(reason);
+        }
+    }
+}
+
+/// Handle to the Tiltfile controller (for shutdown).
+#[derive(Clone)]
+pub struct TiltfileController {
+    state: Arc<Mutex<RunState>>,
+}
+
+impl TiltfileController {
+    /// Interrupts a running load and starts no new one.
+    pub fn shutdown(&self) {
+        let mut st = self.state.lock();
+        st.shutting_down = true;
+        st.cancel("Stilt is shutting down");
+    }
 }
 
 struct TiltfileReconciler {
@@ -97,7 +133,11 @@ struct TiltfileReconciler {
 
 pub const CONFIGS_FILEWATCH: &str = "configs:(Tiltfile)";
 
-pub fn start(ctx: Ctx, cfg: TiltfileConfig, loader: Arc<dyn Loader>) -> Result<(), StoreError> {
+pub fn start(
+    ctx: Ctx,
+    cfg: TiltfileConfig,
+    loader: Arc<dyn Loader>,
+) -> Result<TiltfileController, StoreError> {
     let path = std::path::absolute(&cfg.path).unwrap_or(cfg.path.clone());
     let mut tf = Tiltfile::new(
         TILTFILE_OBJECT,
@@ -121,11 +161,12 @@ pub fn start(ctx: Ctx, cfg: TiltfileConfig, loader: Arc<dyn Loader>) -> Result<(
         .insert(ANN_RESOURCE_TYPE.into(), "tiltfile".into());
     ctx.store.apply_typed(&ui)?;
     let queue = Queue::default();
+    let state: Arc<Mutex<RunState>> = Default::default();
     let r = Arc::new(TiltfileReconciler {
         ctx: ctx.clone(),
         loader,
         queue: queue.clone(),
-        state: Default::default(),
+        state: state.clone(),
     });
     let to_tiltfile: Mapper = Arc::new(|_, _| vec![TILTFILE_OBJECT.to_string()]);
     let named = |want: &'static str| -> Mapper {
@@ -147,11 +188,12 @@ pub fn start(ctx: Ctx, cfg: TiltfileConfig, loader: Arc<dyn Loader>) -> Result<(
         ],
         r,
     );
-    Ok(())
+    Ok(TiltfileController { state })
 }
 
 impl TiltfileReconciler {
-    fn run_key(&self, tf: &Tiltfile) -> String {
+    /// (args + newest config-file event, pending trigger).
+    fn run_key(&self, tf: &Tiltfile) -> (String, String) {
         let events = self
             .ctx
             .store
@@ -168,7 +210,7 @@ impl TiltfileReconciler {
             .ok()
             .and_then(|c| c.data.get(TILTFILE_RESOURCE).cloned())
             .unwrap_or_default();
-        format!("{:?}|{events}|{trigger}", tf.spec.args)
+        (format!("{:?}|{events}", tf.spec.args), trigger)
     }
 }
 
@@ -177,24 +219,52 @@ impl Reconciler for TiltfileReconciler {
         let Ok(tf) = self.ctx.store.get_typed::<Tiltfile>(TILTFILE_OBJECT) else {
             return;
         };
-        let key = self.run_key(&tf);
+        let (inputs, trigger) = self.run_key(&tf);
+        let cancel = Arc::new(AtomicBool::new(false));
         {
             let mut st = self.state.lock();
-            if st.running || st.last_key.as_deref() == Some(key.as_str()) {
+            let changed = st.last_inputs.as_deref() != Some(inputs.as_str());
+            if st.shutting_down {
+                return;
+            }
+            if st.running {
+                // A load still evaluating an older Tiltfile (possibly forever) gives way.
+                if changed {
+                    st.cancel("the Tiltfile changed");
+                }
+                return;
+            }
+            if !changed && trigger.is_empty() {
                 return;
             }
             st.running = true;
-            st.last_key = Some(key);
+            st.last_inputs = Some(inputs);
             st.runs += 1;
+            st.cancel = Some(cancel.clone());
+            st.cancel_reason = None;
         }
+        let args_changed = self
+            .state
+            .lock()
+            .loaded_args
+            .as_ref()
+            .is_some_and(|a| a != &tf.spec.args);
+        let args = tf.spec.args.clone();
         consume_trigger(&self.ctx, TILTFILE_RESOURCE);
         let ctx = self.ctx.clone();
         let loader = self.loader.clone();
         let state = self.state.clone();
         let queue = self.queue.clone();
         tokio::spawn(async move {
-            run_once(&ctx, loader, tf).await;
-            state.lock().running = false;
+            let loaded = run_once(&ctx, loader, tf, cancel, &state, args_changed).await;
+            {
+                let mut st = state.lock();
+                st.running = false;
+                st.cancel = None;
+                if loaded {
+                    st.loaded_args = Some(args);
+                }
+            }
             // Changes that arrived while loading get their own run.
             queue.add(TILTFILE_OBJECT);
         });
@@ -221,7 +291,15 @@ fn write_tiltfile_status(ctx: &Ctx, f: impl Fn(&mut TiltfileStatus)) {
         });
 }
 
-async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
+/// Loads the Tiltfile and applies the result; true when both succeeded.
+async fn run_once(
+    ctx: &Ctx,
+    loader: Arc<dyn Loader>,
+    tf: Tiltfile,
+    cancel: Arc<AtomicBool>,
+    state: &Mutex<RunState>,
+    args_changed: bool,
+) -> bool {
     let started = MicroTime::now();
     let clock = Instant::now();
     let span = format!("tiltfile:{}", started.0.timestamp_micros());
@@ -240,9 +318,14 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
         Level::Info,
         &format!("Loading Tiltfile at: {}", path.display()),
     );
+    // Watch the Tiltfile before the first load ends: a load that never ends must still be
+    // interrupted by an edit.
+    if ctx.store.get_typed::<FileWatch>(CONFIGS_FILEWATCH).is_err() {
+        ensure_config_watch(ctx, &tf, &BTreeSet::new());
+    }
     let args = tf.spec.args.clone();
     let mode = ctx.mode;
-    let result = tokio::task::spawn_blocking(move || loader.load(&path, &args, mode))
+    let result = tokio::task::spawn_blocking(move || loader.load(&path, &args, mode, cancel))
         .await
         .unwrap_or_else(|e| {
             Err(LoadFailure {
@@ -266,7 +349,7 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
                     &format!("WARNING: {w}"),
                 );
             }
-            let applied = apply_result(ctx, &tf, &loaded);
+            let applied = apply_result(ctx, &tf, &loaded, args_changed);
             let parallel = loaded
                 .settings
                 .max_parallel_updates
@@ -310,7 +393,11 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
             ctx.logs
                 .append(TILTFILE_RESOURCE, &span, Level::Info, &fail.logs);
             ctx.logs.flush(TILTFILE_RESOURCE, &span);
-            (fail.message, fail.config_files, 0)
+            let message = match state.lock().cancel_reason {
+                Some(reason) => format!("{} ({reason})", fail.message),
+                None => fail.message,
+            };
+            (message, fail.config_files, 0)
         }
     };
     if !error.is_empty() {
@@ -337,6 +424,7 @@ async fn run_once(ctx: &Ctx, loader: Arc<dyn Loader>, tf: Tiltfile) {
         });
     });
     crate::build::record_build_end(ctx, TILTFILE_RESOURCE, &span, started, &error);
+    error.is_empty()
 }
 
 /// The FileWatch on every file the Tiltfile read (kept even when the load failed, so fixing the
@@ -367,7 +455,7 @@ fn owner_ref(tf_uid: &str) -> OwnerReference {
         name: TILTFILE_OBJECT.into(),
         uid: tf_uid.into(),
         controller: Some(true),
-        block_owner_deletion: None,
+        block_owner_deletion: Some(true),
     }
 }
 
@@ -420,7 +508,12 @@ fn identity(v: &Value) -> Value {
     })
 }
 
-fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreError> {
+fn apply_result(
+    ctx: &Ctx,
+    tf: &Tiltfile,
+    loaded: &Loaded,
+    args_changed: bool,
+) -> Result<(), StoreError> {
     let tf_uid = ctx
         .store
         .get_typed::<Tiltfile>(TILTFILE_OBJECT)?
@@ -460,6 +553,7 @@ fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreEr
             )));
         }
     }
+    crate::session::apply_ci_settings(ctx, &loaded.objects);
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     for mut obj in desired {
         let m = obj.meta_mut();
@@ -475,8 +569,8 @@ fn apply_result(ctx: &Ctx, tf: &Tiltfile, loaded: &Loaded) -> Result<(), StoreEr
             }
             Err(e) => return Err(e),
             Ok(current) => {
-                // Disable state belongs to the user once created; reloads never reset it.
-                if kind == "ConfigMap" && name.ends_with("-disable") {
+                // Disable state belongs to the user once created; only new args reset it.
+                if kind == "ConfigMap" && name.ends_with("-disable") && !args_changed {
                     continue;
                 }
                 let mut value = value;

@@ -16,7 +16,7 @@ use kube::api::{
     Api, ApiResource, AttachParams, DeleteParams, DynamicObject, GroupVersionKind, ListParams,
     LogParams, Patch, PatchParams, PostParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::KubeConfigOptions;
 use kube::discovery::Scope;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
@@ -111,10 +111,8 @@ impl KubeCluster {
     /// (`None`: the current context). Reads version, node arch and the local registry.
     pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<KubeCluster> {
         let conn = |e: &dyn std::fmt::Display| K8sError::Connection(e.to_string());
-        let kc = match kubeconfig {
-            Some(p) => Kubeconfig::read_from(p).map_err(|e| conn(&e))?,
-            None => Kubeconfig::read().map_err(|e| conn(&e))?,
-        };
+        // Credentials as kubectl reads them (kube-rs alone rejects some kubectl accepts).
+        let kc = crate::kubeconfig::read(kubeconfig)?;
         let ctx_name = context
             .map(str::to_string)
             .or_else(|| kc.current_context.clone())

@@ -79,6 +79,7 @@ pub mod image;
 pub mod inject;
 pub mod jsonpath;
 mod kube_cluster;
+pub mod kubeconfig;
 pub mod logs;
 pub mod manifest;
 pub mod names;

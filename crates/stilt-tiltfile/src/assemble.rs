@@ -215,17 +215,25 @@ fn kind_matches(k: &K8sKind, e: &K8sEntity) -> bool {
         static CACHE: std::cell::RefCell<BTreeMap<String, Option<regex::Regex>>> =
             const { std::cell::RefCell::new(BTreeMap::new()) };
     }
-    let full = |pat: &str, s: &str| -> bool {
-        CACHE.with(|c| {
-            c.borrow_mut()
-                .entry(pat.to_owned())
-                .or_insert_with(|| regex::Regex::new(&format!("(?i)^(?:{pat})$")).ok())
-                .as_ref()
-                .is_some_and(|r| r.is_match(s))
-        })
+    // Tilt's ObjectSelector: each regexp matches anywhere in the field; empty matches all.
+    let m = |pat: &str, s: &str| -> bool {
+        pat.is_empty()
+            || CACHE.with(|c| {
+                c.borrow_mut()
+                    .entry(pat.to_owned())
+                    .or_insert_with(|| regex::Regex::new(pat).ok())
+                    .as_ref()
+                    .is_some_and(|r| r.is_match(s))
+            })
     };
-    full(&k.kind_re, e.kind())
-        && (k.api_version_re.is_empty() || full(&k.api_version_re, e.api_version()))
+    let ns = match e.namespace() {
+        "" => "default",
+        n => n,
+    };
+    m(&k.kind_re, e.kind())
+        && m(&k.api_version_re, e.api_version())
+        && m(&k.name_re, e.name())
+        && m(&k.namespace_re, ns)
 }
 
 /// Images (indices into state.images) referenced by an entity.
@@ -918,7 +926,7 @@ pub(crate) fn assemble(
     // ---- objects ------------------------------------------------------------------------------
     let mut out = Objects::default();
     let mut infos = vec![];
-    let global_ignores = global_ignores(st);
+    let global_ignores = global_ignores(st, &all);
     for r in &all {
         let is_enabled =
             enabled.contains(&r.name) || (r.name == UNCATEGORIZED && !enabled.is_empty());
@@ -961,7 +969,8 @@ pub(crate) fn assemble(
     if all.iter().any(|r| r.kind == ResourceType::K8s) {
         let mut spec = json!({"connection": {"kubernetes": {"context": input.k8s_context, "namespace": input.k8s_namespace}}});
         if let Some(dr) = &st.settings.default_registry {
-            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromClusterNetwork": dr.host_from_cluster, "singleName": dr.single_name});
+            // Tilt: host_from_cluster is where the container runtime pulls from.
+            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromContainerRuntime": dr.host_from_cluster, "singleName": dr.single_name});
         }
         out.push(with_spec(object("Cluster", "default", &[]), spec));
     }
@@ -1030,6 +1039,13 @@ pub(crate) fn assemble(
         if o["metadata"]["annotations"][ANNOTATION_MANIFEST].is_null() {
             o["metadata"]["annotations"][ANNOTATION_MANIFEST] = json!(TILTFILE_MANIFEST);
         }
+        // Tilt's targets give their dependencies deduplicated and sorted.
+        if o["kind"] == "FileWatch"
+            && let Some(paths) = o["spec"]["watchedPaths"].as_array_mut()
+        {
+            paths.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            paths.dedup();
+        }
     }
     out.list = out_list;
     Ok(Assembled {
@@ -1082,7 +1098,7 @@ fn closure(st: &State, all: &[Res], roots: &[String]) -> BTreeSet<String> {
     out
 }
 
-fn global_ignores(st: &State) -> Vec<Json> {
+fn global_ignores(st: &State, all: &[Res]) -> Vec<Json> {
     let mut out = vec![];
     if let Some((dir, pats)) = &st.tiltignore
         && !pats.is_empty()
@@ -1092,7 +1108,16 @@ fn global_ignores(st: &State) -> Vec<Json> {
     for (dir, pats) in &st.watch_ignores {
         out.push(json!({"basePath": dir.display().to_string(), "patterns": pats}));
     }
-    for t in &st.images {
+    // Tilt adds the file each custom_build writes its ref to, once per resource building it.
+    let mut per_resource = vec![];
+    for r in all {
+        let mut order = vec![];
+        for &i in &r.images {
+            push_with_bases(st, i, &mut order, 0);
+        }
+        per_resource.extend(order.into_iter().map(|i| &st.images[i]));
+    }
+    for t in per_resource {
         if let ImageBuild::Custom(c) = &t.build
             && !c.outputs_image_ref_to.is_empty()
         {
@@ -1151,6 +1176,62 @@ fn trigger_str(t: TriggerMode) -> &'static str {
     }
 }
 
+/// Tilt's apply order of kinds (kustomize's `OrderFirst`); other kinds come after, in input
+/// order.
+const KIND_ORDER_FIRST: &[&str] = &[
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "MutatingWebhookConfiguration",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+
+/// A resource's entities in Tilt's order (a stable sort by kind).
+fn sorted_entities(entities: &[K8sEntity]) -> Vec<&K8sEntity> {
+    let mut v: Vec<&K8sEntity> = entities.iter().collect();
+    v.sort_by_key(|e| {
+        KIND_ORDER_FIRST
+            .iter()
+            .position(|k| *k == e.kind())
+            .unwrap_or(KIND_ORDER_FIRST.len())
+    });
+    v
+}
+
+/// The UI link of a port forward: `http://<host>:<local port>/<path>`, named like the forward.
+fn port_forward_link(pf: &PortForwardSpec) -> Link {
+    let host = if pf.host.is_empty() {
+        "localhost"
+    } else {
+        &pf.host
+    };
+    Link {
+        url: format!(
+            "http://{host}:{}/{}",
+            pf.local_port,
+            pf.path.strip_prefix('/').unwrap_or(&pf.path)
+        ),
+        name: pf.name.clone(),
+    }
+}
+
 fn image_map_name(t: &ImageTarget) -> String {
     sanitize_name(&t.ref_str)
 }
@@ -1163,26 +1244,43 @@ fn git_ignores(roots: &[PathBuf]) -> Vec<Json> {
         .collect()
 }
 
+/// Tilt's context ignores of an image, in its order: the Tiltfile that declared it, the `.git`
+/// of repositories holding the Dockerfile/context/deps, then per directory (the context, or each
+/// custom_build dep that is a directory) the `ignore=` patterns, the `only=` patterns
+/// (`**` then `!<only>`) and the `.dockerignore` patterns, each as its own entry.
 fn context_ignores(t: &ImageTarget) -> Vec<Json> {
     let mut out = vec![];
-    if let ImageBuild::Docker(d) = &t.build {
-        let mut pats: Vec<String> = d.dockerignore_patterns.clone();
+    if !t.tiltfile_path.as_os_str().is_empty() {
+        out.push(json!({"basePath": t.tiltfile_path.display().to_string()}));
+    }
+    out.extend(git_ignores(&t.repo_roots));
+    let dirs: Vec<(&PathBuf, &[String])> = match &t.build {
+        ImageBuild::Docker(d) => vec![(&d.context, d.dockerignore_patterns.as_slice())],
+        ImageBuild::Custom(c) => c
+            .deps
+            .iter()
+            .filter(|p| p.is_dir())
+            .map(|p| (p, &[][..]))
+            .collect(),
+    };
+    let mut seen = BTreeSet::new();
+    for (dir, dockerignore) in dirs {
+        if !seen.insert(dir) {
+            continue;
+        }
+        let base = dir.display().to_string();
+        if !t.ignores.is_empty() {
+            out.push(json!({"basePath": base, "patterns": t.ignores}));
+        }
         if !t.only.is_empty() {
-            pats.push("**".into());
-            pats.extend(
-                t.only
-                    .iter()
-                    .map(|o| format!("!{}", o.trim_start_matches("./"))),
-            );
+            let pats: Vec<String> = std::iter::once("**".to_owned())
+                .chain(t.only.iter().map(|o| format!("!{o}")))
+                .collect();
+            out.push(json!({"basePath": base, "patterns": pats}));
         }
-        pats.extend(t.ignores.iter().cloned());
-        if !pats.is_empty() {
-            out.push(json!({"basePath": d.context.display().to_string(), "patterns": pats}));
+        if !dockerignore.is_empty() {
+            out.push(json!({"basePath": base, "patterns": dockerignore}));
         }
-    } else if let ImageBuild::Custom(c) = &t.build
-        && !t.ignores.is_empty()
-    {
-        out.push(json!({"basePath": c.dir.display().to_string(), "patterns": t.ignores}));
     }
     out
 }
@@ -1243,6 +1341,10 @@ fn emit_resource(
     let trigger_mode = trigger_mode.unwrap_or(st.default_trigger_mode);
     let auto_init = auto_init.unwrap_or(true);
     let mut links = links;
+    // Tilt shows a k8s resource's links first, then one per port forward.
+    if r.kind == ResourceType::K8s {
+        links.extend(r.opts.port_forwards.iter().map(port_forward_link));
+    }
 
     // Images: FileWatch, ImageMap, DockerImage/CmdImage, LiveUpdate.
     let cluster = if r.kind == ResourceType::DockerCompose {
@@ -1287,21 +1389,17 @@ fn emit_resource(
         let t = &st.images[ti];
         let im = image_map_name(t);
         let fw_name = sanitize_name(&format!("image:{}", t.ref_str));
-        let target_id = format!("image:{}", t.ref_str);
+        let target_id = fw_name.clone();
         // FileWatch image:<ref>
         let (watched, mut ignores): (Vec<String>, Vec<Json>) = match &t.build {
             ImageBuild::Docker(d) => {
                 let mut ig = context_ignores(t);
                 ig.push(json!({"basePath": d.dockerfile_path.display().to_string()}));
-                ig.extend(git_ignores(&t.repo_roots));
                 (vec![d.context.display().to_string()], ig)
             }
             ImageBuild::Custom(c) => (
                 c.deps.iter().map(|p| p.display().to_string()).collect(),
-                context_ignores(t)
-                    .into_iter()
-                    .chain(git_ignores(&t.repo_roots))
-                    .collect(),
+                context_ignores(t),
             ),
         };
         ignores.extend(global_ignores.iter().cloned());
@@ -1343,11 +1441,6 @@ fn emit_resource(
             } else {
                 "base-image"
             };
-            let needs = if r.kind == ResourceType::DockerCompose && needs == "push" {
-                ""
-            } else {
-                needs
-            };
             let build_name = format!("{m}:{im}");
             match &t.build {
                 ImageBuild::Docker(d) => {
@@ -1358,7 +1451,8 @@ fn emit_resource(
                             "dockerfileContents": d.dockerfile_contents,
                             "context": d.context.display().to_string(),
                             "contextIgnores": context_ignores(t),
-                            "args": d.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                            // Tilt keeps build args in a map: sorted by name.
+                            "args": d.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<BTreeSet<_>>(),
                             "target": d.target,
                             "sshAgentConfigs": d.ssh,
                             "secrets": d.secret,
@@ -1382,8 +1476,29 @@ fn emit_resource(
                     } else {
                         "local-docker-and-remote"
                     };
+                    // The image maps of `image_deps`, in order, for $TILT_IMAGE_i (Tilt lists
+                    // them in spec.imageMaps; Stilt's spec.imageMaps names the build's own map).
+                    let dep_maps = t
+                        .image_deps
+                        .iter()
+                        .filter_map(|d| {
+                            st.images
+                                .iter()
+                                .find(|b| !std::ptr::eq(*b, t) && image_matches(b, d))
+                        })
+                        .map(image_map_name)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let span = format!("cmdimage:{build_name}");
+                    let mut anns = vec![
+                        (ANNOTATION_MANIFEST, m),
+                        (ANNOTATION_SPAN_ID, span.as_str()),
+                    ];
+                    if !dep_maps.is_empty() {
+                        anns.push((ANNOTATION_IMAGE_DEPS, dep_maps.as_str()));
+                    }
                     out.push(with_spec(
-                        object("CmdImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}"))]),
+                        object("CmdImage", &build_name, &anns),
                         json!({
                             "ref": t.ref_str,
                             "args": c.args,
@@ -1457,7 +1572,6 @@ fn emit_resource(
                     &[
                         (ANNOTATION_MANIFEST, m),
                         (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")),
-                        (ANNOTATION_MANAGED_BY, "buildcontrol"),
                         (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
                     ],
                 ),
@@ -1496,7 +1610,7 @@ fn emit_resource(
                             &sanitize_name(&format!("image:{}", b.image)),
                             &[
                                 (ANNOTATION_MANIFEST, m),
-                                (ANNOTATION_TARGET_ID, &format!("image:{}", b.image)),
+                                (ANNOTATION_TARGET_ID, &format!("image:{im}")),
                             ],
                         ),
                         json!({"watchedPaths": [context], "ignores": ignores, "disableSource": ds}),
@@ -1701,7 +1815,6 @@ fn emit_live_update(
             &[
                 (ANNOTATION_MANIFEST, m),
                 (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")),
-                (ANNOTATION_MANAGED_BY, "buildcontrol"),
                 (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
             ],
         ),
@@ -1733,6 +1846,10 @@ fn emit_k8s(
         "disableSource": ds,
         "cluster": "default",
     });
+    // Tilt: only "true" applies server-side; "auto" and "false" are client-side.
+    if st.settings.k8s_server_side_apply == "true" {
+        spec["serverSideApply"] = json!(true);
+    }
     if !r.opts.extra_pod_selectors.is_empty() {
         spec["kubernetesDiscoveryTemplateSpec"] = json!({
             "extraSelectors": r.opts.extra_pod_selectors.iter().map(|s| json!({"matchLabels": s})).collect::<Vec<_>>()
@@ -1753,7 +1870,18 @@ fn emit_k8s(
         if !r.entities.iter().any(|e| kind_matches(k, e)) {
             continue;
         }
-        let sel = json!({"apiVersionRegexp": k.api_version_re, "kindRegexp": k.kind_re});
+        let mut sel = serde_json::Map::new();
+        for (key, re) in [
+            ("apiVersionRegexp", &k.api_version_re),
+            ("kindRegexp", &k.kind_re),
+            ("nameRegexp", &k.name_re),
+            ("namespaceRegexp", &k.namespace_re),
+        ] {
+            if !re.is_empty() {
+                sel.insert(key.into(), json!(re));
+            }
+        }
+        let sel = Json::Object(sel);
         for p in &k.image_json_paths {
             locators.push(json!({"objectSelector": sel, "path": p}));
         }
@@ -1786,7 +1914,10 @@ fn emit_k8s(
             }
         }
     } else {
-        let docs: Vec<Json> = r.entities.iter().map(|e| e.obj.clone()).collect();
+        let docs: Vec<Json> = sorted_entities(&r.entities)
+            .into_iter()
+            .map(|e| e.obj.clone())
+            .collect();
         spec["yaml"] = json!(
             crate::yaml::encode_stream(&docs)
                 .map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?

@@ -5,14 +5,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::anyhow;
 use starlark::any::ProvidesStaticType;
+use starlark::codemap::FileSpanRef;
 use starlark::environment::FrozenModule;
 use starlark::environment::Globals;
 use starlark::environment::Module;
-use starlark::eval::Evaluator;
 use starlark::eval::FileLoader;
+use starlark::eval::{BeforeStmtFunc, BeforeStmtFuncDyn, Evaluator};
 use starlark::syntax::AstModule;
 use starlark::syntax::Dialect;
 use starlark::values::FrozenHeapName;
@@ -34,6 +37,8 @@ pub(crate) struct ReqInfo {
     pub extensions_dir: Option<PathBuf>,
     pub argv: Vec<String>,
     pub executable: String,
+    /// Set by the caller to stop evaluation at the next statement.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// The shared context of one load, in `eval.extra` for every file's evaluator.
@@ -183,6 +188,106 @@ fn find_while(src: &str) -> Option<(usize, usize)> {
     None
 }
 
+/// A parse error at the very end of the file points past the last character, where starlark
+/// renders no snippet (or the wrong line, after a final newline). Re-anchor it on a padded copy of
+/// the source so the diagnostic shows the real line and column (as Tilt does: `got end of file`),
+/// and name the bracket left open.
+fn at_end_of_file(e: starlark::Error, filename: &str, src: &str) -> starlark::Error {
+    use starlark::codemap::{CodeMap, Pos, Span};
+    let at_end = e
+        .span()
+        .is_some_and(|s| s.span.begin().get() as usize >= src.len());
+    if !at_end {
+        return e;
+    }
+    let detail = match unclosed_bracket(src) {
+        Some((open, line, col)) => {
+            let close = match open {
+                '(' => ')',
+                '[' => ']',
+                _ => '}',
+            };
+            format!(
+                "Parse error: unexpected end of file, want '{close}' (the '{open}' at {line}:{col} is not closed)"
+            )
+        }
+        None => "Parse error: unexpected end of file".to_owned(),
+    };
+    let padded = CodeMap::new(filename.to_owned(), format!("{src} "));
+    let end = src.len() as u32;
+    starlark::Error::new_spanned(
+        starlark::ErrorKind::Parser(anyhow!(detail)),
+        Span::new(Pos::new(end), Pos::new(end + 1)),
+        &padded,
+    )
+}
+
+/// The innermost bracket still open at the end of `src` (line and column 1-based), skipping
+/// strings and comments.
+fn unclosed_bracket(src: &str) -> Option<(char, usize, usize)> {
+    let mut stack: Vec<(char, usize, usize)> = vec![];
+    let (mut line, mut col) = (1, 0);
+    let mut chars = src.chars().peekable();
+    // Inside a string: its quote, whether it is triple-quoted, and how many quotes in a row.
+    let mut quote: Option<(char, bool, usize)> = None;
+    while let Some(ch) = chars.next() {
+        col += 1;
+        if ch == '\n' {
+            line += 1;
+            col = 0;
+        }
+        if let Some((q, triple, run)) = quote {
+            quote = if ch == '\\' {
+                match chars.next() {
+                    Some('\n') => {
+                        line += 1;
+                        col = 0;
+                    }
+                    Some(_) => col += 1,
+                    None => {}
+                }
+                Some((q, triple, 0))
+            } else if ch == q && !triple {
+                None
+            } else if ch == q {
+                (run + 1 < 3).then_some((q, true, run + 1))
+            } else if ch == '\n' && !triple {
+                None
+            } else {
+                Some((q, triple, 0))
+            };
+            continue;
+        }
+        match ch {
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        col = 0;
+                        break;
+                    }
+                }
+            }
+            '"' | '\'' => {
+                let mut ahead = chars.clone();
+                let triple = ahead.next() == Some(ch) && ahead.next() == Some(ch);
+                if triple {
+                    chars.next();
+                    chars.next();
+                    col += 2;
+                }
+                quote = Some((ch, triple, 0));
+            }
+            '(' | '[' | '{' => stack.push((ch, line, col)),
+            ')' | ']' | '}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
+}
+
 /// Resolve a load() path from the directory of the loading file.
 pub(crate) fn resolve_load_path(c: &Ctx, dir: &Path, path: &str) -> anyhow::Result<PathBuf> {
     if let Some(rest) = path.strip_prefix("ext://") {
@@ -244,7 +349,7 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
                         .to_owned(),
                 ));
             }
-            return Err(e);
+            return Err(at_end_of_file(e, &filename, &src));
         }
     };
     c.loading.borrow_mut().push(path.to_path_buf());
@@ -268,6 +373,7 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
         {
             let mut eval = Evaluator::new(&module);
             eval.extra = Some(c);
+            watch_for_cancel(&mut eval, c);
             eval.set_loader(&loader);
             eval.set_print_handler(&printer);
             match eval.eval_module(ast, native_globals.as_ref().unwrap_or(&c.globals)) {
@@ -284,6 +390,42 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
     let m = res?;
     c.loaded.borrow_mut().insert(path.to_path_buf(), m.clone());
     Ok(m)
+}
+
+/// Start of the message of an evaluation stopped through `LoadRequest::cancel`.
+pub(crate) const INTERRUPTED: &str = "Tiltfile evaluation interrupted at";
+
+/// Checks the cancel flag before every statement, so even a loop that never calls a builtin
+/// stops. Every evaluator of a load gets it (or none does): code compiled with the check may run
+/// in another file's evaluator.
+fn watch_for_cancel(eval: &mut Evaluator, c: &Ctx) {
+    if let Some(flag) = &c.req.cancel {
+        eval.before_stmt_for_dap(BeforeStmtFunc::from_dyn(Box::new(CancelCheck(
+            flag.clone(),
+        ))));
+    }
+}
+
+struct CancelCheck(Arc<AtomicBool>);
+
+impl<'e> BeforeStmtFuncDyn<'e> for CancelCheck {
+    fn call<'v>(
+        &mut self,
+        span: FileSpanRef,
+        _continued: bool,
+        _eval: &mut Evaluator<'v, '_, 'e>,
+    ) -> starlark::Result<()> {
+        if !self.0.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let at = span.resolve_span();
+        Err(starlark::Error::new_other(anyhow!(
+            "{INTERRUPTED} {}:{}:{}",
+            span.file.filename(),
+            at.begin.line + 1,
+            at.begin.column + 1
+        )))
+    }
 }
 
 /// Marker message of `exit()`: stops evaluation successfully.
@@ -348,6 +490,7 @@ pub(crate) fn with_function_caller<R>(
         let out = {
             let mut eval = Evaluator::new(&module);
             eval.extra = Some(c);
+            watch_for_cancel(&mut eval, c);
             eval.set_print_handler(&buf);
             // SAFETY: the reference added to this module's frozen heap keeps the callback's heap
             // alive while this evaluator runs.
@@ -383,4 +526,24 @@ pub(crate) fn with_function_caller<R>(
         c.st.borrow_mut().logs.push_str(&text);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bracket_left_open_is_found_past_strings_and_comments() {
+        let cases = [
+            ("foo(", Some(('(', 1, 4))),
+            ("print(\"a\")\nfoo(\n", Some(('(', 2, 4))),
+            ("x = [1, ')', \"]\" # (\n, {", Some(('{', 2, 3))),
+            ("s = '''(\n[''' + f(", Some(('(', 2, 9))),
+            ("s = 'it\\'s (' + g(1)\n", None),
+            ("f(1)\n", None),
+        ];
+        for (src, want) in cases {
+            assert_eq!(unclosed_bracket(src), want, "{src:?}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ pub mod host;
 mod model;
 mod objects;
 mod values;
+pub mod version;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -71,6 +72,8 @@ pub struct LoadRequest<'a> {
     pub host: &'a dyn HostEnv,
     /// Host of the web UI (`--host`), used as port-forward host default and `TILT_HOST`.
     pub web_host: String,
+    /// Port of the web UI (`--port`): `TILT_PORT` in the environment of `local()` commands.
+    pub web_port: u16,
     /// Local directory standing in for the default extension repo (else `$STILT_EXTENSIONS_DIR`).
     pub extensions_dir: Option<PathBuf>,
     /// `sinceTime` for PodLogStream templates (RFC 3339; Tilt uses its start time).
@@ -79,6 +82,8 @@ pub struct LoadRequest<'a> {
     pub watch: bool,
     /// `sys.argv`.
     pub argv: Vec<String>,
+    /// Once set, evaluation stops at the next statement with an error naming where it was.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<'a> LoadRequest<'a> {
@@ -89,10 +94,12 @@ impl<'a> LoadRequest<'a> {
             subcommand: "up".into(),
             host,
             web_host: "localhost".into(),
+            web_port: 10350,
             extensions_dir: None,
             start_time: None,
             watch: true,
             argv: vec![],
+            cancel: None,
         }
     }
 }
@@ -184,6 +191,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
     }
     let main_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     builtins::os::env_reset(req.host.environ());
+    builtins::core::set_web_port(req.web_port);
     let info = eval::ReqInfo {
         main_path: path.clone(),
         main_dir: main_dir.clone(),
@@ -195,6 +203,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
         executable: std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        cancel: req.cancel.clone(),
     };
     let c = eval::Ctx::new(req.host, info);
     // .tiltignore next to the main Tiltfile: always a config file, global ignore patterns.

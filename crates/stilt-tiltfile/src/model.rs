@@ -101,6 +101,8 @@ pub struct ImageTarget {
     pub image_deps: Vec<String>,
     /// Git repositories containing the context/deps (their `.git` is never watched).
     pub repo_roots: Vec<PathBuf>,
+    /// The Tiltfile that declared the image (never part of its context, as in Tilt).
+    pub tiltfile_path: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,8 +141,11 @@ pub struct K8sResourceOpts {
 
 #[derive(Debug, Clone)]
 pub struct K8sKind {
+    /// Tilt's ObjectSelector regexps: `(?i)<pattern>` matched anywhere, `""` matches all.
     pub kind_re: String,
     pub api_version_re: String,
+    pub name_re: String,
+    pub namespace_re: String,
     pub image_json_paths: Vec<String>,
     pub image_object: Option<(String, String, String)>,
     pub pod_readiness: String,
@@ -342,7 +347,7 @@ pub struct Settings {
     pub k8s_upsert_timeout_secs: i64,
     pub suppress_unused_image_warnings: Vec<String>,
     pub k8s_server_side_apply: String,
-    /// ci_settings durations, Go syntax (`30m`, `5m`, `""`).
+    /// ci_settings durations, Go syntax (`30m`, `5m`; `""`: not set).
     pub ci_timeout: String,
     pub ci_readiness_timeout: String,
     pub ci_k8s_grace_period: String,
@@ -374,7 +379,8 @@ impl Default for Settings {
             k8s_upsert_timeout_secs: 30,
             suppress_unused_image_warnings: vec![],
             k8s_server_side_apply: "auto".into(),
-            ci_timeout: "30m".into(),
+            // Unset: `stilt ci --timeout` (default 30m) applies unless ci_settings(timeout=…).
+            ci_timeout: String::new(),
             ci_readiness_timeout: "5m".into(),
             ci_k8s_grace_period: String::new(),
             k8s_context: String::new(),

@@ -10,6 +10,8 @@ pub const ANNOTATION_MANIFEST: &str = "tilt.dev/resource";
 pub const ANNOTATION_SPAN_ID: &str = "tilt.dev/log-span-id";
 pub const ANNOTATION_MANAGED_BY: &str = "tilt.dev/managed-by";
 pub const ANNOTATION_TARGET_ID: &str = "tilt.dev/target-id";
+/// On a CmdImage: the image maps of its `image_deps`, comma-separated, in order.
+pub const ANNOTATION_IMAGE_DEPS: &str = "stilt.dev/image-deps";
 pub const ANNOTATION_UPDATE_MODE: &str = "tilt.dev/update-mode";
 pub const ANNOTATION_BUTTON_TYPE: &str = "tilt.dev/uibutton-type";
 pub const ANNOTATION_OWNER_KIND: &str = "tilt.dev/owner-kind";

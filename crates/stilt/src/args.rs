@@ -11,6 +11,13 @@ use std::path::PathBuf;
     propagate_version = true
 )]
 pub struct Cli {
+    /// Port of the web UI: `up`/`ci` serve it there; other commands talk to the instance on that
+    /// port (default: the newest running instance). `TILT_PORT` is read too.
+    #[arg(long, global = true, env = "STILT_PORT")]
+    pub port: Option<u16>,
+    /// Address the web UI listens on (`up`, `ci`, `demo`). `TILT_HOST` is read too.
+    #[arg(long, global = true, env = "STILT_HOST")]
+    pub host: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,6 +70,11 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the version.
     Version,
+    /// Dump internal state for bug reports (`stilt dump engine`: every object as JSON).
+    Dump {
+        #[command(subcommand)]
+        what: Dump,
+    },
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -75,20 +87,16 @@ pub struct UpArgs {
     /// Path to the Tiltfile.
     #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
     pub file: PathBuf,
-    /// Port of the web UI.
-    #[arg(long, env = "STILT_PORT", default_value_t = 10350)]
-    pub port: u16,
-    /// Address the web UI listens on.
-    #[arg(long, env = "STILT_HOST", default_value = "127.0.0.1")]
-    pub host: String,
     /// Stream logs to the terminal (the default when stdout is not a terminal).
-    #[arg(long)]
-    pub stream: bool,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub stream: Option<bool>,
     /// Port of the API server (0 picks a free one).
     #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
     pub api_port: u16,
-    /// Arguments passed to the Tiltfile (after `--`).
-    #[arg(last = true)]
+    #[command(flatten)]
+    pub tilt: TiltFlags,
+    /// Tiltfile arguments: without `config.parse()` in the Tiltfile, the names of the resources
+    /// to enable (with their dependencies). `--` passes arguments that start with a dash.
     pub args: Vec<String>,
 }
 
@@ -96,17 +104,43 @@ pub struct UpArgs {
 pub struct CiArgs {
     #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
     pub file: PathBuf,
-    /// Give up after this long (e.g. 30m, 90s).
-    #[arg(long, default_value = "30m")]
-    pub timeout: String,
-    #[arg(long, env = "STILT_PORT", default_value_t = 10350)]
-    pub port: u16,
-    #[arg(long, env = "STILT_HOST", default_value = "127.0.0.1")]
-    pub host: String,
+    /// Give up after this long (e.g. 30m, 90s); the Tiltfile's ci_settings(timeout=) when unset.
+    #[arg(long)]
+    pub timeout: Option<String>,
     #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
     pub api_port: u16,
-    #[arg(last = true)]
+    #[command(flatten)]
+    pub tilt: TiltFlags,
+    /// Tiltfile arguments, as for `up`.
     pub args: Vec<String>,
+}
+
+/// Flags of `tilt up` / `tilt ci` that scripts written for Tilt pass. They are accepted so those
+/// scripts run unchanged; the ones about Tilt's own terminal UI and debug servers have no
+/// counterpart in Stilt.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TiltFlags {
+    /// More detailed logs from Stilt itself (Tilt's `--debug`).
+    #[arg(short = 'd', long, num_args = 0..=1, default_missing_value = "true")]
+    pub debug: Option<bool>,
+    /// Verbose logs from Stilt itself.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Tilt's Kubernetes client log level (accepted; Stilt's client logs follow --debug).
+    #[arg(long, hide = true)]
+    pub klog: Option<u32>,
+    /// Tilt's legacy terminal UI switch (accepted; Stilt streams when stdout is not a terminal).
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub legacy: Option<bool>,
+    /// Tilt's terminal HUD switch (accepted; `--hud=false` streams logs).
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub hud: Option<bool>,
+    /// Tilt's web asset mode (accepted; Stilt's web UI is always built in).
+    #[arg(long, hide = true)]
+    pub web_mode: Option<String>,
+    /// Watch files (the default); `--watch=false` is Tilt's manual-only mode (not supported).
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub watch: Option<bool>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -116,7 +150,9 @@ pub struct DownArgs {
     /// Also delete Namespaces.
     #[arg(long)]
     pub delete_namespaces: bool,
-    #[arg(last = true)]
+    #[command(flatten)]
+    pub tilt: TiltFlags,
+    /// Tiltfile arguments, as for `up`.
     pub args: Vec<String>,
 }
 
@@ -131,8 +167,6 @@ pub struct DemoArgs {
     /// Run the demo once as `stilt ci` would, and exit.
     #[arg(long)]
     pub ci: bool,
-    #[arg(long, env = "STILT_PORT", default_value_t = 10350)]
-    pub port: u16,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -145,6 +179,18 @@ pub struct LogsArgs {
     /// Only lines newer than this (e.g. 5m).
     #[arg(long)]
     pub since: Option<String>,
+    /// Only the last N lines of what is there now (-1: all).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tail: Option<i64>,
+    /// Only lines of this level: warn or error.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// all, build (builds, live updates) or runtime (pods, servers, containers).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// One JSON object per line, as `tilt logs --json`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -166,8 +212,7 @@ pub struct ToggleArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ArgsArgs {
-    /// The new arguments (after `--`).
-    #[arg(last = true)]
+    /// The new Tiltfile arguments (`--` before arguments that start with a dash).
     pub args: Vec<String>,
     /// Clear the arguments.
     #[arg(long)]
@@ -285,6 +330,12 @@ pub struct WaitArgs {
     pub selector: Option<String>,
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Dump {
+    /// Every object of the running instance, as one JSON document.
+    Engine,
 }
 
 #[derive(Args, Debug)]

@@ -29,15 +29,19 @@ impl std::error::Error for ApiFailure {}
 pub const TABLE_ACCEPT: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 impl Client {
-    /// Connects to the Stilt whose kubeconfig is at `$STILT_HOME/config`.
+    /// Connects to a running Stilt through `$STILT_HOME/config`: the instance on the selected
+    /// port (`--port`, `STILT_PORT`, `TILT_PORT`), else the newest one.
     pub fn from_home() -> Result<Self> {
         let path = crate::home::kubeconfig_path();
-        let cfg = stilt_apiserver::read_kubeconfig(&path).with_context(|| {
-            format!(
-                "no running Stilt found: cannot read {} (start one with `stilt up`)",
-                path.display()
-            )
-        })?;
+        let context = crate::instance::selected_context();
+        let cfg =
+            stilt_apiserver::read_kubeconfig(&path, context.as_deref()).with_context(|| {
+                let which = match &context {
+                    Some(c) => format!("context {c:?} in {}", path.display()),
+                    None => path.display().to_string(),
+                };
+                format!("no running Stilt found: cannot read {which} (start one with `stilt up`)")
+            })?;
         let cert = ureq::tls::Certificate::from_pem(cfg.ca_pem.as_bytes())
             .map_err(|e| anyhow!("{}: bad certificate-authority-data: {e}", path.display()))?
             .to_owned();

@@ -129,7 +129,9 @@ pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
 pub fn set_args(a: ArgsArgs) -> Result<ExitCode> {
     let client = Client::from_home()?;
     if a.args.is_empty() && !a.clear {
-        bail!("give the new arguments after `--`, or --clear");
+        bail!(
+            "give the new arguments (`stilt args a b`, `--` before ones that start with a dash), or --clear"
+        );
     }
     let path = Client::object_path(kind("Tiltfile"), TILTFILE_OBJECT);
     client.send(
@@ -157,11 +159,17 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
     let file = std::path::absolute(&a.file)?;
     let loader = crate::loader::StarlarkLoader {
         web_host: "localhost".into(),
+        web_port: 10350,
         start_time: String::new(),
     };
-    let loaded =
-        stilt_engine::tiltfile::Loader::load(&loader, &file, &a.args, stilt_engine::Mode::Ci)
-            .map_err(|e| anyhow!("{}", e.message))?;
+    let loaded = stilt_engine::tiltfile::Loader::load(
+        &loader,
+        &file,
+        &a.args,
+        stilt_engine::Mode::Ci,
+        Default::default(),
+    )
+    .map_err(|e| anyhow!("{}", e.message))?;
     let mut k8s_objects: Vec<serde_json::Value> = Vec::new();
     for obj in &loaded.objects {
         if let stilt_api::AnyObject::KubernetesApply(ka) = obj {

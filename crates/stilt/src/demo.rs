@@ -48,7 +48,7 @@ local_resource(
     Ok(())
 }
 
-pub fn demo(a: DemoArgs) -> Result<ExitCode> {
+pub fn demo(a: DemoArgs, web: crate::up::WebAddr) -> Result<ExitCode> {
     let dir = match &a.dir {
         Some(d) => d.clone(),
         None => tempfile::Builder::new()
@@ -61,25 +61,29 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     std::env::set_current_dir(&dir)?;
     let file = dir.join("Tiltfile");
     if a.ci {
-        return crate::up::ci(CiArgs {
-            file,
-            timeout: "5m".into(),
-            port: a.port,
-            host: "127.0.0.1".into(),
-            api_port: 0,
-            args: vec![],
-        });
+        return crate::up::ci(
+            CiArgs {
+                file,
+                timeout: Some("5m".into()),
+                api_port: 0,
+                tilt: Default::default(),
+                args: vec![],
+            },
+            web,
+        );
     }
     eprintln!(
         "stilt demo: the page will be at http://localhost:{}/ once `web` is ready",
         a.app_port
     );
-    crate::up::up(UpArgs {
-        file,
-        port: a.port,
-        host: "127.0.0.1".into(),
-        stream: false,
-        api_port: 0,
-        args: vec![],
-    })
+    crate::up::up(
+        UpArgs {
+            file,
+            stream: None,
+            api_port: 0,
+            tilt: Default::default(),
+            args: vec![],
+        },
+        web,
+    )
 }

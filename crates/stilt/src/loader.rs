@@ -6,6 +6,8 @@ use stilt_engine::tiltfile::{LoadFailure, Loaded, Loader, ResourceSpec, Settings
 
 pub struct StarlarkLoader {
     pub web_host: String,
+    /// `TILT_PORT` of `local()` commands.
+    pub web_port: u16,
     pub start_time: String,
 }
 
@@ -14,7 +16,13 @@ fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
 }
 
 impl Loader for StarlarkLoader {
-    fn load(&self, path: &Path, args: &[String], mode: Mode) -> Result<Loaded, LoadFailure> {
+    fn load(
+        &self,
+        path: &Path,
+        args: &[String],
+        mode: Mode,
+        cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Loaded, LoadFailure> {
         let host = stilt_tiltfile::RealHost::new();
         let mut req = stilt_tiltfile::LoadRequest::new(path, &host);
         req.args = args.to_vec();
@@ -24,8 +32,10 @@ impl Loader for StarlarkLoader {
         };
         req.watch = mode == Mode::Up;
         req.web_host = self.web_host.clone();
+        req.web_port = self.web_port;
         req.start_time = Some(self.start_time.clone());
         req.argv = std::env::args().collect();
+        req.cancel = Some(cancel);
         match stilt_tiltfile::load(&req) {
             Ok(r) => Ok(Loaded {
                 objects: r.objects,

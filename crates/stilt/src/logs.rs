@@ -23,6 +23,87 @@ struct LogQuery {
     follow: Option<bool>,
     /// Seconds: only lines newer than this.
     since_seconds: Option<u64>,
+    /// `warn` or `error`: only lines of exactly that level (Tilt's `--level`).
+    level: Option<String>,
+    /// `all`, `build` or `runtime` (Tilt's `--source`).
+    source: Option<String>,
+    /// Only the last N matching lines of what is already there (then new ones when following).
+    tail: Option<usize>,
+}
+
+/// Which lines a `stilt logs` request asks for.
+#[derive(Clone, Debug, Default)]
+struct LogFilter {
+    resources: Vec<String>,
+    since: Option<SystemTime>,
+    level: Option<Level>,
+    source: Source,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Source {
+    #[default]
+    All,
+    Build,
+    Runtime,
+}
+
+/// Build output, as Tilt classifies it: a build's span (live updates and syncback runs are part
+/// of Stilt's update, as they are of Tilt's build); pods, serve processes and containers are runtime.
+fn is_build_span(span: &str) -> bool {
+    ["build:", "cmdimage:", "liveupdate:", "syncback:"]
+        .iter()
+        .any(|p| span.starts_with(p))
+}
+
+impl LogFilter {
+    fn parse(q: &LogQuery) -> Result<Self, String> {
+        let level = match q.level.as_deref() {
+            None | Some("") => None,
+            Some("warn") => Some(Level::Warn),
+            Some("error") => Some(Level::Error),
+            Some(other) => return Err(format!("--level {other:?}: use \"warn\" or \"error\"")),
+        };
+        let source = match q.source.as_deref() {
+            None | Some("") | Some("all") => Source::All,
+            Some("build") => Source::Build,
+            Some("runtime") => Source::Runtime,
+            Some(other) => {
+                return Err(format!(
+                    "--source {other:?}: use \"all\", \"build\" or \"runtime\""
+                ));
+            }
+        };
+        let resources = q
+            .resources
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let since = q
+            .since_seconds
+            .map(|s| SystemTime::now() - Duration::from_secs(s));
+        Ok(Self {
+            resources,
+            since,
+            level,
+            source,
+        })
+    }
+
+    fn keeps(&self, l: &Line) -> bool {
+        let build = is_build_span(&l.span);
+        (self.resources.is_empty() || self.resources.iter().any(|r| **r == *l.resource))
+            && self.since.is_none_or(|s| l.time >= s)
+            && self.level.is_none_or(|lv| lv == l.level)
+            && match self.source {
+                Source::All => true,
+                Source::Build => build,
+                Source::Runtime => !build,
+            }
+    }
 }
 
 fn line_json(l: &Line) -> Bytes {
@@ -40,32 +121,27 @@ pub fn routes(logs: LogStore) -> Router {
         .with_state(logs)
 }
 
-async fn serve_logs(State(logs): State<LogStore>, Query(q): Query<LogQuery>) -> impl IntoResponse {
-    let resources: Vec<String> = q
-        .resources
-        .map(|r| {
-            r.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let since = q
-        .since_seconds
-        .map(|s| SystemTime::now() - Duration::from_secs(s));
-    let keep = move |l: &Line| {
-        (resources.is_empty() || resources.iter().any(|r| **r == *l.resource))
-            && since.is_none_or(|s| l.time >= s)
+async fn serve_logs(
+    State(logs): State<LogStore>,
+    Query(q): Query<LogQuery>,
+) -> axum::response::Response {
+    let filter = match LogFilter::parse(&q) {
+        Ok(f) => f,
+        Err(msg) => return (axum::http::StatusCode::BAD_REQUEST, msg).into_response(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let follow = q.follow.unwrap_or(false);
+    let mut tail = q.tail;
     tokio::spawn(async move {
         let mut sub = logs.subscribe();
         let mut from = 0;
         loop {
             let read = logs.read(from, None);
             from = read.next;
-            for l in read.lines.iter().filter(|l| keep(l)) {
+            let kept: Vec<&Line> = read.lines.iter().filter(|l| filter.keeps(l)).collect();
+            // The tail applies to what is already there, not to lines that arrive later.
+            let skip = tail.take().map_or(0, |n| kept.len().saturating_sub(n));
+            for l in kept.into_iter().skip(skip) {
                 if tx.send(line_json(l)).await.is_err() {
                     return;
                 }
@@ -82,9 +158,10 @@ async fn serve_logs(State(logs): State<LogStore>, Query(q): Query<LogQuery>) -> 
         [("content-type", "application/x-ndjson")],
         Body::from_stream(body),
     )
+        .into_response()
 }
 
-/// `stilt logs [R...] [-f] [--since 5m]`
+/// `stilt logs [R...] [-f] [--since 5m] [--tail N] [--level warn|error] [--source build|runtime] [--json]`
 pub fn logs(a: crate::args::LogsArgs) -> Result<ExitCode> {
     let client = Client::from_home()?;
     let mut q = vec![format!("follow={}", a.follow)];
@@ -97,25 +174,55 @@ pub fn logs(a: crate::args::LogsArgs) -> Result<ExitCode> {
             crate::objects::parse_duration(s)?.as_secs()
         ));
     }
+    if let Some(level) = &a.level {
+        q.push(format!("level={level}"));
+    }
+    if let Some(source) = &a.source {
+        q.push(format!("source={source}"));
+    }
+    // Tilt's `--tail -1` means everything.
+    if let Some(n) = a.tail.filter(|n| *n >= 0) {
+        q.push(format!("tail={n}"));
+    }
     let printer = Printer::new();
     client.watch(
         &format!("/stilt/v1/logs?{}", q.join("&")),
         "application/x-ndjson",
         |v: Value| {
-            let level = match v["level"].as_str() {
-                Some("ERROR") => Level::Error,
-                Some("WARN") => Level::Warn,
-                _ => Level::Info,
-            };
+            if a.json {
+                println!("{}", tilt_json_line(&v));
+                return Ok(true);
+            }
             printer.print(
                 v["resource"].as_str().unwrap_or(""),
-                level,
+                level_of(&v),
                 v["text"].as_str().unwrap_or(""),
             );
             Ok(true)
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn level_of(v: &Value) -> Level {
+    match v["level"].as_str() {
+        Some("ERROR") => Level::Error,
+        Some("WARN") => Level::Warn,
+        _ => Level::Info,
+    }
+}
+
+/// A line in the shape of Tilt's `tilt logs --json`.
+fn tilt_json_line(v: &Value) -> Value {
+    let span = v["span"].as_str().unwrap_or_default();
+    json!({
+        "time": v["time"],
+        "resource": v["resource"],
+        "level": v["level"].as_str().unwrap_or("INFO").to_lowercase(),
+        "message": v["text"],
+        "spanID": span,
+        "source": if is_build_span(span) { "build" } else { "runtime" },
+    })
 }
 
 /// Formats lines as Tilt's stream mode does: the resource name right-aligned in 13 columns
@@ -184,6 +291,50 @@ pub fn stream_to_terminal(logs: LogStore) -> tokio::task::JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(resource: &str, span: &str, level: Level) -> Line {
+        Line {
+            seq: 0,
+            resource: resource.into(),
+            span: span.into(),
+            level,
+            time: SystemTime::now(),
+            text: "x".into(),
+        }
+    }
+
+    #[test]
+    fn filters_by_level_and_source_as_tilt_does() {
+        let q = |level: &str, source: &str| LogQuery {
+            level: Some(level.into()),
+            source: Some(source.into()),
+            ..Default::default()
+        };
+        let cases = [
+            // (level, source, resource, span, line level, kept)
+            ("", "all", "web", "pod:ns/web-1", Level::Info, true),
+            ("", "build", "web", "pod:ns/web-1", Level::Info, false),
+            ("", "build", "web", "build:web:1", Level::Info, true),
+            ("", "build", "web", "liveupdate:web:1", Level::Info, true),
+            ("", "runtime", "web", "build:web:1", Level::Info, false),
+            ("", "runtime", "web", "cmd:web:serve", Level::Info, true),
+            ("", "runtime", "(Tiltfile)", "tiltfile:1", Level::Info, true),
+            ("warn", "all", "web", "build:web:1", Level::Warn, true),
+            ("warn", "all", "web", "build:web:1", Level::Error, false),
+            ("error", "all", "web", "build:web:1", Level::Error, true),
+            ("error", "all", "web", "build:web:1", Level::Info, false),
+        ];
+        for (level, source, resource, span, line_level, kept) in cases {
+            let f = LogFilter::parse(&q(level, source)).unwrap();
+            assert_eq!(
+                f.keeps(&line(resource, span, line_level)),
+                kept,
+                "{level}/{source} {resource} {span} {line_level:?}"
+            );
+        }
+        assert!(LogFilter::parse(&q("debug", "all")).is_err());
+        assert!(LogFilter::parse(&q("", "pods")).is_err());
+    }
 
     #[test]
     fn prefixes_like_tilt() {

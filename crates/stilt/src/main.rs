@@ -6,8 +6,10 @@ mod client;
 mod control;
 mod demo;
 mod describe;
+mod dump;
 mod explain;
 mod home;
+mod instance;
 mod internal;
 mod jsonpath;
 mod loader;
@@ -22,6 +24,7 @@ mod yaml;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    adopt_tilt_env();
     let cli = args::Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -32,13 +35,30 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Scripts written for Tilt set `TILT_PORT` / `TILT_HOST`; Stilt's own names win when both are set.
+fn adopt_tilt_env() {
+    for (ours, tilts) in [("STILT_PORT", "TILT_PORT"), ("STILT_HOST", "TILT_HOST")] {
+        if std::env::var_os(ours).is_none()
+            && let Some(v) = std::env::var_os(tilts).filter(|v| !v.is_empty())
+        {
+            // SAFETY: called first thing in main, before any other thread exists.
+            unsafe { std::env::set_var(ours, v) };
+        }
+    }
+}
+
 fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
     use args::Command::*;
+    instance::select(cli.port);
+    let web = up::WebAddr {
+        host: cli.host.unwrap_or_else(|| "127.0.0.1".into()),
+        port: cli.port.unwrap_or(instance::DEFAULT_PORT),
+    };
     match cli.command {
-        Up(a) => up::up(a),
-        Ci(a) => up::ci(a),
+        Up(a) => up::up(a, web),
+        Ci(a) => up::ci(a, web),
         Down(a) => control::down(a),
-        Demo(a) => demo::demo(a),
+        Demo(a) => demo::demo(a, web),
         Logs(a) => logs::logs(a),
         Trigger(a) => control::trigger(a),
         Enable(a) => control::toggle(a, false),
@@ -64,5 +84,6 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
         Wait(a) => objects::wait(a),
         ApiResources(a) => objects::api_resources(a),
         Explain(a) => explain::explain(a),
+        Dump { what } => dump::dump(what),
     }
 }

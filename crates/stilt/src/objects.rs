@@ -420,16 +420,58 @@ pub fn edit(a: EditArgs) -> Result<ExitCode> {
     let [obj] = objs.as_slice() else {
         bail!("the edited file must hold exactly one object")
     };
+    // Like kubectl: send only what the user changed, so a controller's concurrent status write
+    // (a new resourceVersion) does not turn the edit into a conflict.
+    let before = crate::manifest::parse_objects(&original)?
+        .pop()
+        .unwrap_or(current);
+    let patch = merge_patch_between(&before, obj);
+    if patch.as_object().is_some_and(|m| m.is_empty()) {
+        println!("Edit cancelled, no changes made.");
+        return Ok(ExitCode::SUCCESS);
+    }
     client
         .send(
-            "PUT",
+            "PATCH",
             &Client::object_path(info, &name),
-            "application/json",
-            obj,
+            "application/merge-patch+json",
+            &patch,
         )
         .map_err(server_error)?;
     println!("{} edited", display_name(info, &name));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON merge patch (RFC 7386) that turns `before` into `after`: changed and added keys with
+/// their new values (objects recursively), removed keys as null, arrays whole.
+pub fn merge_patch_between(before: &Value, after: &Value) -> Value {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            let mut patch = serde_json::Map::new();
+            for (k, old) in b {
+                match a.get(k) {
+                    None => {
+                        patch.insert(k.clone(), Value::Null);
+                    }
+                    Some(new) if new != old => {
+                        let inner = match (old, new) {
+                            (Value::Object(_), Value::Object(_)) => merge_patch_between(old, new),
+                            _ => new.clone(),
+                        };
+                        patch.insert(k.clone(), inner);
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (k, new) in a {
+                if !b.contains_key(k) {
+                    patch.insert(k.clone(), new.clone());
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => after.clone(),
+    }
 }
 
 pub fn patch(a: PatchArgs) -> Result<ExitCode> {
@@ -676,4 +718,69 @@ pub fn api_resources(a: ApiResourcesArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7386, as the API server applies it.
+    fn merge(target: &mut Value, patch: &Value) {
+        let Value::Object(p) = patch else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = json!({});
+        }
+        let t = target.as_object_mut().unwrap();
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+
+    #[test]
+    fn an_edit_becomes_a_merge_patch_of_only_what_changed() {
+        let before = json!({
+            "metadata": {"name": "web:serve", "resourceVersion": "7", "labels": {"a": "1", "b": "2"}},
+            "spec": {"args": ["sleep", "1"], "dir": "/x", "env": ["A=1"]},
+            "status": {"ready": true},
+        });
+        let cases = [
+            (
+                json!({
+                    "metadata": {"name": "web:serve", "resourceVersion": "7", "labels": {"a": "1", "b": "3"}},
+                    "spec": {"args": ["sleep", "2"], "dir": "/x", "env": ["A=1"]},
+                    "status": {"ready": true},
+                }),
+                json!({"metadata": {"labels": {"b": "3"}}, "spec": {"args": ["sleep", "2"]}}),
+            ),
+            (
+                json!({
+                    "metadata": {"name": "web:serve", "resourceVersion": "7", "labels": {"a": "1"}},
+                    "spec": {"args": ["sleep", "1"], "dir": "/x", "env": ["A=1"], "readinessProbe": {"periodSeconds": 1}},
+                    "status": {"ready": true},
+                }),
+                json!({"metadata": {"labels": {"b": null}}, "spec": {"readinessProbe": {"periodSeconds": 1}}}),
+            ),
+            (before.clone(), json!({})),
+        ];
+        for (after, want) in cases {
+            let patch = merge_patch_between(&before, &after);
+            assert_eq!(patch, want);
+            // Applying it to a newer copy (a controller wrote status meanwhile) keeps that write.
+            let mut newer = before.clone();
+            newer["metadata"]["resourceVersion"] = json!("8");
+            newer["status"]["ready"] = json!(false);
+            merge(&mut newer, &patch);
+            let mut expected = after.clone();
+            expected["metadata"]["resourceVersion"] = json!("8");
+            expected["status"]["ready"] = json!(false);
+            assert_eq!(newer, expected);
+        }
+    }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use stilt_apiserver::{ApiServer, Kubeconfig, ServerOptions, random_token, write_kubeconfig};
+use stilt_apiserver::{ApiServer, Kubeconfig, ServerOptions, random_token};
 use stilt_engine::tiltfile::TiltfileConfig;
 use stilt_engine::{Engine, EngineConfig, Mode};
 use stilt_logs::LogStore;
@@ -27,6 +27,8 @@ pub struct Running {
     pub web: Option<stilt_web::WebServer>,
     pub engine: Engine,
     pub stream: Option<tokio::task::JoinHandle<()>>,
+    /// Released (and the kubeconfig context removed) when the instance stops.
+    pub instance: crate::instance::InstanceLock,
 }
 
 pub async fn start(opts: RunOptions) -> Result<Running> {
@@ -37,6 +39,9 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             file.display()
         );
     }
+    // Claimed before anything starts, so a second `stilt up` on the same port changes nothing.
+    let home = crate::home::stilt_home();
+    let mut instance = crate::instance::InstanceLock::acquire(&home, opts.web_port)?;
     let store = Store::default();
     let logs = LogStore::default();
     let token = random_token();
@@ -46,20 +51,16 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         .serve_loopback(opts.api_port)
         .await
         .context("starting the API server")?;
-    let home = crate::home::stilt_home();
-    let path = write_kubeconfig(
-        &home,
-        &Kubeconfig {
-            server: serving.url(),
-            token,
-            ca_pem: serving.cert_pem.clone(),
-        },
-    )
-    .with_context(|| format!("writing the kubeconfig to {}", home.display()))?;
+    let path = instance.publish(&Kubeconfig {
+        server: serving.url(),
+        token,
+        ca_pem: serving.cert_pem.clone(),
+    })?;
     eprintln!(
-        "stilt: API server on {} (kubeconfig {}, context \"stilt\")",
+        "stilt: API server on {} (kubeconfig {}, context \"{}\")",
         serving.url(),
-        path.display()
+        path.display(),
+        crate::instance::context_name(opts.web_port)
     );
     let stream = opts
         .stream
@@ -71,6 +72,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     ];
     let loader = Arc::new(StarlarkLoader {
         web_host: opts.web_host.clone(),
+        web_port: opts.web_port,
         start_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
     let engine = Engine::start(EngineConfig {
@@ -104,6 +106,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         web,
         engine,
         stream,
+        instance,
     })
 }
 
@@ -118,6 +121,7 @@ impl Running {
         if let Some(s) = self.stream {
             s.abort();
         }
+        drop(self.instance);
     }
 }
 

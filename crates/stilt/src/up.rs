@@ -1,6 +1,6 @@
 //! `stilt up` and `stilt ci`.
 
-use crate::args::{CiArgs, UpArgs};
+use crate::args::{CiArgs, TiltFlags, UpArgs};
 use crate::run::{RunOptions, interrupted, start};
 use anyhow::Result;
 use std::io::IsTerminal;
@@ -17,11 +17,32 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-pub fn up(a: UpArgs) -> Result<ExitCode> {
-    init_tracing();
-    let stream = a.stream || !std::io::stdout().is_terminal();
+/// Where the web UI of an instance listens; the port also names the instance.
+pub struct WebAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+pub fn up(a: UpArgs, web: WebAddr) -> Result<ExitCode> {
+    init_tracing(&a.tilt);
+    if a.tilt.watch == Some(false) {
+        anyhow::bail!(
+            "--watch=false (update only on `stilt trigger`) is not supported; set trigger_mode(TRIGGER_MODE_MANUAL) in the Tiltfile instead"
+        );
+    }
+    let stream =
+        a.stream.unwrap_or(false) || a.tilt.hud == Some(false) || !std::io::stdout().is_terminal();
     runtime()?.block_on(async move {
-        let running = start(RunOptions { mode: Mode::Up, file: a.file, args: a.args, web_host: a.host, web_port: a.port, api_port: a.api_port, stream }).await?;
+        let running = start(RunOptions {
+            mode: Mode::Up,
+            file: a.file,
+            args: a.args,
+            web_host: web.host,
+            web_port: web.port,
+            api_port: a.api_port,
+            stream,
+        })
+        .await?;
         if !stream {
             eprintln!("stilt: running; logs with `stilt logs -f`, objects with `stilt get uiresources`. Ctrl-C to stop.");
         }
@@ -32,15 +53,25 @@ pub fn up(a: UpArgs) -> Result<ExitCode> {
     })
 }
 
-pub fn ci(a: CiArgs) -> Result<ExitCode> {
-    init_tracing();
-    let timeout = crate::objects::parse_duration(&a.timeout)?;
+pub fn ci(a: CiArgs, web: WebAddr) -> Result<ExitCode> {
+    init_tracing(&a.tilt);
+    let timeout_text = a.timeout.clone().unwrap_or_else(|| "30m".into());
+    let timeout = crate::objects::parse_duration(&timeout_text)?;
     runtime()?.block_on(async move {
-        let running = start(RunOptions { mode: Mode::Ci, file: a.file, args: a.args, web_host: a.host, web_port: a.port, api_port: a.api_port, stream: true }).await?;
+        let running = start(RunOptions {
+            mode: Mode::Ci,
+            file: a.file,
+            args: a.args,
+            web_host: web.host,
+            web_port: web.port,
+            api_port: a.api_port,
+            stream: true,
+        })
+        .await?;
         let store = running.store.clone();
         let verdict = tokio::select! {
             v = wait_done(&store) => v,
-            _ = tokio::time::sleep(timeout) => Err(format!("Timeout after {}: {}", a.timeout, waiting_summary(&store))),
+            _ = tokio::time::sleep(timeout) => Err(format!("Timeout after {timeout_text}: {}", waiting_summary(&store))),
             _ = interrupted() => Err("interrupted".to_string()),
         };
         running.stop().await;
@@ -91,9 +122,16 @@ fn waiting_summary(store: &stilt_store::Store) -> String {
     )
 }
 
-pub fn init_tracing() {
+/// Stilt's own diagnostics go to stderr: `STILT_LOG` (an env-filter) wins, else `--debug` /
+/// `--verbose` turn on Stilt's info lines, else warnings only.
+pub fn init_tracing(flags: &TiltFlags) {
+    let default = if flags.debug == Some(true) || flags.verbose {
+        "warn,stilt=info,stilt_engine=info,stilt_k8s=info,stilt_docker=info"
+    } else {
+        "warn"
+    };
     let filter =
-        tracing_subscriber::EnvFilter::try_from_env("STILT_LOG").unwrap_or_else(|_| "warn".into());
+        tracing_subscriber::EnvFilter::try_from_env("STILT_LOG").unwrap_or_else(|_| default.into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

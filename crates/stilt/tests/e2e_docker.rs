@@ -440,3 +440,116 @@ fn same_tag_without_redeploy_and_restart_container() {
     drop(up);
     drop(guard);
 }
+
+/// `docker_build` options reach the build: `extra_hosts` is in `/etc/hosts` during RUN, a
+/// `secret` is readable through `RUN --mount=type=secret` (a BuildKit session serves it), and
+/// `platform` / `cache_from` are accepted by the engine and recorded in the DockerImage.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn docker_build_options_reach_the_build() {
+    let (port1, port2) = (free_port(), free_port());
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-hosts', 'hosts', extra_hosts=['myhost:1.2.3.4'], platform='linux/amd64',\n\
+         \x20            cache_from=['stilt-test/busybox:latest'])\n\
+         docker_build('stilt-e2e-secret', 'secret', secret=['id=mysecret,src=secret/token.txt'],\n\
+         \x20            extra_hosts=['one:10.0.0.1', 'two:10.0.0.2'])\n",
+    );
+    let serve = "CMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n";
+    p.write(
+        "hosts/Dockerfile",
+        &format!("FROM stilt-test/busybox:latest\nRUN mkdir -p /www && grep myhost /etc/hosts > /www/hosts.txt\n{serve}"),
+    );
+    p.write(
+        "secret/Dockerfile",
+        &format!("FROM stilt-test/busybox:latest\nRUN mkdir -p /www && grep -h -e one -e two /etc/hosts > /www/hosts.txt\nRUN --mount=type=secret,id=mysecret cp /run/secrets/mysecret /www/secret.txt\n{serve}"),
+    );
+    p.write("secret/token.txt", "s3cr3t\n");
+    p.write(
+        "docker-compose.yml",
+        &format!("version: \"3\"\nservices:\n  hosts:\n    image: stilt-e2e-hosts\n    ports:\n      - \"127.0.0.1:{port1}:8000\"\n  secret:\n    image: stilt-e2e-secret\n    ports:\n      - \"127.0.0.1:{port2}:8000\"\n"),
+    );
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(Duration::from_secs(180), "both images served", || {
+        http_get(port1, "/hosts.txt").is_some() && http_get(port2, "/secret.txt").is_some()
+    });
+    let hosts = http_get(port1, "/hosts.txt").unwrap();
+    assert!(
+        hosts.contains("1.2.3.4") && hosts.contains("myhost"),
+        "{hosts}"
+    );
+    assert_eq!(http_get(port2, "/secret.txt").as_deref(), Some("s3cr3t\n"));
+    let hosts2 = http_get(port2, "/hosts.txt").unwrap();
+    assert!(
+        hosts2.contains("10.0.0.1") && hosts2.contains("10.0.0.2"),
+        "{hosts2}"
+    );
+    let out = p.run(&["get", "dockerimages", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spec = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["spec"]["ref"] == "stilt-e2e-hosts")
+        .map(|i| i["spec"].clone())
+        .unwrap();
+    assert_eq!(spec["platform"], "linux/amd64");
+    assert_eq!(spec["extraHosts"], serde_json::json!(["myhost:1.2.3.4"]));
+    assert_eq!(
+        spec["cacheFrom"],
+        serde_json::json!(["stilt-test/busybox:latest"])
+    );
+    drop(up);
+    drop(guard);
+}
+
+/// `custom_build` runs with Tilt's environment: `EXPECTED_*`, and for each of its `image_deps`
+/// `TILT_IMAGE_MAP_i` (the image map's name) and `TILT_IMAGE_i` (the ref built locally). A
+/// compose build has no registry, so no `EXPECTED_REGISTRY` (as in Tilt).
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn custom_build_env_names_its_image_deps() {
+    let port = free_port();
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-cbdep', 'base')\n\
+         custom_build('stilt-e2e-cbenv', 'env | sort > env.txt && docker build -t $EXPECTED_REF --build-arg BASE=$TILT_IMAGE_0 app',\n\
+         \x20            ['app'], image_deps=['stilt-e2e-cbdep'])\n",
+    );
+    p.write(
+        "base/Dockerfile",
+        "FROM stilt-test/busybox:latest\nRUN mkdir -p /www && echo base > /www/base.txt\n",
+    );
+    p.write(
+        "app/Dockerfile",
+        "ARG BASE\nFROM ${BASE}\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
+    );
+    p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-cbenv\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
+    let up = p.up();
+    let guard = scopeguard(p.dir.path().to_path_buf());
+    wait_until(
+        Duration::from_secs(120),
+        "the app built FROM $TILT_IMAGE_0",
+        || http_get(port, "/base.txt").as_deref() == Some("base\n"),
+    );
+    let env = std::fs::read_to_string(p.path("env.txt")).unwrap();
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+    };
+    let base = p.get_json("imagemap", "stilt-e2e-cbdep").unwrap()["status"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(base.starts_with("stilt-e2e-cbdep:tilt-"), "{base}");
+    assert_eq!(var("TILT_IMAGE_MAP_0").as_deref(), Some("stilt-e2e-cbdep"));
+    assert_eq!(var("TILT_IMAGE_0"), Some(base));
+    assert!(var("EXPECTED_REF").is_some_and(|r| r.starts_with("stilt-e2e-cbenv:tilt-build-")));
+    assert_eq!(var("EXPECTED_IMAGE").as_deref(), Some("stilt-e2e-cbenv"));
+    assert_eq!(var("EXPECTED_REGISTRY"), None);
+    assert_eq!(var("TILT_IMAGE_1"), None);
+    drop(up);
+    drop(guard);
+}

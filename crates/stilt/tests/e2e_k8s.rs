@@ -251,3 +251,380 @@ fn custom_deploy_and_events_about_a_bad_image() {
         },
     );
 }
+
+/// A Deployment of the registry's busybox serving `text` over HTTP on `port` (declared).
+fn http_deployment(name: &str, port: u16, text: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"mkdir -p /www && echo {text} > /www/index.html && echo serving {text} && httpd -f -p {port} -h /www\"]\n        ports: [{{containerPort: {port}}}]\n"
+    )
+}
+
+fn deployment_exists(name: &str) -> bool {
+    !kubectl(&["get", "deploy", name, "--ignore-not-found", "-o", "name"])
+        .trim()
+        .is_empty()
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_bare_port_forward_reaches_the_declared_container_port() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-bare-{port}");
+    // `port_forwards=PORT` has container port 0: the forward goes to the pod's declared 8080.
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\nk8s_resource('{name}', port_forwards={port})\n"
+    ));
+    p.write("deploy.yaml", &http_deployment(&name, 8080, "bare-forward"));
+    let _up = p.up();
+    wait_until(
+        Duration::from_secs(120),
+        "HTTP through the bare forward",
+        || http_get(port, "/").as_deref() == Some("bare-forward\n"),
+    );
+    let pf = p.run(&["get", "portforwards", "-o", "json"]);
+    let pfs: serde_json::Value = serde_json::from_slice(&pf.stdout).unwrap();
+    assert_eq!(
+        pfs["items"][0]["spec"]["forwards"][0]["containerPort"], 8080,
+        "{pfs}"
+    );
+    assert!(p.run(&["down"]).status.success());
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_reload_that_regenerates_the_yaml_reapplies_it() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-reload-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nwatch_file('deploy.yaml')\nk8s_yaml(local('cat deploy.yaml'))\nk8s_resource('{name}', port_forwards='{port}:8080')\n"
+    ));
+    p.write("deploy.yaml", &http_deployment(&name, 8080, "first"));
+    let _up = p.up();
+    wait_until(Duration::from_secs(120), "the first version", || {
+        http_get(port, "/").as_deref() == Some("first\n")
+    });
+    p.write("deploy.yaml", &http_deployment(&name, 8080, "second"));
+    wait_until(
+        Duration::from_secs(120),
+        "the regenerated YAML applied",
+        || http_get(port, "/").as_deref() == Some("second\n"),
+    );
+    assert!(p.run(&["down"]).status.success());
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_custom_deploy_live_updates_by_image_selector() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-cdlu-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n\
+         k8s_custom_deploy('{name}', apply_cmd='kubectl apply -f app.yaml -o yaml', delete_cmd='kubectl delete -f app.yaml --ignore-not-found', deps=['www'], image_selector='localhost:5000/stilt-test/busybox', live_update=[sync('www', '/www')])\n\
+         k8s_resource('{name}', port_forwards='{port}:8080')\n"
+    ));
+    p.write("www/index.html", "v1\n");
+    p.write(
+        "app.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"mkdir -p /www && echo v1 > /www/index.html && httpd -f -p 8080 -h /www\"]\n        ports: [{{containerPort: 8080}}]\n"),
+    );
+    let _up = p.up();
+    wait_until(Duration::from_secs(120), "v1", || {
+        http_get(port, "/").as_deref() == Some("v1\n")
+    });
+    let pods = || {
+        kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={name}"),
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+    };
+    let before = pods();
+    p.write("www/index.html", "v2\n");
+    wait_until(Duration::from_secs(60), "v2 live-updated", || {
+        http_get(port, "/").as_deref() == Some("v2\n")
+    });
+    assert_eq!(
+        pods(),
+        before,
+        "synced into the running pod, not redeployed"
+    );
+    assert!(p.run(&["down"]).status.success());
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn disabling_deletes_enabling_restores_removing_deletes() {
+    require_cluster();
+    let suffix = free_port();
+    let name = format!("e2e-dis-{suffix}");
+    let other = format!("e2e-keep-{suffix}");
+    let tiltfile = |both: bool| {
+        let mut t = "allow_k8s_contexts('stilt-dev')\nk8s_yaml('keep.yaml')\n".to_string();
+        if both {
+            t.push_str("k8s_yaml('deploy.yaml')\n");
+        }
+        t
+    };
+    let p = Project::new(&tiltfile(true));
+    p.write("deploy.yaml", &http_deployment(&name, 8080, "d"));
+    p.write("keep.yaml", &http_deployment(&other, 8080, "k"));
+    let _up = p.up();
+    wait_until(Duration::from_secs(120), "both deployed", || {
+        deployment_exists(&name) && deployment_exists(&other)
+    });
+    assert!(p.run(&["disable", &name]).status.success());
+    wait_until(Duration::from_secs(60), "the disabled one deleted", || {
+        !deployment_exists(&name)
+    });
+    assert!(deployment_exists(&other));
+    assert!(p.run(&["enable", &name]).status.success());
+    wait_until(Duration::from_secs(60), "the enabled one restored", || {
+        deployment_exists(&name)
+    });
+    p.write("Tiltfile", &tiltfile(false));
+    wait_until(
+        Duration::from_secs(60),
+        "the removed resource's objects deleted",
+        || !deployment_exists(&name),
+    );
+    assert!(deployment_exists(&other));
+    assert!(p.run(&["down"]).status.success());
+}
+
+/// `stilt up` with environment overrides (KUBECONFIG).
+fn up_with_env(p: &Project, env: &[(&str, &str)]) -> Up {
+    let log = p.home.path().join("stilt-up.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut c = p.cmd(&["up", "--stream", "--port", &free_port().to_string()]);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file))
+        .spawn()
+        .unwrap();
+    let up = Up {
+        child: Some(child),
+        log,
+    };
+    wait_until(Duration::from_secs(30), "the API server", || {
+        p.run(&["get", "sessions"]).status.success()
+    });
+    up
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn an_unreachable_cluster_fails_the_update_in_the_log_and_the_stream() {
+    require_cluster();
+    let name = format!("e2e-unreach-{}", free_port());
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n");
+    p.write("deploy.yaml", &http_deployment(&name, 8080, "x"));
+    // The dev cluster's context, pointed at a port nothing listens on.
+    let dead = p.path("dead-kubeconfig");
+    std::fs::copy(std::env::var("KUBECONFIG").unwrap(), &dead).unwrap();
+    let dead_s = dead.display().to_string();
+    let cluster = kubectl(&[
+        "--kubeconfig",
+        &dead_s,
+        "config",
+        "view",
+        "-o",
+        "jsonpath={.contexts[?(@.name==\"stilt-dev\")].context.cluster}",
+    ]);
+    kubectl(&[
+        "--kubeconfig",
+        &dead_s,
+        "config",
+        "set-cluster",
+        cluster.trim(),
+        "--server=https://127.0.0.1:1",
+    ]);
+    let up = up_with_env(&p, &[("KUBECONFIG", &dead_s)]);
+    wait_until(
+        Duration::from_secs(90),
+        "the failure in the resource's log",
+        || {
+            String::from_utf8_lossy(&p.run(&["logs", &name]).stdout)
+                .contains("cannot reach the Kubernetes cluster")
+        },
+    );
+    wait_until(Duration::from_secs(10), "the failure in --stream", || {
+        up.log_text()
+            .contains("Build Failed: cannot reach the Kubernetes cluster")
+    });
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_kubeconfig_with_a_token_and_a_stray_client_key_works_as_in_kubectl() {
+    require_cluster();
+    let suffix = free_port();
+    let name = format!("e2e-token-{suffix}");
+    let sa = format!("stilt-e2e-{suffix}");
+    kubectl(&["create", "serviceaccount", &sa]);
+    kubectl(&[
+        "create",
+        "clusterrolebinding",
+        &sa,
+        "--clusterrole=cluster-admin",
+        &format!("--serviceaccount=default:{sa}"),
+    ]);
+    let token = kubectl(&["create", "token", &sa]).trim().to_string();
+    assert!(!token.is_empty());
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n");
+    p.write("deploy.yaml", &http_deployment(&name, 8080, "t"));
+    let cfg = p.path("token-kubeconfig");
+    std::fs::copy(std::env::var("KUBECONFIG").unwrap(), &cfg).unwrap();
+    let cfg_s = cfg.display().to_string();
+    let kc = |args: &[&str]| {
+        let mut a = vec!["--kubeconfig", &cfg_s];
+        a.extend_from_slice(args);
+        kubectl(&a)
+    };
+    let key = kc(&[
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        "jsonpath={.users[0].user.client-key-data}",
+    ]);
+    kc(&[
+        "config",
+        "set-credentials",
+        "u",
+        &format!("--token={token}"),
+    ]);
+    kc(&["config", "set", "users.u.client-key-data", key.trim()]);
+    kc(&["config", "set-context", "stilt-dev", "--user=u"]);
+    assert!(
+        kc(&["get", "ns", "default", "-o", "name"]).contains("namespace/default"),
+        "kubectl accepts the kubeconfig"
+    );
+    let _up = up_with_env(&p, &[("KUBECONFIG", &cfg_s)]);
+    wait_until(Duration::from_secs(120), "the deployment", || {
+        deployment_exists(&name)
+    });
+    assert!(
+        p.cmd(&["down"])
+            .env("KUBECONFIG", &cfg_s)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    kubectl(&["delete", "clusterrolebinding", &sa]);
+    kubectl(&["delete", "serviceaccount", &sa]);
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn api_objects_deploy_discover_forward_and_stream_without_a_tiltfile_resource() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-api-{port}");
+    let p = Project::new("# no resources: everything below is created through the API\n");
+    let _up = p.up();
+    let config = p.home.path().join("config").display().to_string();
+    let stilt_kubectl = |args: &[&str]| {
+        let mut a = vec!["--kubeconfig", &config];
+        a.extend_from_slice(args);
+        let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+        std::process::Command::new(bin).args(&a).output().unwrap()
+    };
+    let apply = |file: &str, yaml: &str| {
+        p.write(file, yaml);
+        let out = stilt_kubectl(&["apply", "-f", &p.path(file).display().to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let deployment = http_deployment(&name, 8080, "from-the-api");
+    let indented: String = deployment.lines().map(|l| format!("    {l}\n")).collect();
+    apply(
+        "ka.yaml",
+        &format!(
+            "apiVersion: tilt.dev/v1alpha1\nkind: KubernetesApply\nmetadata:\n  name: {name}\nspec:\n  yaml: |\n{indented}"
+        ),
+    );
+    wait_until(Duration::from_secs(60), "status.resultYAML", || {
+        p.get_json("kapp", &name).is_some_and(|k| {
+            k["status"]["resultYAML"]
+                .as_str()
+                .is_some_and(|y| y.contains("uid:"))
+        })
+    });
+    assert!(deployment_exists(&name));
+    let uid = kubectl(&["get", "deploy", &name, "-o", "jsonpath={.metadata.uid}"]);
+    let disco = format!("{name}-disco");
+    apply(
+        "kd.yaml",
+        &format!(
+            "apiVersion: tilt.dev/v1alpha1\nkind: KubernetesDiscovery\nmetadata:\n  name: {disco}\nspec:\n  watches:\n  - namespace: default\n    uid: {}\n  portForwardTemplateSpec:\n    forwards:\n    - localPort: {port}\n      containerPort: 0\n",
+            uid.trim()
+        ),
+    );
+    wait_until(
+        Duration::from_secs(120),
+        "the deployment's pod in status.pods",
+        || {
+            p.get_json("kd", &disco).is_some_and(|k| {
+                k["status"]["pods"][0]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&name))
+            })
+        },
+    );
+    // The discovery's PortForward fills containerPort 0 from the pod's declared port.
+    wait_until(Duration::from_secs(120), "HTTP through the forward", || {
+        http_get(port, "/").as_deref() == Some("from-the-api\n")
+    });
+    // As in Tilt, a PortForward object itself must name its container port.
+    let pod = p.get_json("kd", &disco).unwrap()["status"]["pods"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.write(
+        "pf.yaml",
+        &format!("apiVersion: tilt.dev/v1alpha1\nkind: PortForward\nmetadata:\n  name: {name}-pf\nspec:\n  podName: {pod}\n  forwards:\n  - localPort: {}\n    containerPort: 0\n", free_port()),
+    );
+    let out = stilt_kubectl(&["apply", "-f", &p.path("pf.yaml").display().to_string()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("containerPort"));
+    let pls = format!("{name}-logs");
+    apply(
+        "pls.yaml",
+        &format!(
+            "apiVersion: tilt.dev/v1alpha1\nkind: PodLogStream\nmetadata:\n  name: {pls}\nspec:\n  pod: {pod}\n  namespace: default\n"
+        ),
+    );
+    wait_until(Duration::from_secs(60), "the pod's log", || {
+        String::from_utf8_lossy(&p.run(&["logs"]).stdout).contains("serving from-the-api")
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the stream active in status",
+        || {
+            p.get_json("pls", &pls)
+                .is_some_and(|s| s["status"]["containerStatuses"][0]["active"] == true)
+        },
+    );
+    let out = stilt_kubectl(&["delete", "kapp", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(Duration::from_secs(60), "the deployment deleted", || {
+        !deployment_exists(&name)
+    });
+}

@@ -311,3 +311,32 @@ fn stilt_args_reruns_the_tiltfile_live() {
         "--greeting=hi"
     );
 }
+
+/// `ci_settings` reaches `stilt ci`: a server that never gets ready fails at
+/// `readiness_timeout`, and a run that never settles fails at `timeout` (before the CLI's
+/// default 30m), both with Tilt's messages.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn ci_settings_timeouts_end_the_run() {
+    let port = free_port();
+    let unready = Project::new(&format!(
+        "ci_settings(readiness_timeout='2s')\n\
+         local_resource('web', serve_cmd='sleep 600', readiness_probe=probe(period_secs=1, http_get=http_get_action(port={port})))\n"
+    ));
+    let t0 = std::time::Instant::now();
+    let out = unready.ci(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Readiness timeout after 2s: target web:serve not ready"),
+        "{stderr}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60));
+
+    let slow = Project::new("ci_settings(timeout='3s')\nlocal_resource('slow', cmd='sleep 600')\n");
+    let out = slow.ci(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Timeout after 3s: "), "{stderr}");
+    assert!(stderr.contains("slow:update"), "{stderr}");
+}

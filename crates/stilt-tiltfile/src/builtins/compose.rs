@@ -404,6 +404,8 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                         .default_image(&proj.name, svc)
                 });
             if let Some(mut b) = service_build(def, &proj.project_path, image) {
+                // Tilt watches a compose-built service's Dockerfile as a Tiltfile input too.
+                c.add_config_file(&b.dockerfile);
                 b.dockerignore = read_dockerignore(eval, f, &b.context, &b.dockerfile)?;
                 builds.insert(svc.clone(), b);
             }

@@ -82,6 +82,16 @@ pub(crate) fn argv_display(argv: &[String]) -> String {
     }
 }
 
+thread_local! {
+    /// The web port of the load running on this thread (`TILT_PORT` for `local()`).
+    static WEB_PORT: std::cell::Cell<u16> = const { std::cell::Cell::new(10350) };
+}
+
+/// Set by `load` before evaluation (a load runs on one thread).
+pub(crate) fn set_web_port(port: u16) {
+    WEB_PORT.with(|p| p.set(port));
+}
+
 /// Run a load-time command (local(), helm, kustomize) and return stdout.
 pub(crate) fn run_local(
     eval: &Evaluator,
@@ -98,7 +108,7 @@ pub(crate) fn run_local(
         c.log(&format!("local: {disp}"));
     }
     let mut full_env = c.env_overrides();
-    full_env.push(("TILT_PORT".into(), "10350".into()));
+    full_env.push(("TILT_PORT".into(), WEB_PORT.with(|p| p.get()).to_string()));
     full_env.push(("TILT_HOST".into(), c.req.web_host.clone()));
     full_env.push(("TILT_DISABLE_ANALYTICS".into(), "1".into()));
     full_env.extend(env);

@@ -160,22 +160,25 @@ fn read_dockerignore(
     context: &Path,
     dockerfile: &Path,
 ) -> anyhow::Result<Vec<String>> {
-    // `<Dockerfile>.dockerignore` takes precedence over `<context>/.dockerignore`.
+    // `<Dockerfile>.dockerignore`, when it exists, replaces `<context>/.dockerignore`; only the
+    // file in use is a config file (the context's one even when missing), as in Tilt.
     let specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
     let c = ctx(eval);
-    let candidates = [specific, context.join(".dockerignore")];
-    for p in candidates {
-        c.add_config_file(&p);
-        if let Some(text) = read_watched(eval, "docker_build", &p)? {
-            return Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned)
-                .collect());
-        }
-    }
-    Ok(vec![])
+    let p = if c.host.exists(&specific) {
+        specific
+    } else {
+        context.join(".dockerignore")
+    };
+    c.add_config_file(&p);
+    Ok(match read_watched(eval, "docker_build", &p)? {
+        Some(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+        None => vec![],
+    })
 }
 
 /// `FROM` images of a Dockerfile (after ARG defaults/build_args substitution).
@@ -343,6 +346,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             live_update_only: false,
             image_deps,
             repo_roots,
+            tiltfile_path: crate::eval::cur_file(eval),
         };
         c.st.borrow_mut().images.push(img);
         Ok(NoneType)
@@ -424,6 +428,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             live_update_only,
             image_deps: img_deps,
             repo_roots,
+            tiltfile_path: crate::eval::cur_file(eval),
         };
         c.st.borrow_mut().images.push(img);
         Ok(new_obj(

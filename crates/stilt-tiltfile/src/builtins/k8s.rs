@@ -177,7 +177,11 @@ fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwa
                 host.into()
             },
             name: o.str("name").unwrap_or_default().into(),
-            path: o.str("link_path").unwrap_or_default().into(),
+            // Tilt keeps the link path without its leading slash.
+            path: {
+                let p = o.str("link_path").unwrap_or_default();
+                p.strip_prefix('/').unwrap_or(p).into()
+            },
         });
     }
     Err(bad_arg(
@@ -274,6 +278,17 @@ fn helm_namespaced(kind: &str) -> bool {
             | "PodSecurityPolicy"
             | "VolumeSnapshotClass"
     )
+}
+
+/// Tilt's partial-match selector regexp: case-insensitive, unanchored; empty matches all.
+fn partial_match_re(func: &str, param: &str, pat: &str) -> anyhow::Result<String> {
+    if pat.is_empty() {
+        return Ok(String::new());
+    }
+    let re = format!("(?i){pat}");
+    regex::Regex::new(&re)
+        .map_err(|e| anyhow!("{func}: for parameter \"{param}\": invalid regexp {pat:?}: {e}"))?;
+    Ok(re)
 }
 
 #[starlark_module]
@@ -434,11 +449,15 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 "{f}: for parameter \"pod_readiness\": Must be one of: wait, ignore, succeeded (got {pr:?})"
             );
         }
-        regex::Regex::new(&format!("(?i)^{kind}$"))
-            .map_err(|e| anyhow!("{f}: invalid kind regexp: {e}"))?;
         let k = K8sKind {
-            kind_re: kind.to_owned(),
-            api_version_re: opt_string(f, "api_version", api_version)?,
+            kind_re: partial_match_re(f, "kind", kind)?,
+            api_version_re: partial_match_re(
+                f,
+                "api_version",
+                &opt_string(f, "api_version", api_version)?,
+            )?,
+            name_re: String::new(),
+            namespace_re: String::new(),
             image_json_paths: paths,
             image_object: obj,
             pod_readiness: pr,
@@ -463,8 +482,14 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             bail!("{f}: at least one of kind, name, or namespace must be specified");
         }
         let k = K8sKind {
-            kind_re: if kind.is_empty() { ".*".into() } else { kind },
-            api_version_re: opt_string(f, "api_version", api_version)?,
+            kind_re: partial_match_re(f, "kind", &kind)?,
+            api_version_re: partial_match_re(
+                f,
+                "api_version",
+                &opt_string(f, "api_version", api_version)?,
+            )?,
+            name_re: partial_match_re(f, "name", &name)?,
+            namespace_re: partial_match_re(f, "namespace", &ns)?,
             image_json_paths: str_or_list(f, "paths", Some(paths))?,
             image_object: None,
             pod_readiness: String::new(),

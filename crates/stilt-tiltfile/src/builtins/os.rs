@@ -299,18 +299,48 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
     }
 
     fn join(#[starlark(args)] parts: UnpackTuple<String>) -> anyhow::Result<String> {
-        let mut out = String::new();
-        for p in parts.items.iter() {
-            if p.starts_with('/') {
-                out = p.clone();
-            } else if out.is_empty() || out.ends_with('/') {
-                out.push_str(p);
-            } else if !p.is_empty() {
-                out.push('/');
-                out.push_str(p);
+        Ok(go_join(&parts.items))
+    }
+}
+
+/// Go's `filepath.Join`: the non-empty elements joined with `/`, then cleaned. Unlike
+/// Python's, an absolute element does not discard the ones before it.
+pub(crate) fn go_join(parts: &[String]) -> String {
+    let joined = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("/");
+    if joined.is_empty() {
+        return String::new();
+    }
+    go_clean(&joined)
+}
+
+/// Go's `filepath.Clean` (Unix): one separator between names, no `.` elements, `..` resolved
+/// lexically (kept at the start of a relative path, dropped at the root), `.` when empty.
+pub(crate) fn go_clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut out: Vec<&str> = vec![];
+    for el in path.split('/') {
+        match el {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
             }
+            e => out.push(e),
         }
-        Ok(out)
+    }
+    let body = out.join("/");
+    match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".into(),
+        (false, false) => body,
     }
 }
 
@@ -319,4 +349,31 @@ pub(crate) fn register(b: &mut GlobalsBuilder, _req: &ReqInfo) {
     b.set("name", "posix");
     b.set("environ", Environ);
     b.namespace("path", os_path_funcs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_like_go_filepath() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["a", "b", "c"], "a/b/c"),
+            (&["a", "", "b"], "a/b"),
+            (&["a/", "/b"], "a/b"),
+            (&["/a", "../b"], "/b"),
+            (&["a", "..", "..", "b"], "../b"),
+            (&["/", "..", "x"], "/x"),
+            (&["./a/./b/"], "a/b"),
+            (&["a", "."], "a"),
+            (&["a", ".."], "."),
+            (&["", ""], ""),
+            (&[], ""),
+            (&["//a//b"], "/a/b"),
+        ];
+        for (parts, want) in cases {
+            let parts: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+            assert_eq!(go_join(&parts), *want, "{parts:?}");
+        }
+    }
 }

@@ -132,6 +132,9 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let c = ctx(eval);
         let cu = opt_bool("version_settings", "check_updates", check_updates, true)?;
         let con = opt_string("version_settings", "constraint", constraint)?;
+        if let Err(msg) = crate::version::check_constraint(&con) {
+            bail!("{msg}");
+        }
         let mut st = c.st.borrow_mut();
         st.settings.version_check_updates = cu;
         st.settings.version_constraint = con;

@@ -66,22 +66,33 @@ impl Project {
     }
 
     pub fn up(&self) -> Up {
-        let log = self.home.path().join("stilt-up.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = self
-            .cmd(&["up", "--stream", "--port", &free_port().to_string()])
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap();
-        let up = Up {
-            child: Some(child),
-            log,
-        };
+        let port = free_port().to_string();
+        let up = self.spawn_up(&["up", "--stream", "--port", &port], &[]);
         wait_until(Duration::from_secs(30), "the API server", || {
             self.run(&["get", "sessions"]).status.success()
         });
         up
+    }
+
+    /// Starts `stilt ARGS` (an `up`) with extra environment, its output in a log file of the
+    /// Stilt home; does not wait for it.
+    pub fn spawn_up(&self, args: &[&str], env: &[(&str, &str)]) -> Up {
+        let log = self
+            .home
+            .path()
+            .join(format!("stilt-up-{}.log", free_port()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .cmd(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        Up {
+            child: Some(child),
+            log,
+        }
     }
 
     pub fn ci(&self, extra: &[&str]) -> Output {

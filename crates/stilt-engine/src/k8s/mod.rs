@@ -1,0 +1,410 @@
+//! Kubernetes: the connection, images pushed where the cluster pulls them, and the reconcilers
+//! of the Kubernetes kinds, one module per kind. They meet only in the store:
+//!
+//! * [`apply`]: KubernetesApply → applies its YAML (images from its ImageMaps injected) or runs
+//!   its apply command, writes the result to status, deletes what it applied when it is disabled,
+//!   deleted or no longer applies it, and owns the KubernetesDiscovery of the same name.
+//! * [`discovery`]: KubernetesDiscovery → watches the pods of the applied objects (owner UID
+//!   chain) and extra selectors, writes `status.pods`, owns one PodLogStream per pod and one
+//!   PortForward for the best pod.
+//! * [`portforward`]: PortForward → one local listener per forward to the named pod.
+//! * [`podlogstream`]: PodLogStream → the pod's container logs into the resource's log.
+//!
+//! The build queue asks for a deploy only by writing the KubernetesApply (see
+//! [`apply::request_apply`]); it never calls the apply code.
+
+pub mod apply;
+pub mod discovery;
+pub mod podlogstream;
+pub mod portforward;
+
+use crate::Ctx;
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stilt_api::*;
+use stilt_k8s::Cluster;
+use stilt_logs::Level;
+use stilt_store::TypedStore;
+
+/// Makes a connection to the cluster.
+pub type Connector =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn Cluster>, String>> + Send + Sync>;
+
+/// How long a failed connection is reported without trying again.
+const RECONNECT_AFTER: Duration = Duration::from_secs(5);
+
+/// The cluster of the current kubeconfig context, connected on first use. A failed connection is
+/// retried (at most every few seconds), so a cluster that comes up later is found.
+pub struct K8sAdapters {
+    connect: Connector,
+    connected: parking_lot::Mutex<Option<Arc<dyn Cluster>>>,
+    /// Serializes connection attempts; holds the last failure.
+    failure: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
+impl Default for K8sAdapters {
+    fn default() -> Self {
+        Self::with_connector(Arc::new(|| {
+            Box::pin(async {
+                stilt_k8s::KubeCluster::connect(None, None)
+                    .await
+                    .map(|c| Arc::new(c) as Arc<dyn Cluster>)
+                    .map_err(|e| format!("cannot reach the Kubernetes cluster: {e}"))
+            })
+        }))
+    }
+}
+
+impl K8sAdapters {
+    /// Always this cluster (tests use a [`stilt_k8s::FakeCluster`]).
+    pub fn with(cluster: Arc<dyn Cluster>) -> Self {
+        let s = Self::with_connector(Arc::new(|| Box::pin(async { Err("unused".to_string()) })));
+        *s.connected.lock() = Some(cluster);
+        s
+    }
+
+    /// Connections made by `connect`.
+    pub fn with_connector(connect: Connector) -> Self {
+        Self {
+            connect,
+            connected: Default::default(),
+            failure: Default::default(),
+        }
+    }
+
+    /// The default namespace of the connection, once connected.
+    pub fn connected_namespace(&self) -> Option<String> {
+        self.connected
+            .lock()
+            .as_ref()
+            .map(|c| c.info().namespace)
+            .filter(|n| !n.is_empty())
+    }
+
+    pub async fn cluster(&self) -> Result<Arc<dyn Cluster>, String> {
+        if let Some(c) = self.connected.lock().clone() {
+            return Ok(c);
+        }
+        let mut failure = self.failure.lock().await;
+        if let Some(c) = self.connected.lock().clone() {
+            return Ok(c);
+        }
+        if let Some((at, e)) = &*failure
+            && at.elapsed() < RECONNECT_AFTER
+        {
+            return Err(e.clone());
+        }
+        match (self.connect)().await {
+            Ok(c) => {
+                *self.connected.lock() = Some(c.clone());
+                *failure = None;
+                Ok(c)
+            }
+            Err(e) => {
+                *failure = Some((Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Starts the reconcilers of the Kubernetes kinds.
+pub fn start(ctx: Ctx) {
+    apply::start(ctx.clone());
+    discovery::start(ctx.clone());
+    portforward::start(ctx.clone());
+    podlogstream::start(ctx);
+}
+
+/// The resource an object's output belongs to (`""`: the global log, as in Tilt).
+pub(crate) fn resource_of(meta: &ObjectMeta) -> String {
+    meta.annotations
+        .get(ANNOTATION_RESOURCE)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// An owner reference to a Stilt object.
+pub(crate) fn owned_by(kind: &str, meta: &ObjectMeta) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.into(),
+        kind: kind.into(),
+        name: meta.name.clone(),
+        uid: meta.uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+
+/// Whether `meta` is owned by the `kind` object named `name`.
+pub(crate) fn is_owned_by(meta: &ObjectMeta, kind: &str, name: &str) -> bool {
+    meta.owner_references
+        .iter()
+        .any(|r| r.kind == kind && r.name == name)
+}
+
+/// Aborts a task when dropped.
+pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `gcr.io/foo/bar` pushed to `localhost:5000` becomes `localhost:5000/gcr.io_foo_bar` (Tilt's
+/// escaping for a default registry).
+fn registry_ref(host: &str, built: &str) -> String {
+    let (name, tag) = match built.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, t),
+        _ => (built, "latest"),
+    };
+    format!("{host}/{}:{tag}", name.replace(['/', ':'], "_"))
+}
+
+/// The registry images are pushed to: the one the cluster publishes (KEP-1755, from the Cluster
+/// object's status), else the Cluster's or the Tiltfile's `default_registry`.
+fn choose_registry(
+    published: Option<RegistryHosting>,
+    default: Option<String>,
+) -> Option<RegistryHosting> {
+    published.filter(|r| !r.host.is_empty()).or_else(|| {
+        default
+            .filter(|h| !h.is_empty())
+            .map(|host| RegistryHosting {
+                host,
+                ..Default::default()
+            })
+    })
+}
+
+/// The registry of the `default` Cluster object (status, else spec), falling back to what the
+/// connection found when the Cluster reconciler has not written status yet.
+fn cluster_registry(ctx: &Ctx, cluster: &dyn Cluster) -> Option<RegistryHosting> {
+    let obj = ctx.store.get_typed::<stilt_api::Cluster>("default").ok();
+    let from_status = obj
+        .as_ref()
+        .and_then(|c| c.status.as_ref())
+        .filter(|s| s.connected_at.is_some())
+        .map(|s| s.registry.clone());
+    let published = match from_status {
+        Some(r) => r,
+        None => cluster.info().registry,
+    };
+    let default = obj
+        .and_then(|c| c.spec.default_registry)
+        .map(|r| r.host)
+        .or_else(|| {
+            ctx.store
+                .get_typed::<Tiltfile>(crate::names::TILTFILE_OBJECT)
+                .ok()
+                .and_then(|t| {
+                    t.metadata
+                        .annotations
+                        .get(crate::names::ANN_DEFAULT_REGISTRY)
+                        .cloned()
+                })
+        });
+    choose_registry(published, default)
+}
+
+/// Builds the resource's images and, when the cluster has a registry, pushes them there; the
+/// ImageMaps then carry the ref the cluster pulls.
+pub async fn build_and_push(
+    ctx: &Ctx,
+    resource: &str,
+    image_maps: &[String],
+    span: &str,
+) -> Result<(), String> {
+    // Reach the cluster first: an unreachable cluster fails the update before any build.
+    let cluster = ctx.k8s.cluster().await?;
+    crate::docker::build_images(ctx, resource, image_maps, span).await?;
+    if image_maps.is_empty() {
+        return Ok(());
+    }
+    let Some(registry) = cluster_registry(ctx, cluster.as_ref()) else {
+        return Ok(());
+    };
+    let docker = ctx.docker.docker().await?;
+    for im in image_maps {
+        let Some(status) = ctx
+            .store
+            .get_typed::<ImageMap>(im)
+            .ok()
+            .and_then(|m| m.status)
+        else {
+            continue;
+        };
+        // Nothing local to push (custom_build with skips_local_docker) or disable_push.
+        let push_disabled = ctx
+            .store
+            .list_typed::<CmdImage>()
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.spec.image_maps.contains(im) && c.spec.output_mode == "local-docker");
+        if status.image.is_empty() || status.image_from_local.is_empty() || push_disabled {
+            continue;
+        }
+        let target = registry_ref(&registry.host, &status.image_from_local);
+        docker
+            .tag(&status.image_from_local, &target)
+            .await
+            .map_err(|e| format!("tagging {target}: {e}"))?;
+        ctx.logs
+            .line(resource, span, Level::Info, &format!("Pushing {target}"));
+        docker
+            .push(&target, None)
+            .await
+            .map_err(|e| format!("pushing {target}: {e}"))?;
+        let cluster_ref = if registry.host_from_container_runtime.is_empty() {
+            target.clone()
+        } else {
+            registry_ref(
+                &registry.host_from_container_runtime,
+                &status.image_from_local,
+            )
+        };
+        ctx.store
+            .update_status_with::<ImageMap>(im, |m| {
+                let s = m.status.get_or_insert_with(Default::default);
+                s.image = cluster_ref.clone();
+                s.image_from_cluster = cluster_ref.clone();
+            })
+            .map_err(|e| format!("recording the pushed image of {im}: {e}"))?;
+    }
+    Ok(())
+}
+
+const POD_ERRORS: &[&str] = &[
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// Runtime status of a k8s resource from its discovered pods (Tilt's rules).
+pub fn runtime(
+    ctx: &Ctx,
+    resource: &str,
+    pod_readiness: &str,
+    deployed: bool,
+) -> (&'static str, bool) {
+    if !deployed {
+        return ("pending", false);
+    }
+    if pod_readiness == "ignore" {
+        return ("ok", true);
+    }
+    let kd = ctx
+        .store
+        .list_typed::<KubernetesDiscovery>()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|k| {
+            k.metadata
+                .annotations
+                .get(ANNOTATION_RESOURCE)
+                .map(String::as_str)
+                == Some(resource)
+        });
+    let kd_name = kd
+        .as_ref()
+        .map(|k| k.metadata.name.clone())
+        .unwrap_or_default();
+    let mut pods = kd
+        .and_then(|k| k.status)
+        .map(|s| s.pods)
+        .unwrap_or_default();
+    pods.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+    let Some(pod) = pods.into_iter().find(|p| !p.deleting) else {
+        return ("pending", false);
+    };
+    let waiting_error = pod.containers.iter().any(|c| {
+        c.state
+            .waiting
+            .as_ref()
+            .is_some_and(|w| POD_ERRORS.contains(&w.reason.as_str()))
+    });
+    let terminated_error = pod.containers.iter().any(|c| {
+        c.state
+            .terminated
+            .as_ref()
+            .is_some_and(|t| t.exit_code != 0)
+    }) && pod.phase != "Running";
+    // A finished pod counts once its log stream has delivered everything (`stilt ci` exits on
+    // it, and the output belongs in the log first).
+    let finished = pod.phase == "Succeeded" || pod.phase == "Failed";
+    if finished && !logs_drained(ctx, &kd_name, &pod) {
+        return ("pending", false);
+    }
+    match pod.phase.as_str() {
+        "Succeeded" => ("ok", true),
+        "Failed" => ("error", false),
+        _ if waiting_error || terminated_error => ("error", false),
+        "Running"
+            if pod_readiness != "succeeded"
+                && !pod.containers.is_empty()
+                && pod.containers.iter().all(|c| c.ready) =>
+        {
+            ("ok", true)
+        }
+        _ => ("pending", false),
+    }
+}
+
+/// Whether the pod's PodLogStream (owned by discovery `kd`) followed every container to its end.
+fn logs_drained(ctx: &Ctx, kd: &str, pod: &Pod) -> bool {
+    let name = format!("{kd}-{}-{}", pod.namespace, pod.name);
+    match ctx.store.get_typed::<PodLogStream>(&name) {
+        // Every followed container ended (none followed: nothing to wait for).
+        Ok(pls) => pls.status.is_some_and(|s| {
+            s.error.is_empty() && s.container_statuses.iter().all(|c| c.terminated)
+        }),
+        // Not created yet: wait for it.
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+#[cfg(test)]
+mod discovery_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_registry_wins_over_default_registry() {
+        let published = RegistryHosting {
+            host: "localhost:5000".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            choose_registry(Some(published.clone()), Some("reg.example:5000".into())),
+            Some(published)
+        );
+        assert_eq!(
+            choose_registry(None, Some("reg.example:5000".into())).map(|r| r.host),
+            Some("reg.example:5000".into())
+        );
+        assert_eq!(choose_registry(None, None), None);
+    }
+
+    #[test]
+    fn registry_refs_escape_like_tilt() {
+        assert_eq!(
+            registry_ref("localhost:5000", "gcr.io/foo/bar:tilt-0123"),
+            "localhost:5000/gcr.io_foo_bar:tilt-0123"
+        );
+        assert_eq!(
+            registry_ref("localhost:5000", "web:tilt-ab"),
+            "localhost:5000/web:tilt-ab"
+        );
+    }
+}
