@@ -204,10 +204,36 @@ impl Write for ChannelWriter {
     }
 }
 
+/// With `DOCKER_TLS_VERIFY` set, the Docker CLI (and so Tilt) loads the client's TLS files from
+/// `DOCKER_CERT_PATH` (default `~/.docker`) before it connects, whatever the host, and refuses to
+/// go on when one is missing. Stilt says the same instead of quietly connecting without TLS.
+fn check_tls_env(env: impl Fn(&str) -> Option<String>) -> std::result::Result<(), String> {
+    if env("DOCKER_TLS_VERIFY").is_none_or(|v| v.is_empty()) {
+        return Ok(());
+    }
+    let dir = env("DOCKER_CERT_PATH")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env("HOME").unwrap_or_default()).join(".docker")
+        });
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        let path = dir.join(file);
+        if let Err(e) = std::fs::metadata(&path) {
+            return Err(format!(
+                "unable to resolve docker endpoint: open {}: {e} (DOCKER_TLS_VERIFY is set; DOCKER_CERT_PATH must hold ca.pem, cert.pem and key.pem)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl BollardDocker {
     /// Connect using `DOCKER_HOST` or the local socket, negotiate the API version once
     /// (Docker 20.10 speaks 1.41), and read the engine's version.
     pub async fn connect() -> Result<Self> {
+        check_tls_env(|k| std::env::var(k).ok()).map_err(DockerError::Unavailable)?;
         let d =
             Docker::connect_with_defaults().map_err(|e| DockerError::Unavailable(e.to_string()))?;
         Self::from_docker(d).await
@@ -1321,5 +1347,33 @@ mod tests {
         assert!(!is_buildkit_infra_error(
             "dockerfile parse error line 2: unknown instruction: BOGUS"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tls_env_tests {
+    use super::check_tls_env;
+
+    #[test]
+    fn tls_verify_needs_the_client_files_as_the_docker_cli_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let env = |verify: &'static str, cert: String| {
+            move |k: &str| match k {
+                "DOCKER_TLS_VERIFY" => Some(verify.to_string()),
+                "DOCKER_CERT_PATH" => Some(cert.clone()),
+                _ => None,
+            }
+        };
+        assert!(check_tls_env(env("", path.clone())).is_ok(), "unset: no TLS");
+        let err = check_tls_env(env("1", path.clone())).unwrap_err();
+        assert!(
+            err.starts_with(&format!("unable to resolve docker endpoint: open {path}/ca.pem")),
+            "{err}"
+        );
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        assert!(check_tls_env(env("1", path)).is_ok());
     }
 }

@@ -1257,10 +1257,9 @@ fn context_ignores(t: &ImageTarget) -> Vec<Json> {
     let dirs: Vec<(&PathBuf, &[String])> = match &t.build {
         ImageBuild::Docker(d) => vec![(&d.context, d.dockerignore_patterns.as_slice())],
         ImageBuild::Custom(c) => c
-            .deps
+            .dep_dockerignores
             .iter()
-            .filter(|p| p.is_dir())
-            .map(|p| (p, &[][..]))
+            .map(|(p, pats)| (p, pats.as_slice()))
             .collect(),
     };
     let mut seen = BTreeSet::new();
@@ -1373,7 +1372,22 @@ fn emit_resource(
                     .unwrap_or_default(),
             )
             .collect(),
-        _ => r.images.iter().copied().collect(),
+        // A compose service runs its own image; images it is built FROM are bases (Tilt's
+        // clusterNeeds `base-image`, not in the service's imageMaps).
+        _ => r
+            .images
+            .iter()
+            .copied()
+            .filter(|&i| {
+                !r.images.iter().any(|&o| {
+                    o != i
+                        && st.images[o]
+                            .image_deps
+                            .iter()
+                            .any(|d| image_matches(&st.images[i], d))
+                })
+            })
+            .collect(),
     };
     let mut image_maps = vec![];
     let mut deployed_maps = vec![];
@@ -1780,26 +1794,20 @@ fn emit_live_update(
         }
         _ => json!({"kubernetes": {"discoveryName": m, "applyName": m, "imageMapName": im}}),
     };
-    // Sources: this image's watch, then its base images' watches.
-    let mut sources = vec![];
-    let mut stack = vec![ti];
-    let mut seen = BTreeSet::new();
-    while let Some(i) = stack.pop() {
-        if !seen.insert(i) {
-            continue;
-        }
-        let b = &st.images[i];
-        let mut src = json!({"fileWatch": sanitize_name(&format!("image:{}", b.ref_str))});
-        if !b.live_update_only {
-            src["imageMap"] = json!(image_map_name(b));
-        }
-        sources.push(src);
-        for dep in &b.image_deps {
-            if let Some(bi) = st.images.iter().position(|x| image_matches(x, dep)) {
-                stack.push(bi);
+    // Sources: the base images' watches first (dependency order), then this image's, as Tilt.
+    let mut order = vec![];
+    push_with_bases(st, ti, &mut order, 0);
+    let sources: Vec<Json> = order
+        .into_iter()
+        .map(|i| {
+            let b = &st.images[i];
+            let mut src = json!({"fileWatch": sanitize_name(&format!("image:{}", b.ref_str))});
+            if !b.live_update_only {
+                src["imageMap"] = json!(image_map_name(b));
             }
-        }
-    }
+            src
+        })
+        .collect();
     let spec = lu_spec(
         &t.live_update,
         &t.live_update.base_path,

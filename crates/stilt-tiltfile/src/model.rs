@@ -78,6 +78,9 @@ pub struct CustomBuild {
     pub disable_push: bool,
     pub skips_local_docker: bool,
     pub outputs_image_ref_to: String,
+    /// `.dockerignore` patterns of each dep that is a directory (Tilt reads them as for a
+    /// Docker context), in deps order; empty lists for deps without one.
+    pub dep_dockerignores: Vec<(PathBuf, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]

@@ -144,7 +144,7 @@ pub async fn serve(cfg: WebConfig) -> io::Result<WebServer> {
                 io::Error::new(
                     e.kind(),
                     format!(
-                        "Stilt cannot start because you already have another process on port {}",
+                        "Stilt cannot start because you already have another process on port {}\nIf you want to run several instances side by side, use the --port flag or the STILT_PORT / TILT_PORT env variable to set another port",
                         cfg.port
                     ),
                 )

@@ -93,7 +93,7 @@ impl InstanceLock {
             None => String::new(),
         };
         format!(
-            "another Stilt is already running on port {port} with STILT_HOME {}{about}; stop it with `stilt down`, or start this one with another --port",
+            "Stilt cannot start: another Stilt is already running on port {port} with STILT_HOME {}{about}; stop it with `stilt down`, or start this one with another --port (or STILT_PORT / TILT_PORT)",
             home.display()
         )
     }

@@ -75,6 +75,19 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         web_port: opts.web_port,
         start_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
+    // The web port is claimed before anything runs: a port another program holds stops the
+    // start with nothing started.
+    // `--port 0` turns the web UI off, as in Tilt.
+    let web = if opts.web_port != 0 {
+        let mut cfg = stilt_web::WebConfig::new(store.clone(), logs.clone());
+        cfg.host = opts.web_host.clone();
+        cfg.port = opts.web_port;
+        let web = stilt_web::serve(cfg).await.context("starting the web UI")?;
+        eprintln!("stilt: web UI on {}", web.url());
+        Some(web)
+    } else {
+        None
+    };
     let engine = Engine::start(EngineConfig {
         store: store.clone(),
         logs: logs.clone(),
@@ -90,17 +103,6 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     })
     .await
     .context("starting the engine")?;
-    // `--port 0` turns the web UI off, as in Tilt.
-    let web = if opts.web_port != 0 {
-        let mut cfg = stilt_web::WebConfig::new(store.clone(), logs.clone());
-        cfg.host = opts.web_host.clone();
-        cfg.port = opts.web_port;
-        let web = stilt_web::serve(cfg).await.context("starting the web UI")?;
-        eprintln!("stilt: web UI on {}", web.url());
-        Some(web)
-    } else {
-        None
-    };
     Ok(Running {
         store,
         web,

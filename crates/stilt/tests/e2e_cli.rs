@@ -210,3 +210,55 @@ local_resource('svc', cmd='echo built-line', serve_cmd='echo served-line; sleep 
     let bad = run_on(&p, port, &["logs", "--level", "debug"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_web_port_held_by_another_program_stops_the_start_before_anything_runs() {
+    let p = Project::new("local_resource('marker', cmd='touch ran-marker')\n");
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let out = p.cmd(&["ci", "--port", &port]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("another process on port {port}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("--port"),
+        "says how to pick another port: {err}"
+    );
+    assert!(!p.path("ran-marker").exists(), "nothing ran");
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn docker_tls_env_without_its_files_is_an_error_that_names_the_file() {
+    let p = Project::new(
+        r#"
+docker_build('stilt-e2e-tls-env', '.')
+docker_compose('compose.yaml')
+"#,
+    );
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\n");
+    p.write(
+        "compose.yaml",
+        "services:\n  app:\n    image: stilt-e2e-tls-env\n    command: sleep 300\n",
+    );
+    let port = free_port().to_string();
+    let out = p
+        .cmd(&["ci", "--port", &port, "--timeout", "60s"])
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", "/tmp/stilt-no-such-cert-path")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(
+            "unable to resolve docker endpoint: open /tmp/stilt-no-such-cert-path/ca.pem"
+        ),
+        "{text}"
+    );
+}

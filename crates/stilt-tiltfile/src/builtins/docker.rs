@@ -170,15 +170,18 @@ fn read_dockerignore(
         context.join(".dockerignore")
     };
     c.add_config_file(&p);
-    Ok(match read_watched(eval, "docker_build", &p)? {
-        Some(text) => text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect(),
-        None => vec![],
-    })
+    Ok(read_watched(eval, "docker_build", &p)?
+        .map(|t| dockerignore_lines(&t))
+        .unwrap_or_default())
+}
+
+/// The patterns of a `.dockerignore` (blank lines and comments dropped).
+fn dockerignore_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `FROM` images of a Dockerfile (after ARG defaults/build_args substitution).
@@ -397,6 +400,16 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let d = opt_string(f, "dir", dir)?;
         let img_deps = str_or_list(f, "image_deps", image_deps)?;
         let repo_roots = crate::builtins::core::repo_roots(eval, &deps);
+        // Like a Docker context, each dep directory's .dockerignore is read (and watched).
+        let mut dep_dockerignores = vec![];
+        for d in deps.iter().filter(|d| c.host.is_dir(d)) {
+            let p = d.join(".dockerignore");
+            c.add_config_file(&p);
+            let pats = read_watched(eval, f, &p)?
+                .map(|t| dockerignore_lines(&t))
+                .unwrap_or_default();
+            dep_dockerignores.push((d.clone(), pats));
+        }
         let img = ImageTarget {
             ref_str: ref_str.clone(),
             name,
@@ -413,6 +426,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 tag,
                 disable_push: opt_bool(f, "disable_push", disable_push, false)?,
                 skips_local_docker: opt_bool(f, "skips_local_docker", skips_local_docker, false)?,
+                dep_dockerignores,
                 outputs_image_ref_to: if outputs.is_empty() {
                     outputs
                 } else {
