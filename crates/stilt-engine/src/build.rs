@@ -513,9 +513,13 @@ fn decide(
         let m = &o.manifest;
         let rs = resources.entry(m.name.clone()).or_default().clone();
         let disabled = o.disabled;
-        if disabled && m.kind == "k8s" && !rs.building && rs.builds > 0 {
-            // Disabling deletes what was deployed; enabling deploys it again, like a first
-            // update.
+        if disabled
+            && (m.kind == "k8s" || m.kind == "docker-compose")
+            && !rs.building
+            && rs.builds > 0
+        {
+            // Disabling deletes what was deployed (a compose service's container is removed);
+            // enabling deploys it again, like a first update.
             let r = resources.get_mut(&m.name).expect("inserted");
             r.builds = 0;
             r.succeeded_once = false;
@@ -1180,17 +1184,20 @@ mod tests {
             max_parallel: 3,
             now: MicroTime::now(),
         };
-        let mut resources: HashMap<String, ResourceState> = [("web".to_string(), built(2))].into();
-        let mut o = seen(manifest("web", "k8s"));
-        o.disabled = true;
-        assert!(
-            decide(&settings, &[o.clone()], &mut resources)
-                .to_start
-                .is_empty()
-        );
-        assert_eq!(resources["web"].builds, 0);
-        o.disabled = false;
-        let d = decide(&settings, &[o], &mut resources);
-        assert_eq!(d.to_start[0].1, "Initial Build");
+        for kind in ["k8s", "docker-compose"] {
+            let mut resources: HashMap<String, ResourceState> =
+                [("web".to_string(), built(2))].into();
+            let mut o = seen(manifest("web", kind));
+            o.disabled = true;
+            assert!(
+                decide(&settings, &[o.clone()], &mut resources)
+                    .to_start
+                    .is_empty()
+            );
+            assert_eq!(resources["web"].builds, 0, "{kind}");
+            o.disabled = false;
+            let d = decide(&settings, &[o], &mut resources);
+            assert_eq!(d.to_start[0].1, "Initial Build", "{kind}");
+        }
     }
 }

@@ -478,7 +478,25 @@ pub async fn compose_up(
     let compose = ctx.docker.compose().await?;
     let started = MicroTime::now();
     let mut images = BTreeMap::new();
+    // An ImageMap no DockerImage/CmdImage fills is the service's own `build:`: compose builds
+    // it (Tilt's DockerComposeBuild).
+    let compose_builds: Vec<String> = {
+        let docker_images = ctx.store.list_typed::<DockerImage>().unwrap_or_default();
+        let cmd_images = ctx.store.list_typed::<CmdImage>().unwrap_or_default();
+        dcs.spec
+            .image_maps
+            .iter()
+            .filter(|im| {
+                !docker_images.iter().any(|d| d.spec.image_maps.contains(im))
+                    && !cmd_images.iter().any(|c| c.spec.image_maps.contains(im))
+            })
+            .cloned()
+            .collect()
+    };
     for im in &dcs.spec.image_maps {
+        if compose_builds.contains(im) {
+            continue;
+        }
         if let Some(image) = ctx
             .store
             .get_typed::<ImageMap>(im)
@@ -493,9 +511,16 @@ pub async fn compose_up(
     let project = project_spec(&dcs.spec.project);
     let opts = UpOptions {
         images,
-        build: false,
+        build: !compose_builds.is_empty(),
         wait: dcs.spec.project.wait,
     };
+    for im in &compose_builds {
+        write_status::<ImageMap>(ctx, im, |o| {
+            o.status
+                .get_or_insert_with(Default::default)
+                .build_start_time = Some(started)
+        });
+    }
     write_status::<DockerComposeService>(ctx, &dcs.metadata.name, |o| {
         o.status
             .get_or_insert_with(Default::default)
@@ -522,6 +547,17 @@ pub async fn compose_up(
         ctx.logs.line(resource, span, Level::Error, &error);
         return Err(error);
     }
+    for im in &compose_builds {
+        let Ok(map) = ctx.store.get_typed::<ImageMap>(im) else {
+            continue;
+        };
+        // Compose names the image it built after the selector (`image:` or `<project>-<svc>`).
+        write_status::<ImageMap>(ctx, im, |o| {
+            let s = o.status.get_or_insert_with(Default::default);
+            s.image = map.spec.selector.clone();
+            s.image_from_local = map.spec.selector.clone();
+        });
+    }
     refresh_container(ctx, dcs).await;
     Ok(())
 }
@@ -532,9 +568,13 @@ pub async fn refresh_container(ctx: &Ctx, dcs: &DockerComposeService) -> Option<
     let compose = ctx.docker.compose().await.ok()?;
     let docker = ctx.docker.docker().await.ok()?;
     let containers = compose.ps(&project_spec(&dcs.spec.project)).await.ok()?;
-    let c = containers
+    let Some(c) = containers
         .into_iter()
-        .find(|c| c.service == dcs.spec.service)?;
+        .find(|c| c.service == dcs.spec.service)
+    else {
+        clear_container(ctx, &dcs.metadata.name);
+        return None;
+    };
     let info = docker.inspect_container(&c.id).await.ok()?;
     let state = DockerContainerState {
         status: info.state.status.clone(),
@@ -569,6 +609,18 @@ pub async fn refresh_container(ctx: &Ctx, dcs: &DockerComposeService) -> Option<
         s.port_bindings = ports.clone();
     });
     Some(info.id)
+}
+
+/// Forgets the service's container in its status (it was removed, or never created).
+pub fn clear_container(ctx: &Ctx, dcs_name: &str) {
+    write_status::<DockerComposeService>(ctx, dcs_name, |o| {
+        if let Some(s) = o.status.as_mut() {
+            s.container_id.clear();
+            s.container_name.clear();
+            s.container_state = None;
+            s.port_bindings.clear();
+        }
+    });
 }
 
 /// Follows a compose service's container: its logs into the resource's log and its state into

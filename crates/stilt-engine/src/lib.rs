@@ -7,6 +7,7 @@
 //! * [`tiltfile`] runs the Tiltfile loader and applies its objects (diff, owner refs, GC).
 //! * [`filewatch`] turns FileWatch specs into watches and file events into status.
 //! * [`cmd`] runs Cmd processes (restart on change, readiness probes, disable).
+//! * [`dcservice`] removes the containers of disabled or deleted compose services.
 //! * [`build`] is the update queue: for every resource it decides when to update (deps, triggers,
 //!   trigger modes, parallelism), runs the update, and writes UIResource status.
 //! * [`cluster`] connects to the cluster of each Cluster object and writes what it found.
@@ -22,6 +23,7 @@ pub mod build;
 pub mod cluster;
 pub mod cmd;
 pub mod controller;
+pub mod dcservice;
 pub mod docker;
 pub mod echo;
 pub mod filewatch;
@@ -112,6 +114,7 @@ impl Engine {
         let cmds = cmd::start(ctx.clone());
         liveupdate::start(ctx.clone());
         syncback::start(ctx.clone());
+        dcservice::start(ctx.clone());
         cluster::start(ctx.clone());
         k8s::start(ctx.clone());
         let build = build::start(ctx.clone());

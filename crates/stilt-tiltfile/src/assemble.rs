@@ -673,6 +673,15 @@ pub(crate) fn assemble(
         for (svc, def) in &p.services {
             let mut r = Res::new(svc.clone(), ResourceType::DockerCompose);
             r.dc = Some((pi, svc.clone()));
+            // Tilt: a service's depends_on are resource_deps of its resource.
+            let deps = crate::builtins::compose_model::depends_on(def);
+            if !deps.is_empty() {
+                r.dc_opts = Some(DcResourceOpts {
+                    name: svc.clone(),
+                    resource_deps: deps,
+                    ..Default::default()
+                });
+            }
             if let Some(img) = def.get("image").and_then(|i| i.as_str())
                 && let Some(i) = st.images.iter().position(|t| image_matches(t, img))
             {
@@ -743,6 +752,27 @@ pub(crate) fn assemble(
             dc_res[i].call_site = Some(o.call_site.clone());
         }
         dc_res[i].dc_opts = Some(merged);
+    }
+    // A renamed service keeps being the dependency of the services that depend_on it.
+    let renames: Vec<(usize, String, String)> = dc_res
+        .iter()
+        .filter_map(|r| {
+            r.dc.as_ref()
+                .map(|(pi, svc)| (*pi, svc.clone(), r.name.clone()))
+        })
+        .filter(|(_, svc, name)| svc != name)
+        .collect();
+    for r in dc_res.iter_mut() {
+        let Some((pi, _)) = r.dc.clone() else {
+            continue;
+        };
+        if let Some(o) = r.dc_opts.as_mut() {
+            for d in o.resource_deps.iter_mut() {
+                if let Some((_, _, new)) = renames.iter().find(|(p, svc, _)| *p == pi && svc == d) {
+                    *d = new.clone();
+                }
+            }
+        }
     }
 
     // ---- local resources ----------------------------------------------------------------------
@@ -1571,6 +1601,50 @@ fn emit_resource(
         ResourceType::DockerCompose => {
             let (pi, svc) = r.dc.clone().unwrap();
             let p = &st.dc_projects[pi];
+            // A `build:` no Tiltfile image covers: Compose builds it (Tilt's
+            // DockerComposeBuild image target): an ImageMap without a DockerImage, and a
+            // FileWatch on the context so edits rebuild.
+            if deployed_maps.is_empty()
+                && let Some(b) = p.builds.get(&svc)
+            {
+                let im = sanitize_name(&b.image);
+                let context = b.context.display().to_string();
+                if input.watch {
+                    let mut ignores = vec![];
+                    if !b.dockerignore.is_empty() {
+                        ignores.push(json!({"basePath": context, "patterns": b.dockerignore}));
+                    }
+                    for v in &b.volume_sources {
+                        ignores.push(json!({"basePath": v.display().to_string()}));
+                    }
+                    ignores.extend(global_ignores.iter().cloned());
+                    out.push(with_spec(
+                        object(
+                            "FileWatch",
+                            &sanitize_name(&format!("image:{}", b.image)),
+                            &[
+                                (ANNOTATION_MANIFEST, m),
+                                (ANNOTATION_TARGET_ID, &format!("image:{im}")),
+                            ],
+                        ),
+                        json!({"watchedPaths": [context], "ignores": ignores, "disableSource": ds}),
+                    ));
+                }
+                let tagged = b.image.rsplit('/').next().is_some_and(|l| l.contains(':'));
+                out.push(with_spec(
+                    object(
+                        "ImageMap",
+                        &im,
+                        &[
+                            (ANNOTATION_MANIFEST, m),
+                            (ANNOTATION_SPAN_ID, &format!("imagemap:{im}")),
+                        ],
+                    ),
+                    json!({"selector": b.image, "matchExact": tagged, "matchInEnvVars": false}),
+                ));
+                image_maps.push(im.clone());
+                deployed_maps.push(im);
+            }
             out.push(with_spec(
                 object("DockerComposeService", m, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockercompose:{m}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
                 json!({
@@ -1593,36 +1667,15 @@ fn emit_resource(
                 .as_ref()
                 .and_then(|o| o.infer_links)
                 .unwrap_or(true);
+            // Tilt's links: the published ports first (each once), then the user's links.
             if infer && let Some((_, def)) = p.services.iter().find(|(n, _)| n == &svc) {
-                for port in def
-                    .get("ports")
-                    .and_then(|p| p.as_array())
+                let inferred = crate::builtins::compose_model::published_ports(def)
                     .into_iter()
-                    .flatten()
-                {
-                    let host_port = match port {
-                        Json::String(s) => {
-                            let parts: Vec<&str> = s.split(':').collect();
-                            if parts.len() >= 2 {
-                                Some(parts[parts.len() - 2].to_owned())
-                            } else {
-                                None
-                            }
-                        }
-                        Json::Object(o) => o.get("published").map(|p| {
-                            p.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| p.to_string())
-                        }),
-                        _ => None,
-                    };
-                    if let Some(hp) = host_port.filter(|h| !h.is_empty()) {
-                        links.push(Link {
-                            url: format!("http://localhost:{hp}/"),
-                            name: String::new(),
-                        });
-                    }
-                }
+                    .map(|port| Link {
+                        url: format!("http://localhost:{port}/"),
+                        name: String::new(),
+                    });
+                links = inferred.chain(links).collect();
             }
         }
     }

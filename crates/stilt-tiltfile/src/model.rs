@@ -255,8 +255,23 @@ pub struct DcProject {
     pub env_file: String,
     pub profiles: Vec<String>,
     pub wait: bool,
-    /// Services in file order: (name, service json).
+    /// Services in Tilt's order (sorted, dependencies first): (name, service json).
     pub services: Vec<(String, Json)>,
+    /// Services with a `build:` Compose does itself unless a Tiltfile image covers them.
+    pub builds: BTreeMap<String, DcBuild>,
+}
+
+/// A compose service's own `build:` (Tilt's DockerComposeBuild image target).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DcBuild {
+    /// The image compose builds (`image:`, else `<project>-<service>`).
+    pub image: String,
+    pub context: PathBuf,
+    pub dockerfile: PathBuf,
+    /// `.dockerignore` patterns of the context (they also keep edits from rebuilding).
+    pub dockerignore: Vec<String>,
+    /// Bind-mount sources: the mount syncs them, so edits there never rebuild.
+    pub volume_sources: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default)]

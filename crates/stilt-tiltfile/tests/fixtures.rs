@@ -8,7 +8,7 @@
 //! - `host.json`: `{"context": "...", "cluster": "...", "namespace": "...", "subcommand": "ci",
 //!   "bins": ["helm"], "commands": {"<command line>": {"stdout": "...", "status": 0}},
 //!   "run_unknown": false}` (false: no real commands or PATH lookups at all);
-//!   `[FIXTURE]` in a command line stands for the fixture directory.
+//!   `[FIXTURE]` in a command line or its stdout stands for the fixture directory.
 //!
 //! Absolute paths are redacted to `[FIXTURE]` (the fixture directory) and `[TESTS]`.
 

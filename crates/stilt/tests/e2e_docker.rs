@@ -50,6 +50,7 @@ fn compose_live_update_rebuild_and_failures() {
     p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-web\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
     let up = p.up();
     let guard = scopeguard(p.dir.path().to_path_buf());
+    let log = LogOnFailure(&up);
 
     wait_until(
         Duration::from_secs(120),
@@ -161,8 +162,19 @@ fn compose_live_update_rebuild_and_failures() {
         None,
         "no container left after stilt down"
     );
+    drop(log);
     drop(up);
     drop(guard);
+}
+
+/// Prints the `stilt up` log when the test fails.
+struct LogOnFailure<'a>(&'a Up);
+impl Drop for LogOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- stilt up log ---\n{}", self.0.log_text());
+        }
+    }
 }
 
 /// Removes the compose project when the test ends, pass or fail.

@@ -749,6 +749,14 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         argv.extend(flags);
         argv.push(abs.display().to_string());
         c.add_config_file(&abs);
+        // Also what the kustomization reads outside its directory (bases, components, ...).
+        let read_yaml = |p: &std::path::Path| {
+            let bytes = c.host.read_file(p).ok()?;
+            crate::yaml::parse_one(&String::from_utf8_lossy(&bytes)).ok()
+        };
+        for d in super::kustomize_deps::deps(&abs, read_yaml, |p| c.host.is_dir(p)) {
+            c.add_config_file(&d);
+        }
         let out = run_local(eval, argv, dir, vec![], None, true, false)?;
         Ok(eval.heap().alloc(Blob(out)))
     }

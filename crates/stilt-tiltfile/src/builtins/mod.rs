@@ -4,11 +4,13 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod compose;
+pub(crate) mod compose_model;
 pub mod config;
 pub mod core;
 pub mod docker;
 pub mod extensions;
 pub mod k8s;
+pub(crate) mod kustomize_deps;
 pub mod local;
 pub mod os;
 pub mod settings;

@@ -51,7 +51,10 @@ pub fn load_fixture(
                 key,
                 stilt_tiltfile::HostOutput {
                     status: out["status"].as_i64().unwrap_or(0) as i32,
-                    stdout: out["stdout"].as_str().unwrap_or("").to_owned(),
+                    stdout: out["stdout"]
+                        .as_str()
+                        .unwrap_or("")
+                        .replace("[FIXTURE]", &dir.display().to_string()),
                     stderr: out["stderr"].as_str().unwrap_or("").to_owned(),
                 },
             );
