@@ -181,7 +181,10 @@ pub fn read_kubeconfig(path: &Path, context: Option<&str>) -> std::io::Result<Ku
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default();
     if server.is_empty() {
-        return Err(invalid(path, format!("context {context:?} has no server address")));
+        return Err(invalid(
+            path,
+            format!("context {context:?} has no server address"),
+        ));
     }
     Ok(Kubeconfig {
         server,

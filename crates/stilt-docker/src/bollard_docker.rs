@@ -1365,10 +1365,15 @@ mod tls_env_tests {
                 _ => None,
             }
         };
-        assert!(check_tls_env(env("", path.clone())).is_ok(), "unset: no TLS");
+        assert!(
+            check_tls_env(env("", path.clone())).is_ok(),
+            "unset: no TLS"
+        );
         let err = check_tls_env(env("1", path.clone())).unwrap_err();
         assert!(
-            err.starts_with(&format!("unable to resolve docker endpoint: open {path}/ca.pem")),
+            err.starts_with(&format!(
+                "unable to resolve docker endpoint: open {path}/ca.pem"
+            )),
             "{err}"
         );
         for f in ["ca.pem", "cert.pem", "key.pem"] {
