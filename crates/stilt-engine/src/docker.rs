@@ -444,16 +444,7 @@ async fn expected_registry(ctx: &Ctx, ci: &CmdImage) -> Option<String> {
     {
         return Some(r.host);
     }
-    ctx.store
-        .get_typed::<stilt_api::Tiltfile>(crate::names::TILTFILE_OBJECT)
-        .ok()
-        .and_then(|t| {
-            t.metadata
-                .annotations
-                .get(crate::names::ANN_DEFAULT_REGISTRY)
-                .cloned()
-        })
-        .filter(|h| !h.is_empty())
+    crate::tiltfile::default_registry(ctx).filter(|h| !h.is_empty())
 }
 
 pub fn project_spec(p: &DockerComposeProject) -> ComposeProjectSpec {

@@ -273,6 +273,14 @@ impl Reconciler for TiltfileReconciler {
     }
 }
 
+/// The Tiltfile's `default_registry()`, as its last load recorded it on the Tiltfile object.
+pub fn default_registry(ctx: &Ctx) -> Option<String> {
+    ctx.store
+        .get_typed::<Tiltfile>(TILTFILE_OBJECT)
+        .ok()
+        .and_then(|t| t.metadata.annotations.get(ANN_DEFAULT_REGISTRY).cloned())
+}
+
 /// Removes a resource's entry from the trigger queue.
 pub fn consume_trigger(ctx: &Ctx, resource: &str) {
     let patch = json!({"data": {resource: null}});

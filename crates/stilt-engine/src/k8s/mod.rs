@@ -195,17 +195,7 @@ fn cluster_registry(ctx: &Ctx, cluster: &dyn Cluster) -> Option<RegistryHosting>
     let default = obj
         .and_then(|c| c.spec.default_registry)
         .map(|r| r.host)
-        .or_else(|| {
-            ctx.store
-                .get_typed::<Tiltfile>(crate::names::TILTFILE_OBJECT)
-                .ok()
-                .and_then(|t| {
-                    t.metadata
-                        .annotations
-                        .get(crate::names::ANN_DEFAULT_REGISTRY)
-                        .cloned()
-                })
-        });
+        .or_else(|| crate::tiltfile::default_registry(ctx));
     choose_registry(published, default)
 }
 
