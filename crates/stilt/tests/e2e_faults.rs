@@ -150,7 +150,8 @@ fn secrets_are_redacted_from_the_first_load_and_across_lines() {
         "-----BEGIN PRIVATE KEY-----\n{PEM_LINE_1}\n{PEM_LINE_2}\n-----END PRIVATE KEY-----\n"
     );
     let p = Project::new(
-        "k8s_yaml('secret.yaml')\n\
+        "allow_k8s_contexts('stilt-dev')\n\
+         k8s_yaml('secret.yaml')\n\
          print('the key: ' + read_file('key.pem'))\n\
          local_resource('leak', cmd='cat key.pem; echo token=supersecret-token')\n",
     );

@@ -198,7 +198,7 @@ fn syncback_from_a_compose_service() {
         &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-sb\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"),
     );
     let project = compose_project(&p);
-    let _up = p.up();
+    let up = p.up();
     let _down = ComposeDown(p.dir.path().to_path_buf());
     wait_until(Duration::from_secs(120), "the service serving", || {
         http_get(port, "/").as_deref() == Some("v1\n")
@@ -233,9 +233,16 @@ fn syncback_from_a_compose_service() {
 
     // Continuous mode: no trigger, the file arrives on the timer.
     exec("echo tick > /app/gen/tick.txt");
-    wait_until(Duration::from_secs(20), "the continuous syncback", || {
-        read(&p, "auto/tick.txt").as_deref() == Some("tick\n")
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while read(&p, "auto/tick.txt").as_deref() != Some("tick\n") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the continuous syncback; its last run: {}\n{}",
+            last_run(&p, "pull-auto"),
+            up.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -86,12 +86,24 @@ impl LocalTree<'_> {
         Ok(p)
     }
 
+    /// `create_dir_all`, recording each directory it creates (the target directory itself
+    /// included): a new directory is a watch event too, and in a build context it would
+    /// otherwise start a rebuild.
+    fn create_dirs(&self, dir: &Path) -> std::io::Result<()> {
+        let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        for d in &missing {
+            self.echo.record(d, Written::Dir);
+        }
+        fs::create_dir_all(dir)
+    }
+
     pub fn mkdir(&self, rel: &str, mode: u32) -> Result<(), String> {
         let p = self.path(rel)?;
         if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
             fs::remove_file(&p).map_err(|e| format!("{rel}: {e}"))?;
         }
-        fs::create_dir_all(&p).map_err(|e| format!("creating {rel}: {e}"))?;
+        self.create_dirs(&p)
+            .map_err(|e| format!("creating {rel}: {e}"))?;
         let _ = fs::set_permissions(&p, fs::Permissions::from_mode(dir_mode(mode)));
         self.echo.record(&p, Written::Dir);
         Ok(())
@@ -102,7 +114,7 @@ impl LocalTree<'_> {
         let p = self.path(rel)?;
         let err = |e: std::io::Error| format!("writing {rel}: {e}");
         let dir = p.parent().ok_or_else(|| format!("{rel}: no parent"))?;
-        fs::create_dir_all(dir).map_err(err)?;
+        self.create_dirs(dir).map_err(err)?;
         let tmp = dir.join(format!(
             ".{}.stilt-syncback",
             p.file_name().unwrap_or_default().to_string_lossy()
@@ -136,7 +148,7 @@ impl LocalTree<'_> {
         let (src, dst) = (self.path(from)?, self.path(to)?);
         let err = |e: std::io::Error| format!("moving {from} to {to}: {e}");
         if let Some(dir) = dst.parent() {
-            fs::create_dir_all(dir).map_err(err)?;
+            self.create_dirs(dir).map_err(err)?;
         }
         let written = crate::echo::current(&src);
         self.echo.record(&dst, written);
@@ -158,7 +170,7 @@ impl LocalTree<'_> {
         let p = self.path(rel)?;
         let err = |e: std::io::Error| format!("linking {rel}: {e}");
         let dir = p.parent().ok_or_else(|| format!("{rel}: no parent"))?;
-        fs::create_dir_all(dir).map_err(err)?;
+        self.create_dirs(dir).map_err(err)?;
         let tmp = dir.join(format!(
             ".{}.stilt-syncback",
             p.file_name().unwrap_or_default().to_string_lossy()
@@ -256,5 +268,25 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+    }
+
+    #[test]
+    fn directories_a_write_creates_are_echoes_too() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("target");
+        let echo = EchoGuard::default();
+        let tree = LocalTree {
+            root: root.clone(),
+            echo: &echo,
+        };
+        tree.write("gen/deep/a.txt", b"x", 0o644, 0).unwrap();
+        for dir in [&root, &root.join("gen"), &root.join("gen/deep")] {
+            assert!(
+                echo.is_echo(dir),
+                "{} was created by syncback",
+                dir.display()
+            );
+        }
+        assert!(!echo.is_echo(base.path()), "it existed before");
     }
 }
