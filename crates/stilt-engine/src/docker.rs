@@ -90,7 +90,7 @@ fn context_filter(di: &DockerImageSpec) -> Result<Option<stilt_docker::types::Pa
 }
 
 /// (selector, built ref) of every other image built so far: what a Dockerfile may build FROM.
-fn built_bases(ctx: &Ctx, di: &DockerImage) -> Vec<(String, String)> {
+fn built_bases(ctx: &Ctx, di: &DockerImage) -> Vec<crate::imagedeps::BuiltBase> {
     ctx.store
         .list_typed::<ImageMap>()
         .unwrap_or_default()
@@ -104,7 +104,11 @@ fn built_bases(ctx: &Ctx, di: &DockerImage) -> Vec<(String, String)> {
             } else {
                 s.image_from_local
             };
-            (!built.is_empty()).then_some((m.spec.selector, built))
+            (!built.is_empty()).then_some(crate::imagedeps::BuiltBase {
+                selector: m.spec.selector,
+                match_exact: m.spec.match_exact,
+                built,
+            })
         })
         .collect()
 }

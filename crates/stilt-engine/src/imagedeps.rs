@@ -15,30 +15,41 @@ fn repository(r: &str) -> &str {
     r.strip_prefix("library/").unwrap_or(r)
 }
 
-/// Whether `reference` names the image a selector selects: by repository unless the selector
-/// has a tag (then exactly).
-pub fn selects(selector: &str, reference: &str) -> bool {
-    let tagged = selector
-        .rsplit('/')
-        .next()
-        .is_some_and(|last| last.contains(':'));
-    if tagged {
-        repository(selector) == repository(reference)
-            && selector.rsplit(':').next() == reference.rsplit(':').next()
-    } else {
-        repository(selector) == repository(reference)
-    }
+/// The tag of a reference, `""` when it has none.
+fn tag(r: &str) -> &str {
+    let r = r.split('@').next().unwrap_or(r);
+    let last_slash = r.rfind('/').map_or(0, |i| i + 1);
+    r[last_slash..]
+        .rfind(':')
+        .map_or("", |i| &r[last_slash + i + 1..])
 }
 
-fn built_for<'a>(reference: &str, built: &'a [(String, String)]) -> Option<&'a str> {
+/// Whether `reference` names the image a selector selects: by repository, unless the selector
+/// has a tag or is exact-match (then the tags must be equal too, none being equal to none).
+pub fn selects(selector: &str, match_exact: bool, reference: &str) -> bool {
+    repository(selector) == repository(reference)
+        && (!(match_exact || !tag(selector).is_empty()) || tag(selector) == tag(reference))
+}
+
+/// An image this Stilt built, which other images' Dockerfiles may name.
+#[derive(Debug, Clone)]
+pub struct BuiltBase {
+    /// The ImageMap's selector and whether it matches exactly.
+    pub selector: String,
+    pub match_exact: bool,
+    /// The ref just built.
+    pub built: String,
+}
+
+fn built_for<'a>(reference: &str, built: &'a [BuiltBase]) -> Option<&'a str> {
     built
         .iter()
-        .find(|(sel, _)| selects(sel, reference))
-        .map(|(_, r)| r.as_str())
+        .find(|b| selects(&b.selector, b.match_exact, reference))
+        .map(|b| b.built.as_str())
 }
 
 /// Rewrites FROM and `COPY --from=` references to built images. `built` is (selector, built ref).
-pub fn inject_dockerfile(dockerfile: &str, built: &[(String, String)]) -> String {
+pub fn inject_dockerfile(dockerfile: &str, built: &[BuiltBase]) -> String {
     let mut out = String::with_capacity(dockerfile.len());
     for line in dockerfile.split_inclusive('\n') {
         out.push_str(&inject_line(line, built).unwrap_or_else(|| line.to_string()));
@@ -46,7 +57,7 @@ pub fn inject_dockerfile(dockerfile: &str, built: &[(String, String)]) -> String
     out
 }
 
-fn inject_line(line: &str, built: &[(String, String)]) -> Option<String> {
+fn inject_line(line: &str, built: &[BuiltBase]) -> Option<String> {
     let indent = &line[..line.len() - line.trim_start().len()];
     let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
     let instruction = words.first()?.to_ascii_uppercase();
@@ -79,7 +90,7 @@ fn inject_line(line: &str, built: &[(String, String)]) -> Option<String> {
 }
 
 /// Rewrites `KEY=value` build args whose value names a built image.
-pub fn inject_args(args: &[String], built: &[(String, String)]) -> Vec<String> {
+pub fn inject_args(args: &[String], built: &[BuiltBase]) -> Vec<String> {
     args.iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => match built_for(v, built) {
@@ -95,10 +106,19 @@ pub fn inject_args(args: &[String], built: &[(String, String)]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn built() -> Vec<(String, String)> {
-        vec![(
-            "company/base".to_string(),
-            "company/base:tilt-0123456789abcdef".to_string(),
+    fn base(selector: &str, match_exact: bool, built: &str) -> BuiltBase {
+        BuiltBase {
+            selector: selector.into(),
+            match_exact,
+            built: built.into(),
+        }
+    }
+
+    fn built() -> Vec<BuiltBase> {
+        vec![base(
+            "company/base",
+            false,
+            "company/base:tilt-0123456789abcdef",
         )]
     }
 
@@ -131,10 +151,42 @@ mod tests {
 
     #[test]
     fn matching_is_by_repository_unless_the_selector_has_a_tag() {
-        assert!(selects("company/base", "docker.io/company/base:1"));
-        assert!(selects("localhost:5000/base", "localhost:5000/base:dev"));
-        assert!(!selects("localhost:5000/base", "localhost:5000/based"));
-        assert!(selects("base:dev", "base:dev"));
-        assert!(!selects("base:dev", "base:prod"));
+        assert!(selects("company/base", false, "docker.io/company/base:1"));
+        assert!(selects(
+            "localhost:5000/base",
+            false,
+            "localhost:5000/base:dev"
+        ));
+        assert!(!selects(
+            "localhost:5000/base",
+            false,
+            "localhost:5000/based"
+        ));
+        assert!(selects("base:dev", false, "base:dev"));
+        assert!(!selects("base:dev", false, "base:prod"));
+        assert!(selects("localhost:5000/base", true, "localhost:5000/base"));
+        assert!(!selects(
+            "localhost:5000/base",
+            true,
+            "localhost:5000/base:dev"
+        ));
+        assert!(!selects("base", true, "base:latest"));
+    }
+
+    /// `common` and `common:stretch` are both built: each consumer gets the one it names.
+    #[test]
+    fn same_repository_with_two_tags_goes_to_the_one_named() {
+        let built = vec![
+            base("repo/common", true, "repo/common:tilt-1111"),
+            base("repo/common:stretch", true, "repo/common:tilt-2222"),
+        ];
+        assert_eq!(
+            inject_dockerfile("COPY --from=repo/common:stretch /a /a\n", &built),
+            "COPY --from=repo/common:tilt-2222 /a /a\n"
+        );
+        assert_eq!(
+            inject_dockerfile("COPY --from=repo/common /a /a\n", &built),
+            "COPY --from=repo/common:tilt-1111 /a /a\n"
+        );
     }
 }

@@ -344,7 +344,7 @@ fn docker_selector_ref(ctx: &Ctx, lu: &LiveUpdate, image: &str) -> Option<String
         .iter()
         .filter(|s| !s.image_map.is_empty())
         .filter_map(|s| ctx.store.get_typed::<ImageMap>(&s.image_map).ok())
-        .filter(|m| crate::imagedeps::selects(image, &m.spec.selector))
+        .filter(|m| crate::imagedeps::selects(image, false, &m.spec.selector))
         .filter_map(|m| m.status)
         .map(|s| {
             if s.image_from_local.is_empty() {

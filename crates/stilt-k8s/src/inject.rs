@@ -236,6 +236,24 @@ pub fn inject_images(
         locators.iter().filter(|l| l.matcher.matches(obj)).collect();
     for loc in applicable {
         let mut err = None;
+        if loc.object.is_none()
+            && let Some((parent, key)) = loc.path.split_last_key()
+        {
+            // As Tilt: an `imagePullPolicy` beside the image field is set too, so the
+            // cluster uses the image just pushed rather than pulling (`Always`) again.
+            parent.visit_mut(obj, &mut |p| {
+                if let Some(s) = p.get(key).and_then(Value::as_str)
+                    && let Some(i) = find(s)
+                {
+                    hit[i] = true;
+                    p[key] = json!(images[i].cluster_ref);
+                    if p.get("imagePullPolicy").is_some_and(Value::is_string) {
+                        p["imagePullPolicy"] = json!("IfNotPresent");
+                    }
+                }
+            });
+            continue;
+        }
         loc.path.visit_mut(obj, &mut |v| match &loc.object {
             None => {
                 if let Some(s) = v.as_str()
@@ -509,6 +527,7 @@ kind: UselessMachine
 metadata: {name: um}
 spec:
   image: frontend
+  imagePullPolicy: Always
   sidecars: [{image: frontend}, {image: other}]
   values:
     img: {repo: frontend, tag: v1}
@@ -541,6 +560,8 @@ spec:
             inject_images(&mut crd, &[im], &[path_loc, list_loc, obj_loc, other_kind]).unwrap();
         assert_eq!(inj.images, [0]);
         assert_eq!(crd["spec"]["image"], "localhost:5000/frontend:tilt-9");
+        assert_eq!(crd["spec"]["imagePullPolicy"], "IfNotPresent");
+        assert!(crd["spec"]["sidecars"][0].get("imagePullPolicy").is_none());
         assert_eq!(
             crd["spec"]["sidecars"][0]["image"],
             "localhost:5000/frontend:tilt-9"

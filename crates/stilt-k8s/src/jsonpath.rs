@@ -122,6 +122,19 @@ impl JsonPath {
         go(&self.segs, root, f)
     }
 
+    /// The path without its last segment and that segment's key, when it ends in a field
+    /// (`{.spec.image}` → `{.spec}`, `image`): lets a caller edit sibling fields too.
+    pub fn split_last_key(&self) -> Option<(JsonPath, &str)> {
+        let (Seg::Key(k), rest) = self.segs.split_last()? else {
+            return None;
+        };
+        let parent = JsonPath {
+            source: self.source.clone(),
+            segs: rest.to_vec(),
+        };
+        Some((parent, k.as_str()))
+    }
+
     /// Clones of every value the path selects.
     pub fn select(&self, root: &Value) -> Vec<Value> {
         let mut copy = root.clone();

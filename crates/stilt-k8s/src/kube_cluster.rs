@@ -299,8 +299,9 @@ impl KubeCluster {
                     .await?
                     .and_then(|o| o.metadata.uid)
                     .unwrap_or_default();
-                let dp = DeleteParams::foreground();
-                match api.delete(&r.name, &dp).await {
+                // Background, as Tilt (and helm) do: a foreground delete of a Job waits out its
+                // pods' grace period, which can be the whole apply timeout.
+                match api.delete(&r.name, &DeleteParams::background()).await {
                     Ok(_) => {}
                     Err(e) if K8sError::from(clone_err(&e)).is_not_found() => {}
                     Err(e) => return Err(e.into()),

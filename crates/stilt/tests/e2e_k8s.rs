@@ -111,6 +111,145 @@ fn a_job_under_ci_exits_0_on_success_and_1_on_failure() {
     }
 }
 
+/// One repository built under two tags (`common`, `common:v2`): each app copies from the one it
+/// names, and an edit of one base rebuilds only the app that uses it.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn two_tags_of_one_base_image_go_to_the_images_that_name_them() {
+    require_cluster();
+    let (p1, p2) = (free_port(), free_port());
+    let name = format!("e2e-tags-{p1}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n\
+         docker_build('stilt-e2e-common', 'common')\n\
+         docker_build('stilt-e2e-common:v2', 'common-v2')\n\
+         docker_build('stilt-e2e-tagapp', 'app')\n\
+         docker_build('stilt-e2e-tagapp:v2', 'app-v2')\n\
+         k8s_yaml('deploy.yaml')\n\
+         k8s_resource('{name}', port_forwards=['{p1}:8000'])\n\
+         k8s_resource('{name}-v2', port_forwards=['{p2}:8000'])\n"
+    ));
+    for (dir, msg) in [("common", "from plain"), ("common-v2", "from v2")] {
+        p.write(
+            &format!("{dir}/Dockerfile"),
+            "FROM stilt-test/busybox:latest\nADD msg.txt /common/msg.txt\n",
+        );
+        p.write(&format!("{dir}/msg.txt"), &format!("{msg}\n"));
+    }
+    for (dir, base) in [
+        ("app", "stilt-e2e-common"),
+        ("app-v2", "stilt-e2e-common:v2"),
+    ] {
+        p.write(
+            &format!("{dir}/Dockerfile"),
+            &format!("FROM stilt-test/busybox:latest\nCOPY --from={base} /common/msg.txt /www/msg.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n"),
+        );
+    }
+    let deploy = |n: &str, image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {n}\nspec:\n  selector:\n    matchLabels: {{app: {n}}}\n  template:\n    metadata:\n      labels: {{app: {n}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports: [{{containerPort: 8000}}]\n"
+        )
+    };
+    p.write(
+        "deploy.yaml",
+        &format!(
+            "{}---\n{}",
+            deploy(&name, "stilt-e2e-tagapp"),
+            deploy(&format!("{name}-v2"), "stilt-e2e-tagapp:v2")
+        ),
+    );
+    let _up = p.up();
+    let serves = |port: u16, want: &str| {
+        wait_until(Duration::from_secs(180), want, || {
+            http_get(port, "/msg.txt").as_deref() == Some(&format!("{want}\n"))
+        })
+    };
+    serves(p1, "from plain");
+    serves(p2, "from v2");
+    p.write("common-v2/msg.txt", "from v2, edited\n");
+    serves(p2, "from v2, edited");
+    assert_eq!(http_get(p1, "/msg.txt").as_deref(), Some("from plain\n"));
+    assert!(p.run(&["down"]).status.success());
+}
+
+/// A second `stilt ci` over a Job that already completed (its pod since deleted) succeeds
+/// without running the Job again: the apply reports it complete (Tilt's JobComplete condition).
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_completed_job_is_not_rerun_when_its_pod_is_gone() {
+    require_cluster();
+    let name = format!("e2e-done-{}", free_port());
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
+    p.write(
+        "job.yaml",
+        &format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"echo ran-once\"]\n"),
+    );
+    let pods = || kubectl(&["get", "pods", "-l", &format!("app={name}"), "-o", "name"]);
+    let first = p.ci(&["--timeout", "3m"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let pod = pods();
+    assert_eq!(pod.lines().count(), 1, "{pod}");
+    kubectl(&["delete", pod.trim()]);
+    let second = p.ci(&["--timeout", "2m"]);
+    assert!(
+        second.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&second.stdout),
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(pods().trim(), "", "the job ran again");
+    assert!(p.run(&["down"]).status.success());
+}
+
+/// A Job's pod template is immutable: a new image means delete and re-create. The old pod
+/// ignores SIGTERM, so a delete that waited for it would stall the apply for its grace period.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_running_job_whose_image_changes_is_replaced() {
+    require_cluster();
+    let name = format!("e2e-job-{}", free_port());
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\ndocker_build('stilt-e2e-job', '.')\nk8s_resource('{name}')\n"
+    ));
+    p.write(
+        "Dockerfile",
+        "FROM stilt-test/busybox:latest\nCOPY version.txt /version.txt\nCMD [\"sh\", \"-c\", \"echo job-version-$(cat /version.txt); trap '' TERM; while true; do sleep 1; done\"]\n",
+    );
+    p.write("version.txt", "1\n");
+    p.write(
+        "job.yaml",
+        &format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: stilt-e2e-job\n"),
+    );
+    let up = p.up();
+    wait_until(Duration::from_secs(180), "the first job's output", || {
+        up.log_text().contains("job-version-1")
+    });
+    p.write("version.txt", "2\n");
+    wait_until(
+        Duration::from_secs(120),
+        "the replaced job's output",
+        || up.log_text().contains("job-version-2"),
+    );
+    let ka = p.get_json("kapp", &name).unwrap();
+    assert_eq!(ka["status"]["error"].as_str().unwrap_or(""), "", "{ka}");
+    let jobs = kubectl(&[
+        "get",
+        "job",
+        &name,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(
+        jobs.starts_with("localhost:5000/stilt-e2e-job:tilt-"),
+        "{jobs}"
+    );
+    assert!(p.run(&["down"]).status.success());
+}
+
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn live_update_into_pods_with_replay_and_rebuild() {

@@ -277,6 +277,28 @@ const POD_ERRORS: &[&str] = &[
 ];
 
 /// Runtime status of a k8s resource from its discovered pods (Tilt's rules).
+/// The apply found the resource's Job already complete (Tilt's `JobComplete` condition): its
+/// pod may have been garbage-collected, so the pods are not waited for.
+fn applied_job_already_complete(ctx: &Ctx, resource: &str) -> bool {
+    ctx.store
+        .list_typed::<KubernetesApply>()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|ka| {
+            ka.metadata
+                .annotations
+                .get(ANNOTATION_RESOURCE)
+                .map(String::as_str)
+                == Some(resource)
+        })
+        .filter_map(|ka| ka.status)
+        .any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.r#type == "JobComplete" && c.status == "True")
+        })
+}
+
 pub fn runtime(
     ctx: &Ctx,
     resource: &str,
@@ -286,7 +308,7 @@ pub fn runtime(
     if !deployed {
         return ("pending", false);
     }
-    if pod_readiness == "ignore" {
+    if pod_readiness == "ignore" || applied_job_already_complete(ctx, resource) {
         return ("ok", true);
     }
     let kd = ctx

@@ -18,6 +18,7 @@ use crate::convert::*;
 use crate::eval::abs_path;
 use crate::eval::ctx;
 use crate::eval::cur_dir;
+use crate::model::ImageTarget;
 use crate::model::*;
 use crate::values::TiltObj;
 
@@ -184,7 +185,8 @@ fn dockerignore_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `FROM` images of a Dockerfile (after ARG defaults/build_args substitution).
+/// `FROM` images of a Dockerfile (after ARG defaults/build_args substitution) and
+/// `COPY --from` images.
 pub(crate) fn dockerfile_from_refs(text: &str, build_args: &[(String, String)]) -> Vec<String> {
     let mut args: Vec<(String, String)> = vec![];
     let mut out = vec![];
@@ -218,6 +220,14 @@ pub(crate) fn dockerfile_from_refs(text: &str, build_args: &[(String, String)]) 
                 }
                 out.push(img);
             }
+        } else if kw.eq_ignore_ascii_case("COPY") {
+            // As Tilt: `COPY --from=<image>` names an image too (taken as written, no ARGs).
+            out.extend(
+                parts
+                    .take_while(|p| p.starts_with("--"))
+                    .filter_map(|p| p.strip_prefix("--from="))
+                    .map(str::to_owned),
+            );
         }
     }
     out
@@ -240,6 +250,18 @@ fn container_args_arg(func: &str, v: Option<Value>) -> anyhow::Result<Option<Vec
         Some(v) if v.is_none() => Ok(None),
         Some(v) => Ok(Some(str_list(func, "container_args", Some(v))?)),
     }
+}
+
+/// Adds an image target. Two targets of the same name but different tags (`app`, `app:stretch`)
+/// both become exact-match selectors, as in Tilt: otherwise the untagged one would also claim
+/// `app:stretch` wherever it is consumed.
+fn add_image(images: &mut Vec<ImageTarget>, mut img: ImageTarget) {
+    let mut same_name = images.iter_mut().filter(|i| i.name == img.name).peekable();
+    if same_name.peek().is_some() {
+        same_name.for_each(|i| i.match_exact = true);
+        img.match_exact = true;
+    }
+    images.push(img);
 }
 
 fn check_dup_image(eval: &Evaluator, func: &str, r: &str) -> anyhow::Result<()> {
@@ -351,7 +373,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             repo_roots,
             tiltfile_path: crate::eval::cur_file(eval),
         };
-        c.st.borrow_mut().images.push(img);
+        add_image(&mut c.st.borrow_mut().images, img);
         Ok(NoneType)
     }
 
@@ -444,7 +466,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             repo_roots,
             tiltfile_path: crate::eval::cur_file(eval),
         };
-        c.st.borrow_mut().images.push(img);
+        add_image(&mut c.st.borrow_mut().images, img);
         Ok(new_obj(
             eval,
             "custom_build",
