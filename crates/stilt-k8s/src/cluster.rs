@@ -40,8 +40,11 @@ pub struct ClusterInfo {
 pub struct ApplyOptions {
     /// Deadline for the whole apply (Tilt: `k8s_upsert_timeout_secs`, 30 s).
     pub timeout: Duration,
-    /// Field manager for server-side apply.
+    /// Field manager of the apply.
     pub field_manager: String,
+    /// Server-side apply (`KubernetesApply.spec.serverSideApply`); otherwise client-side, as
+    /// `kubectl apply` (Tilt's default).
+    pub server_side: bool,
 }
 
 impl Default for ApplyOptions {
@@ -49,6 +52,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             timeout: Duration::from_secs(30),
             field_manager: "tilt".into(),
+            server_side: false,
         }
     }
 }

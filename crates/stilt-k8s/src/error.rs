@@ -44,6 +44,11 @@ impl K8sError {
         matches!(self, K8sError::NotFound(_)) || matches!(self, K8sError::Api { code: 404, .. })
     }
 
+    /// True for "already exists" (HTTP 409 on create).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, K8sError::Api { code: 409, message, .. } if message.contains("already exists"))
+    }
+
     /// True when an apply failed because a field cannot be changed (Tilt then deletes and
     /// re-creates the object).
     pub fn is_immutable_field(&self) -> bool {

@@ -275,21 +275,58 @@ impl KubeCluster {
         }
     }
 
+    /// One apply of `obj`: server-side (forced, as Tilt's `serverSideApply`), or client-side
+    /// as kubectl does it: create, or a three-way merge patch against the live object.
+    async fn apply_to(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        obj: &Value,
+        opts: &ApplyOptions,
+    ) -> Result<DynamicObject> {
+        if opts.server_side {
+            let pp = PatchParams::apply(&opts.field_manager).force();
+            return Ok(api.patch(name, &pp, &Patch::Apply(obj)).await?);
+        }
+        let Some(live) = api.get_opt(name).await? else {
+            let body: DynamicObject = serde_json::from_value(obj.clone())
+                .map_err(|e| K8sError::Invalid(e.to_string()))?;
+            return match api.create(&PostParams::default(), &body).await {
+                // Created by someone else meanwhile: patch it instead.
+                Err(e) if K8sError::from(clone_err(&e)).is_already_exists() => {
+                    Box::pin(self.apply_to(api, name, obj, opts)).await
+                }
+                r => Ok(r?),
+            };
+        };
+        let live_json = to_value(&live);
+        let original = crate::client_apply::last_applied(&live_json);
+        match crate::client_apply::three_way_merge_patch(original.as_ref(), obj, &live_json) {
+            None => Ok(live),
+            Some(patch) => {
+                let pp = PatchParams {
+                    field_manager: Some(opts.field_manager.clone()),
+                    ..Default::default()
+                };
+                Ok(api.patch(name, &pp, &Patch::Merge(&patch)).await?)
+            }
+        }
+    }
+
     async fn apply_one(&self, obj: &Value, opts: &ApplyOptions) -> Result<Value> {
         let r = ObjectRef::of(obj)?;
         let (ar, namespaced) = self.resource(&r.api_version, &r.kind).await?;
         let ns = self.ns_or_default(&r.namespace).to_string();
         let api = self.dyn_api(&ar, namespaced, &ns);
-        let pp = PatchParams::apply(&opts.field_manager).force();
-        let patch = |api: Api<DynamicObject>| {
-            let pp = pp.clone();
-            let name = r.name.clone();
-            async move { api.patch(&name, &pp, &Patch::Apply(obj)).await }
+        // Client-side apply (Tilt's default) sends the object with its last-applied record.
+        let sent = if opts.server_side {
+            obj.clone()
+        } else {
+            crate::client_apply::with_last_applied(obj)
         };
-        let applied = match patch(api.clone()).await {
+        let applied = match self.apply_to(&api, &r.name, &sent, opts).await {
             Ok(o) => o,
             Err(e) => {
-                let e = K8sError::from(e);
                 if !e.is_immutable_field() {
                     return Err(e);
                 }
@@ -308,7 +345,7 @@ impl KubeCluster {
                 }
                 self.wait_gone(&api, &r.name, &uid, Duration::from_secs(30))
                     .await?;
-                let body: DynamicObject = serde_json::from_value(obj.clone())
+                let body: DynamicObject = serde_json::from_value(sent.clone())
                     .map_err(|e| K8sError::Invalid(e.to_string()))?;
                 api.create(&PostParams::default(), &body).await?
             }
@@ -318,7 +355,7 @@ impl KubeCluster {
             let uid = applied.metadata.uid.clone().unwrap_or_default();
             self.wait_gone(&api, &r.name, &uid, Duration::from_secs(60))
                 .await?;
-            let again = patch(api).await?;
+            let again = self.apply_to(&api, &r.name, &sent, opts).await?;
             return Ok(strip_managed_fields(to_value(&again)));
         }
         Ok(strip_managed_fields(to_value(&applied)))

@@ -71,6 +71,7 @@
 //! ```
 
 pub mod channel;
+pub mod client_apply;
 pub mod cluster;
 pub mod discovery;
 pub mod error;

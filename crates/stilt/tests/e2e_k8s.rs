@@ -111,6 +111,87 @@ fn a_job_under_ci_exits_0_on_success_and_1_on_failure() {
     }
 }
 
+/// Client-side apply by default, as Tilt: the object records what was applied
+/// (last-applied-configuration), a key dropped from the YAML is removed from the cluster, a key
+/// someone else added stays; `k8s_server_side_apply='true'` applies server-side instead.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn client_side_apply_by_default_and_server_side_when_asked() {
+    require_cluster();
+    let name = format!("e2e-csa-{}", free_port());
+    let cm = |data: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{data}")
+    };
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('cm.yaml')\n");
+    p.write("cm.yaml", &cm("  a: '1'\n  b: '2'\n"));
+    let data = || kubectl(&["get", "configmap", &name, "-o", "jsonpath={.data}"]);
+    let up = p.up();
+    wait_until(Duration::from_secs(60), "the configmap", || {
+        data().contains("\"b\":\"2\"")
+    });
+    let annotations = kubectl(&[
+        "get",
+        "configmap",
+        &name,
+        "-o",
+        "jsonpath={.metadata.annotations}",
+    ]);
+    assert!(
+        annotations.contains("last-applied-configuration"),
+        "{annotations}"
+    );
+    kubectl(&[
+        "patch",
+        "configmap",
+        &name,
+        "--type=merge",
+        "-p",
+        r#"{"data":{"theirs":"x"}}"#,
+    ]);
+    p.write("cm.yaml", &cm("  a: '1'\n"));
+    wait_until(Duration::from_secs(60), "b removed", || {
+        !data().contains("\"b\"")
+    });
+    let now = data();
+    assert!(
+        now.contains("\"theirs\":\"x\"") && now.contains("\"a\":\"1\""),
+        "{now}"
+    );
+    drop(up);
+    assert!(p.run(&["down"]).status.success());
+
+    let ssa = Project::new(
+        "allow_k8s_contexts('stilt-dev')\nupdate_settings(k8s_server_side_apply='true')\nk8s_yaml('cm.yaml')\n",
+    );
+    ssa.write("cm.yaml", &cm("  c: '3'\n"));
+    let _up = ssa.up();
+    let managers = || {
+        kubectl(&[
+            "get",
+            "configmap",
+            &name,
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].operation}",
+        ])
+    };
+    wait_until(Duration::from_secs(60), "a server-side apply", || {
+        managers().contains("Apply")
+    });
+    let annotations = kubectl(&[
+        "get",
+        "configmap",
+        &name,
+        "-o",
+        "jsonpath={.metadata.annotations}",
+    ]);
+    assert!(
+        !annotations.contains("last-applied-configuration"),
+        "{annotations}"
+    );
+    assert!(ssa.run(&["down"]).status.success());
+}
+
 /// One repository built under two tags (`common`, `common:v2`): each app copies from the one it
 /// names, and an edit of one base rebuilds only the app that uses it.
 #[test]

@@ -685,6 +685,7 @@ async fn apply_with(
             &prepared,
             &ApplyOptions {
                 timeout,
+                server_side: ka.spec.server_side_apply,
                 ..Default::default()
             },
         )
