@@ -27,8 +27,8 @@ fn tag(r: &str) -> &str {
 /// Whether `reference` names the image a selector selects: by repository, unless the selector
 /// has a tag or is exact-match (then the tags must be equal too, none being equal to none).
 pub fn selects(selector: &str, match_exact: bool, reference: &str) -> bool {
-    repository(selector) == repository(reference)
-        && (!(match_exact || !tag(selector).is_empty()) || tag(selector) == tag(reference))
+    let by_tag = match_exact || !tag(selector).is_empty();
+    repository(selector) == repository(reference) && (!by_tag || tag(selector) == tag(reference))
 }
 
 /// An image this Stilt built, which other images' Dockerfiles may name.
