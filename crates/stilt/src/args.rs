@@ -70,6 +70,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the version.
     Version,
+    /// Check what Stilt needs on this machine: Docker, Compose, kubectl, the Kubernetes context.
+    Doctor,
     /// Dump internal state for bug reports (`stilt dump engine`: every object as JSON).
     Dump {
         #[command(subcommand)]
@@ -94,6 +96,8 @@ pub struct UpArgs {
     #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
     pub api_port: u16,
     #[command(flatten)]
+    pub kube: KubeFlags,
+    #[command(flatten)]
     pub tilt: TiltFlags,
     /// Tiltfile arguments: without `config.parse()` in the Tiltfile, the names of the resources
     /// to enable (with their dependencies). `--` passes arguments that start with a dash.
@@ -110,9 +114,25 @@ pub struct CiArgs {
     #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
     pub api_port: u16,
     #[command(flatten)]
+    pub kube: KubeFlags,
+    #[command(flatten)]
     pub tilt: TiltFlags,
     /// Tiltfile arguments, as for `up`.
     pub args: Vec<String>,
+}
+
+/// The Kubernetes context and namespace to deploy to (Tilt's `--context` / `--namespace`).
+/// Stilt writes a kubeconfig holding only that context (with the namespace as its default) and
+/// points `KUBECONFIG` at it, so the Tiltfile's `k8s_context()` and `allow_k8s_contexts`, kubectl
+/// in local resources and Stilt's own client all see the same cluster.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubeFlags {
+    /// Kubernetes context to use (default: the kubeconfig's current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Default namespace for Kubernetes objects without one (default: the context's namespace).
+    #[arg(long)]
+    pub namespace: Option<String>,
 }
 
 /// Flags of `tilt up` / `tilt ci` that scripts written for Tilt pass. They are accepted so those
@@ -150,6 +170,11 @@ pub struct DownArgs {
     /// Also delete Namespaces.
     #[arg(long)]
     pub delete_namespaces: bool,
+    /// Also remove the named volumes of Docker Compose projects (`compose down -v`).
+    #[arg(long)]
+    pub delete_volumes: bool,
+    #[command(flatten)]
+    pub kube: KubeFlags,
     #[command(flatten)]
     pub tilt: TiltFlags,
     /// Tiltfile arguments, as for `up`.
@@ -205,9 +230,12 @@ pub struct ToggleArgs {
     /// Every resource.
     #[arg(long)]
     pub all: bool,
-    /// With `disable`/`enable`: only these labels.
-    #[arg(long)]
+    /// Resources with these labels (repeat or comma-separate).
+    #[arg(short = 'l', long, value_delimiter = ',')]
     pub labels: Vec<String>,
+    /// With `enable`: enable the named (or labelled) resources and disable every other one.
+    #[arg(long)]
+    pub only: bool,
 }
 
 #[derive(Args, Debug, Clone)]
