@@ -156,29 +156,11 @@ impl<'a> Loop<'a> {
             }
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    let Some(k) = map_key(k.code, k.modifiers) else {
-                        continue;
-                    };
                     let page = (size.height as usize).saturating_sub(2);
-                    self.view.message.clear();
-                    match model::key(&mut self.view, &rows, k, page) {
-                        model::Action::Quit => return Ok(Exit::Quit),
-                        model::Action::Stream => return Ok(Exit::Stream),
-                        model::Action::OpenWeb => self.view.message = self.open_web(),
-                        model::Action::Trigger(r) => {
-                            self.view.message = match trigger(&self.ctx.store, &r) {
-                                Ok(()) => format!("Triggered {r}"),
-                                Err(e) => format!("trigger {r}: {e}"),
-                            }
+                    for k in map_key(k.code, k.modifiers) {
+                        if let Some(exit) = self.act(k, &rows, page) {
+                            return Ok(exit);
                         }
-                        model::Action::SetDisabled(r, off) => {
-                            self.view.message = match set_disabled(&self.ctx.store, &r, off) {
-                                Ok(()) if off => format!("Disabled {r}"),
-                                Ok(()) => format!("Enabled {r}"),
-                                Err(e) => format!("{r}: {e}"),
-                            }
-                        }
-                        model::Action::Moved | model::Action::None => {}
                     }
                 }
                 Event::Resize(..) => {
@@ -188,6 +170,31 @@ impl<'a> Loop<'a> {
                 _ => {}
             }
         }
+    }
+
+    /// Does what a key asks; `Some` when the view ends.
+    fn act(&mut self, k: model::Key, rows: &[model::Row], page: usize) -> Option<Exit> {
+        self.view.message.clear();
+        match model::key(&mut self.view, rows, k, page) {
+            model::Action::Quit => return Some(Exit::Quit),
+            model::Action::Stream => return Some(Exit::Stream),
+            model::Action::OpenWeb => self.view.message = self.open_web(),
+            model::Action::Trigger(r) => {
+                self.view.message = match trigger(&self.ctx.store, &r) {
+                    Ok(()) => format!("Triggered {r}"),
+                    Err(e) => format!("trigger {r}: {e}"),
+                }
+            }
+            model::Action::SetDisabled(r, off) => {
+                self.view.message = match set_disabled(&self.ctx.store, &r, off) {
+                    Ok(()) if off => format!("Disabled {r}"),
+                    Ok(()) => format!("Enabled {r}"),
+                    Err(e) => format!("{r}: {e}"),
+                }
+            }
+            model::Action::Moved | model::Action::None => {}
+        }
+        None
     }
 
     /// Reads what changed: UIResources when the store moved, new log lines.
@@ -256,10 +263,15 @@ fn push_bounded(q: &mut VecDeque<String>, l: String) {
     q.push_back(l);
 }
 
-fn map_key(code: KeyCode, mods: KeyModifiers) -> Option<model::Key> {
+/// The keys a key event stands for. Esc followed quickly by a key arrives as Alt+key (that is how
+/// terminals encode Alt), so Alt+c is taken as esc, then c.
+fn map_key(code: KeyCode, mods: KeyModifiers) -> Vec<model::Key> {
     use model::Key;
-    Some(match code {
+    let key = match code {
         KeyCode::Char('c') if mods.contains(KeyModifiers::CONTROL) => Key::CtrlC,
+        KeyCode::Char(c) if mods.contains(KeyModifiers::ALT) => {
+            return vec![Key::Esc, Key::Char(c)];
+        }
         KeyCode::Char(c) => Key::Char(c),
         KeyCode::Up => Key::Up,
         KeyCode::Down => Key::Down,
@@ -269,8 +281,9 @@ fn map_key(code: KeyCode, mods: KeyModifiers) -> Option<model::Key> {
         KeyCode::End => Key::End,
         KeyCode::Enter => Key::Enter,
         KeyCode::Esc => Key::Esc,
-        _ => return None,
-    })
+        _ => return vec![],
+    };
+    vec![key]
 }
 
 fn styled(l: &model::Line) -> RLine<'static> {
