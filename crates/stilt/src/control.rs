@@ -347,7 +347,9 @@ mod tests {
     fn enable_only_disables_every_other_resource() {
         let all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        let cases: [(&[&str], bool, bool, &[(&str, bool)]); 4] = [
+        // (chosen, disable, only) → what is written
+        type Case<'a> = (&'a [&'a str], bool, bool, &'a [(&'a str, bool)]);
+        let cases: [Case; 4] = [
             (&["a"], false, false, &[("a", false)]),
             (&["a"], true, false, &[("a", true)]),
             (

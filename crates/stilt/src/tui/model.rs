@@ -692,8 +692,9 @@ mod tests {
         let mut rows = plain_rows(3);
         rows[1].disabled = true;
         rows[1].status = Status::Disabled;
-        let cases: Vec<(usize, Option<&str>, Key, usize, Option<&str>, Action)> = vec![
-            // (selected, follow, key) → (selected, follow, action)
+        // (selected, follow, key) → (selected, follow, action)
+        type Case<'a> = (usize, Option<&'a str>, Key, usize, Option<&'a str>, Action);
+        let cases: Vec<Case> = vec![
             (0, None, Key::Down, 1, None, Action::Moved),
             (2, None, Key::Down, 2, None, Action::None),
             (0, None, Key::Up, 0, None, Action::None),
