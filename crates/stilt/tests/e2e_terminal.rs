@@ -244,6 +244,13 @@ fn the_live_view_shows_statuses_and_its_keys_act_on_the_real_resources() {
         row_of(s, "counter").is_some()
     });
 
+    // ... and fails again when it goes away: the row turns back to error.
+    std::fs::remove_file(p.path("fixed")).unwrap();
+    let screen = tmux.wait_for("flaky to fail again", Duration::from_secs(30), |s| {
+        row_has(s, "flaky", "error")
+    });
+    assert!(screen.contains("3 ok, 1 error"), "{screen}");
+
     // space opens the web UI, or names it where no browser opener is installed.
     tmux.send("Space");
     let url = format!("http://localhost:{port}/");

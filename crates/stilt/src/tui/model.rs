@@ -307,7 +307,8 @@ fn fit(s: &str, width: usize) -> String {
 /// What the header says: where the web UI is and how many resources are in which state.
 pub fn header(rows: &[Row], url: Option<&str>) -> String {
     let count = |s: Status| rows.iter().filter(|r| r.status == s).count();
-    let mut parts = vec![format!("{} resources", rows.len())];
+    let plural = if rows.len() == 1 { "" } else { "s" };
+    let mut parts = vec![format!("{} resource{plural}", rows.len())];
     for s in [
         Status::Ok,
         Status::Error,
@@ -799,6 +800,7 @@ mod tests {
             assert!(screen.iter().all(|l| l.text.chars().count() <= 100));
         }
         assert!(screen_text(&rows, 20).contains("300 resources, 300 ok"));
+        assert!(screen_text(&rows[..1], 20).contains("1 resource, 1 ok"));
     }
 
     fn screen_text(rows: &[Row], h: u16) -> String {
