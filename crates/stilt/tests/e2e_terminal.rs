@@ -73,6 +73,31 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Everything the program writes to the pane during `d` (tmux pipe-pane).
+    fn output_during(&self, d: Duration) -> Vec<u8> {
+        let file = std::env::temp_dir().join(format!("{}.out", self.socket));
+        let tmux = |args: &[&str]| {
+            Command::new("tmux")
+                .args(["-L", &self.socket])
+                .args(args)
+                .status()
+                .unwrap()
+        };
+        tmux(&[
+            "pipe-pane",
+            "-o",
+            "-t",
+            &self.session,
+            &format!("cat > '{}'", file.display()),
+        ]);
+        std::thread::sleep(d);
+        tmux(&["pipe-pane", "-t", &self.session]);
+        std::thread::sleep(Duration::from_millis(200));
+        let out = std::fs::read(&file).unwrap_or_default();
+        let _ = std::fs::remove_file(&file);
+        out
+    }
+
     fn send(&self, key: &str) {
         Command::new("tmux")
             .args(["-L", &self.socket, "send-keys", "-t", &self.session, key])
@@ -349,6 +374,16 @@ fn three_hundred_resources_scroll() {
     assert_eq!(screen.lines().count(), 25, "{screen}");
     assert!(row_of(&screen, "r022").is_none(), "{screen}");
     assert!(row_has(&screen, "r000", "idle"), "{screen}");
+    // No flicker: while nothing changes but the Tiltfile's age, what Stilt writes to the terminal
+    // in 3 s is a few cells, far less than one repaint of the screen.
+    let written = tmux.output_during(Duration::from_secs(3));
+    let visible: usize = screen.lines().map(|l| l.trim_end().len()).sum();
+    assert!(
+        written.len() < visible / 2,
+        "{} bytes written while idle (one screen is {visible}): {:?}",
+        written.len(),
+        String::from_utf8_lossy(&written)
+    );
     tmux.send("End");
     let screen = tmux.wait_for("the last page", Duration::from_secs(10), |s| {
         row_of(s, "r299").is_some()

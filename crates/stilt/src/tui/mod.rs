@@ -55,16 +55,24 @@ pub fn run(ctx: Context) -> Result<Exit> {
             cursor::Show
         );
     };
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = terminal::disable_raw_mode();
-        let _ = execute!(
-            std::io::stdout(),
-            terminal::LeaveAlternateScreen,
-            cursor::Show
-        );
-        default_hook(info);
-    }));
+    // A panic anywhere while the view is up must not leave the terminal raw and blank.
+    static ACTIVE: AtomicBool = AtomicBool::new(false);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if ACTIVE.swap(false, Ordering::AcqRel) {
+                let _ = terminal::disable_raw_mode();
+                let _ = execute!(
+                    std::io::stdout(),
+                    terminal::LeaveAlternateScreen,
+                    cursor::Show
+                );
+            }
+            default_hook(info);
+        }));
+    });
+    ACTIVE.store(true, Ordering::Release);
     let result = (|| -> Result<Exit> {
         terminal::enable_raw_mode()?;
         execute!(
@@ -77,6 +85,7 @@ pub fn run(ctx: Context) -> Result<Exit> {
         term.clear()?;
         Loop::new(&ctx).run(&mut term)
     })();
+    ACTIVE.store(false, Ordering::Release);
     restore();
     for l in diagnostics::release() {
         eprintln!("{l}");

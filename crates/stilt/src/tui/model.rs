@@ -97,6 +97,16 @@ pub fn short_duration(d: chrono::Duration) -> String {
     }
 }
 
+/// An age in whole seconds (`0s`, `42s`), then as [`short_duration`]: an idle screen changes at
+/// most once a second.
+pub fn short_age(d: chrono::Duration) -> String {
+    if d.num_seconds() < 60 {
+        format!("{}s", d.num_seconds().max(0))
+    } else {
+        short_duration(d)
+    }
+}
+
 /// The row of one UIResource. `log_error` is the newest error line its log holds (used when the
 /// failure is not a build error: a crashed pod or server).
 pub fn row(ui: &UIResource, now: DateTime<Utc>, log_error: Option<&str>) -> Row {
@@ -126,7 +136,7 @@ pub fn row(ui: &UIResource, now: DateTime<Utc>, log_error: Option<&str>) -> Row 
     };
     let age = last
         .and_then(|b| b.finish_time)
-        .map(|f| short_duration(now - f.0))
+        .map(|f| short_age(now - f.0))
         .unwrap_or_default();
     let error = if status != Status::Error {
         Vec::new()
@@ -573,6 +583,21 @@ mod tests {
         ];
         for (ms, want) in cases {
             assert_eq!(short_duration(chrono::Duration::milliseconds(ms)), want);
+        }
+    }
+
+    #[test]
+    fn ages_tick_in_whole_seconds() {
+        let cases = [
+            (0, "0s"),
+            (999, "0s"),
+            (4_250, "4s"),
+            (59_999, "59s"),
+            (185_000, "3m"),
+            (-3, "0s"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(short_age(chrono::Duration::milliseconds(ms)), want);
         }
     }
 
