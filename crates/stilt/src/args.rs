@@ -89,7 +89,8 @@ pub struct UpArgs {
     /// Path to the Tiltfile.
     #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
     pub file: PathBuf,
-    /// Stream logs to the terminal (the default when stdout is not a terminal).
+    /// Stream logs to the terminal instead of the live status view (the default when stdout is
+    /// not a terminal, TERM is dumb or the terminal is smaller than 40x6).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub stream: Option<bool>,
     /// Port of the API server (0 picks a free one).
