@@ -209,8 +209,13 @@ pub trait ComposeClient: Send + Sync {
         output: Option<LineSink>,
     ) -> Result<()>;
 
-    /// `down` the whole project.
-    async fn down(&self, project: &ComposeProjectSpec, output: Option<LineSink>) -> Result<()>;
+    /// `down` the whole project; `remove_volumes` also removes its named volumes (`down -v`).
+    async fn down(
+        &self,
+        project: &ComposeProjectSpec,
+        remove_volumes: bool,
+        output: Option<LineSink>,
+    ) -> Result<()>;
 
     /// The project's containers (all states), by labels.
     async fn ps(&self, project: &ComposeProjectSpec) -> Result<Vec<ComposeContainer>>;
@@ -721,9 +726,17 @@ impl ComposeClient for ComposeCli {
         self.run(args, output.as_ref()).await.map(|_| ())
     }
 
-    async fn down(&self, project: &ComposeProjectSpec, output: Option<LineSink>) -> Result<()> {
+    async fn down(
+        &self,
+        project: &ComposeProjectSpec,
+        remove_volumes: bool,
+        output: Option<LineSink>,
+    ) -> Result<()> {
         let mut args = self.base_args(project, &[]);
         args.extend(["down", "--remove-orphans"].map(String::from));
+        if remove_volumes {
+            args.push("--volumes".into());
+        }
         self.run(args, output.as_ref()).await.map(|_| ())
     }
 
@@ -871,8 +884,14 @@ impl ComposeClient for FakeCompose {
         Ok(())
     }
 
-    async fn down(&self, project: &ComposeProjectSpec, _output: Option<LineSink>) -> Result<()> {
-        self.record(format!("down {}", project.effective_name()));
+    async fn down(
+        &self,
+        project: &ComposeProjectSpec,
+        remove_volumes: bool,
+        _output: Option<LineSink>,
+    ) -> Result<()> {
+        let volumes = if remove_volumes { " -v" } else { "" };
+        self.record(format!("down{volumes} {}", project.effective_name()));
         for c in discover(&self.docker, &project.effective_name(), None).await? {
             self.docker.remove_container(&c.id, true).await?;
         }

@@ -95,7 +95,7 @@ async fn compose_up_ps_down(c: &ComposeHarness) {
     let res = c.compose.up(&spec, "web", &up, Some(tx)).await;
     drain.await.unwrap();
     if let Err(e) = res {
-        let _ = c.compose.down(&spec, None).await;
+        let _ = c.compose.down(&spec, false, None).await;
         panic!("up: {e}");
     }
 
@@ -146,7 +146,7 @@ async fn compose_up_ps_down(c: &ComposeHarness) {
         .await
         .expect("up again");
     assert_eq!(c.compose.ps(&spec).await.unwrap().len(), 1);
-    c.compose.down(&spec, None).await.expect("down");
+    c.compose.down(&spec, false, None).await.expect("down");
     assert!(c.compose.ps(&spec).await.unwrap().is_empty());
     c.h.client
         .remove_image(&built.tagged_ref, true)

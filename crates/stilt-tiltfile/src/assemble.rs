@@ -364,7 +364,9 @@ fn object_selector_matches(sel: &str, e: &K8sEntity) -> bool {
     !parts.is_empty() && parts.len() <= 3 && parts.iter().zip(want.iter()).all(|(p, w)| p == w)
 }
 
-fn is_dev_cluster(name: &str) -> bool {
+/// Whether a kubeconfig context or cluster name is a local development cluster (minikube, kind,
+/// Docker Desktop, …): Tilt deploys there without `allow_k8s_contexts`.
+pub fn is_dev_cluster(name: &str) -> bool {
     let n = name.to_lowercase();
     [
         "minikube",

@@ -39,6 +39,7 @@ use std::path::PathBuf;
 
 pub use assemble::ResourceInfo;
 pub use assemble::ResourceType;
+pub use assemble::is_dev_cluster;
 pub use host::DirEntry;
 pub use host::FakeHost;
 pub use host::HostCommand;

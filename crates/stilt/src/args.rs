@@ -70,6 +70,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the version.
     Version,
+    /// Check what Stilt needs on this machine: Docker, Compose, kubectl, the Kubernetes context.
+    Doctor,
     /// Dump internal state for bug reports (`stilt dump engine`: every object as JSON).
     Dump {
         #[command(subcommand)]
@@ -87,12 +89,15 @@ pub struct UpArgs {
     /// Path to the Tiltfile.
     #[arg(short = 'f', long = "file", default_value = "Tiltfile")]
     pub file: PathBuf,
-    /// Stream logs to the terminal (the default when stdout is not a terminal).
+    /// Stream logs to the terminal instead of the live status view (the default when stdout is
+    /// not a terminal, TERM is dumb or the terminal is smaller than 40x6).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub stream: Option<bool>,
     /// Port of the API server (0 picks a free one).
     #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
     pub api_port: u16,
+    #[command(flatten)]
+    pub kube: KubeFlags,
     #[command(flatten)]
     pub tilt: TiltFlags,
     /// Tiltfile arguments: without `config.parse()` in the Tiltfile, the names of the resources
@@ -110,9 +115,25 @@ pub struct CiArgs {
     #[arg(long, env = "STILT_API_PORT", default_value_t = 0)]
     pub api_port: u16,
     #[command(flatten)]
+    pub kube: KubeFlags,
+    #[command(flatten)]
     pub tilt: TiltFlags,
     /// Tiltfile arguments, as for `up`.
     pub args: Vec<String>,
+}
+
+/// The Kubernetes context and namespace to deploy to (Tilt's `--context` / `--namespace`).
+/// Stilt writes a kubeconfig holding only that context (with the namespace as its default) and
+/// points `KUBECONFIG` at it, so the Tiltfile's `k8s_context()` and `allow_k8s_contexts`, kubectl
+/// in local resources and Stilt's own client all see the same cluster.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubeFlags {
+    /// Kubernetes context to use (default: the kubeconfig's current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Default namespace for Kubernetes objects without one (default: the context's namespace).
+    #[arg(long)]
+    pub namespace: Option<String>,
 }
 
 /// Flags of `tilt up` / `tilt ci` that scripts written for Tilt pass. They are accepted so those
@@ -150,6 +171,11 @@ pub struct DownArgs {
     /// Also delete Namespaces.
     #[arg(long)]
     pub delete_namespaces: bool,
+    /// Also remove the named volumes of Docker Compose projects (`compose down -v`).
+    #[arg(long)]
+    pub delete_volumes: bool,
+    #[command(flatten)]
+    pub kube: KubeFlags,
     #[command(flatten)]
     pub tilt: TiltFlags,
     /// Tiltfile arguments, as for `up`.
@@ -205,9 +231,12 @@ pub struct ToggleArgs {
     /// Every resource.
     #[arg(long)]
     pub all: bool,
-    /// With `disable`/`enable`: only these labels.
-    #[arg(long)]
+    /// Resources with these labels (repeat or comma-separate).
+    #[arg(short = 'l', long, value_delimiter = ',')]
     pub labels: Vec<String>,
+    /// With `enable`: enable the named (or labelled) resources and disable every other one.
+    #[arg(long)]
+    pub only: bool,
 }
 
 #[derive(Args, Debug, Clone)]

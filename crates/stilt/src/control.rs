@@ -99,6 +99,9 @@ pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
     if names.is_empty() {
         bail!("name at least one resource (or use --all / --labels)");
     }
+    if a.only && disable {
+        bail!("--only is for `stilt enable` (enable these, disable the rest)");
+    }
     if !disable {
         // Enabling a resource enables what it depends on, transitively (as Tilt does).
         let mut stack: Vec<String> = names.iter().cloned().collect();
@@ -115,15 +118,39 @@ pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
             }
         }
     }
-    for n in &names {
+    let all_names: Vec<String> = all
+        .iter()
+        .filter(|u| u["metadata"]["name"] != TILTFILE_RESOURCE)
+        .filter_map(|u| u["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    for (n, off) in toggles(&names, &all_names, disable, a.only) {
         patch_configmap(
             &client,
-            &disable_configmap(n),
-            json!({stilt_api::DISABLE_KEY: if disable { "true" } else { "false" }}),
+            &disable_configmap(&n),
+            json!({stilt_api::DISABLE_KEY: if off { "true" } else { "false" }}),
         )?;
-        println!("{} {n}", if disable { "Disabled" } else { "Enabled" });
+        println!("{} {n}", if off { "Disabled" } else { "Enabled" });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `stilt enable/disable` writes: (resource, disabled) for the chosen names, and with
+/// `--only` every other resource disabled.
+fn toggles(
+    chosen: &BTreeSet<String>,
+    all: &[String],
+    disable: bool,
+    only: bool,
+) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = chosen.iter().map(|n| (n.clone(), disable)).collect();
+    if only {
+        out.extend(
+            all.iter()
+                .filter(|n| !chosen.contains(*n))
+                .map(|n| (n.clone(), true)),
+        );
+    }
+    out
 }
 
 pub fn set_args(a: ArgsArgs) -> Result<ExitCode> {
@@ -156,6 +183,16 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
     {
         stop_process(pid as i32)?;
     }
+    // A kubeconfig of its own (not the running instance's): `down` runs beside it.
+    let kube_path =
+        crate::home::stilt_home().join(format!("kubeconfig-down-{}.json", std::process::id()));
+    crate::kubectx::apply(&a.kube, &kube_path)?;
+    let result = down_loaded(a);
+    let _ = std::fs::remove_file(&kube_path);
+    result
+}
+
+fn down_loaded(a: DownArgs) -> Result<ExitCode> {
     let file = std::path::absolute(&a.file)?;
     let loader = crate::loader::StarlarkLoader {
         web_host: "localhost".into(),
@@ -236,10 +273,18 @@ pub fn down(a: DownArgs) -> Result<ExitCode> {
         for p in projects {
             let spec = stilt_engine::docker::project_spec(&p);
             compose
-                .down(&spec, None)
+                .down(&spec, a.delete_volumes, None)
                 .await
                 .map_err(|e| anyhow!("docker compose down ({}): {e}", p.name))?;
-            println!("Removed Docker Compose project {}", spec.effective_name());
+            println!(
+                "Removed Docker Compose project {}{}",
+                spec.effective_name(),
+                if a.delete_volumes {
+                    " and its volumes"
+                } else {
+                    ""
+                }
+            );
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -292,4 +337,38 @@ fn run_delete_cmd(cmd: &stilt_api::KubernetesApplyCmd) -> Result<()> {
         bail!("delete command {:?} failed: {status}", cmd.args.join(" "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enable_only_disables_every_other_resource() {
+        let all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        // (chosen, disable, only) → what is written
+        type Case<'a> = (&'a [&'a str], bool, bool, &'a [(&'a str, bool)]);
+        let cases: [Case; 4] = [
+            (&["a"], false, false, &[("a", false)]),
+            (&["a"], true, false, &[("a", true)]),
+            (
+                &["a"],
+                false,
+                true,
+                &[("a", false), ("b", true), ("c", true)],
+            ),
+            (
+                &["a", "c"],
+                false,
+                true,
+                &[("a", false), ("c", false), ("b", true)],
+            ),
+        ];
+        for (chosen, disable, only, want) in cases {
+            let got = toggles(&set(chosen), &all, disable, only);
+            let want: Vec<(String, bool)> = want.iter().map(|(n, d)| (n.to_string(), *d)).collect();
+            assert_eq!(got, want, "{chosen:?} disable={disable} only={only}");
+        }
+    }
 }

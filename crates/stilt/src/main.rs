@@ -6,18 +6,21 @@ mod client;
 mod control;
 mod demo;
 mod describe;
+mod doctor;
 mod dump;
 mod explain;
 mod home;
 mod instance;
 mod internal;
 mod jsonpath;
+mod kubectx;
 mod loader;
 mod logs;
 mod manifest;
 mod objects;
 mod print;
 mod run;
+mod tui;
 mod up;
 mod yaml;
 
@@ -85,5 +88,6 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
         ApiResources(a) => objects::api_resources(a),
         Explain(a) => explain::explain(a),
         Dump { what } => dump::dump(what),
+        Doctor => doctor::doctor(),
     }
 }

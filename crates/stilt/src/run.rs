@@ -20,10 +20,23 @@ pub struct RunOptions {
     pub web_port: u16,
     pub api_port: u16,
     pub stream: bool,
+    /// The claim of the web port, taken before anything else (see [`claim`]).
+    pub instance: crate::instance::InstanceLock,
+}
+
+/// Claims the instance's web port and, with `--context` / `--namespace`, writes the instance's
+/// kubeconfig and points `KUBECONFIG` at it. Runs before the runtime starts: a second `up` on a
+/// taken port changes nothing, not even the first one's kubeconfig.
+pub fn claim(port: u16, kube: &crate::args::KubeFlags) -> Result<crate::instance::InstanceLock> {
+    let home = crate::home::stilt_home();
+    let instance = crate::instance::InstanceLock::acquire(&home, port)?;
+    crate::kubectx::apply(kube, &crate::kubectx::path_for(&home, port))?;
+    Ok(instance)
 }
 
 pub struct Running {
     pub store: Store,
+    pub logs: LogStore,
     pub web: Option<stilt_web::WebServer>,
     pub engine: Engine,
     pub stream: Option<tokio::task::JoinHandle<()>>,
@@ -39,9 +52,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             file.display()
         );
     }
-    // Claimed before anything starts, so a second `stilt up` on the same port changes nothing.
-    let home = crate::home::stilt_home();
-    let mut instance = crate::instance::InstanceLock::acquire(&home, opts.web_port)?;
+    let mut instance = opts.instance;
     let store = Store::default();
     let logs = LogStore::default();
     let token = random_token();
@@ -105,6 +116,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     .context("starting the engine")?;
     Ok(Running {
         store,
+        logs,
         web,
         engine,
         stream,

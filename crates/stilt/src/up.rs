@@ -30,8 +30,17 @@ pub fn up(a: UpArgs, web: WebAddr) -> Result<ExitCode> {
             "--watch=false (update only on `stilt trigger`) is not supported; set trigger_mode(TRIGGER_MODE_MANUAL) in the Tiltfile instead"
         );
     }
-    let stream =
-        a.stream.unwrap_or(false) || a.tilt.hud == Some(false) || !std::io::stdout().is_terminal();
+    let asked_stream = a.stream.unwrap_or(false) || a.tilt.hud == Some(false);
+    let term = std::env::var("TERM").ok();
+    let tui = crate::tui::model::use_tui(
+        asked_stream,
+        std::io::stdout().is_terminal(),
+        term.as_deref(),
+        crossterm::terminal::size().ok(),
+    );
+    // Without the live view (`--stream`, not a terminal, TERM=dumb, too small): the plain stream.
+    let stream = !tui;
+    let instance = crate::run::claim(web.port, &a.kube)?;
     runtime()?.block_on(async move {
         let running = start(RunOptions {
             mode: Mode::Up,
@@ -41,22 +50,64 @@ pub fn up(a: UpArgs, web: WebAddr) -> Result<ExitCode> {
             web_port: web.port,
             api_port: a.api_port,
             stream,
+            instance,
         })
         .await?;
-        if !stream {
-            eprintln!("stilt: running; logs with `stilt logs -f`, objects with `stilt get uiresources`. Ctrl-C to stop.");
+        let mut running = running;
+        if tui {
+            match live_view(&running).await {
+                crate::tui::Exit::Stream => {
+                    running.stream = Some(crate::logs::stream_to_terminal(running.logs.clone()));
+                    interrupted().await;
+                }
+                crate::tui::Exit::Quit | crate::tui::Exit::Stopped => {}
+            }
+        } else {
+            interrupted().await;
         }
-        interrupted().await;
         eprintln!("stilt: stopping");
         running.stop().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// Shows the terminal view until a key or a signal ends it.
+async fn live_view(running: &crate::run::Running) -> crate::tui::Exit {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = crate::tui::Context {
+        store: running.store.clone(),
+        logs: running.logs.clone(),
+        url: running.web.as_ref().map(|w| w.url().to_string()),
+        stop: stop.clone(),
+    };
+    let mut view = tokio::task::spawn_blocking(move || crate::tui::run(ctx));
+    let ended = tokio::select! {
+        r = &mut view => r,
+        _ = interrupted() => {
+            stop.store(true, Ordering::Release);
+            view.await
+        }
+    };
+    match ended {
+        Ok(Ok(exit)) => exit,
+        Ok(Err(e)) => {
+            eprintln!("stilt: the terminal view failed ({e:#}); streaming logs instead");
+            crate::tui::Exit::Stream
+        }
+        Err(e) => {
+            eprintln!("stilt: the terminal view failed ({e}); streaming logs instead");
+            crate::tui::Exit::Stream
+        }
+    }
+}
+
 pub fn ci(a: CiArgs, web: WebAddr) -> Result<ExitCode> {
     init_tracing(&a.tilt);
     let timeout_text = a.timeout.clone().unwrap_or_else(|| "30m".into());
     let timeout = crate::objects::parse_duration(&timeout_text)?;
+    let instance = crate::run::claim(web.port, &a.kube)?;
     runtime()?.block_on(async move {
         let running = start(RunOptions {
             mode: Mode::Ci,
@@ -66,6 +117,7 @@ pub fn ci(a: CiArgs, web: WebAddr) -> Result<ExitCode> {
             web_port: web.port,
             api_port: a.api_port,
             stream: true,
+            instance,
         })
         .await?;
         let store = running.store.clone();
@@ -134,6 +186,6 @@ pub fn init_tracing(flags: &TiltFlags) {
         tracing_subscriber::EnvFilter::try_from_env("STILT_LOG").unwrap_or_else(|_| default.into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::tui::diagnostics::Writer)
         .try_init();
 }
