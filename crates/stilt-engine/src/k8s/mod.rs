@@ -14,6 +14,7 @@
 //! [`apply::request_apply`]); it never calls the apply code.
 
 pub mod apply;
+pub mod delivery;
 pub mod discovery;
 pub mod podlogstream;
 pub mod portforward;
@@ -213,9 +214,14 @@ pub async fn build_and_push(
     if image_maps.is_empty() {
         return Ok(());
     }
-    let Some(registry) = cluster_registry(ctx, cluster.as_ref()) else {
-        return Ok(());
-    };
+    let info = cluster.info();
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let how = delivery::delivery(
+        cluster_registry(ctx, cluster.as_ref()),
+        &info.product,
+        &info.cluster,
+        docker_host.as_deref(),
+    );
     let docker = ctx.docker.docker().await?;
     for im in image_maps {
         let Some(status) = ctx
@@ -236,13 +242,38 @@ pub async fn build_and_push(
         if status.image.is_empty() || status.image_from_local.is_empty() || push_disabled {
             continue;
         }
-        let target = registry_ref(&registry.host, &status.image_from_local);
+        let local = status.image_from_local.as_str();
+        let log = |msg: &str| ctx.logs.line(resource, span, Level::Info, msg);
+        let registry = match &how {
+            delivery::Delivery::Registry(r) => r,
+            delivery::Delivery::SameEngine => {
+                log("Skipping push: the cluster runs on the Docker engine that built the image");
+                continue;
+            }
+            delivery::Delivery::PushAsNamed => {
+                log(&format!("Pushing {local}"));
+                docker
+                    .push(local, None)
+                    .await
+                    .map_err(|e| format!("pushing {local}: {e}"))?;
+                continue;
+            }
+            load => {
+                let argv = delivery::load_command(load, local).unwrap_or_default();
+                log(&format!(
+                    "Loading {local} into the cluster: {}",
+                    argv.join(" ")
+                ));
+                run_load(&argv).await?;
+                continue;
+            }
+        };
+        let target = registry_ref(&registry.host, local);
         docker
-            .tag(&status.image_from_local, &target)
+            .tag(local, &target)
             .await
             .map_err(|e| format!("tagging {target}: {e}"))?;
-        ctx.logs
-            .line(resource, span, Level::Info, &format!("Pushing {target}"));
+        log(&format!("Pushing {target}"));
         docker
             .push(&target, None)
             .await
@@ -250,10 +281,7 @@ pub async fn build_and_push(
         let cluster_ref = if registry.host_from_container_runtime.is_empty() {
             target.clone()
         } else {
-            registry_ref(
-                &registry.host_from_container_runtime,
-                &status.image_from_local,
-            )
+            registry_ref(&registry.host_from_container_runtime, local)
         };
         ctx.store
             .update_status_with::<ImageMap>(im, |m| {
@@ -264,6 +292,27 @@ pub async fn build_and_push(
             .map_err(|e| format!("recording the pushed image of {im}: {e}"))?;
     }
     Ok(())
+}
+
+/// Runs `kind load` / `minikube image load`; its output goes into the error when it fails.
+async fn run_load(argv: &[String]) -> Result<(), String> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Ok(());
+    };
+    let out = tokio::process::Command::new(prog)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("running {prog} (is it on PATH?): {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} failed ({}): {}",
+        argv.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
 }
 
 const POD_ERRORS: &[&str] = &[

@@ -1,0 +1,183 @@
+//! How a built image reaches a cluster, as Tilt decides it: through the registry the cluster
+//! publishes (or `default_registry`); else, for clusters without one, `kind load` into a kind
+//! cluster, `minikube image load` into minikube, nothing at all where the cluster's container
+//! runtime is the local Docker engine (Docker Desktop, Rancher Desktop, OrbStack), and otherwise
+//! a push of the image under its own name (a remote cluster pulls it from its registry).
+
+use stilt_api::RegistryHosting;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Tag into this registry and push; the cluster pulls from there.
+    Registry(RegistryHosting),
+    /// `kind load docker-image <ref> --name <name>`.
+    KindLoad { name: String },
+    /// `minikube image load <ref> -p <profile>`.
+    MinikubeLoad { profile: String },
+    /// The cluster runs on the engine that built the image: nothing to do.
+    SameEngine,
+    /// `docker push <ref>` to the registry its name points at.
+    PushAsNamed,
+}
+
+/// Whether Docker is reached at its default local socket (so a desktop cluster's runtime is
+/// the engine Stilt builds with).
+fn default_docker_host(docker_host: Option<&str>) -> bool {
+    matches!(
+        docker_host.map(str::trim),
+        None | Some("") | Some("unix:///var/run/docker.sock")
+    )
+}
+
+/// The delivery for a cluster of `product` (Cluster status `product`) named `cluster` in the
+/// kubeconfig, given the registry it has (if any) and `$DOCKER_HOST`.
+pub fn delivery(
+    registry: Option<RegistryHosting>,
+    product: &str,
+    cluster: &str,
+    docker_host: Option<&str>,
+) -> Delivery {
+    if let Some(r) = registry.filter(|r| !r.host.is_empty()) {
+        return Delivery::Registry(r);
+    }
+    match product {
+        "kind" => Delivery::KindLoad {
+            name: cluster.strip_prefix("kind-").unwrap_or(cluster).to_string(),
+        },
+        "minikube" => Delivery::MinikubeLoad {
+            profile: cluster.to_string(),
+        },
+        "docker-desktop" | "rancher-desktop" | "orbstack" if default_docker_host(docker_host) => {
+            Delivery::SameEngine
+        }
+        _ => Delivery::PushAsNamed,
+    }
+}
+
+/// The command that loads `image` for the deliveries done by a CLI.
+pub fn load_command(d: &Delivery, image: &str) -> Option<Vec<String>> {
+    let v = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect());
+    match d {
+        Delivery::KindLoad { name } => v(&["kind", "load", "docker-image", image, "--name", name]),
+        Delivery::MinikubeLoad { profile } => {
+            v(&["minikube", "image", "load", image, "-p", profile])
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries() {
+        let reg = RegistryHosting {
+            host: "localhost:5000".into(),
+            ..Default::default()
+        };
+        let cases: Vec<(Option<RegistryHosting>, &str, &str, Option<&str>, Delivery)> = vec![
+            (
+                Some(reg.clone()),
+                "kind",
+                "kind-dev",
+                None,
+                Delivery::Registry(reg.clone()),
+            ),
+            (
+                Some(reg.clone()),
+                "gke",
+                "gke_p_z_c",
+                None,
+                Delivery::Registry(reg),
+            ),
+            (
+                None,
+                "kind",
+                "kind-dev",
+                None,
+                Delivery::KindLoad { name: "dev".into() },
+            ),
+            (
+                None,
+                "kind",
+                "kind",
+                None,
+                Delivery::KindLoad {
+                    name: "kind".into(),
+                },
+            ),
+            (
+                None,
+                "minikube",
+                "minikube",
+                None,
+                Delivery::MinikubeLoad {
+                    profile: "minikube".into(),
+                },
+            ),
+            (
+                None,
+                "docker-desktop",
+                "docker-desktop",
+                None,
+                Delivery::SameEngine,
+            ),
+            (
+                None,
+                "docker-desktop",
+                "docker-desktop",
+                Some("unix:///var/run/docker.sock"),
+                Delivery::SameEngine,
+            ),
+            // Building on another engine: the desktop cluster cannot see the image.
+            (
+                None,
+                "docker-desktop",
+                "docker-desktop",
+                Some("tcp://builder:2376"),
+                Delivery::PushAsNamed,
+            ),
+            (None, "orbstack", "orbstack", Some(""), Delivery::SameEngine),
+            (None, "gke", "gke_p_z_c", None, Delivery::PushAsNamed),
+            (None, "unknown", "prod", None, Delivery::PushAsNamed),
+            // An empty published registry is no registry.
+            (
+                Some(RegistryHosting::default()),
+                "unknown",
+                "prod",
+                None,
+                Delivery::PushAsNamed,
+            ),
+        ];
+        for (i, (r, product, cluster, host, want)) in cases.into_iter().enumerate() {
+            assert_eq!(delivery(r, product, cluster, host), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn load_commands() {
+        assert_eq!(
+            load_command(&Delivery::KindLoad { name: "dev".into() }, "app:tilt-1").unwrap(),
+            [
+                "kind",
+                "load",
+                "docker-image",
+                "app:tilt-1",
+                "--name",
+                "dev"
+            ]
+        );
+        assert_eq!(
+            load_command(
+                &Delivery::MinikubeLoad {
+                    profile: "mk".into()
+                },
+                "app:tilt-1"
+            )
+            .unwrap(),
+            ["minikube", "image", "load", "app:tilt-1", "-p", "mk"]
+        );
+        assert_eq!(load_command(&Delivery::PushAsNamed, "app"), None);
+    }
+}
