@@ -76,7 +76,9 @@ mod tests {
             host: "localhost:5000".into(),
             ..Default::default()
         };
-        let cases: Vec<(Option<RegistryHosting>, &str, &str, Option<&str>, Delivery)> = vec![
+        // (registry, product, kubeconfig cluster, $DOCKER_HOST) → delivery
+        type Case<'a> = (Option<RegistryHosting>, &'a str, &'a str, Option<&'a str>, Delivery);
+        let cases: Vec<Case> = vec![
             (
                 Some(reg.clone()),
                 "kind",
