@@ -153,6 +153,7 @@ pub async fn build_image(
         req = req.dockerfile_contents(crate::imagedeps::inject_dockerfile(
             &di.spec.dockerfile_contents,
             &bases,
+            &di.spec.args,
         ));
     }
     for kv in &crate::imagedeps::inject_args(&di.spec.args, &bases) {

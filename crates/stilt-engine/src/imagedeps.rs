@@ -48,16 +48,56 @@ fn built_for<'a>(reference: &str, built: &'a [BuiltBase]) -> Option<&'a str> {
         .map(|b| b.built.as_str())
 }
 
-/// Rewrites FROM and `COPY --from=` references to built images. `built` is (selector, built ref).
-pub fn inject_dockerfile(dockerfile: &str, built: &[BuiltBase]) -> String {
+/// Rewrites FROM and `COPY --from=` references to built images. A FROM naming its image through
+/// ARGs (`FROM ${REPO}/${BASE}`) is matched after expanding them with the Dockerfile's ARG
+/// defaults and `build_args` (`KEY=value`), as Tilt does.
+pub fn inject_dockerfile(dockerfile: &str, built: &[BuiltBase], build_args: &[String]) -> String {
+    let overrides: Vec<(&str, &str)> = build_args
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let mut args: Vec<(String, String)> = Vec::new();
     let mut out = String::with_capacity(dockerfile.len());
     for line in dockerfile.split_inclusive('\n') {
-        out.push_str(&inject_line(line, built).unwrap_or_else(|| line.to_string()));
+        if let Some((k, v)) = arg_definition(line, &overrides) {
+            args.retain(|(a, _)| *a != k);
+            args.push((k, v));
+        }
+        out.push_str(&inject_line(line, built, &args).unwrap_or_else(|| line.to_string()));
     }
     out
 }
 
-fn inject_line(line: &str, built: &[BuiltBase]) -> Option<String> {
+/// `ARG NAME[=default]`, with a build arg's value taking precedence over the default.
+fn arg_definition(line: &str, overrides: &[(&str, &str)]) -> Option<(String, String)> {
+    let mut words = line.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("ARG") {
+        return None;
+    }
+    let def = words.next()?;
+    let (k, default) = def.split_once('=').unwrap_or((def, ""));
+    let v = overrides.iter().find(|(bk, _)| *bk == k).map_or_else(
+        || default.trim_matches('"').to_string(),
+        |(_, bv)| bv.to_string(),
+    );
+    Some((k.to_string(), v))
+}
+
+/// `$NAME` and `${NAME}` replaced by the ARG values known so far (longest names first, so
+/// `$REPO` does not eat the start of `$REPOSITORY`).
+fn expand_args(word: &str, args: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = args.iter().collect();
+    sorted.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    let mut w = word.to_string();
+    for (k, v) in sorted {
+        w = w
+            .replace(&format!("${{{k}}}"), v)
+            .replace(&format!("${k}"), v);
+    }
+    w
+}
+
+fn inject_line(line: &str, built: &[BuiltBase], args: &[(String, String)]) -> Option<String> {
     let indent = &line[..line.len() - line.trim_start().len()];
     let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
     let instruction = words.first()?.to_ascii_uppercase();
@@ -65,7 +105,7 @@ fn inject_line(line: &str, built: &[BuiltBase]) -> Option<String> {
     match instruction.as_str() {
         "FROM" => {
             let i = words.iter().skip(1).position(|w| !w.starts_with("--"))? + 1;
-            if let Some(r) = built_for(&words[i], built) {
+            if let Some(r) = built_for(&expand_args(&words[i], args), built) {
                 words[i] = r.to_string();
                 changed = true;
             }
@@ -125,7 +165,7 @@ mod tests {
     #[test]
     fn from_lines_and_copy_from_are_rewritten() {
         let df = "ARG X=1\nFROM company/base AS b\nfrom --platform=linux/amd64 company/base:latest\nFROM busybox\nCOPY --from=company/base /a /a\nCOPY --from=b /x /x\nRUN echo company/base\n";
-        let out = inject_dockerfile(df, &built());
+        let out = inject_dockerfile(df, &built(), &[]);
         assert_eq!(
             out,
             "ARG X=1\nFROM company/base:tilt-0123456789abcdef AS b\nfrom --platform=linux/amd64 company/base:tilt-0123456789abcdef\nFROM busybox\nCOPY --from=company/base:tilt-0123456789abcdef /a /a\nCOPY --from=b /x /x\nRUN echo company/base\n"
@@ -173,6 +213,26 @@ mod tests {
         assert!(!selects("base", true, "base:latest"));
     }
 
+    /// FROM through ARGs: defaults, overridden by build args.
+    #[test]
+    fn from_lines_naming_the_base_through_args_are_rewritten() {
+        let built = vec![
+            base("repo/content", false, "repo/content:tilt-1"),
+            base("repo/base", false, "repo/base:tilt-2"),
+        ];
+        let df = "ARG REPO\nARG CONTENT=content\nFROM ${REPO}/${CONTENT} as c\nARG REPO\nARG BASE\nFROM $REPO/$BASE\nCOPY --from=c /a /a\n";
+        let args = vec!["REPO=repo".to_string(), "BASE=base".to_string()];
+        assert_eq!(
+            inject_dockerfile(df, &built, &args),
+            "ARG REPO\nARG CONTENT=content\nFROM repo/content:tilt-1 as c\nARG REPO\nARG BASE\nFROM repo/base:tilt-2\nCOPY --from=c /a /a\n"
+        );
+        // Without the build arg, nothing names a built image.
+        assert_eq!(
+            inject_dockerfile("ARG B\nFROM x/$B\n", &built, &[]),
+            "ARG B\nFROM x/$B\n"
+        );
+    }
+
     /// `common` and `common:stretch` are both built: each consumer gets the one it names.
     #[test]
     fn same_repository_with_two_tags_goes_to_the_one_named() {
@@ -181,11 +241,11 @@ mod tests {
             base("repo/common:stretch", true, "repo/common:tilt-2222"),
         ];
         assert_eq!(
-            inject_dockerfile("COPY --from=repo/common:stretch /a /a\n", &built),
+            inject_dockerfile("COPY --from=repo/common:stretch /a /a\n", &built, &[]),
             "COPY --from=repo/common:tilt-2222 /a /a\n"
         );
         assert_eq!(
-            inject_dockerfile("COPY --from=repo/common /a /a\n", &built),
+            inject_dockerfile("COPY --from=repo/common /a /a\n", &built, &[]),
             "COPY --from=repo/common:tilt-1111 /a /a\n"
         );
     }

@@ -253,6 +253,46 @@ fn two_tags_of_one_base_image_go_to_the_images_that_name_them() {
     assert!(p.run(&["down"]).status.success());
 }
 
+/// A Dockerfile naming its Tilt-built base through ARGs (`FROM ${REPO}/${BASE}`, values from
+/// build_args) builds from that build, and an edit of the base rebuilds the app on it.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_base_image_named_through_build_args_is_the_one_just_built() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-argbase-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n\
+         docker_build('stilt-e2e/argbase', 'base')\n\
+         docker_build('stilt-e2e/argapp', 'app', build_args={{'REPO': 'stilt-e2e'}})\n\
+         k8s_yaml('deploy.yaml')\n\
+         k8s_resource('{name}', port_forwards=['{port}:8000'])\n"
+    ));
+    p.write(
+        "base/Dockerfile",
+        "FROM stilt-test/busybox:latest\nCOPY msg.txt /www/msg.txt\n",
+    );
+    p.write("base/msg.txt", "base one\n");
+    p.write(
+        "app/Dockerfile",
+        "ARG REPO\nARG BASE=argbase\nFROM ${REPO}/${BASE}\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
+    );
+    p.write(
+        "deploy.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e/argapp\n        ports: [{{containerPort: 8000}}]\n"),
+    );
+    let _up = p.up();
+    for msg in ["base one", "base two"] {
+        if msg == "base two" {
+            p.write("base/msg.txt", "base two\n");
+        }
+        wait_until(Duration::from_secs(180), msg, || {
+            http_get(port, "/msg.txt").as_deref() == Some(&format!("{msg}\n"))
+        });
+    }
+    assert!(p.run(&["down"]).status.success());
+}
+
 /// A second `stilt ci` over a Job that already completed (its pod since deleted) succeeds
 /// without running the Job again: the apply reports it complete (Tilt's JobComplete condition).
 #[test]

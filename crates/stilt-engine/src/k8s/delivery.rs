@@ -77,7 +77,13 @@ mod tests {
             ..Default::default()
         };
         // (registry, product, kubeconfig cluster, $DOCKER_HOST) → delivery
-        type Case<'a> = (Option<RegistryHosting>, &'a str, &'a str, Option<&'a str>, Delivery);
+        type Case<'a> = (
+            Option<RegistryHosting>,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Delivery,
+        );
         let cases: Vec<Case> = vec![
             (
                 Some(reg.clone()),

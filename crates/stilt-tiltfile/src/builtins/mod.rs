@@ -9,6 +9,7 @@ pub mod config;
 pub mod core;
 pub mod docker;
 pub mod extensions;
+pub(crate) mod git;
 pub mod k8s;
 pub(crate) mod kustomize_deps;
 pub mod local;
@@ -38,6 +39,7 @@ pub(crate) fn globals_for(req: &ReqInfo) -> Globals {
     compose::register(&mut b);
     settings::register(&mut b);
     extensions::register(&mut b);
+    git::register(&mut b);
     b.set("TRIGGER_MODE_AUTO", 1);
     b.set("TRIGGER_MODE_MANUAL", 2);
     b.namespace("os", |b| os::register(b, req));
