@@ -10,6 +10,7 @@
 mod macros;
 
 pub mod meta;
+pub mod plain_numbers;
 pub mod registry;
 pub mod time;
 pub mod validation;

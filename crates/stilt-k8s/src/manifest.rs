@@ -68,9 +68,14 @@ fn short(v: &Value) -> String {
     }
 }
 
-/// Serialize objects as multi-document YAML (`---` between documents).
+/// Serialize objects as multi-document YAML (`---` between documents), numbers as numbers
+/// whatever serde_json's features.
 pub fn to_yaml(objects: &[Value]) -> Result<String> {
-    serde_saphyr::to_string_multiple(objects).map_err(|e| K8sError::Yaml(e.to_string()))
+    let plain: Vec<_> = objects
+        .iter()
+        .map(stilt_api::plain_numbers::PlainNumbers)
+        .collect();
+    serde_saphyr::to_string_multiple(&plain).map_err(|e| K8sError::Yaml(e.to_string()))
 }
 
 /// Identifies one object in a cluster.
@@ -224,6 +229,16 @@ pub fn pod_spec_pointers(obj: &Value) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Numbers stay numbers even when serde_json's `arbitrary_precision` is on in the build (the
+    /// workspace's starlark turns it on): resultYAML once showed `$serde_json::private::Number`.
+    #[test]
+    fn yaml_numbers_are_plain() {
+        let obj: Value =
+            serde_json::from_str(r#"{"spec": {"replicas": 3, "ratio": 0.5}}"#).unwrap();
+        let y = to_yaml(&[obj]).unwrap();
+        assert!(y.contains("replicas: 3") && y.contains("ratio: 0.5"), "{y}");
+    }
 
     #[test]
     fn parses_multi_doc_yaml_and_flattens_lists() {

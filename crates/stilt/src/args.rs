@@ -159,6 +159,10 @@ pub struct TiltFlags {
     /// Tilt's web asset mode (accepted; Stilt's web UI is always built in).
     #[arg(long, hide = true)]
     pub web_mode: Option<String>,
+    /// Tilt's update strategy: `auto`, `image` and `exec` behave alike in Stilt (pods are
+    /// live-updated through exec, else rebuilt); `container` (Docker-in-cluster) is refused.
+    #[arg(long, hide = true, value_parser = ["auto", "image", "container", "exec"])]
+    pub update_mode: Option<String>,
     /// Watch files (the default); `--watch=false` is Tilt's manual-only mode (not supported).
     #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub watch: Option<bool>,

@@ -25,6 +25,7 @@ pub struct WebAddr {
 
 pub fn up(a: UpArgs, web: WebAddr) -> Result<ExitCode> {
     init_tracing(&a.tilt);
+    refuse_unsupported(&a.tilt)?;
     if a.tilt.watch == Some(false) {
         anyhow::bail!(
             "--watch=false (update only on `stilt trigger`) is not supported; set trigger_mode(TRIGGER_MODE_MANUAL) in the Tiltfile instead"
@@ -105,6 +106,7 @@ async fn live_view(running: &crate::run::Running) -> crate::tui::Exit {
 
 pub fn ci(a: CiArgs, web: WebAddr) -> Result<ExitCode> {
     init_tracing(&a.tilt);
+    refuse_unsupported(&a.tilt)?;
     let timeout_text = a.timeout.clone().unwrap_or_else(|| "30m".into());
     let timeout = crate::objects::parse_duration(&timeout_text)?;
     let instance = crate::run::claim(web.port, &a.kube)?;
@@ -176,6 +178,16 @@ fn waiting_summary(store: &stilt_store::Store) -> String {
 
 /// Stilt's own diagnostics go to stderr: `STILT_LOG` (an env-filter) wins, else `--debug` /
 /// `--verbose` turn on Stilt's info lines, else warnings only.
+/// Tilt's up/ci flags Stilt cannot honour stop the start with a message.
+fn refuse_unsupported(flags: &TiltFlags) -> Result<()> {
+    if flags.update_mode.as_deref() == Some("container") {
+        anyhow::bail!(
+            "update mode \"container\" is not supported: Stilt updates pods in place through exec (--update-mode=exec, the default)"
+        );
+    }
+    Ok(())
+}
+
 pub fn init_tracing(flags: &TiltFlags) {
     let default = if flags.debug == Some(true) || flags.verbose {
         "warn,stilt=info,stilt_engine=info,stilt_k8s=info,stilt_docker=info"

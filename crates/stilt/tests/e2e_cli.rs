@@ -48,6 +48,7 @@ fn positional_args_name_the_resources_to_enable_and_tilt_flags_are_accepted() {
             "--debug",
             "--klog=1",
             "--web-mode=prod",
+            "--update-mode=exec",
             "north",
         ],
     );

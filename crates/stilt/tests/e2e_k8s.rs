@@ -293,6 +293,39 @@ fn a_base_image_named_through_build_args_is_the_one_just_built() {
     assert!(p.run(&["down"]).status.success());
 }
 
+/// A Job with `ttlSecondsAfterFinished` is garbage-collected with its pod right after it ends:
+/// the resource still reports how it ended (ok), as in Tilt.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_ttl_job_stays_ok_after_the_cluster_deletes_it() {
+    require_cluster();
+    let name = format!("e2e-ttl-{}", free_port());
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
+    p.write(
+        "job.yaml",
+        &format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  ttlSecondsAfterFinished: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [echo, ttl-job-ran]\n"),
+    );
+    let up = p.up();
+    wait_until(Duration::from_secs(120), "the job's output", || {
+        up.log_text().contains("ttl-job-ran")
+    });
+    wait_until(
+        Duration::from_secs(60),
+        "the job to be garbage-collected",
+        || {
+            kubectl(&["get", "job", &name, "--ignore-not-found", "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let ui = p.get_json("uiresource", &name).unwrap();
+    assert_eq!(ui["status"]["runtimeStatus"], "ok", "{ui}");
+    let kd = p.get_json("kd", &name).unwrap();
+    assert_eq!(kd["status"]["pods"][0]["phase"], "Succeeded", "{kd}");
+    assert!(p.run(&["down"]).status.success());
+}
+
 /// A second `stilt ci` over a Job that already completed (its pod since deleted) succeeds
 /// without running the Job again: the apply reports it complete (Tilt's JobComplete condition).
 #[test]

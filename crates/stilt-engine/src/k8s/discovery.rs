@@ -168,15 +168,26 @@ async fn watch_pods(ctx: Ctx, queue: Queue, kd: KubernetesDiscovery) {
             resource.clone(),
         )));
         let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+        let mut deleted_finished: std::collections::HashSet<String> = Default::default();
         let mut synced = false;
         while let Some(ev) = events.next().await {
             match ev {
                 PodEvent::Upsert(p) => {
                     known.lock().insert(p.pod.uid.clone());
+                    deleted_finished.remove(&p.pod.uid);
                     pods.insert(p.pod.uid.clone(), p.pod);
                 }
                 PodEvent::Deleted { uid, .. } => {
-                    pods.remove(&uid);
+                    // As Tilt: a finished pod keeps telling how it ended (a Job with a TTL is
+                    // garbage-collected right away) until another pod is there.
+                    let finished = pods
+                        .get(&uid)
+                        .is_some_and(|p| p.phase == "Succeeded" || p.phase == "Failed");
+                    if finished {
+                        deleted_finished.insert(uid);
+                    } else {
+                        pods.remove(&uid);
+                    }
                 }
                 PodEvent::Synced => synced = true,
                 PodEvent::Error(_) => continue,
@@ -184,6 +195,10 @@ async fn watch_pods(ctx: Ctx, queue: Queue, kd: KubernetesDiscovery) {
             // Until the first listing is complete the old status stays (no flapping).
             if !synced {
                 continue;
+            }
+            if pods.keys().any(|uid| !deleted_finished.contains(uid)) {
+                pods.retain(|uid, _| !deleted_finished.contains(uid));
+                deleted_finished.clear();
             }
             let mut list: Vec<Pod> = pods.values().cloned().collect();
             list.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));

@@ -381,7 +381,13 @@ pub fn runtime(
         .map(|s| s.pods)
         .unwrap_or_default();
     pods.sort_by_key(|p| std::cmp::Reverse(p.created_at));
-    let Some(pod) = pods.into_iter().find(|p| !p.deleting) else {
+    // A deleting pod counts only when nothing else is there and it had finished (Tilt keeps
+    // a garbage-collected Job pod's outcome).
+    let newest_finished = pods
+        .iter()
+        .find(|p| p.phase == "Succeeded" || p.phase == "Failed")
+        .cloned();
+    let Some(pod) = pods.into_iter().find(|p| !p.deleting).or(newest_finished) else {
         return ("pending", false);
     };
     let waiting_error = pod.containers.iter().any(|c| {
