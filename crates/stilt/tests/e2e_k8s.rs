@@ -7,6 +7,29 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+/// A Job `name` (pods labelled `app: name`) running `command` in the registry's busybox;
+/// `spec` adds lines to its spec (two-space indented, e.g. `  backoffLimit: 0\n`).
+fn busybox_job(name: &str, spec: &str, command: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n{spec}  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: {command}\n"
+    )
+}
+
+/// A project deploying one [`busybox_job`] named `<prefix>-<free port>`.
+fn job_project(prefix: &str, spec: &str, command: &str) -> (String, Project) {
+    let name = format!("{prefix}-{}", free_port());
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
+    p.write("job.yaml", &busybox_job(&name, spec, command));
+    (name, p)
+}
+
+/// A Deployment `name` of one container `web` running `image`, serving on port 8000.
+fn web_deployment(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports: [{{containerPort: 8000}}]\n"
+    )
+}
+
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn deploy_serve_through_the_forward_and_down() {
@@ -18,10 +41,7 @@ fn deploy_serve_through_the_forward_and_down() {
     ));
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     p.write("www/index.html", "served by k8s\n");
-    p.write(
-        "deploy.yaml",
-        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e-k8s\n        ports: [{{containerPort: 8000}}]\n"),
-    );
+    p.write("deploy.yaml", &web_deployment(&name, "stilt-e2e-k8s"));
     let up = p.up();
     wait_until(
         Duration::from_secs(180),
@@ -75,9 +95,7 @@ fn deploy_serve_through_the_forward_and_down() {
 fn a_job_under_ci_exits_0_on_success_and_1_on_failure() {
     require_cluster();
     let job = |name: &str, cmd: &str| {
-        format!(
-            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"{cmd}\"]\n"
-        )
+        busybox_job(name, "  backoffLimit: 0\n", &format!("[sh, -c, \"{cmd}\"]"))
     };
     let suffix = free_port();
     let ok = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
@@ -125,21 +143,21 @@ fn client_side_apply_by_default_and_server_side_when_asked() {
     let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('cm.yaml')\n");
     p.write("cm.yaml", &cm("  a: '1'\n  b: '2'\n"));
     let data = || kubectl(&["get", "configmap", &name, "-o", "jsonpath={.data}"]);
+    let annotations = || {
+        kubectl(&[
+            "get",
+            "configmap",
+            &name,
+            "-o",
+            "jsonpath={.metadata.annotations}",
+        ])
+    };
     let up = p.up();
     wait_until(Duration::from_secs(60), "the configmap", || {
         data().contains("\"b\":\"2\"")
     });
-    let annotations = kubectl(&[
-        "get",
-        "configmap",
-        &name,
-        "-o",
-        "jsonpath={.metadata.annotations}",
-    ]);
-    assert!(
-        annotations.contains("last-applied-configuration"),
-        "{annotations}"
-    );
+    let applied = annotations();
+    assert!(applied.contains("last-applied-configuration"), "{applied}");
     kubectl(&[
         "patch",
         "configmap",
@@ -178,17 +196,8 @@ fn client_side_apply_by_default_and_server_side_when_asked() {
     wait_until(Duration::from_secs(60), "a server-side apply", || {
         managers().contains("Apply")
     });
-    let annotations = kubectl(&[
-        "get",
-        "configmap",
-        &name,
-        "-o",
-        "jsonpath={.metadata.annotations}",
-    ]);
-    assert!(
-        !annotations.contains("last-applied-configuration"),
-        "{annotations}"
-    );
+    let applied = annotations();
+    assert!(!applied.contains("last-applied-configuration"), "{applied}");
     assert!(ssa.run(&["down"]).status.success());
 }
 
@@ -226,17 +235,12 @@ fn two_tags_of_one_base_image_go_to_the_images_that_name_them() {
             &format!("FROM stilt-test/busybox:latest\nCOPY --from={base} /common/msg.txt /www/msg.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n"),
         );
     }
-    let deploy = |n: &str, image: &str| {
-        format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {n}\nspec:\n  selector:\n    matchLabels: {{app: {n}}}\n  template:\n    metadata:\n      labels: {{app: {n}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports: [{{containerPort: 8000}}]\n"
-        )
-    };
     p.write(
         "deploy.yaml",
         &format!(
             "{}---\n{}",
-            deploy(&name, "stilt-e2e-tagapp"),
-            deploy(&format!("{name}-v2"), "stilt-e2e-tagapp:v2")
+            web_deployment(&name, "stilt-e2e-tagapp"),
+            web_deployment(&format!("{name}-v2"), "stilt-e2e-tagapp:v2")
         ),
     );
     let _up = p.up();
@@ -277,10 +281,7 @@ fn a_base_image_named_through_build_args_is_the_one_just_built() {
         "app/Dockerfile",
         "ARG REPO\nARG BASE=argbase\nFROM ${REPO}/${BASE}\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
     );
-    p.write(
-        "deploy.yaml",
-        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e/argapp\n        ports: [{{containerPort: 8000}}]\n"),
-    );
+    p.write("deploy.yaml", &web_deployment(&name, "stilt-e2e/argapp"));
     let _up = p.up();
     for msg in ["base one", "base two"] {
         if msg == "base two" {
@@ -299,11 +300,10 @@ fn a_base_image_named_through_build_args_is_the_one_just_built() {
 #[ignore = "e2e tier: scripts/test e2e"]
 fn a_ttl_job_stays_ok_after_the_cluster_deletes_it() {
     require_cluster();
-    let name = format!("e2e-ttl-{}", free_port());
-    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
-    p.write(
-        "job.yaml",
-        &format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  ttlSecondsAfterFinished: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [echo, ttl-job-ran]\n"),
+    let (name, p) = job_project(
+        "e2e-ttl",
+        "  ttlSecondsAfterFinished: 1\n",
+        "[echo, ttl-job-ran]",
     );
     let up = p.up();
     wait_until(Duration::from_secs(120), "the job's output", || {
@@ -332,12 +332,7 @@ fn a_ttl_job_stays_ok_after_the_cluster_deletes_it() {
 #[ignore = "e2e tier: scripts/test e2e"]
 fn a_completed_job_is_not_rerun_when_its_pod_is_gone() {
     require_cluster();
-    let name = format!("e2e-done-{}", free_port());
-    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('job.yaml')\n");
-    p.write(
-        "job.yaml",
-        &format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  backoffLimit: 0\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: job\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"echo ran-once\"]\n"),
-    );
+    let (name, p) = job_project("e2e-done", "  backoffLimit: 0\n", "[echo, ran-once]");
     let pods = || kubectl(&["get", "pods", "-l", &format!("app={name}"), "-o", "name"]);
     let first = p.ci(&["--timeout", "3m"]);
     assert!(
@@ -418,10 +413,7 @@ fn live_update_into_pods_with_replay_and_rebuild() {
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCOPY version.txt /version.txt\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     p.write("version.txt", "1\n");
     p.write("www/index.html", "pod v1\n");
-    p.write(
-        "deploy.yaml",
-        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e-lu\n        ports: [{{containerPort: 8000}}]\n"),
-    );
+    p.write("deploy.yaml", &web_deployment(&name, "stilt-e2e-lu"));
     let _up = p.up();
     let pod = || {
         kubectl(&[
