@@ -592,7 +592,6 @@ async fn sync_over_channel(
                 "command {:?} failed with exit code {}",
                 exec.args, out.exit_code
             );
-            ctx.logs.line(resource, span, Level::Error, &err);
             return Ok((err, bytes));
         }
     }
@@ -647,6 +646,9 @@ async fn sync(
         let transfer_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
         channels.give_back(container, client);
         let (exec_error, bytes) = result?;
+        if !exec_error.is_empty() {
+            log_failed_update(ctx, resource, &span, &short_id(container), &exec_error);
+        }
         if exec_error.is_empty() && lu.spec.restart == LIVE_UPDATE_RESTART_ALWAYS {
             docker
                 .restart_container(container, 10)
@@ -698,13 +700,13 @@ async fn sync(
                         "command {:?} failed with exit code {}",
                         exec.args, out.exit_code
                     );
-                    ctx.logs.line(resource, &span, Level::Error, &exec_error);
+                    log_failed_update(ctx, resource, &span, &short_id(container), &exec_error);
                     break;
                 }
             }
             Err(e) => {
                 exec_error = format!("running {:?}: {e}", exec.args);
-                ctx.logs.line(resource, &span, Level::Error, &exec_error);
+                log_failed_update(ctx, resource, &span, &short_id(container), &exec_error);
                 break;
             }
         }
@@ -1000,12 +1002,24 @@ async fn sync_pod(
             Ok(0) => {}
             Ok(c) => {
                 exec_error = format!("command {:?} failed with exit code {c}", exec.args);
-                ctx.logs.line(resource, &span, Level::Error, &exec_error);
+                log_failed_update(
+                    ctx,
+                    resource,
+                    &span,
+                    &format!("{}/{}", t.pod, t.container),
+                    &exec_error,
+                );
                 break;
             }
             Err(e) => {
                 exec_error = e;
-                ctx.logs.line(resource, &span, Level::Error, &exec_error);
+                log_failed_update(
+                    ctx,
+                    resource,
+                    &span,
+                    &format!("{}/{}", t.pod, t.container),
+                    &exec_error,
+                );
                 break;
             }
         }
@@ -1035,4 +1049,18 @@ async fn sync_pod(
             bytes,
         },
     ))
+}
+
+/// A run step that failed, in Tilt's words (the files were synced; the next change tries again).
+fn log_failed_update(ctx: &Ctx, resource: &str, span: &str, container: &str, error: &str) {
+    ctx.logs.line(
+        resource,
+        span,
+        Level::Error,
+        &format!("  → Failed to update container {container}: {error}"),
+    );
+}
+
+fn short_id(container: &str) -> String {
+    container[..container.len().min(12)].to_string()
 }

@@ -99,6 +99,10 @@ fn compose_live_update_rebuild_and_failures() {
                     .is_some_and(|e| e.contains("exit code 1"))
             })
     });
+    assert!(
+        up.log_text().contains("→ Failed to update container"),
+        "the log says so in Tilt's words"
+    );
     assert_eq!(
         http_get(port, "/fail").as_deref(),
         Some("x\n"),
