@@ -178,3 +178,198 @@ fn secrets_are_redacted_from_the_first_load_and_across_lines() {
     assert!(logs.contains("[redacted secret tls:key.pem]"), "{logs}");
     assert!(logs.contains("[redacted secret tls:token]"), "{logs}");
 }
+
+/// A TCP proxy in front of the cluster's API server that can be cut (every connection closed,
+/// new ones dropped at once) and restored: an API-server outage without touching the cluster.
+struct Proxy {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2, upstream) = (up.clone(), conns.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut held = conns2.lock().unwrap();
+                held.push(client.try_clone().unwrap());
+                held.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The dev cluster's kubeconfig with its server replaced by `server` (certificates stay valid:
+/// the proxy is on 127.0.0.1 too).
+fn kubeconfig_via(p: &Project, server: &str) -> std::path::PathBuf {
+    let real = std::env::var("KUBECONFIG").unwrap();
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.contains("server: https://127.0.0.1:6443"), "{text}");
+    let path = p.home.path().join("kubeconfig-via-proxy");
+    std::fs::write(
+        &path,
+        text.replace(
+            "server: https://127.0.0.1:6443",
+            &format!("server: {server}"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Deletes the test's Deployment, pass or fail.
+struct DeploymentCleanup(String);
+
+impl Drop for DeploymentCleanup {
+    fn drop(&mut self) {
+        kubectl(&[
+            "delete",
+            "deploy",
+            &self.0,
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
+    }
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
+    require_cluster();
+    let proxy = Proxy::start("127.0.0.1:6443");
+    let name = format!("e2e-outage-{}", proxy.port);
+    let _cleanup = DeploymentCleanup(name.clone());
+    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n");
+    p.write(
+        "deploy.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [httpd, -f, -p, '8000', -h, /etc]\n"),
+    );
+    let kubeconfig = kubeconfig_via(&p, &format!("https://127.0.0.1:{}", proxy.port));
+    let port = free_port().to_string();
+    let up = p.spawn_up(
+        &["up", "--stream", "--port", &port],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    let _log = LogOnFailure(&up);
+    wait_until(Duration::from_secs(30), "the API server", || {
+        p.run(&["get", "sessions"]).status.success()
+    });
+    let runtime_ok = || {
+        p.get_json("uiresource", &name)
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
+    };
+    let cluster_error = || {
+        p.get_json("cluster", "default").map(|c| {
+            c["status"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    };
+    let kd_waiting = || {
+        p.get_json("kd", &name).and_then(|k| {
+            k["status"]["waiting"]["reason"]
+                .as_str()
+                .map(str::to_string)
+        })
+    };
+    let pod_uids = || -> Vec<String> {
+        p.get_json("kd", &name)
+            .and_then(|k| k["status"]["pods"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|pod| pod["phase"] == "Running" && pod["deleting"] != true)
+            .filter_map(|pod| pod["uid"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_until(Duration::from_secs(120), "the pod running", runtime_ok);
+    let before = pod_uids();
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    proxy.cut();
+    // The health check (every 15 s) finds the API server gone.
+    wait_until(Duration::from_secs(60), "the cluster error", || {
+        cluster_error().is_some_and(|e| e.contains("cannot reach the Kubernetes cluster"))
+    });
+    wait_until(Duration::from_secs(10), "the discovery waiting", || {
+        kd_waiting().is_some_and(|r| r.starts_with("ClusterUnavailable"))
+    });
+    assert!(
+        log_of(&p, "(Tiltfile)").contains("Cluster status error"),
+        "{}",
+        log_of(&p, "(Tiltfile)")
+    );
+
+    proxy.restore();
+    wait_until(Duration::from_secs(60), "the cluster healthy again", || {
+        cluster_error().is_some_and(|e| e.is_empty())
+    });
+    wait_until(
+        Duration::from_secs(10),
+        "the discovery no longer waiting",
+        || kd_waiting().is_none(),
+    );
+    // The pod watch resumed: a pod replaced behind Stilt's back (through the real address) is
+    // seen, without restarting Stilt.
+    kubectl(&[
+        "delete",
+        "pod",
+        "-l",
+        &format!("app={name}"),
+        "--wait=false",
+    ]);
+    wait_until(Duration::from_secs(120), "the replacement pod seen", || {
+        let now = pod_uids();
+        now.len() == 1 && now != before
+    });
+    wait_until(
+        Duration::from_secs(60),
+        "the resource healthy again",
+        runtime_ok,
+    );
+    assert!(up.child.is_some(), "the same stilt up throughout");
+}
+
+/// Prints the `stilt up` log when the test fails.
+struct LogOnFailure<'a>(&'a Up);
+
+impl Drop for LogOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- stilt up log ---\n{}", self.0.log_text());
+        }
+    }
+}
