@@ -1,5 +1,8 @@
 //! End to end: faults a user can cause (missing directories and programs, runaway Tiltfiles,
-//! commands that background children) must stay visible, bounded and stoppable.
+//! commands that background children) must stay visible, bounded and stoppable; faults of the
+//! environment (the Kubernetes API server unreachable, the Docker engine down or restarted) are
+//! shown and recovered from without restarting Stilt. The Docker test runs a dockerd of its own
+//! (`/run/stilt-fault-docker.sock`), never touching the main engine.
 //! Run with `cargo test -p stilt --test e2e_faults -- --ignored` (the e2e tier of scripts/test).
 
 mod common;
@@ -372,4 +375,187 @@ impl Drop for LogOnFailure<'_> {
             eprintln!("--- stilt up log ---\n{}", self.0.log_text());
         }
     }
+}
+
+/// A dockerd of the test's own (never the main engine): its own socket, data-root, exec-root
+/// and pidfile, no bridge and no iptables rules, so it can be stopped and started at will.
+struct FaultDockerd {
+    log: std::path::PathBuf,
+}
+
+const FAULT_DOCKER_HOST: &str = "unix:///run/stilt-fault-docker.sock";
+const FAULT_DOCKER_PIDFILE: &str = "/run/stilt-fault-docker.pid";
+const FAULT_DOCKER_DATA: &str = "/var/lib/stilt-fault-docker";
+
+impl FaultDockerd {
+    fn start(log: std::path::PathBuf) -> FaultDockerd {
+        let d = FaultDockerd { log };
+        // One left by an aborted earlier run (ours: found by our own pidfile).
+        d.stop();
+        d.launch();
+        d
+    }
+
+    fn launch(&self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        std::process::Command::new("dockerd")
+            .args([
+                &format!("--host={FAULT_DOCKER_HOST}"),
+                &format!("--data-root={FAULT_DOCKER_DATA}"),
+                "--exec-root=/run/stilt-fault-docker",
+                &format!("--pidfile={FAULT_DOCKER_PIDFILE}"),
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd (scripts/docker-engine installs it)");
+        wait_until(Duration::from_secs(60), "the test's dockerd", || {
+            self.docker(&["version", "--format", "{{.Server.Version}}"])
+                .is_some()
+        });
+    }
+
+    /// SIGTERM to the daemon and wait for it to exit (its containers stop with it).
+    fn stop(&self) {
+        let Some(pid) = std::fs::read_to_string(FAULT_DOCKER_PIDFILE)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let is_ours = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.contains("stilt-fault-docker"));
+        if !is_ours {
+            return;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        wait_until(
+            Duration::from_secs(60),
+            "the test's dockerd to exit",
+            || !pid_alive(pid),
+        );
+    }
+
+    /// `docker ARGS` against this daemon; stdout on success.
+    fn docker(&self, args: &[&str]) -> Option<String> {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", FAULT_DOCKER_HOST)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for FaultDockerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_docker_engine_down_at_start_and_restarted_during_up_is_survived() {
+    let p = Project::new("docker_build('stilt-e2e-fault', '.')\ndocker_compose('compose.yaml')\n");
+    let engine = FaultDockerd::start(p.home.path().join("dockerd.log"));
+    // The engine has its own image store: give it the base image.
+    let save = std::process::Command::new("docker")
+        .args(["save", "stilt-test/busybox:latest"])
+        .output()
+        .unwrap();
+    assert!(save.status.success(), "scripts/test-images builds it");
+    let mut load = std::process::Command::new("docker")
+        .args(["load"])
+        .env("DOCKER_HOST", FAULT_DOCKER_HOST)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    load.stdin.take().unwrap().write_all(&save.stdout).unwrap();
+    assert!(load.wait().unwrap().success());
+
+    p.write(
+        "Dockerfile",
+        "FROM stilt-test/busybox:latest\nCOPY msg.txt /msg.txt\nCMD [\"sleep\", \"3600\"]\n",
+    );
+    p.write("msg.txt", "v0\n");
+    // No network: this engine has no bridge.
+    p.write(
+        "compose.yaml",
+        "services:\n  app:\n    image: stilt-e2e-fault\n    network_mode: none\n",
+    );
+    // Not running yet when Stilt starts (a laptop's Docker still starting up).
+    engine.stop();
+    let port = free_port().to_string();
+    let up = p.spawn_up(
+        &["up", "--stream", "--port", &port],
+        &[("DOCKER_HOST", FAULT_DOCKER_HOST)],
+    );
+    let _log = LogOnFailure(&up);
+    wait_until(Duration::from_secs(30), "the API server", || {
+        p.run(&["get", "sessions"]).status.success()
+    });
+    let content = || {
+        let id = p.get_json("dockercomposeservice", "app")?["status"]["containerID"]
+            .as_str()?
+            .to_string();
+        engine.docker(&["exec", &id, "cat", "/msg.txt"])
+    };
+    let builds = || -> Vec<serde_json::Value> {
+        p.get_json("uiresource", "app")
+            .and_then(|u| u["status"]["buildHistory"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    wait_until(Duration::from_secs(60), "the first build to fail", || {
+        builds().first().is_some_and(|b| {
+            b["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cannot reach the Docker engine")
+        })
+    });
+    engine.launch();
+    p.write("msg.txt", "v1\n");
+    // An edit after the engine came up builds: the failed connection was not kept.
+    wait_until(Duration::from_secs(120), "v1 in the container", || {
+        content().as_deref() == Some("v1")
+    });
+
+    // Down: a build now fails and says so.
+    engine.stop();
+    p.write("msg.txt", "v2\n");
+    wait_until(Duration::from_secs(60), "the failed build", || {
+        builds()
+            .first()
+            .is_some_and(|b| !b["error"].as_str().unwrap_or_default().is_empty())
+    });
+    let n = builds().len();
+
+    // Back: the next change builds and runs, in the same `stilt up`.
+    engine.launch();
+    p.write("msg.txt", "v3\n");
+    wait_until(Duration::from_secs(120), "v3 in the container", || {
+        content().as_deref() == Some("v3")
+    });
+    let history = builds();
+    assert!(history.len() > n, "{history:?}");
+    assert_eq!(
+        history[0]["error"].as_str().unwrap_or_default(),
+        "",
+        "{history:?}"
+    );
+    assert!(up.child.is_some(), "the same stilt up throughout");
 }
