@@ -13,6 +13,7 @@
 //! * [`cluster`] connects to the cluster of each Cluster object and writes what it found.
 //! * [`k8s`] holds the KubernetesApply, KubernetesDiscovery, PortForward and PodLogStream
 //!   reconcilers.
+//! * [`leftovers`] records what this instance started and reaps what a crashed one left.
 //! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
 //!
 //! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through

@@ -381,6 +381,7 @@ impl Drop for LogOnFailure<'_> {
 /// and pidfile, no bridge and no iptables rules, so it can be stopped and started at will.
 struct FaultDockerd {
     log: std::path::PathBuf,
+    child: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 const FAULT_DOCKER_HOST: &str = "unix:///run/stilt-fault-docker.sock";
@@ -389,7 +390,10 @@ const FAULT_DOCKER_DATA: &str = "/var/lib/stilt-fault-docker";
 
 impl FaultDockerd {
     fn start(log: std::path::PathBuf) -> FaultDockerd {
-        let d = FaultDockerd { log };
+        let d = FaultDockerd {
+            log,
+            child: Default::default(),
+        };
         // One left by an aborted earlier run (ours: found by our own pidfile).
         d.stop();
         d.launch();
@@ -402,7 +406,7 @@ impl FaultDockerd {
             .append(true)
             .open(&self.log)
             .unwrap();
-        std::process::Command::new("dockerd")
+        let child = std::process::Command::new("dockerd")
             .args([
                 &format!("--host={FAULT_DOCKER_HOST}"),
                 &format!("--data-root={FAULT_DOCKER_DATA}"),
@@ -416,6 +420,7 @@ impl FaultDockerd {
             .stderr(log)
             .spawn()
             .expect("dockerd (scripts/docker-engine installs it)");
+        *self.child.lock().unwrap() = Some(child);
         wait_until(Duration::from_secs(60), "the test's dockerd", || {
             self.docker(&["version", "--format", "{{.Server.Version}}"])
                 .is_some()
