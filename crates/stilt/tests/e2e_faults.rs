@@ -564,3 +564,34 @@ fn a_docker_engine_down_at_start_and_restarted_during_up_is_survived() {
     );
     assert!(up.child.is_some(), "the same stilt up throughout");
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_process_group_that_ignores_sigterm_is_killed_whole_on_stop() {
+    // The leader and its background child both ignore SIGTERM (inherited), so only the SIGKILL
+    // to the whole group after the grace period ends them.
+    let p = Project::new(
+        "local_resource('stubborn', serve_cmd='trap \"\" TERM; sleep 1000 & echo $$ $! > pids; wait')\n",
+    );
+    let mut up = p.up();
+    wait_until(Duration::from_secs(30), "the pids", || {
+        read_pids_on_one_line(&p).len() == 2
+    });
+    let pids = read_pids_on_one_line(&p);
+    let t0 = std::time::Instant::now();
+    up.interrupt();
+    let took = t0.elapsed();
+    for pid in pids {
+        assert!(!pid_alive(pid), "{pid} survived the stop");
+    }
+    // Stilt's shutdown grace is 5 s: the SIGKILL came after it, not before.
+    assert!(took >= Duration::from_secs(4), "{took:?}");
+}
+
+fn read_pids_on_one_line(p: &Project) -> Vec<i32> {
+    std::fs::read_to_string(p.path("pids"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
