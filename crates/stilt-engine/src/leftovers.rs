@@ -398,7 +398,15 @@ mod tests {
                 .unwrap()
         };
         use std::os::unix::process::CommandExt;
-        let mut stubborn = spawn("trap '' TERM; sleep 300 & wait");
+        let ready = dir.path().join("ready");
+        let mut stubborn = spawn(&format!(
+            "trap '' TERM; sleep 300 & touch {}; wait",
+            ready.display()
+        ));
+        // Only once the trap is set does the test mean anything.
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let mut polite = spawn("sleep 300");
         let mut stranger = spawn("sleep 300");
         first.started(stubborn.id() as i32, "stubborn");

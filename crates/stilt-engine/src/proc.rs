@@ -499,7 +499,7 @@ mod tests {
             took >= grace,
             "SIGKILL came before the grace period: {took:?}"
         );
-        assert!(took < grace + Duration::from_secs(3), "{took:?}");
+        assert!(took < grace + Duration::from_secs(20), "{took:?}");
         for _ in 0..100 {
             if !alive(child_pid) && !alive(p.pid) {
                 break;
