@@ -708,7 +708,7 @@ async fn run_update_cmd(
         &format!("Running cmd: {}", cmd.spec.args.join(" ")),
     );
     let started = MicroTime::now();
-    let mut running = match proc::spawn(&spec, &ctx.process_env, out) {
+    let mut running = match proc::spawn(&spec, &ctx.process_env, out, &ctx.leftovers) {
         Ok(r) => r,
         Err(e) => {
             ctx.logs.line(&m.name, span, Level::Error, &e.to_string());

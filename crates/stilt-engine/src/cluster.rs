@@ -21,6 +21,9 @@ use stilt_store::{StoreError, TypedStore};
 /// Health poll interval.
 pub const HEALTH_POLL: Duration = Duration::from_secs(15);
 
+/// How long one health check may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 struct Monitor {
     spec: ClusterSpec,
     _task: AbortOnDrop,
@@ -134,11 +137,16 @@ async fn monitor(ctx: Ctx, name: String) {
             docker_status(previous.as_ref(), probe_docker(&ctx).await)
         } else {
             let found = match ctx.k8s.cluster().await {
-                Ok(cluster) => cluster
-                    .ping()
-                    .await
-                    .map(|v| (cluster.info(), v))
-                    .map_err(|e| format!("cannot reach the Kubernetes cluster: {e}")),
+                // A server that accepts and never answers must not stall the health poll.
+                Ok(cluster) => match tokio::time::timeout(PING_TIMEOUT, cluster.ping()).await {
+                    Ok(found) => found
+                        .map(|v| (cluster.info(), v))
+                        .map_err(|e| format!("cannot reach the Kubernetes cluster: {e}")),
+                    Err(_) => Err(format!(
+                        "cannot reach the Kubernetes cluster: no answer in {}s",
+                        PING_TIMEOUT.as_secs()
+                    )),
+                },
                 Err(e) => Err(e),
             };
             status_of(&c.spec, previous.as_ref(), found)

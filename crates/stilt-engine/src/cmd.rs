@@ -324,7 +324,12 @@ impl CmdReconciler {
             &format!("Running cmd: {}", cmd.spec.args.join(" ")),
         );
         let started = MicroTime::now();
-        let mut running = match proc::try_spawn(&spec, &self.ctx.process_env, out.clone()) {
+        let mut running = match proc::try_spawn(
+            &spec,
+            &self.ctx.process_env,
+            out.clone(),
+            &self.ctx.leftovers,
+        ) {
             Ok(r) => {
                 self.state.lock().failures.remove(&name);
                 r
@@ -487,7 +492,7 @@ async fn probe_loop(
         if !current() {
             return;
         }
-        let result = probe::attempt(&probe, &ctx.process_env, &out).await;
+        let result = probe::attempt(&probe, &ctx.process_env, &out, &ctx.leftovers).await;
         let flipped = tracker.record(&t, result.is_ok());
         // Like Tilt: every transition is logged, and the first result counts as one (from
         // "unknown"), so a probe that never passes says why.

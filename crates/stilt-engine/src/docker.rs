@@ -14,45 +14,46 @@ use stilt_logs::Level;
 use stilt_store::TypedStore;
 use tokio::sync::OnceCell;
 
-/// The Docker engine and compose CLI, connected on first use.
+/// The Docker engine and compose CLI, connected on first use. Only a connection is kept: an
+/// engine that was down (restarting, not started yet) is tried again on the next use.
 #[derive(Default)]
 pub struct DockerAdapters {
-    docker: OnceCell<Result<Arc<dyn DockerClient>, String>>,
-    compose: OnceCell<Result<Arc<dyn ComposeClient>, String>>,
+    docker: OnceCell<Arc<dyn DockerClient>>,
+    compose: OnceCell<Arc<dyn ComposeClient>>,
 }
 
 impl DockerAdapters {
     /// Adapters that are already connected (tests use fakes).
     pub fn with(docker: Arc<dyn DockerClient>, compose: Arc<dyn ComposeClient>) -> Self {
         Self {
-            docker: OnceCell::new_with(Some(Ok(docker))),
-            compose: OnceCell::new_with(Some(Ok(compose))),
+            docker: OnceCell::new_with(Some(docker)),
+            compose: OnceCell::new_with(Some(compose)),
         }
     }
 
     pub async fn docker(&self) -> Result<Arc<dyn DockerClient>, String> {
         self.docker
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 stilt_docker::BollardDocker::connect()
                     .await
                     .map(|d| Arc::new(d) as Arc<dyn DockerClient>)
                     .map_err(|e| format!("cannot reach the Docker engine: {e}"))
             })
             .await
-            .clone()
+            .cloned()
     }
 
     pub async fn compose(&self) -> Result<Arc<dyn ComposeClient>, String> {
         let docker = self.docker().await?;
         self.compose
-            .get_or_init(|| async move {
+            .get_or_try_init(|| async move {
                 stilt_docker::compose::ComposeCli::detect(docker)
                     .await
                     .map(|c| Arc::new(c) as Arc<dyn ComposeClient>)
                     .map_err(|e| format!("no Docker Compose CLI: {e}"))
             })
             .await
-            .clone()
+            .cloned()
     }
 }
 
@@ -303,8 +304,8 @@ pub async fn build_cmd_image(
             resource: resource.to_string(),
             span: span.to_string(),
         };
-        let mut running =
-            crate::proc::spawn(&spec, &ctx.process_env, out).map_err(|e| e.to_string())?;
+        let mut running = crate::proc::spawn(&spec, &ctx.process_env, out, &ctx.leftovers)
+            .map_err(|e| e.to_string())?;
         let exit = running.wait().await;
         if exit.code != 0 {
             return Err(format!(
@@ -554,7 +555,10 @@ pub async fn compose_up(
             s.image_from_local = map.spec.selector.clone();
         });
     }
-    refresh_container(ctx, dcs).await;
+    if let Some(id) = refresh_container(ctx, dcs).await {
+        ctx.leftovers
+            .compose_up(&dcs.spec.project.name, &dcs.spec.service, &id);
+    }
     Ok(())
 }
 

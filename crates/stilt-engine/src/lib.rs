@@ -13,6 +13,7 @@
 //! * [`cluster`] connects to the cluster of each Cluster object and writes what it found.
 //! * [`k8s`] holds the KubernetesApply, KubernetesDiscovery, PortForward and PodLogStream
 //!   reconcilers.
+//! * [`leftovers`] records what this instance started and reaps what a crashed one left.
 //! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
 //!
 //! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through
@@ -29,6 +30,7 @@ pub mod echo;
 pub mod filewatch;
 pub mod imagedeps;
 pub mod k8s;
+pub mod leftovers;
 pub mod liveupdate;
 pub mod names;
 pub mod podsync;
@@ -69,6 +71,8 @@ pub struct Ctx {
     pub echo: Arc<echo::EchoGuard>,
     /// Persistent channels into Docker containers (live update and syncback).
     pub docker_channels: liveupdate::DockerChannels,
+    /// The record of what this instance started, for the next start after a crash.
+    pub leftovers: Arc<leftovers::Leftovers>,
 }
 
 /// Settings of an engine.
@@ -81,6 +85,9 @@ pub struct EngineConfig {
     pub process_env: Vec<(String, String)>,
     pub docker: Arc<docker::DockerAdapters>,
     pub k8s: Arc<k8s::K8sAdapters>,
+    /// Where process groups and compose services are recorded ([`leftovers::Leftovers::disabled`]:
+    /// nowhere).
+    pub leftovers: Arc<leftovers::Leftovers>,
 }
 
 /// A running engine. Dropping it does not stop processes: call [`Engine::shutdown`].
@@ -104,6 +111,7 @@ impl Engine {
             k8s: cfg.k8s,
             echo: Default::default(),
             docker_channels: Default::default(),
+            leftovers: cfg.leftovers,
         };
         let hub = if ctx.mode == Mode::Up {
             stilt_watch::WatchHub::new().ok()

@@ -1,7 +1,9 @@
 //! Readiness probes with Kubernetes' timing: initial delay, period, timeout, success and failure
 //! thresholds. Results are reported on transitions.
 
+use crate::leftovers::Leftovers;
 use crate::proc::{Output, ProcSpec};
+use std::sync::Arc;
 use std::time::Duration;
 use stilt_api::Probe;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,11 +14,12 @@ pub async fn attempt(
     probe: &Probe,
     env: &[(String, String)],
     out: &Output,
+    leftovers: &Arc<Leftovers>,
 ) -> Result<String, String> {
     let timeout = Duration::from_secs(probe.timeout_seconds.max(1) as u64);
     let h = &probe.handler;
     if let Some(exec) = &h.exec {
-        return exec_attempt(&exec.command, env, out, timeout).await;
+        return exec_attempt(&exec.command, env, out, timeout, leftovers).await;
     }
     let run = async {
         if let Some(http) = &h.http_get {
@@ -92,6 +95,7 @@ async fn exec_attempt(
     env: &[(String, String)],
     out: &Output,
     timeout: Duration,
+    leftovers: &Arc<Leftovers>,
 ) -> Result<String, String> {
     let spec = ProcSpec {
         args: command.to_vec(),
@@ -104,7 +108,7 @@ async fn exec_attempt(
         logs: captured.clone(),
         ..out.clone()
     };
-    let mut p = crate::proc::spawn(&spec, env, quiet).map_err(|e| e.to_string())?;
+    let mut p = crate::proc::spawn(&spec, env, quiet, leftovers).map_err(|e| e.to_string())?;
     let verdict = match tokio::time::timeout(timeout, p.wait()).await {
         Ok(exit) if exit.code == 0 => Ok(format!("exec {command:?} succeeded")),
         Ok(exit) => Err(format!("exec {command:?} exited with {}", exit.code)),
@@ -224,7 +228,9 @@ mod tests {
             },
             ..Default::default()
         };
-        let err = attempt(&probe, &[], &out).await.unwrap_err();
+        let err = attempt(&probe, &[], &out, &Leftovers::disabled())
+            .await
+            .unwrap_err();
         let lines: Vec<&str> = err.lines().collect();
         assert!(lines[0].contains("exited with 1"), "{err}");
         assert!(

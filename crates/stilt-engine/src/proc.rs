@@ -1,10 +1,12 @@
 //! Local processes: each in its own process group, output streamed line by line into the log
 //! store, stopped with SIGTERM to the group and SIGKILL after a grace period.
 
+use crate::leftovers::Leftovers;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use stilt_logs::{Level, LogStore};
 use tokio::io::AsyncReadExt;
@@ -179,15 +181,19 @@ pub fn spawn(
     spec: &ProcSpec,
     extra_env: &[(String, String)],
     out: Output,
+    leftovers: &Arc<Leftovers>,
 ) -> std::io::Result<Running> {
-    try_spawn(spec, extra_env, out).map_err(|p| std::io::Error::other(p.describe("dir")))
+    try_spawn(spec, extra_env, out, leftovers).map_err(|p| std::io::Error::other(p.describe("dir")))
 }
 
-/// [`spawn`] with the reason it could not start as a value.
+/// [`spawn`] with the reason it could not start as a value. The process group is in
+/// `leftovers` from its start until it has been killed, so a crashed Stilt's next start can
+/// reap it.
 pub fn try_spawn(
     spec: &ProcSpec,
     extra_env: &[(String, String)],
     out: Output,
+    leftovers: &Arc<Leftovers>,
 ) -> Result<Running, SpawnProblem> {
     let (program, args): (&str, Vec<&str>) = match spec.args.as_slice() {
         [] => return Err(SpawnProblem::EmptyCommand),
@@ -224,6 +230,8 @@ pub fn try_spawn(
         _ => SpawnProblem::Other(format!("running {:?}: {e}", spec.args.join(" "))),
     })?;
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
+    leftovers.started(pid, &spec.args.join(" "));
+    let leftovers = leftovers.clone();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let pipes = [
@@ -276,6 +284,7 @@ pub fn try_spawn(
         out.logs.flush(&out.resource, &out.span);
         // When the leader exits, the whole group goes (Tilt's rule for serve commands).
         kill_group(pid, Signal::SIGKILL);
+        leftovers.ended(pid);
         let exit = match status {
             Ok(s) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -316,7 +325,9 @@ mod tests {
             dir: Some("/nonexistent".into()),
             ..Default::default()
         };
-        let problem = try_spawn(&missing_dir, &[], out(&logs)).err().unwrap();
+        let problem = try_spawn(&missing_dir, &[], out(&logs), &Leftovers::disabled())
+            .err()
+            .unwrap();
         assert_eq!(
             problem.describe("serve_dir"),
             "serve_dir /nonexistent does not exist"
@@ -325,7 +336,9 @@ mod tests {
             args: vec!["stilt-no-such-program".into(), "x".into()],
             ..Default::default()
         };
-        let problem = try_spawn(&missing_program, &[], out(&logs)).err().unwrap();
+        let problem = try_spawn(&missing_program, &[], out(&logs), &Leftovers::disabled())
+            .err()
+            .unwrap();
         assert_eq!(
             problem.describe("dir"),
             "program 'stilt-no-such-program' not found in PATH"
@@ -337,7 +350,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            try_spawn(&not_a_dir, &[], out(&logs)).err(),
+            try_spawn(&not_a_dir, &[], out(&logs), &Leftovers::disabled()).err(),
             Some(SpawnProblem::NotADirectory(file.path().into()))
         );
     }
@@ -357,7 +370,7 @@ mod tests {
             args: vec!["echo hello; echo oops >&2; exit 3".into()],
             ..Default::default()
         };
-        let mut p = spawn(&spec, &[], out(&logs)).unwrap();
+        let mut p = spawn(&spec, &[], out(&logs), &Leftovers::disabled()).unwrap();
         assert_eq!(
             p.wait().await,
             Exit {
@@ -399,7 +412,7 @@ mod tests {
             )],
             ..Default::default()
         };
-        let mut p = spawn(&spec, &[], out(&logs)).unwrap();
+        let mut p = spawn(&spec, &[], out(&logs), &Leftovers::disabled()).unwrap();
         // The guard only turns a hang into a failure.
         let exit = tokio::time::timeout(Duration::from_secs(60), p.wait())
             .await
@@ -438,7 +451,7 @@ mod tests {
             args: vec![format!("sleep 300 & echo $! > {}; wait", pidfile.display())],
             ..Default::default()
         };
-        let p = spawn(&spec, &[], out(&logs)).unwrap();
+        let p = spawn(&spec, &[], out(&logs), &Leftovers::disabled()).unwrap();
         let child_pid = loop {
             if let Ok(s) = std::fs::read_to_string(&pidfile)
                 && let Ok(pid) = s.trim().parse::<i32>()
@@ -450,5 +463,64 @@ mod tests {
         p.stopper().stop(Duration::from_secs(5), None).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!alive(child_pid), "the grandchild must be gone");
+    }
+
+    #[tokio::test]
+    async fn a_group_that_ignores_sigterm_is_killed_whole_after_the_grace_period() {
+        let logs = LogStore::default();
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        let home = tempfile::tempdir().unwrap();
+        let leftovers = Leftovers::create(home.path().join("l.json")).unwrap();
+        // Both the leader and its background child ignore SIGTERM (ignored signals are
+        // inherited), so only the SIGKILL to the group ends them.
+        let spec = ProcSpec {
+            args: vec![format!(
+                "trap '' TERM; sleep 300 & echo $! > {}; wait",
+                pidfile.display()
+            )],
+            ..Default::default()
+        };
+        let p = spawn(&spec, &[], out(&logs), &leftovers).unwrap();
+        assert_eq!(leftovers.groups().len(), 1, "recorded while it runs");
+        let child_pid = loop {
+            if let Ok(s) = std::fs::read_to_string(&pidfile)
+                && let Ok(pid) = s.trim().parse::<i32>()
+            {
+                break pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let grace = Duration::from_secs(2);
+        let t0 = std::time::Instant::now();
+        p.stopper().stop(grace, Some(&out(&logs))).await;
+        let took = t0.elapsed();
+        assert!(
+            took >= grace,
+            "SIGKILL came before the grace period: {took:?}"
+        );
+        assert!(took < grace + Duration::from_secs(20), "{took:?}");
+        for _ in 0..100 {
+            if !alive(child_pid) && !alive(p.pid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(p.pid), "the leader is gone");
+        assert!(
+            !alive(child_pid),
+            "the child that ignored SIGTERM is gone too"
+        );
+        let texts: Vec<String> = logs
+            .read(0, None)
+            .lines
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert!(
+            texts.contains(&"Waiting 2s for process to exit...".to_string()),
+            "{texts:?}"
+        );
+        assert!(leftovers.groups().is_empty(), "forgotten once killed");
     }
 }

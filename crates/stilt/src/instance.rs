@@ -98,6 +98,11 @@ impl InstanceLock {
         )
     }
 
+    /// Where this instance records what it starts (`instances/<port>.leftovers.json`).
+    pub fn leftovers_path(&self) -> PathBuf {
+        instances_dir(&self.home).join(format!("{}.leftovers.json", self.port))
+    }
+
     /// Makes the instance reachable: its record and its kubeconfig context. Call only once the
     /// API server listens, so a client never finds an address that does not answer yet.
     pub fn publish(&mut self, cfg: &Kubeconfig) -> Result<PathBuf> {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use stilt_apiserver::{ApiServer, Kubeconfig, ServerOptions, random_token};
+use stilt_engine::leftovers::{Leftovers, REAP_GRACE, reap_leftovers_and_record};
 use stilt_engine::tiltfile::TiltfileConfig;
 use stilt_engine::{Engine, EngineConfig, Mode};
 use stilt_logs::LogStore;
@@ -42,6 +43,8 @@ pub struct Running {
     pub stream: Option<tokio::task::JoinHandle<()>>,
     /// Released (and the kubeconfig context removed) when the instance stops.
     pub instance: crate::instance::InstanceLock,
+    /// Emptied by a clean stop.
+    pub leftovers: Arc<Leftovers>,
 }
 
 pub async fn start(opts: RunOptions) -> Result<Running> {
@@ -52,7 +55,12 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             file.display()
         );
     }
+    // The instance lock was claimed (run::claim) before anything started.
     let mut instance = opts.instance;
+    let docker = Arc::new(stilt_engine::docker::DockerAdapters::default());
+    // Whatever a crashed instance on this port left running is stopped before anything of this
+    // one starts (a server it left would hold the port the new one needs).
+    let leftovers = reap_leftovers(&instance, &docker).await?;
     let store = Store::default();
     let logs = LogStore::default();
     let token = random_token();
@@ -109,8 +117,9 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         },
         loader,
         process_env,
-        docker: Arc::new(stilt_engine::docker::DockerAdapters::default()),
+        docker,
         k8s: Arc::new(stilt_engine::k8s::K8sAdapters::default()),
+        leftovers: leftovers.clone(),
     })
     .await
     .context("starting the engine")?;
@@ -121,7 +130,43 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         engine,
         stream,
         instance,
+        leftovers,
     })
+}
+
+async fn reap_leftovers(
+    instance: &crate::instance::InstanceLock,
+    docker: &stilt_engine::docker::DockerAdapters,
+) -> Result<Arc<Leftovers>> {
+    let path = instance.leftovers_path();
+    let (reaped, leftovers) =
+        reap_leftovers_and_record(&path, async |c| match docker.docker().await {
+            Ok(d) => d
+                .inspect_container(&c.container_id)
+                .await
+                .is_ok_and(|i| i.state.running),
+            Err(_) => false,
+        })
+        .await
+        .with_context(|| format!("writing {}", path.display()))?;
+    for cmd in &reaped.stopped {
+        eprintln!("stilt: stopped a process the previous Stilt left running: {cmd}");
+    }
+    for cmd in &reaped.killed {
+        eprintln!(
+            "stilt: ... {cmd} ignored SIGTERM for {}s and was killed",
+            REAP_GRACE.as_secs()
+        );
+    }
+    for c in &reaped.compose_running {
+        eprintln!(
+            "stilt: compose service {} of project {} is still running (container {}); it is adopted if unchanged",
+            c.service,
+            c.project,
+            &c.container_id[..c.container_id.len().min(12)]
+        );
+    }
+    Ok(leftovers)
 }
 
 impl Running {
@@ -134,6 +179,10 @@ impl Running {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(s) = self.stream {
             s.abort();
+        }
+        // Every process group is gone now; a record left behind would only mean a crash.
+        if self.leftovers.groups().is_empty() {
+            self.leftovers.finish();
         }
         drop(self.instance);
     }

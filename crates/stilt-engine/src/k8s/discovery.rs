@@ -88,7 +88,51 @@ impl Reconcile for DiscoveryReconciler {
             );
         }
         drop(watchers);
+        self.reflect_cluster_health(&kd);
         manage_owned(&self.ctx, name, Some(&kd))
+    }
+}
+
+/// The waiting reason a KubernetesDiscovery shows while its Cluster reports an error.
+pub(crate) fn cluster_waiting(cluster_error: &str) -> Option<String> {
+    (!cluster_error.is_empty()).then(|| format!("{CLUSTER_UNAVAILABLE}: {cluster_error}"))
+}
+
+/// Tilt's reason for a discovery that has no working cluster.
+const CLUSTER_UNAVAILABLE: &str = "ClusterUnavailable";
+
+impl DiscoveryReconciler {
+    /// While the Cluster's health check fails (API server down), the discovery says it waits
+    /// for the cluster, keeping the pods it last saw; once the Cluster is healthy again the
+    /// reason goes (the pod watch resumes by itself, from its resourceVersion).
+    fn reflect_cluster_health(&self, kd: &KubernetesDiscovery) {
+        let cluster_error = self
+            .ctx
+            .store
+            .get_typed::<stilt_api::Cluster>(&kd.spec.cluster)
+            .ok()
+            .and_then(|c| c.status)
+            .map(|s| s.error)
+            .unwrap_or_default();
+        let current = kd.status.as_ref().and_then(|s| s.waiting.as_ref());
+        match cluster_waiting(&cluster_error) {
+            Some(reason) => {
+                if current.is_none_or(|w| w.reason != reason) {
+                    write_status(&self.ctx, &kd.metadata.name, |s| {
+                        s.waiting = Some(KubernetesDiscoveryStateWaiting {
+                            reason: reason.clone(),
+                        })
+                    });
+                }
+            }
+            None => {
+                if current.is_some_and(|w| w.reason.starts_with(CLUSTER_UNAVAILABLE))
+                    && kd.status.as_ref().is_some_and(|s| s.running.is_some())
+                {
+                    write_status(&self.ctx, &kd.metadata.name, |s| s.waiting = None);
+                }
+            }
+        }
     }
 }
 

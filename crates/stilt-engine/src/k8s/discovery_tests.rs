@@ -431,3 +431,59 @@ fn a_docker_cluster_reports_the_engine() {
     assert_eq!(e.error, "cannot reach the Docker engine");
     assert!(e.connected_at.is_none());
 }
+
+/// While the Cluster reports an error (its health check fails), the discovery waits with
+/// Tilt's `ClusterUnavailable` reason and keeps the pods it saw; the reason goes when the
+/// Cluster is healthy again.
+#[tokio::test]
+async fn a_cluster_error_shows_as_cluster_unavailable_until_it_clears() {
+    let fake = FakeCluster::new();
+    let ctx = ctx_with(&fake);
+    start(ctx.clone());
+    ctx.store
+        .create_typed(&stilt_api::Cluster::new("default", Default::default()))
+        .unwrap();
+    fake.put_pod(pod("web-1", "uid-web", 8080, "2026-01-01T00:00:00Z"));
+    let mut spec = KubernetesDiscoverySpec {
+        watches: vec![KubernetesWatchRef {
+            uid: "uid-web".into(),
+            namespace: "default".into(),
+            name: "web".into(),
+        }],
+        ..Default::default()
+    };
+    spec.cluster = "default".into();
+    ctx.store
+        .create_typed(&KubernetesDiscovery::new("web", spec))
+        .unwrap();
+    let status = |ctx: &Ctx| {
+        ctx.store
+            .get_typed::<KubernetesDiscovery>("web")
+            .ok()
+            .and_then(|k| k.status)
+            .unwrap_or_default()
+    };
+    eventually("web-1 discovered", || {
+        (status(&ctx).pods.len() == 1 && status(&ctx).waiting.is_none()).then_some(())
+    })
+    .await;
+    let set_error = |e: &str| {
+        ctx.store
+            .update_status_with::<stilt_api::Cluster>("default", |c| {
+                c.status.get_or_insert_with(Default::default).error = e.into()
+            })
+            .unwrap();
+    };
+    set_error("cannot reach the Kubernetes cluster: connection refused");
+    let waiting = eventually("the waiting reason", || status(&ctx).waiting).await;
+    assert_eq!(
+        waiting.reason,
+        "ClusterUnavailable: cannot reach the Kubernetes cluster: connection refused"
+    );
+    assert_eq!(status(&ctx).pods.len(), 1, "the last pods seen are kept");
+    set_error("");
+    eventually("the reason gone", || {
+        status(&ctx).waiting.is_none().then_some(())
+    })
+    .await;
+}
