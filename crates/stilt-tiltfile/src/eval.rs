@@ -176,18 +176,6 @@ pub(crate) fn dialect() -> Dialect {
     }
 }
 
-/// Find a `while` statement: starlark-rust cannot parse it (a Stilt/Tilt dialect difference).
-fn find_while(src: &str) -> Option<(usize, usize)> {
-    // (line, column), 1-based.
-    for (i, line) in src.lines().enumerate() {
-        let t = line.trim_start();
-        if (t.starts_with("while ") || t.starts_with("while(")) && !t.starts_with('#') {
-            return Some((i + 1, line.len() - t.len() + 1));
-        }
-    }
-    None
-}
-
 /// A parse error at the very end of the file points past the last character, where starlark
 /// renders no snippet (or the wrong line, after a final newline). Re-anchor it on a padded copy of
 /// the source so the diagnostic shows the real line and column (as Tilt does: `got end of file`),
@@ -338,19 +326,11 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
         }
     };
     let filename = path.display().to_string();
+    // `while` loops become `for` loops first (starlark-rust has no `while`).
+    let src = crate::whileloop::rewrite(&src).into_owned();
     let ast = match AstModule::parse(&filename, src.clone(), &dialect()) {
         Ok(a) => a,
-        Err(e) => {
-            if find_while(&src).is_some() {
-                return Err(e.with_context(
-                    "`while` loops are not supported: this is a Stilt/Tilt dialect difference \
-                     (Tilt's Go Starlark allows `while`; Stilt's starlark-rust does not). Rewrite it \
-                     as `for _ in range(N):` with `break`. See crates/stilt-tiltfile/DIALECT.md"
-                        .to_owned(),
-                ));
-            }
-            return Err(at_end_of_file(e, &filename, &src));
-        }
+        Err(e) => return Err(at_end_of_file(e, &filename, &src)),
     };
     c.loading.borrow_mut().push(path.to_path_buf());
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -30,6 +30,7 @@ pub mod host;
 mod model;
 mod objects;
 mod values;
+mod whileloop;
 pub mod version;
 mod yaml;
 

@@ -594,10 +594,23 @@ fx('error_syntax', '''
     k8s_yaml('x.yaml'
     print('never')
     ''')
-fx('error_while', '''
+fx('while_loop', '''
     i = 0
+    n = 0
     while i < 3:
         i += 1
+        if i == 2:
+            continue
+        n += i
+
+    def count(s):
+        k = 0
+        while k < len(s) and s[k] != '=':
+            k += 1
+        return k
+
+    print(i, n, count('ab=c'))
+    fail('the line of this error is kept')
     ''')
 fx('error_runtime_stack', '''
     load('lib.star', 'outer')
