@@ -13,6 +13,8 @@
 //! * [`cluster`] connects to the cluster of each Cluster object and writes what it found.
 //! * [`k8s`] holds the KubernetesApply, KubernetesDiscovery, PortForward and PodLogStream
 //!   reconcilers.
+//! * [`extensionrepo`] makes extension repos' files available (git clone/fetch into the shared
+//!   cache, pinned by ref); [`extension`] resolves each Extension to its Tiltfile in them.
 //! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
 //!
 //! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through
@@ -26,6 +28,8 @@ pub mod controller;
 pub mod dcservice;
 pub mod docker;
 pub mod echo;
+pub mod extension;
+pub mod extensionrepo;
 pub mod filewatch;
 pub mod imagedeps;
 pub mod k8s;
@@ -69,6 +73,8 @@ pub struct Ctx {
     pub echo: Arc<echo::EchoGuard>,
     /// Persistent channels into Docker containers (live update and syncback).
     pub docker_channels: liveupdate::DockerChannels,
+    /// Where git extension repos are cloned (`$STILT_HOME/tilt_modules`).
+    pub ext_cache: stilt_extrepo::Cache,
 }
 
 /// Settings of an engine.
@@ -81,6 +87,7 @@ pub struct EngineConfig {
     pub process_env: Vec<(String, String)>,
     pub docker: Arc<docker::DockerAdapters>,
     pub k8s: Arc<k8s::K8sAdapters>,
+    pub ext_cache: stilt_extrepo::Cache,
 }
 
 /// A running engine. Dropping it does not stop processes: call [`Engine::shutdown`].
@@ -104,6 +111,7 @@ impl Engine {
             k8s: cfg.k8s,
             echo: Default::default(),
             docker_channels: Default::default(),
+            ext_cache: cfg.ext_cache,
         };
         let hub = if ctx.mode == Mode::Up {
             stilt_watch::WatchHub::new().ok()
@@ -116,6 +124,8 @@ impl Engine {
         syncback::start(ctx.clone());
         dcservice::start(ctx.clone());
         cluster::start(ctx.clone());
+        extensionrepo::start(ctx.clone());
+        extension::start(ctx.clone());
         k8s::start(ctx.clone());
         let build = build::start(ctx.clone());
         let tiltfile = tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;

@@ -993,7 +993,8 @@ pub(crate) fn assemble(
     }
     out.push(with_spec(object("Session", "Tiltfile", &[]), session));
     // Extensions (ext:// loads) and raw v1alpha1 objects.
-    for (name, url, load_host) in &st.ext_repos {
+    for r in &st.ext_repos {
+        let name = &r.name;
         if st
             .raw_objects
             .iter()
@@ -1010,7 +1011,7 @@ pub(crate) fn assemble(
                     (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
                 ],
             ),
-            json!({"url": url, "loadHost": load_host}),
+            json!({"url": r.url, "loadHost": r.load_host}),
         ));
     }
     for (name, repo, path) in &st.extensions {

@@ -35,6 +35,7 @@ pub(crate) struct ReqInfo {
     pub subcommand: String,
     pub web_host: String,
     pub extensions_dir: Option<PathBuf>,
+    pub ext_cache: Option<stilt_extrepo::Cache>,
     pub argv: Vec<String>,
     pub executable: String,
     /// Set by the caller to stop evaluation at the next statement.

@@ -277,10 +277,7 @@ mod tests {
                 "for _stilt_while in range(2147483647):\n    if not (x): break\n    x -= 1\n",
             ),
             // `while` inside a triple-quoted string is text; its blank line is not dropped.
-            (
-                "s = '''\n\nwhile x:\n'''\n",
-                "s = '''\n\nwhile x:\n'''\n",
-            ),
+            ("s = '''\n\nwhile x:\n'''\n", "s = '''\n\nwhile x:\n'''\n"),
             // A dict value with a colon in the condition.
             (
                 "\nwhile d.get('k', {'a': 1}):\n    pass\n",

@@ -100,6 +100,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         process_env,
         docker: Arc::new(stilt_engine::docker::DockerAdapters::default()),
         k8s: Arc::new(stilt_engine::k8s::K8sAdapters::default()),
+        ext_cache: stilt_extrepo::Cache::in_home(&crate::home::stilt_home()),
     })
     .await
     .context("starting the engine")?;

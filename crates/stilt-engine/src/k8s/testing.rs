@@ -23,6 +23,7 @@ pub(crate) fn ctx_with_adapters(k8s: super::K8sAdapters) -> Ctx {
         k8s,
         echo: Default::default(),
         docker_channels: Default::default(),
+        ext_cache: stilt_extrepo::Cache::new(std::env::temp_dir().join("stilt-test-tilt-modules")),
     }
 }
 
