@@ -3,7 +3,9 @@
 //! A repo URL is either local (an absolute directory or `file://` URL, used in place, never
 //! copied) or remote (`git://`, `https://`, `http://`, `ssh://`), which is cloned with the `git`
 //! CLI into a cache shared by every Stilt on the machine: `$STILT_HOME/tilt_modules/<host>/<path>`
-//! (Tilt keeps `tilt_modules` too). What happens to a cached copy is decided by [`decide`], as in
+//! (Tilt keeps `tilt_modules` too), and a repo pinned to a `ref` into `<host>/<path>@<ref>`, so
+//! one Tiltfile can load the same repo pinned and unpinned without the copies flipping (each
+//! flip would be a file change that reloads the Tiltfile). What happens to a cached copy is decided by [`decide`], as in
 //! Tilt's ExtensionRepo reconciler:
 //!
 //! - no copy yet → clone (then check out `ref` when one is given);
@@ -210,11 +212,12 @@ impl Cache {
         &self.root
     }
 
-    /// Where a repo URL's files are (for a remote one: its cached copy, which may not exist yet).
-    pub fn path_of(&self, url: &str) -> Result<PathBuf, Error> {
+    /// Where a repo URL's files are at `ref` (for a remote one: its cached copy, which may not
+    /// exist yet).
+    pub fn path_of(&self, url: &str, r#ref: &str) -> Result<PathBuf, Error> {
         Ok(match locate(url)? {
             Location::Local(p) => p,
-            Location::Remote { rel, .. } => self.root.join(rel),
+            Location::Remote { rel, .. } => self.root.join(pinned_rel(&rel, r#ref)),
         })
     }
 
@@ -224,7 +227,7 @@ impl Cache {
             Location::Local(p) => return local(url, r#ref, p),
             Location::Remote { rel, .. } => rel,
         };
-        let dest = self.root.join(rel);
+        let dest = self.root.join(pinned_rel(&rel, r#ref));
         let _guard = git_lock().lock().unwrap_or_else(|e| e.into_inner());
         let pinned = is_pinned(r#ref);
         let exists = dest.join(".git").is_dir();
@@ -297,6 +300,26 @@ impl Cache {
             .unwrap_or_else(|e| e.into_inner())
             .insert(dest.to_path_buf());
     }
+}
+
+/// The cache path of a repo at `ref`: its own directory when pinned (pure).
+pub fn pinned_rel(rel: &Path, r#ref: &str) -> PathBuf {
+    if !is_pinned(r#ref) {
+        return rel.to_path_buf();
+    }
+    let safe: String = r#ref
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = rel.file_name().unwrap_or_default().to_os_string();
+    name.push(format!("@{safe}"));
+    rel.with_file_name(name)
 }
 
 fn local(url: &str, r#ref: &str, p: PathBuf) -> Result<Checkout, Error> {

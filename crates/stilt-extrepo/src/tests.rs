@@ -107,3 +107,16 @@ fn git_messages_are_one_line() {
     );
     assert_eq!(last_lines(""), "git failed without a message");
 }
+
+#[test]
+fn pinned_copies_have_their_own_directory() {
+    let rel = Path::new("h/exts");
+    for (r, want) in [
+        ("", "h/exts"),
+        ("HEAD", "h/exts"),
+        ("v1", "h/exts@v1"),
+        ("release/2.0", "h/exts@release_2.0"),
+    ] {
+        assert_eq!(pinned_rel(rel, r), PathBuf::from(want), "{r}");
+    }
+}

@@ -107,9 +107,11 @@ fn clone_pin_offline_and_fetch_on_request() {
         "v = 2\n"
     );
 
-    // Pinned to a tag the copy has: no network needed, the tag's files.
+    // Pinned to a tag: its own copy with the tag's files.
     let c = cache.ensure(&url, "v1", false).unwrap();
     assert_eq!(c.checkout_ref, v1);
+    assert_eq!(c.path, cache.path_of(&url, "v1").unwrap());
+    assert_ne!(c.path, want_path);
     assert_eq!(
         std::fs::read_to_string(c.path.join("hello/Tiltfile")).unwrap(),
         "v = 1\n"
@@ -119,7 +121,7 @@ fn clone_pin_offline_and_fetch_on_request() {
     let v3 = commit(&repo, "v = 3\n");
     let c = cache.ensure(&url, "", false).unwrap();
     assert_eq!(
-        c.checkout_ref, v1,
+        c.checkout_ref, v2,
         "unpinned, already fetched this session: the copy as is"
     );
     let c = cache.ensure(&url, "", true).unwrap();
@@ -131,10 +133,10 @@ fn clone_pin_offline_and_fetch_on_request() {
     let c = cache.ensure(&url, "", true).unwrap();
     assert_eq!(c.checkout_ref, v3);
     assert!(c.stale_reason.contains(&url), "{}", c.stale_reason);
-    // A pinned ref the copy has still works offline; one it lacks is an error naming the URL.
+    // A pinned copy still works offline; a ref never fetched is an error naming the URL.
     assert_eq!(cache.ensure(&url, "v1", false).unwrap().checkout_ref, v1);
     match cache.ensure(&url, "v9", false) {
-        Err(e @ Error::Ref { .. }) => assert!(e.to_string().contains(&url), "{e}"),
+        Err(e @ Error::Clone { .. }) => assert!(e.to_string().contains(&url), "{e}"),
         other => panic!("{other:?}"),
     }
     // No copy at all: a clone error naming the URL, and nothing left behind.
@@ -143,5 +145,5 @@ fn clone_pin_offline_and_fetch_on_request() {
         Err(e @ Error::Clone { .. }) => assert!(e.to_string().contains(&url), "{e}"),
         other => panic!("{other:?}"),
     }
-    assert!(!other.path_of(&url).unwrap().exists());
+    assert!(!other.path_of(&url, "").unwrap().exists());
 }

@@ -103,11 +103,11 @@ pub(crate) fn ctx<'a, 'e>(eval: &Evaluator<'_, 'a, 'e>) -> &'a Ctx<'e> {
         .expect("stilt: evaluator extra is not a Ctx")
 }
 
-/// Directory of the file whose code is calling the builtin (Tilt resolves relative paths there).
+/// The file being executed (the innermost `load`/`include` in progress, else the main
+/// Tiltfile): Tilt resolves relative paths against its directory, also when the calling code was
+/// defined in another file — a function from an extension called by the Tiltfile resolves
+/// against the Tiltfile, while the extension's own top-level code resolves against the extension.
 pub(crate) fn cur_file(eval: &Evaluator) -> PathBuf {
-    if let Some(loc) = eval.call_stack_top_location() {
-        return PathBuf::from(loc.filename());
-    }
     let c = ctx(eval);
     c.loading
         .borrow()

@@ -477,7 +477,7 @@ fx('include_and_load', '''
     include('services/Tiltfile')
     print(__name__, os.path.basename(__file__), VERSION)
     make_local('from-lib')
-    ''', {'lib/helpers.star': 'version = "1.0"\ndef make_local(name):\n    # relative paths resolve against this file\'s directory\n    local_resource(name, "echo hi", deps=["helpers.star"])\nprint("loading", __name__)\n',
+    ''', {'lib/helpers.star': 'version = "1.0"\ndef make_local(name):\n    # relative paths resolve against the executing file (the Tiltfile calling this), as in Tilt\n    local_resource(name, "echo hi", deps=["helpers.star"])\nprint("loading", __name__)\n',
           'services/Tiltfile': 'print("included", __name__)\nk8s_yaml("svc.yaml")\n',
           'services/svc.yaml': deploy('svc', 'nginx')})
 
