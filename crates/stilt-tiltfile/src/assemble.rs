@@ -401,6 +401,10 @@ pub(crate) struct AssembleInput<'a> {
     pub since_time: Option<String>,
     pub watch: bool,
     pub subcommand: String,
+    /// Variables the Tiltfile set with `os.putenv` / `os.environ[...]` (differing from the
+    /// environment at load start): Tilt sets them in its own process, so the local resources it
+    /// starts inherit them; Stilt puts them into those Cmds' env (explicit `env=` wins).
+    pub putenv: Vec<(String, String)>,
 }
 
 pub(crate) fn assemble(
@@ -2008,7 +2012,11 @@ fn emit_local(
     let l = &st.local_resources[r.local.unwrap()];
     let m = r.name.as_str();
     let env = |e: &[(String, String)]| {
-        e.iter()
+        input
+            .putenv
+            .iter()
+            .filter(|(k, _)| !e.iter().any(|(ek, _)| ek == k))
+            .chain(e.iter())
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
     };

@@ -317,6 +317,14 @@ fn run(
         since_time: req.start_time.clone(),
         watch: req.watch,
         subcommand: req.subcommand.clone(),
+        putenv: {
+            let start: std::collections::BTreeMap<String, String> =
+                req.host.environ().into_iter().collect();
+            builtins::os::env_all()
+                .into_iter()
+                .filter(|(k, v)| start.get(k) != Some(v))
+                .collect()
+        },
     };
     let w2r = c.st.borrow().w2r_set;
     let assembled = if w2r {
