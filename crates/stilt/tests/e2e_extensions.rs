@@ -335,3 +335,188 @@ fn ext_fetch_updates_a_running_tiltfile_and_api_objects_resolve() {
             .is_some_and(|r| r["status"]["checkoutRef"] == two.as_str())
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Our own small extensions, written in the shape of the tilt-extensions people load most
+// (dotenv, uibutton, namespace/configmap/secret, restart_process), served over git like the
+// default repo. Each asserts the outcome the real one exists for.
+
+/// A repository of our own extensions, served by `git daemon`; returns the Tiltfile line
+/// registering it as the default repo.
+fn own_extensions(files: &[(&str, &str)]) -> (tempfile::TempDir, Server, String) {
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().join("own");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    for (path, text) in files {
+        let p = work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "own extensions"]);
+    let (server, port) = git_daemon(base.path());
+    let line =
+        format!("v1alpha1.extension_repo(name='default', url='git://127.0.0.1:{port}/own')\n");
+    (base, server, line)
+}
+
+/// dotenv's shape: a `while` loop over the lines of a file, `os.putenv` per variable; local
+/// resources see the variables (Tilt's processes inherit its environment).
+const OWN_DOTENV: &str = r#"
+def envfile(fn='.env'):
+    if not os.path.exists(fn):
+        warn('no %s' % fn)
+        return
+    lines = str(read_file(fn)).splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if not line or line.startswith('#'):
+            continue
+        k, v = line.split('=', 1)
+        if v.startswith('"') and v.endswith('"'):
+            v = v[1:-1]
+        os.putenv(k.strip(), v)
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_dotenv_extension_reaches_local_resources() {
+    let (_base, _server, repo) = own_extensions(&[("envfile/Tiltfile", OWN_DOTENV)]);
+    let p = Project::new(&format!(
+        "{repo}load('ext://envfile', 'envfile')\nenvfile()\n\
+         local_resource('show', cmd='echo \"$GREETING|$EMPTYISH|$OTHER\" > shown.txt', env={{'OTHER': 'explicit'}})\n"
+    ));
+    p.write(
+        ".env",
+        "# settings\nGREETING=\"hello there\"\n\nEMPTYISH=x=y\nOTHER=from-file\n",
+    );
+    let out = p.ci(&["--timeout", "60s"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(read(&p, "shown.txt"), "hello there|x=y|explicit\n");
+}
+
+/// uibutton's shape: a UIButton with inputs and a Cmd started by it.
+const OWN_BUTTON: &str = r#"
+def button(name, argv, resource, inputs=[]):
+    v1alpha1.ui_button(name=name, text=name, location={'component_type': 'Resource', 'component_id': resource}, inputs=inputs)
+    v1alpha1.cmd(name='btn-' + name, args=argv, dir=os.getcwd(), start_on={'ui_buttons': [name]})
+
+def text(name, default=''):
+    return {'name': name, 'text': {'default_value': default}}
+
+def flag(name):
+    return {'name': name, 'bool': {'true_string': 'on', 'false_string': 'off'}}
+
+def choice(name, choices):
+    return {'name': name, 'choice': {'choices': choices}}
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_button_extension_passes_inputs_as_env() {
+    let (_base, _server, repo) = own_extensions(&[("button/Tiltfile", OWN_BUTTON)]);
+    let p = Project::new(&format!(
+        "{repo}load('ext://button', 'button', 'text', 'flag', 'choice')\n\
+         local_resource('app', cmd='true')\n\
+         button('say', ['sh', '-c', 'echo \"$MSG|$LOUD|$COLOR\" > said.txt'], 'app', \
+         inputs=[text('MSG', 'hi'), flag('LOUD'), choice('COLOR', ['red', 'blue'])])\n"
+    ));
+    let _up = p.up();
+    wait_until(Duration::from_secs(30), "the button", || {
+        p.get_json("uibutton", "say").is_some()
+    });
+    // The Cmd waits for a click; a click with inputs runs it with them in its environment.
+    for (msg, loud, color, want) in [
+        ("first click", true, "blue", "first click|on|blue\n"),
+        ("second", false, "green", "second|off|red\n"),
+    ] {
+        let now = chrono_now();
+        let patch = serde_json::json!({"status": {"lastClickedAt": now, "inputs": [
+            {"name": "MSG", "text": {"value": msg}},
+            {"name": "LOUD", "bool": {"value": loud}},
+            {"name": "COLOR", "choice": {"value": color}},
+        ]}});
+        let out = p.run(&[
+            "patch",
+            "uibutton",
+            "say",
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            &patch.to_string(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        wait_until(Duration::from_secs(30), want, || {
+            read(&p, "said.txt") == want
+        });
+    }
+}
+
+/// RFC 3339 with microseconds, now (a click time).
+fn chrono_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// namespace / configmap / secret's shape: YAML made by `kubectl create --dry-run` in `local()`,
+/// applied with `k8s_yaml`, grouped under a resource.
+const OWN_K8S_OBJECTS: &str = r#"
+def _yaml(args):
+    return local(['kubectl', 'create'] + args + ['--dry-run=client', '-o', 'yaml'], quiet=True)
+
+def ns_create(name):
+    k8s_yaml(_yaml(['namespace', name]))
+
+def configmap_create(name, namespace, from_file):
+    k8s_yaml(_yaml(['configmap', name, '-n', namespace, '--from-file=' + from_file]))
+
+def secret_create(name, namespace, literals):
+    k8s_yaml(_yaml(['secret', 'generic', name, '-n', namespace] + ['--from-literal=%s=%s' % (k, v) for k, v in literals.items()]))
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_k8s_objects_extension_creates_namespace_configmap_secret() {
+    require_cluster();
+    let (_base, _server, repo) = own_extensions(&[("k8sobj/Tiltfile", OWN_K8S_OBJECTS)]);
+    let ns = format!("stilt-ext-{}", free_port());
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n{repo}\
+         load('ext://k8sobj', 'ns_create', 'configmap_create', 'secret_create')\n\
+         ns_create('{ns}')\nconfigmap_create('conf', '{ns}', 'conf.txt')\n\
+         secret_create('creds', '{ns}', {{'token': 's3cr3t'}})\n\
+         k8s_resource(new_name='objects', objects=['{ns}:namespace', 'conf:configmap', 'creds:secret'])\n"
+    ));
+    p.write("conf.txt", "level=debug\n");
+    let out = p.ci(&["--timeout", "120s"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let conf = kubectl(&[
+        "get",
+        "configmap",
+        "conf",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.data.conf\\.txt}",
+    ]);
+    let token = kubectl(&[
+        "get",
+        "secret",
+        "creds",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+    assert_eq!(conf, "level=debug\n");
+    assert_eq!(token, "czNjcjN0", "base64 of s3cr3t");
+}
