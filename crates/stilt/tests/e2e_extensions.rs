@@ -520,3 +520,112 @@ fn own_k8s_objects_extension_creates_namespace_configmap_secret() {
     assert_eq!(conf, "level=debug\n");
     assert_eq!(token, "czNjcjN0", "base64 of s3cr3t");
 }
+
+/// restart_process's shape: the user's image becomes the base of one whose entrypoint is a
+/// wrapper (copied from a helper image) that restarts the command when a file changes; live
+/// update ends by touching that file.
+const OWN_RESTART: &str = r#"
+_ext_dir = os.getcwd()
+
+def build_with_restart(ref, context, entrypoint, live_update, helper):
+    base = ref + '-restart-base'
+    docker_build(base, context)
+    df = '''
+FROM {helper} as helper
+FROM {base}
+COPY --from=helper /restart-wrapper /
+ENTRYPOINT ["/restart-wrapper", "/tmp/.restart", "sh", "-c", "{entry}"]
+'''.format(helper=helper, base=base, entry=entrypoint)
+    docker_build(ref, _ext_dir, dockerfile_contents=df,
+                 live_update=live_update + [run('date > /tmp/.restart')])
+"#;
+
+/// The helper image's wrapper (ours): run the command, restart it when the file changes.
+const RESTART_WRAPPER: &str = r#"#!/bin/sh
+watch="$1"; shift
+touch "$watch"
+while true; do
+  "$@" &
+  child=$!
+  last=$(ls -l --full-time "$watch")
+  while kill -0 "$child" 2>/dev/null && [ "$(ls -l --full-time "$watch")" = "$last" ]; do sleep 0.2; done
+  if [ "$(ls -l --full-time "$watch")" = "$last" ]; then wait "$child"; exit $?; fi
+  kill "$child" 2>/dev/null; wait "$child" 2>/dev/null
+done
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_restart_extension_restarts_the_process_after_live_update() {
+    require_cluster();
+    // The helper image, built locally (nothing can be pulled).
+    let helper_dir = tempfile::tempdir().unwrap();
+    std::fs::write(helper_dir.path().join("restart-wrapper"), RESTART_WRAPPER).unwrap();
+    std::fs::write(
+        helper_dir.path().join("Dockerfile"),
+        "FROM stilt-test/busybox\nCOPY restart-wrapper /\nRUN chmod +x /restart-wrapper\n",
+    )
+    .unwrap();
+    let built = Command::new("docker")
+        .args(["build", "-q", "-t", "stilt-e2e/restart-helper"])
+        .arg(helper_dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let (_base, _server, repo) = own_extensions(&[("restart/Tiltfile", OWN_RESTART)]);
+    let port = free_port();
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n{repo}load('ext://restart', 'build_with_restart')\n\
+         build_with_restart('stilt-e2e-restart', '.', \
+         'mkdir -p /www && cp /app/msg.txt /www/msg.txt && exec httpd -f -p 8000 -h /www', \
+         [sync('app', '/app')], helper='stilt-e2e/restart-helper')\n\
+         k8s_yaml('deploy.yaml')\n\
+         k8s_resource('stilt-e2e-restart', port_forwards=['{port}:8000'])\n"
+    ));
+    p.write("Dockerfile", "FROM stilt-test/busybox\nCOPY app /app\n");
+    p.write("app/msg.txt", "v1\n");
+    p.write(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stilt-e2e-restart\nspec:\n  selector:\n    matchLabels: {app: stilt-e2e-restart}\n  template:\n    metadata:\n      labels: {app: stilt-e2e-restart}\n    spec:\n      containers:\n      - name: app\n        image: stilt-e2e-restart\n        ports:\n        - containerPort: 8000\n",
+    );
+    let up = p.up();
+    wait_until(Duration::from_secs(120), "v1 served", || {
+        http_get(port, "/msg.txt").as_deref() == Some("v1\n")
+    });
+    let pod = kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=stilt-e2e-restart",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    // /www is written only when the process starts: v2 there means it was restarted, in the
+    // same pod (a live update, not a redeploy).
+    p.write("app/msg.txt", "v2\n");
+    wait_until(Duration::from_secs(60), "v2 served after a restart", || {
+        http_get(port, "/msg.txt").as_deref() == Some("v2\n")
+    });
+    let log = up.log_text();
+    assert!(log.contains("Live update"), "{log}");
+    let now = kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=stilt-e2e-restart",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert!(
+        now.split_whitespace().any(|n| n == pod),
+        "same pod {pod}: {now}"
+    );
+    drop(up);
+    kubectl(&["delete", "deployment", "stilt-e2e-restart", "--wait=false"]);
+}
