@@ -629,3 +629,47 @@ fn own_restart_extension_restarts_the_process_after_live_update() {
     drop(up);
     kubectl(&["delete", "deployment", "stilt-e2e-restart", "--wait=false"]);
 }
+
+/// helm_resource's shape: `k8s_custom_deploy` whose apply command installs a chart with the helm
+/// CLI and prints the YAML of what it deployed; the delete command uninstalls it.
+const OWN_CHART: &str = r#"
+def chart_resource(name, chart, namespace, flags=[]):
+    apply = 'helm upgrade --install --namespace %s %s %s %s >/dev/null && helm get manifest --namespace %s %s | kubectl get -o yaml -f -' % (
+        namespace, name, chart, ' '.join(flags), namespace, name)
+    k8s_custom_deploy(name, apply_cmd=['sh', '-c', apply],
+                      delete_cmd=['helm', 'uninstall', '--namespace', namespace, name], deps=[chart])
+    # A chart without workloads has no pods to wait for (helm_resource passes pod_readiness on).
+    k8s_resource(name, pod_readiness='ignore')
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_chart_extension_installs_a_local_chart_with_helm() {
+    require_cluster();
+    let (_base, _server, repo) = own_extensions(&[("chart/Tiltfile", OWN_CHART)]);
+    let release = format!("stilt-ext-chart-{}", free_port());
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n{repo}load('ext://chart', 'chart_resource')\n\
+         chart_resource('{release}', './mychart', 'default', flags=['--set', 'greeting=from-set'])\n"
+    ));
+    p.write(
+        "mychart/Chart.yaml",
+        "apiVersion: v2\nname: mychart\nversion: 0.1.0\n",
+    );
+    p.write("mychart/values.yaml", "greeting: from-values\n");
+    p.write(
+        "mychart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting }}\n",
+    );
+    let out = p.ci(&["--timeout", "120s"]);
+    let got = kubectl(&[
+        "get",
+        "configmap",
+        &release,
+        "-o",
+        "jsonpath={.data.greeting}",
+    ]);
+    let _ = Command::new("helm").args(["uninstall", &release]).output();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(got, "from-set");
+}
