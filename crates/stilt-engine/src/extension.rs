@@ -124,7 +124,19 @@ impl Reconcile for ExtensionReconciler {
             Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Outcome::Error(e.to_string()),
         };
-        let status = status_of(&ext.spec, repo.as_ref(), |p| p.is_file());
+        let builtin = ext
+            .metadata
+            .annotations
+            .get(stilt_extrepo::ANN_BUILTIN)
+            .is_some_and(|v| v == "true");
+        let status = if builtin {
+            ExtensionStatus {
+                error: String::new(),
+                path: stilt_extrepo::builtin_path(&ext.spec.repo_path),
+            }
+        } else {
+            status_of(&ext.spec, repo.as_ref(), |p| p.is_file())
+        };
         let old = ext.status.clone().unwrap_or_default();
         if old == status {
             return Outcome::Done;

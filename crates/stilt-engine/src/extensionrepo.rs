@@ -130,6 +130,15 @@ impl Reconcile for RepoReconciler {
             }
             Err(e) => return Outcome::Error(e.to_string()),
         };
+        // Only built-in extensions (`ext://syncback`) name it: nothing to fetch.
+        if repo
+            .metadata
+            .annotations
+            .get(stilt_extrepo::ANN_BUILTIN_ONLY)
+            .is_some_and(|v| v == "true")
+        {
+            return Outcome::Done;
+        }
         let request = repo
             .metadata
             .annotations

@@ -27,6 +27,18 @@ use std::time::{Duration, Instant, SystemTime};
 /// The default extension repository (Tilt's).
 pub const DEFAULT_REPO_URL: &str = "https://github.com/tilt-dev/tilt-extensions";
 
+/// Annotation on an ExtensionRepo the Tiltfile did not register and only built-in extensions
+/// (`ext://syncback`) name: nothing needs its files, so the engine never fetches it.
+pub const ANN_BUILTIN_ONLY: &str = "stilt.dev/builtin-only";
+
+/// Annotation on an Extension Stilt serves itself: resolved to the built-in module, no repo.
+pub const ANN_BUILTIN: &str = "stilt.dev/builtin";
+
+/// The path an Extension Stilt serves itself resolves to (never on disk).
+pub fn builtin_path(name: &str) -> String {
+    format!("<stilt>/ext/{name}/Tiltfile")
+}
+
 /// Subdirectory of `$STILT_HOME` holding cloned repos.
 pub const CACHE_DIR: &str = "tilt_modules";
 

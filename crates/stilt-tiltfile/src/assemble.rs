@@ -1006,28 +1006,33 @@ pub(crate) fn assemble(
         {
             continue;
         }
+        let builtin_only = st
+            .extensions
+            .iter()
+            .filter(|(_, repo, _)| repo == name)
+            .all(|(_, _, path)| crate::builtins::extensions::is_native(path));
+        let mut annotations = vec![
+            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
+        ];
+        if builtin_only {
+            annotations.push((crate::builtins::extensions::ANN_BUILTIN_ONLY, "true"));
+        }
         out.push(with_spec(
-            object(
-                "ExtensionRepo",
-                name,
-                &[
-                    (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
-                    (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
-                ],
-            ),
+            object("ExtensionRepo", name, &annotations),
             json!({"url": r.url, "loadHost": r.load_host}),
         ));
     }
     for (name, repo, path) in &st.extensions {
+        let mut annotations = vec![
+            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
+        ];
+        if crate::builtins::extensions::is_native(path) {
+            annotations.push((crate::builtins::extensions::ANN_BUILTIN, "true"));
+        }
         out.push(with_spec(
-            object(
-                "Extension",
-                name,
-                &[
-                    (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
-                    (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
-                ],
-            ),
+            object("Extension", name, &annotations),
             json!({"repoName": repo, "repoPath": path}),
         ));
     }

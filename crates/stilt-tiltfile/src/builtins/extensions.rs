@@ -27,6 +27,13 @@ pub(crate) const VIRTUAL_PREFIX: &str = "<stilt>/";
 /// Extensions Stilt implements itself: (name, Starlark source).
 const NATIVE: &[(&str, &str)] = &[("syncback", include_str!("../ext/syncback.star"))];
 
+/// Whether `ext://<name>` is built into Stilt.
+pub(crate) fn is_native(name: &str) -> bool {
+    NATIVE.iter().any(|(n, _)| *n == name)
+}
+
+pub(crate) use stilt_extrepo::{ANN_BUILTIN, ANN_BUILTIN_ONLY};
+
 /// The embedded source of a built-in module's virtual path.
 pub(crate) fn native_source(path: &Path) -> Option<&'static str> {
     let rest = path.to_str()?.strip_prefix(VIRTUAL_PREFIX)?;
