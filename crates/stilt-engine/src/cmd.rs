@@ -183,7 +183,38 @@ impl CmdReconciler {
                 key.push_str(&self.last_click(b));
             }
         }
+        // Each click of a startOn button starts the Cmd again (with that click's inputs).
+        if let Some(s) = &cmd.spec.start_on {
+            for b in &s.ui_buttons {
+                key.push_str(&self.last_click(b));
+            }
+        }
         key
+    }
+
+    /// The inputs of the most recently clicked button that (re)starts this Cmd, as `NAME=value`
+    /// (Tilt's cmd controller passes them to the process's environment).
+    fn button_env(&self, cmd: &Cmd) -> Vec<String> {
+        let names = cmd
+            .spec
+            .restart_on
+            .iter()
+            .flat_map(|r| r.ui_buttons.iter())
+            .chain(cmd.spec.start_on.iter().flat_map(|s| s.ui_buttons.iter()));
+        let latest = names
+            .filter_map(|b| self.ctx.store.get_typed::<UIButton>(b).ok())
+            .filter(|b| {
+                b.status
+                    .as_ref()
+                    .is_some_and(|s| s.last_clicked_at.is_some())
+            })
+            .max_by_key(|b| {
+                b.status
+                    .as_ref()
+                    .and_then(|s| s.last_clicked_at)
+                    .map(|t| t.to_string())
+            });
+        latest.map(|b| input_env(&b)).unwrap_or_default()
     }
 
     fn last_click(&self, button: &str) -> String {
@@ -212,6 +243,54 @@ impl CmdReconciler {
             tokio::spawn(async move { p.stopper.stop(proc::DEFAULT_GRACE, Some(&p.out)).await });
         }
     }
+}
+
+/// A button's inputs as `NAME=value`, in spec order (Tilt's `stringValue`): text and hidden
+/// values as given, a bool as `true`/`false` or its trueString/falseString, a choice only when it
+/// is one of the choices (else the first choice).
+pub fn input_env(b: &UIButton) -> Vec<String> {
+    let statuses = b
+        .status
+        .as_ref()
+        .map(|s| s.inputs.as_slice())
+        .unwrap_or_default();
+    b.spec
+        .inputs
+        .iter()
+        .map(|spec| {
+            let st = statuses.iter().find(|s| s.name == spec.name);
+            let value = match st {
+                Some(UIInputStatus { text: Some(t), .. }) => t.value.clone(),
+                Some(UIInputStatus { bool: Some(v), .. }) => {
+                    let b = spec.bool.clone().unwrap_or_default();
+                    if v.value {
+                        b.true_string.unwrap_or_else(|| "true".into())
+                    } else {
+                        b.false_string.unwrap_or_else(|| "false".into())
+                    }
+                }
+                Some(UIInputStatus {
+                    hidden: Some(h), ..
+                }) => h.value.clone(),
+                Some(UIInputStatus {
+                    choice: Some(c), ..
+                }) => {
+                    let choices = spec
+                        .choice
+                        .as_ref()
+                        .map(|c| c.choices.clone())
+                        .unwrap_or_default();
+                    if choices.contains(&c.value) {
+                        c.value.clone()
+                    } else {
+                        choices.first().cloned().unwrap_or_default()
+                    }
+                }
+                _ => String::new(),
+            };
+            format!("{}={value}", spec.name)
+        })
+        .collect()
 }
 
 /// Read-modify-write of a Cmd's status (retries on conflict).
@@ -312,10 +391,12 @@ impl CmdReconciler {
             resource: resource.clone(),
             span: format!("cmd:{name}"),
         };
+        let mut env = cmd.spec.env.clone();
+        env.extend(self.button_env(&cmd));
         let spec = ProcSpec {
             args: cmd.spec.args.clone(),
             dir: (!cmd.spec.dir.is_empty()).then(|| cmd.spec.dir.clone().into()),
-            env: cmd.spec.env.clone(),
+            env,
         };
         out.logs.line(
             &resource,
@@ -536,5 +617,104 @@ mod tests {
             .map(|n| spawn_backoff(n).as_secs())
             .collect();
         assert_eq!(secs, vec![1, 2, 4, 8, 256, 300, 300]);
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn button_inputs_become_env() {
+        let spec = |name: &str| UIInputSpec {
+            name: name.into(),
+            ..Default::default()
+        };
+        let status = |name: &str| UIInputStatus {
+            name: name.into(),
+            ..Default::default()
+        };
+        let choices = || {
+            Some(UIChoiceInputSpec {
+                choices: vec!["a".into(), "b".into()],
+            })
+        };
+        let mut b = UIButton::default();
+        b.spec.inputs = vec![
+            UIInputSpec {
+                text: Some(Default::default()),
+                ..spec("T")
+            },
+            UIInputSpec {
+                bool: Some(Default::default()),
+                ..spec("B")
+            },
+            UIInputSpec {
+                bool: Some(UIBoolInputSpec {
+                    true_string: Some("yes".into()),
+                    false_string: Some("no".into()),
+                    ..Default::default()
+                }),
+                ..spec("B2")
+            },
+            UIInputSpec {
+                choice: choices(),
+                ..spec("C")
+            },
+            UIInputSpec {
+                choice: choices(),
+                ..spec("C2")
+            },
+            UIInputSpec {
+                hidden: Some(UIHiddenInputSpec { value: "h".into() }),
+                ..spec("H")
+            },
+            spec("MISSING"),
+        ];
+        b.status = Some(UIButtonStatus {
+            inputs: vec![
+                UIInputStatus {
+                    text: Some(UITextInputStatus {
+                        value: "hi there".into(),
+                    }),
+                    ..status("T")
+                },
+                UIInputStatus {
+                    bool: Some(UIBoolInputStatus { value: true }),
+                    ..status("B")
+                },
+                UIInputStatus {
+                    bool: Some(UIBoolInputStatus { value: false }),
+                    ..status("B2")
+                },
+                UIInputStatus {
+                    choice: Some(UIChoiceInputStatus { value: "b".into() }),
+                    ..status("C")
+                },
+                UIInputStatus {
+                    choice: Some(UIChoiceInputStatus {
+                        value: "zzz".into(),
+                    }),
+                    ..status("C2")
+                },
+                UIInputStatus {
+                    hidden: Some(UIHiddenInputStatus { value: "h".into() }),
+                    ..status("H")
+                },
+            ],
+            ..Default::default()
+        });
+        assert_eq!(
+            input_env(&b),
+            [
+                "T=hi there",
+                "B=true",
+                "B2=no",
+                "C=b",
+                "C2=a",
+                "H=h",
+                "MISSING="
+            ]
+        );
     }
 }

@@ -14,6 +14,8 @@
 //! * [`k8s`] holds the KubernetesApply, KubernetesDiscovery, PortForward and PodLogStream
 //!   reconcilers.
 //! * [`leftovers`] records what this instance started and reaps what a crashed one left.
+//! * [`extensionrepo`] makes extension repos' files available (git clone/fetch into the shared
+//!   cache, pinned by ref); [`extension`] resolves each Extension to its Tiltfile in them.
 //! * [`session`] summarizes every target into the Session object (the `ci` exit rule).
 //!
 //! Architecture invariant: adapters (processes, file events, Docker, Kubernetes) are reached through
@@ -27,6 +29,8 @@ pub mod controller;
 pub mod dcservice;
 pub mod docker;
 pub mod echo;
+pub mod extension;
+pub mod extensionrepo;
 pub mod filewatch;
 pub mod imagedeps;
 pub mod k8s;
@@ -73,6 +77,8 @@ pub struct Ctx {
     pub docker_channels: liveupdate::DockerChannels,
     /// The record of what this instance started, for the next start after a crash.
     pub leftovers: Arc<leftovers::Leftovers>,
+    /// Where git extension repos are cloned (`$STILT_HOME/tilt_modules`).
+    pub ext_cache: stilt_extrepo::Cache,
 }
 
 /// Settings of an engine.
@@ -88,6 +94,7 @@ pub struct EngineConfig {
     /// Where process groups and compose services are recorded ([`leftovers::Leftovers::disabled`]:
     /// nowhere).
     pub leftovers: Arc<leftovers::Leftovers>,
+    pub ext_cache: stilt_extrepo::Cache,
 }
 
 /// A running engine. Dropping it does not stop processes: call [`Engine::shutdown`].
@@ -112,6 +119,7 @@ impl Engine {
             echo: Default::default(),
             docker_channels: Default::default(),
             leftovers: cfg.leftovers,
+            ext_cache: cfg.ext_cache,
         };
         let hub = if ctx.mode == Mode::Up {
             stilt_watch::WatchHub::new().ok()
@@ -124,6 +132,8 @@ impl Engine {
         syncback::start(ctx.clone());
         dcservice::start(ctx.clone());
         cluster::start(ctx.clone());
+        extensionrepo::start(ctx.clone());
+        extension::start(ctx.clone());
         k8s::start(ctx.clone());
         let build = build::start(ctx.clone());
         let tiltfile = tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;

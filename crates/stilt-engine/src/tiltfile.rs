@@ -591,8 +591,14 @@ fn apply_result(
                 }
                 let mut value = value;
                 // Annotations the engine owns survive a reload.
-                if let Some(count) = current["metadata"]["annotations"].get(ANN_RESTART_COUNT) {
-                    value["metadata"]["annotations"][ANN_RESTART_COUNT] = count.clone();
+                for ann in [
+                    ANN_RESTART_COUNT,
+                    crate::extensionrepo::ANN_FETCH_REQUEST,
+                    crate::extensionrepo::ANN_FETCHED_REQUEST,
+                ] {
+                    if let Some(v) = current["metadata"]["annotations"].get(ann) {
+                        value["metadata"]["annotations"][ann] = v.clone();
+                    }
                 }
                 if identity(&current) != identity(&value) {
                     let mut next = value;

@@ -403,6 +403,10 @@ pub(crate) struct AssembleInput<'a> {
     pub since_time: Option<String>,
     pub watch: bool,
     pub subcommand: String,
+    /// Variables the Tiltfile set with `os.putenv` / `os.environ[...]` (differing from the
+    /// environment at load start): Tilt sets them in its own process, so the local resources it
+    /// starts inherit them; Stilt puts them into those Cmds' env (explicit `env=` wins).
+    pub putenv: Vec<(String, String)>,
 }
 
 pub(crate) fn assemble(
@@ -995,7 +999,8 @@ pub(crate) fn assemble(
     }
     out.push(with_spec(object("Session", "Tiltfile", &[]), session));
     // Extensions (ext:// loads) and raw v1alpha1 objects.
-    for (name, url, load_host) in &st.ext_repos {
+    for r in &st.ext_repos {
+        let name = &r.name;
         if st
             .raw_objects
             .iter()
@@ -1003,28 +1008,33 @@ pub(crate) fn assemble(
         {
             continue;
         }
+        let builtin_only = st
+            .extensions
+            .iter()
+            .filter(|(_, repo, _)| repo == name)
+            .all(|(_, _, path)| crate::builtins::extensions::is_native(path));
+        let mut annotations = vec![
+            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
+        ];
+        if builtin_only {
+            annotations.push((crate::builtins::extensions::ANN_BUILTIN_ONLY, "true"));
+        }
         out.push(with_spec(
-            object(
-                "ExtensionRepo",
-                name,
-                &[
-                    (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
-                    (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
-                ],
-            ),
-            json!({"url": url, "loadHost": load_host}),
+            object("ExtensionRepo", name, &annotations),
+            json!({"url": r.url, "loadHost": r.load_host}),
         ));
     }
     for (name, repo, path) in &st.extensions {
+        let mut annotations = vec![
+            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
+        ];
+        if crate::builtins::extensions::is_native(path) {
+            annotations.push((crate::builtins::extensions::ANN_BUILTIN, "true"));
+        }
         out.push(with_spec(
-            object(
-                "Extension",
-                name,
-                &[
-                    (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
-                    (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
-                ],
-            ),
+            object("Extension", name, &annotations),
             json!({"repoName": repo, "repoPath": path}),
         ));
     }
@@ -2009,7 +2019,11 @@ fn emit_local(
     let l = &st.local_resources[r.local.unwrap()];
     let m = r.name.as_str();
     let env = |e: &[(String, String)]| {
-        e.iter()
+        input
+            .putenv
+            .iter()
+            .filter(|(k, _)| !e.iter().any(|(ek, _)| ek == k))
+            .chain(e.iter())
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
     };

@@ -35,6 +35,7 @@ pub(crate) struct ReqInfo {
     pub subcommand: String,
     pub web_host: String,
     pub extensions_dir: Option<PathBuf>,
+    pub ext_cache: Option<stilt_extrepo::Cache>,
     pub argv: Vec<String>,
     pub executable: String,
     /// Set by the caller to stop evaluation at the next statement.
@@ -102,11 +103,11 @@ pub(crate) fn ctx<'a, 'e>(eval: &Evaluator<'_, 'a, 'e>) -> &'a Ctx<'e> {
         .expect("stilt: evaluator extra is not a Ctx")
 }
 
-/// Directory of the file whose code is calling the builtin (Tilt resolves relative paths there).
+/// The file being executed (the innermost `load`/`include` in progress, else the main
+/// Tiltfile): Tilt resolves relative paths against its directory, also when the calling code was
+/// defined in another file — a function from an extension called by the Tiltfile resolves
+/// against the Tiltfile, while the extension's own top-level code resolves against the extension.
 pub(crate) fn cur_file(eval: &Evaluator) -> PathBuf {
-    if let Some(loc) = eval.call_stack_top_location() {
-        return PathBuf::from(loc.filename());
-    }
     let c = ctx(eval);
     c.loading
         .borrow()
@@ -174,18 +175,6 @@ pub(crate) fn dialect() -> Dialect {
         enable_load_reexport: true,
         ..Dialect::Standard
     }
-}
-
-/// Find a `while` statement: starlark-rust cannot parse it (a Stilt/Tilt dialect difference).
-fn find_while(src: &str) -> Option<(usize, usize)> {
-    // (line, column), 1-based.
-    for (i, line) in src.lines().enumerate() {
-        let t = line.trim_start();
-        if (t.starts_with("while ") || t.starts_with("while(")) && !t.starts_with('#') {
-            return Some((i + 1, line.len() - t.len() + 1));
-        }
-    }
-    None
 }
 
 /// A parse error at the very end of the file points past the last character, where starlark
@@ -338,19 +327,11 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
         }
     };
     let filename = path.display().to_string();
+    // `while` loops become `for` loops first (starlark-rust has no `while`).
+    let src = crate::whileloop::rewrite(&src).into_owned();
     let ast = match AstModule::parse(&filename, src.clone(), &dialect()) {
         Ok(a) => a,
-        Err(e) => {
-            if find_while(&src).is_some() {
-                return Err(e.with_context(
-                    "`while` loops are not supported: this is a Stilt/Tilt dialect difference \
-                     (Tilt's Go Starlark allows `while`; Stilt's starlark-rust does not). Rewrite it \
-                     as `for _ in range(N):` with `break`. See crates/stilt-tiltfile/DIALECT.md"
-                        .to_owned(),
-                ));
-            }
-            return Err(at_end_of_file(e, &filename, &src));
-        }
+        Err(e) => return Err(at_end_of_file(e, &filename, &src)),
     };
     c.loading.borrow_mut().push(path.to_path_buf());
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -31,6 +31,7 @@ mod model;
 mod objects;
 mod values;
 pub mod version;
+mod whileloop;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -77,6 +78,9 @@ pub struct LoadRequest<'a> {
     pub web_port: u16,
     /// Local directory standing in for the default extension repo (else `$STILT_EXTENSIONS_DIR`).
     pub extensions_dir: Option<PathBuf>,
+    /// Where git extension repos are cloned (`$STILT_HOME/tilt_modules`); None: only local
+    /// repos load (the fixtures), a remote one is an error.
+    pub ext_cache: Option<stilt_extrepo::Cache>,
     /// `sinceTime` for PodLogStream templates (RFC 3339; Tilt uses its start time).
     pub start_time: Option<String>,
     /// Emit FileWatch objects (false for `ci`, where Tilt does not watch files).
@@ -97,6 +101,7 @@ impl<'a> LoadRequest<'a> {
             web_host: "localhost".into(),
             web_port: 10350,
             extensions_dir: None,
+            ext_cache: None,
             start_time: None,
             watch: true,
             argv: vec![],
@@ -204,6 +209,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
         subcommand: req.subcommand.clone(),
         web_host: req.web_host.clone(),
         extensions_dir: req.extensions_dir.clone(),
+        ext_cache: req.ext_cache.clone(),
         argv: req.argv.clone(),
         executable: std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -312,6 +318,14 @@ fn run(
         since_time: req.start_time.clone(),
         watch: req.watch,
         subcommand: req.subcommand.clone(),
+        putenv: {
+            let start: std::collections::BTreeMap<String, String> =
+                req.host.environ().into_iter().collect();
+            builtins::os::env_all()
+                .into_iter()
+                .filter(|(k, v)| start.get(k) != Some(v))
+                .collect()
+        },
     };
     let w2r = c.st.borrow().w2r_set;
     let assembled = if w2r {

@@ -443,9 +443,20 @@ pub struct State {
     /// Live-update step ids created but not yet used.
     pub unused_steps: BTreeMap<u64, String>,
     pub next_id: u64,
-    pub ext_repos: Vec<(String, String, String)>,
+    pub ext_repos: Vec<ExtRepo>,
+    /// (name, repo name, repo path) of extensions `ext://` loaded.
     pub extensions: Vec<(String, String, String)>,
     /// Objects from `v1alpha1.*` constructors (full API objects, JSON).
     pub raw_objects: Vec<Json>,
     pub w2r_set: bool,
+}
+
+/// An extension repo the Tiltfile registered (`v1alpha1.extension_repo`) or `ext://` implied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtRepo {
+    pub name: String,
+    pub url: String,
+    pub load_host: String,
+    pub r#ref: String,
+    pub git_subpath: String,
 }

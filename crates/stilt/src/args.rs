@@ -42,6 +42,11 @@ pub enum Command {
     Disable(ToggleArgs),
     /// Change the Tiltfile's arguments of a running Stilt (the Tiltfile re-runs).
     Args(ArgsArgs),
+    /// Extension repos (`ext://`): fetch them again.
+    Ext {
+        #[command(subcommand)]
+        cmd: Ext,
+    },
     /// Helpers the demo project uses (not for direct use).
     #[command(hide = true)]
     Internal {
@@ -250,6 +255,16 @@ pub struct ArgsArgs {
     /// Clear the arguments.
     #[arg(long)]
     pub clear: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Ext {
+    /// Fetch extension repos now (all when none is named) and wait for the result; a fetch that
+    /// changes an extension the Tiltfile loaded reloads the Tiltfile.
+    Fetch {
+        /// ExtensionRepo names.
+        repos: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]

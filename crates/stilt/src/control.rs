@@ -339,6 +339,72 @@ fn run_delete_cmd(cmd: &stilt_api::KubernetesApplyCmd) -> Result<()> {
     Ok(())
 }
 
+/// `stilt ext fetch [repo…]`: ask the ExtensionRepo reconciler for a fetch (a new
+/// `stilt.dev/fetch-request`) and wait until it answers.
+pub fn ext_fetch(repos: Vec<String>) -> Result<ExitCode> {
+    use stilt_engine::extensionrepo::{ANN_FETCH_REQUEST, ANN_FETCHED_REQUEST};
+    let client = Client::from_home()?;
+    let list = client.get(
+        &Client::collection_path(kind("ExtensionRepo")),
+        "application/json",
+    )?;
+    let all: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    let names = if repos.is_empty() { all.clone() } else { repos };
+    for n in &names {
+        if !all.contains(n) {
+            anyhow::bail!("extensionrepo {n:?} not found (known: {})", all.join(", "));
+        }
+    }
+    let token = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().to_string())
+        .unwrap_or_default();
+    for n in &names {
+        client.send(
+            "PATCH",
+            &Client::object_path(kind("ExtensionRepo"), n),
+            "application/merge-patch+json",
+            &json!({"metadata": {"annotations": {ANN_FETCH_REQUEST: token}}}),
+        )?;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut failed = false;
+    for n in &names {
+        let path = Client::object_path(kind("ExtensionRepo"), n);
+        let o = loop {
+            let o = client.get(&path, "application/json")?;
+            if o["metadata"]["annotations"][ANN_FETCHED_REQUEST] == token.as_str() {
+                break o;
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("extensionrepo {n}: no answer to the fetch request within 5 minutes");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        let s = &o["status"];
+        let text = |k: &str| s[k].as_str().unwrap_or("").to_owned();
+        if !text("error").is_empty() {
+            failed = true;
+            println!("{n}: error: {}", text("error"));
+        } else if !text("staleReason").is_empty() {
+            failed = true;
+            println!("{n}: {} (stale: {})", text("path"), text("staleReason"));
+        } else {
+            println!("{n}: {} at {}", text("path"), text("checkoutRef"));
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

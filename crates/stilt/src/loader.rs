@@ -36,6 +36,7 @@ impl Loader for StarlarkLoader {
         req.start_time = Some(self.start_time.clone());
         req.argv = std::env::args().collect();
         req.cancel = Some(cancel);
+        req.ext_cache = Some(stilt_extrepo::Cache::in_home(&crate::home::stilt_home()));
         match stilt_tiltfile::load(&req) {
             Ok(r) => Ok(Loaded {
                 objects: r.objects,

@@ -68,6 +68,9 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
         Disable(a) => control::toggle(a, true),
         Args(a) => control::set_args(a),
         Internal { cmd } => internal::run(cmd),
+        Ext {
+            cmd: args::Ext::Fetch { repos },
+        } => control::ext_fetch(repos),
         Version => {
             println!("stilt v{}", env!("CARGO_PKG_VERSION"));
             Ok(std::process::ExitCode::SUCCESS)

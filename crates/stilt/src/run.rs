@@ -120,6 +120,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         docker,
         k8s: Arc::new(stilt_engine::k8s::K8sAdapters::default()),
         leftovers: leftovers.clone(),
+        ext_cache: stilt_extrepo::Cache::in_home(&crate::home::stilt_home()),
     })
     .await
     .context("starting the engine")?;

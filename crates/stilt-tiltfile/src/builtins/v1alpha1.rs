@@ -107,9 +107,14 @@ fn register_object(
     let mut st = c.st.borrow_mut();
     if kind == "ExtensionRepo" {
         let g = |k: &str| kw.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-        st.ext_repos.retain(|(n, _, _)| n != name);
-        st.ext_repos
-            .push((name.to_owned(), g("url"), g("load_host")));
+        st.ext_repos.retain(|r| r.name != name);
+        st.ext_repos.push(crate::model::ExtRepo {
+            name: name.to_owned(),
+            url: g("url"),
+            load_host: g("load_host"),
+            r#ref: g("ref"),
+            git_subpath: g("git_subpath"),
+        });
     }
     st.raw_objects
         .retain(|o| !(o["kind"] == kind && o["metadata"]["name"] == name));

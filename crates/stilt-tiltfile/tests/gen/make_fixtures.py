@@ -477,7 +477,7 @@ fx('include_and_load', '''
     include('services/Tiltfile')
     print(__name__, os.path.basename(__file__), VERSION)
     make_local('from-lib')
-    ''', {'lib/helpers.star': 'version = "1.0"\ndef make_local(name):\n    # relative paths resolve against this file\'s directory\n    local_resource(name, "echo hi", deps=["helpers.star"])\nprint("loading", __name__)\n',
+    ''', {'lib/helpers.star': 'version = "1.0"\ndef make_local(name):\n    # relative paths resolve against the executing file (the Tiltfile calling this), as in Tilt\n    local_resource(name, "echo hi", deps=["helpers.star"])\nprint("loading", __name__)\n',
           'services/Tiltfile': 'print("included", __name__)\nk8s_yaml("svc.yaml")\n',
           'services/svc.yaml': deploy('svc', 'nginx')})
 
@@ -594,10 +594,23 @@ fx('error_syntax', '''
     k8s_yaml('x.yaml'
     print('never')
     ''')
-fx('error_while', '''
+fx('while_loop', '''
     i = 0
+    n = 0
     while i < 3:
         i += 1
+        if i == 2:
+            continue
+        n += i
+
+    def count(s):
+        k = 0
+        while k < len(s) and s[k] != '=':
+            k += 1
+        return k
+
+    print(i, n, count('ab=c'))
+    fail('the line of this error is kept')
     ''')
 fx('error_runtime_stack', '''
     load('lib.star', 'outer')
