@@ -84,8 +84,79 @@ impl TiltObj {
     }
 }
 
+impl TiltObj {
+    /// What `type()` says of a live-update step in Tilt (extensions such as file_sync_only test
+    /// it); other Tilt objects are `tilt_object`.
+    pub fn step_type(&self) -> Option<&'static str> {
+        Some(match self.kind {
+            "sync" => "live_update_sync_step",
+            "run" => "live_update_run_step",
+            "fall_back_on" => "live_update_fall_back_on_step",
+            "restart_container" => "live_update_restart_container_step",
+            "initial_sync" => "live_update_initial_sync_step",
+            _ => return None,
+        })
+    }
+
+    /// `str()` of a live-update step, in Tilt's form (extensions parse it: file_sync_only
+    /// splits a sync step's on `'`).
+    fn step_str(&self) -> Option<String> {
+        let list = |k: &str| -> Vec<String> {
+            self.fields
+                .get(k)
+                .and_then(Json::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Some(match self.kind {
+            "sync" => format!(
+                "sync step: '{}'->'{}'",
+                self.str("local_path").unwrap_or(""),
+                self.str("remote_path").unwrap_or("")
+            ),
+            "run" => {
+                // Tilt's Cmd.String(): the script of `sh -c <script>`, else the quoted argv.
+                let argv = list("args");
+                let cmd = match argv.as_slice() {
+                    [sh, c, script] if sh == "sh" && c == "-c" && !script.contains('\n') => {
+                        script.clone()
+                    }
+                    _ => argv
+                        .iter()
+                        .map(|a| {
+                            if a.contains(' ') {
+                                format!("{a:?}")
+                            } else {
+                                a.clone()
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                let triggers = list("trigger");
+                let mut s = format!("run step: {cmd:?}");
+                if !triggers.is_empty() {
+                    s.push_str(&format!(" (triggers: {})", triggers.join("; ")));
+                }
+                s
+            }
+            "fall_back_on" => format!("fall_back_on step: [{}]'", list("files").join(" ")),
+            "restart_container" => "restart_container step".into(),
+            "initial_sync" => "initial_sync step".into(),
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for TiltObj {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.step_str() {
+            return f.write_str(&s);
+        }
         write!(f, "{}(", self.kind)?;
         let mut first = true;
         for (k, v) in &self.fields {

@@ -194,6 +194,14 @@ pub(crate) fn new_obj<'v>(
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    /// As Starlark's `type()`, with Tilt's names for live-update steps.
+    fn r#type<'v>(#[starlark(require = pos)] a: Value<'v>) -> anyhow::Result<String> {
+        let step = a
+            .downcast_ref::<crate::values::TiltObj>()
+            .and_then(|o| o.step_type());
+        Ok(step.unwrap_or(a.get_type()).to_owned())
+    }
+
     fn fail(msg: Value) -> anyhow::Result<NoneType> {
         let m = msg
             .unpack_str()
