@@ -156,7 +156,37 @@ fn changes_since(
             }
         }
     }
-    (files.into_iter().collect(), newest)
+    (expand_dirs(files), newest)
+}
+
+/// A changed directory stands for everything in it, as in Tilt (whose archive of a directory
+/// is recursive): `touch src` syncs src's files. Otherwise its path, not being a readable file,
+/// would count as deleted.
+fn expand_dirs(paths: BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut BTreeSet<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&p, out),
+                Ok(_) => {
+                    out.insert(p);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for p in paths {
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            walk(&p, &mut out);
+        } else {
+            out.insert(p);
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// When the images this LiveUpdate's sources come from were last built. Without an image
@@ -750,6 +780,24 @@ async fn sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_directory_stands_for_its_files() {
+        let d = std::env::temp_dir().join(format!("stilt-lu-expand-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("www/sub")).unwrap();
+        std::fs::write(d.join("www/a.html"), "a").unwrap();
+        std::fs::write(d.join("www/sub/b.css"), "b").unwrap();
+        let changed: BTreeSet<PathBuf> = [d.join("www"), d.join("gone.txt")].into();
+        assert_eq!(
+            expand_dirs(changed),
+            vec![
+                d.join("gone.txt"),
+                d.join("www/a.html"),
+                d.join("www/sub/b.css")
+            ]
+        );
+        std::fs::remove_dir_all(d).unwrap();
+    }
 
     #[test]
     fn sync_targets_and_stop_paths() {
