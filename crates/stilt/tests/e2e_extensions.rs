@@ -673,3 +673,49 @@ fn own_chart_extension_installs_a_local_chart_with_helm() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(got, "from-set");
 }
+
+/// file_sync_only's shape: no build (a `custom_build` of `:` naming the image the manifests
+/// already run), live update only, and a first sync found by `type(step)` and parsed out of
+/// `str(step)` (a local_resource that touches the synced directory once the workload is up).
+const OWN_SYNC_ONLY: &str = r#"
+def sync_only(image, manifest, live_update):
+    workloads = [o['metadata']['name'] for o in read_yaml_stream(manifest)]
+    custom_build(image, ':', tag='latest', deps=['.'], skips_local_docker=True,
+                 live_update=live_update)
+    k8s_yaml(manifest)
+    for step in live_update:
+        if type(step) == 'live_update_sync_step':
+            local_path = str(step).split("'")[1]
+            local_resource('first-sync-' + workloads[0], 'touch %s' % local_path,
+                           resource_deps=workloads)
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_sync_only_extension_syncs_into_a_workload_it_never_built() {
+    require_cluster();
+    let (_base, _server, repo) = own_extensions(&[("synconly/Tiltfile", OWN_SYNC_ONLY)]);
+    let port = free_port();
+    let name = format!("e2e-synconly-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n{repo}\
+         load('ext://synconly', 'sync_only')\n\
+         sync_only('localhost:5000/stilt-test/busybox', 'deploy.yaml', [sync('www', '/www')])\n\
+         k8s_resource('{name}', port_forwards=['{port}:8000'])\n"
+    ));
+    p.write("www/index.html", "first sync\n");
+    p.write(
+        "deploy.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"mkdir -p /www && exec httpd -f -p 8000 -h /www\"]\n"),
+    );
+    let _up = p.up();
+    // The container starts with an empty /www: the page is there only through the first sync.
+    wait_until(Duration::from_secs(180), "the first sync", || {
+        http_get(port, "/index.html").as_deref() == Some("first sync\n")
+    });
+    p.write("www/index.html", "edited\n");
+    wait_until(Duration::from_secs(60), "the edit synced", || {
+        http_get(port, "/index.html").as_deref() == Some("edited\n")
+    });
+    assert!(p.run(&["down"]).status.success());
+}
