@@ -719,3 +719,114 @@ fn own_sync_only_extension_syncs_into_a_workload_it_never_built() {
     });
     assert!(p.run(&["down"]).status.success());
 }
+
+/// git_resource's shape: `git clone` run by `local()` at load time into a folder beside the main
+/// Tiltfile (pinned to a branch, skipped when already there), and a resource served from what
+/// was checked out.
+const OWN_GIT_CHECKOUT: &str = r#"
+def git_checkout(url, branch):
+    target = os.path.join(config.main_dir, '.git-sources', os.path.basename(url))
+    if not os.path.exists(target):
+        local(['git', 'clone', '--quiet', '--depth', '1', '--branch', branch, url, target], quiet=True)
+    return target
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_git_checkout_extension_serves_what_it_cloned() {
+    let (base, _server, repo) = own_extensions(&[("gitcheckout/Tiltfile", OWN_GIT_CHECKOUT)]);
+    // The repository to check out, served by the same daemon.
+    let site = base.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    git(&site, &["init", "-q"]);
+    std::fs::write(site.join("index.html"), "from the stable branch\n").unwrap();
+    git(&site, &["add", "-A"]);
+    git(&site, &["commit", "-qm", "stable"]);
+    git(&site, &["branch", "stable"]);
+    std::fs::write(site.join("index.html"), "unreleased\n").unwrap();
+    git(&site, &["commit", "-qam", "main moves on"]);
+    let daemon_port = repo
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_string();
+    let port = free_port();
+    let p = Project::new(&format!(
+        "{repo}load('ext://gitcheckout', 'git_checkout')\n\
+         src = git_checkout('git://127.0.0.1:{daemon_port}/site', 'stable')\n\
+         local_resource('site', serve_cmd='exec busybox httpd -f -p {port} -h ' + src)\n"
+    ));
+    let _up = p.up();
+    wait_until(Duration::from_secs(60), "the checked-out page", || {
+        http_get(port, "/index.html").as_deref() == Some("from the stable branch\n")
+    });
+    assert!(p.path(".git-sources/site/.git").exists());
+}
+
+/// helm_remote's shape: the chart is pulled from a chart repository over HTTP (`helm pull
+/// --repo … --untar`) into a cache beside the main Tiltfile at load time, then rendered with
+/// `helm()` and deployed as YAML.
+const OWN_REMOTE_CHART: &str = r#"
+def remote_chart(chart, repo_url, version, set=[]):
+    cache = os.path.join(config.main_dir, '.helm', chart + '-' + version)
+    if not os.path.exists(os.path.join(cache, chart)):
+        local(['helm', 'pull', chart, '--repo', repo_url, '--version', version, '--untar',
+               '--destination', cache], quiet=True)
+    k8s_yaml(helm(os.path.join(cache, chart), set=set))
+"#;
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn own_remote_chart_extension_pulls_from_a_chart_repository() {
+    require_cluster();
+    let (base, _server, repo) = own_extensions(&[("remotechart/Tiltfile", OWN_REMOTE_CHART)]);
+    // A chart repository: a packaged chart and its index, served over HTTP.
+    let name = format!("stilt-ext-remote-{}", free_port());
+    let src = base.path().join("src/remote");
+    std::fs::create_dir_all(src.join("templates")).unwrap();
+    std::fs::write(
+        src.join("Chart.yaml"),
+        "apiVersion: v2\nname: remote\nversion: 1.2.3\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("values.yaml"), "greeting: from-values\n").unwrap();
+    std::fs::write(
+        src.join("templates/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  greeting: {{{{ .Values.greeting }}}}\n"),
+    )
+    .unwrap();
+    let charts = base.path().join("charts");
+    std::fs::create_dir_all(&charts).unwrap();
+    let helm = |args: &[&str]| {
+        let out = Command::new("helm")
+            .args(args)
+            .output()
+            .expect("helm (scripts/go-tools)");
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    helm(&[
+        "package",
+        src.to_str().unwrap(),
+        "--destination",
+        charts.to_str().unwrap(),
+    ]);
+    let (_http, http_port) = http_server(&charts);
+    let url = format!("http://127.0.0.1:{http_port}");
+    helm(&["repo", "index", charts.to_str().unwrap(), "--url", &url]);
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\n{repo}load('ext://remotechart', 'remote_chart')\n\
+         remote_chart('remote', '{url}', '1.2.3', set=['greeting=from-set'])\n\
+         k8s_resource(new_name='chart', objects=['{name}:configmap'])\n"
+    ));
+    let out = p.ci(&["--timeout", "120s"]);
+    let got = kubectl(&["get", "configmap", &name, "-o", "jsonpath={.data.greeting}"]);
+    kubectl(&["delete", "configmap", &name, "--wait=false"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(got, "from-set");
+    assert!(p.path(".helm/remote-1.2.3/remote/Chart.yaml").exists());
+}
