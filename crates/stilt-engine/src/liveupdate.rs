@@ -1046,31 +1046,19 @@ async fn sync_pod(
             .await
             .map_err(|e| format!("running {:?}: {e}", exec.args));
         ctx.logs.flush(resource, &span);
-        match code {
-            Ok(0) => {}
-            Ok(c) => {
-                exec_error = format!("command {:?} failed with exit code {c}", exec.args);
-                log_failed_update(
-                    ctx,
-                    resource,
-                    &span,
-                    &format!("{}/{}", t.pod, t.container),
-                    &exec_error,
-                );
-                break;
-            }
-            Err(e) => {
-                exec_error = e;
-                log_failed_update(
-                    ctx,
-                    resource,
-                    &span,
-                    &format!("{}/{}", t.pod, t.container),
-                    &exec_error,
-                );
-                break;
-            }
-        }
+        exec_error = match code {
+            Ok(0) => continue,
+            Ok(c) => format!("command {:?} failed with exit code {c}", exec.args),
+            Err(e) => e,
+        };
+        log_failed_update(
+            ctx,
+            resource,
+            &span,
+            &format!("{}/{}", t.pod, t.container),
+            &exec_error,
+        );
+        break;
     }
     let run_steps_done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
     ctx.logs.line(

@@ -253,21 +253,6 @@ fn kubeconfig_via(p: &Project, server: &str) -> std::path::PathBuf {
     path
 }
 
-/// Deletes the test's Deployment, pass or fail.
-struct DeploymentCleanup(String);
-
-impl Drop for DeploymentCleanup {
-    fn drop(&mut self) {
-        kubectl(&[
-            "delete",
-            "deploy",
-            &self.0,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
-}
-
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {

@@ -251,18 +251,3 @@ fn after_a_kill_9_an_unchanged_deployment_is_adopted_not_redeployed() {
     assert_eq!(pods(), before, "the same pod, never replaced");
     assert_eq!(generation(), gen_before, "the Deployment was not changed");
 }
-
-/// Deletes the test's Deployment, pass or fail.
-struct DeploymentCleanup(String);
-
-impl Drop for DeploymentCleanup {
-    fn drop(&mut self) {
-        kubectl(&[
-            "delete",
-            "deploy",
-            &self.0,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
-}

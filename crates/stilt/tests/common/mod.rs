@@ -223,3 +223,18 @@ pub fn compose_project(p: &Project) -> String {
         .to_lowercase()
         .replace(|c: char| !c.is_ascii_alphanumeric(), "")
 }
+
+/// Deletes the test's Deployment, pass or fail.
+pub struct DeploymentCleanup(pub String);
+
+impl Drop for DeploymentCleanup {
+    fn drop(&mut self) {
+        kubectl(&[
+            "delete",
+            "deploy",
+            &self.0,
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
+    }
+}
