@@ -686,7 +686,7 @@ async fn sync(
                 .map_err(|e| format!("restarting {container}: {e}"))?;
         }
         let done_ms = batch_closed_ms + clock.elapsed().as_secs_f64() * 1e3;
-        ctx.logs.line(resource, &span, Level::Info, &format!("Live update: {} file(s) into {} over the persistent channel — event→batch {batch_closed_ms:.1} ms, synced {transfer_done_ms:.1} ms, steps {done_ms:.1} ms", files.len(), &container[..container.len().min(12)]));
+        ctx.logs.line(resource, &span, Level::Info, &format!("Live update: {} file(s) into {} over the persistent channel — event→batch {batch_closed_ms:.1} ms, synced {transfer_done_ms:.1} ms, steps {done_ms:.1} ms", files.len(), short_id(container)));
         let timings = LiveUpdateTimings {
             event_seen: Some(event),
             batch_closed_ms,
@@ -771,7 +771,7 @@ async fn sync(
             files.len(),
             shown.join(", "),
             if pairs.len() > 3 { ", …" } else { "" },
-            &container[..container.len().min(12)]
+            short_id(container)
         ),
     );
     Ok((exec_error, timings))

@@ -383,11 +383,13 @@ pub fn runtime(
     pods.sort_by_key(|p| std::cmp::Reverse(p.created_at));
     // A deleting pod counts only when nothing else is there and it had finished (Tilt keeps
     // a garbage-collected Job pod's outcome).
-    let newest_finished = pods
+    let ended = |p: &&stilt_api::Pod| p.phase == "Succeeded" || p.phase == "Failed";
+    let Some(pod) = pods
         .iter()
-        .find(|p| p.phase == "Succeeded" || p.phase == "Failed")
-        .cloned();
-    let Some(pod) = pods.into_iter().find(|p| !p.deleting).or(newest_finished) else {
+        .find(|p| !p.deleting)
+        .or_else(|| pods.iter().find(ended))
+        .cloned()
+    else {
         return ("pending", false);
     };
     let waiting_error = pod.containers.iter().any(|c| {
