@@ -90,6 +90,7 @@ pub fn start(ctx: Ctx) -> BuildController {
             "PodLogStream",
             "DockerComposeService",
             "LiveUpdate",
+            "Cluster",
         ]
         .into_iter()
         .map(|k| (k, decide.clone()))
@@ -187,6 +188,16 @@ impl BuildReconciler {
             .store
             .get_typed::<ConfigMap>(&disable_configmap(name))
             .is_ok_and(|c| c.data.get(DISABLE_KEY).is_some_and(|v| v == "true"))
+    }
+
+    /// The resource's Cluster, when its connection has an error.
+    fn cluster_down(&self, m: &Manifest) -> Option<String> {
+        let name = cluster_of(m)?;
+        let cluster = self.ctx.store.get_typed::<Cluster>(name).ok()?;
+        cluster
+            .status
+            .is_some_and(|s| !s.error.is_empty())
+            .then(|| name.to_string())
     }
 
     fn triggered(&self, name: &str) -> Option<String> {
@@ -385,6 +396,7 @@ impl Reconciler for BuildReconciler {
                     newest_change,
                     files,
                     inputs: self.inputs_key(&m.name),
+                    cluster_down: self.cluster_down(m),
                 }
             })
             .collect();
@@ -455,6 +467,27 @@ impl Reconciler for BuildReconciler {
     }
 }
 
+/// The hold on a resource whose cluster connection has an error (Tilt's `HoldReasonCluster`).
+const WAITING_FOR_CLUSTER: &str = "waiting-for-cluster";
+
+/// The Cluster object a resource deploys through, as Tilt's `Manifest.ClusterName`.
+fn cluster_of(m: &Manifest) -> Option<&'static str> {
+    match m.kind.as_str() {
+        "k8s" => Some("default"),
+        "docker-compose" => Some("docker"),
+        _ => None,
+    }
+}
+
+fn waiting_on(kind: &str, name: &str) -> UIResourceStateWaitingOnRef {
+    UIResourceStateWaitingOnRef {
+        group: GROUP.into(),
+        api_version: VERSION.into(),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
 /// What the queue observed about one resource (read from the store before deciding).
 #[derive(Clone, Debug)]
 struct Observed {
@@ -467,6 +500,9 @@ struct Observed {
     files: Vec<String>,
     /// The specs whose change means the resource must update (see `inputs_key`).
     inputs: String,
+    /// The Cluster the resource deploys to, when that connection has an error: its updates
+    /// wait for it (Tilt's `waiting-for-cluster` hold).
+    cluster_down: Option<String>,
 }
 
 struct DecideSettings {
@@ -552,6 +588,8 @@ fn decide(
                     .dirty_while_building = true;
             } else if settings.tiltfile_busy {
                 waiting = Some("waiting-for-tiltfile".into());
+            } else if o.cluster_down.is_some() {
+                waiting = Some(WAITING_FOR_CLUSTER.into());
             } else if rs.builds == 0
                 && !m
                     .deps
@@ -850,6 +888,7 @@ impl BuildReconciler {
             .and_then(|s| s.running)
             .map(|r| r.pid as i64);
         let deps = m.deps.clone();
+        let cluster = cluster_of(m);
         write_ui(&self.ctx, &m.name, |s| {
             s.trigger_mode = trigger_mode_number(m);
             s.order = m.order as i32;
@@ -878,17 +917,12 @@ impl BuildReconciler {
             s.queued = waiting.as_deref() == Some("waiting-for-slot");
             s.waiting = waiting.as_ref().map(|reason| UIResourceStateWaiting {
                 reason: reason.clone(),
-                on: if reason == "waiting-for-dep" {
-                    deps.iter()
-                        .map(|d| UIResourceStateWaitingOnRef {
-                            group: GROUP.into(),
-                            api_version: VERSION.into(),
-                            kind: "UIResource".into(),
-                            name: d.clone(),
-                        })
-                        .collect()
-                } else {
-                    vec![]
+                on: match reason.as_str() {
+                    "waiting-for-dep" => deps.iter().map(|d| waiting_on("UIResource", d)).collect(),
+                    WAITING_FOR_CLUSTER => {
+                        cluster.iter().map(|c| waiting_on("Cluster", c)).collect()
+                    }
+                    _ => vec![],
                 },
             });
             s.disable_status = Some(DisableResourceStatus {
@@ -960,6 +994,7 @@ mod tests {
             newest_change: None,
             files: vec![],
             inputs: "in".into(),
+            cluster_down: None,
         }
     }
 
@@ -1043,6 +1078,21 @@ mod tests {
                 vec![],
                 vec![],
                 vec![("web", "waiting-for-tiltfile")],
+            ),
+            (
+                "the cluster connection has an error",
+                Mode::Up,
+                false,
+                3,
+                vec![
+                    with(manifest("web", "k8s"), &|o| {
+                        o.cluster_down = Some("default".into())
+                    }),
+                    seen(manifest("tool", "local")),
+                ],
+                vec![],
+                vec![("tool", "Initial Build")],
+                vec![("web", "waiting-for-cluster")],
             ),
             (
                 "a dependency never ready",

@@ -28,6 +28,8 @@ struct Args {
     stream_rate: u64,
     token: Option<String>,
     assets_dir: Option<std::path::PathBuf>,
+    /// Seeds the default Cluster with this connection error.
+    cluster_error: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +41,7 @@ fn parse_args() -> Args {
         stream_rate: 0,
         token: None,
         assets_dir: None,
+        cluster_error: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -52,6 +55,7 @@ fn parse_args() -> Args {
             "--stream-lines-per-sec" => a.stream_rate = v.parse().expect("--stream-lines-per-sec"),
             "--token" => a.token = Some(v),
             "--assets-dir" => a.assets_dir = Some(v.into()),
+            "--cluster-error" => a.cluster_error = Some(v),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -452,6 +456,13 @@ async fn main() {
     let logs = LogStore::default();
     let names = names(args.resources);
     seed(&store, &logs, &names, args.log_lines);
+    create(
+        &store,
+        json!({"apiVersion": "tilt.dev/v1alpha1", "kind": "Cluster", "metadata": {"name": "default"},
+               "spec": {"connection": {"kubernetes": {"context": "demo"}}},
+               "status": {"error": args.cluster_error.clone().unwrap_or_default(),
+                          "arch": if args.cluster_error.is_some() { "" } else { "amd64" }}}),
+    );
 
     let mut cfg = stilt_web::WebConfig::new(store.clone(), logs.clone());
     cfg.port = args.port;

@@ -320,6 +320,23 @@ fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
         "{}",
         log_of(&p, "(Tiltfile)")
     );
+    // An update asked for during the outage waits for the cluster, and says so.
+    let builds = || {
+        p.get_json("uiresource", &name)
+            .and_then(|u| u["status"]["buildHistory"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let builds_before = builds();
+    assert!(p.run(&["trigger", &name]).status.success());
+    wait_until(Duration::from_secs(10), "the update held", || {
+        p.get_json("uiresource", &name).is_some_and(|u| {
+            u["status"]["waiting"]["reason"] == "waiting-for-cluster"
+                && u["status"]["waiting"]["on"][0]["kind"] == "Cluster"
+                && u["status"]["waiting"]["on"][0]["name"] == "default"
+                && u["status"]["updateStatus"] == "pending"
+        })
+    });
+    assert_eq!(builds(), builds_before, "no update ran during the outage");
 
     proxy.restore();
     wait_until(Duration::from_secs(60), "the cluster healthy again", || {
@@ -330,6 +347,11 @@ fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
         "the discovery no longer waiting",
         || kd_waiting().is_none(),
     );
+    wait_until(Duration::from_secs(60), "the held update ran", || {
+        builds() > builds_before
+            && p.get_json("uiresource", &name)
+                .is_some_and(|u| u["status"]["waiting"].is_null())
+    });
     // The pod watch resumed: a pod replaced behind Stilt's back (through the real address) is
     // seen, without restarting Stilt.
     kubectl(&[

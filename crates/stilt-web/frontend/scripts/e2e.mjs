@@ -318,6 +318,17 @@ test("Tiltfile errors show in a banner", async ({ page, srv }) => {
   await page.waitForSelector('[data-testid="banner"]', { state: "detached", timeout: 5000 });
 });
 
+test("a cluster connection error shows in a banner naming the cluster", async ({ page }) => {
+  const srv = await startServer(["--settle-ms", "0", "--resources", "2", "--cluster-error", "cannot reach the Kubernetes cluster"]);
+  try {
+    await page.goto(srv.url);
+    await page.waitForSelector('[data-testid="cluster-banner"]:has-text("Cluster default: cannot reach the Kubernetes cluster")', { timeout: 5000 });
+    await shot(page, "cluster-error");
+  } finally {
+    await srv.stop();
+  }
+});
+
 test("after a restart the page reconnects, picks up the new token and replays everything", async ({ page, ctx }) => {
   await page.goto(ctx.srv.url);
   await page.waitForSelector('[data-testid="connection"]:has-text("live")');

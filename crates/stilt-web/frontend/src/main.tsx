@@ -43,7 +43,16 @@ function Banner() {
   const fatal = session?.status?.fatalError as string | undefined;
   const tf = view.kind("UIResource").get(TILTFILE);
   const tfError = tf?.status?.buildHistory?.[0]?.error as string | undefined;
-  if (!fatal && !tfError) return null;
+  // A cluster connection error holds every update of the resources that deploy there.
+  const clusterErrors = [...view.kind("Cluster").values()].filter((c) => c.status?.error);
+  if (!fatal && !tfError && clusterErrors.length === 0) return null;
+  if (!fatal && !tfError) {
+    return (
+      <div class="banner" data-testid="cluster-banner">
+        {clusterErrors.map((c) => `Cluster ${c.metadata.name}: ${c.status.error}`).join("\n")}
+      </div>
+    );
+  }
   return (
     <div class="banner" data-testid="banner">
       {fatal ? `Stilt stopped: ${fatal}` : `Tiltfile error: ${tfError}`}
