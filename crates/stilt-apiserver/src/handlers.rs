@@ -217,6 +217,10 @@ fn check_identity(
             )));
         }
     }
+    match map.get("metadata") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err(ApiError::bad_request("metadata must be a JSON object")),
+    }
     if let Some(url_name) = url_name {
         let body_name = obj["metadata"]["name"].as_str().unwrap_or("");
         if body_name.is_empty() {

@@ -363,3 +363,27 @@ async fn a_watch_from_a_future_resource_version_is_too_large() {
     );
     assert!(body.contains("ResourceVersionTooLarge"), "{body}");
 }
+
+/// Found by scripts/api-fuzz: a body whose metadata is not an object panicked the handler
+/// (the connection closed without an answer).
+#[tokio::test]
+async fn metadata_that_is_not_an_object_is_400() {
+    let store = Store::default();
+    for (method, uri) in [
+        ("PUT", "/apis/tilt.dev/v1alpha1/configmaps/a"),
+        ("PUT", "/apis/tilt.dev/v1alpha1/configmaps/a/status"),
+        ("POST", "/apis/tilt.dev/v1alpha1/configmaps"),
+    ] {
+        for metadata in [json!([null, null]), json!(false), json!("a"), json!(1)] {
+            let (code, body) = raw(
+                store.clone(),
+                method,
+                uri,
+                json!({"apiVersion": "", "kind": "", "metadata": metadata, "data": {}}),
+            )
+            .await;
+            assert_eq!(code, 400, "{method} {uri} {metadata}: {body}");
+            assert!(body.contains("metadata"), "{body}");
+        }
+    }
+}

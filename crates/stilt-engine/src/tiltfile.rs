@@ -99,6 +99,12 @@ struct RunState {
     /// Why the running load was cancelled.
     cancel_reason: Option<&'static str>,
     shutting_down: bool,
+    /// The objects the last good load applied, as applied: one deleted through the API is
+    /// created again (the Tiltfile still asks for it).
+    applied: BTreeMap<(String, String), Value>,
+    /// The same for what the engine itself creates for the Tiltfile (its UIResource, the
+    /// config-file watch).
+    engine_applied: BTreeMap<(String, String), Value>,
 }
 
 impl RunState {
@@ -164,6 +170,11 @@ pub fn start(
     ctx.store.apply_typed(&ui)?;
     let queue = Queue::default();
     let state: Arc<Mutex<RunState>> = Default::default();
+    state.lock().engine_applied.insert(
+        ("UIResource".into(), TILTFILE_RESOURCE.into()),
+        (*ctx.store.get("UIResource", TILTFILE_RESOURCE)?).clone(),
+    );
+    tokio::spawn(restore_deleted(ctx.clone(), state.clone()));
     let r = Arc::new(TiltfileReconciler {
         ctx: ctx.clone(),
         loader,
@@ -273,6 +284,62 @@ impl Reconciler for TiltfileReconciler {
     }
 }
 
+/// Creates again what the last good load applied when it is deleted through the API (a
+/// collection DELETE, `kubectl delete`): the Tiltfile still asks for it, so it comes back at
+/// once rather than at the next edit. Status is rebuilt by the objects' reconcilers.
+async fn restore_deleted(ctx: Ctx, state: Arc<Mutex<RunState>>) {
+    loop {
+        let Ok(watch) = ctx.store.watch(
+            None,
+            Selectors::default(),
+            stilt_store::WatchFrom::Beginning,
+        ) else {
+            return;
+        };
+        let mut stream = watch.stream;
+        let end = loop {
+            match stream.next().await {
+                Ok(ev) if ev.r#type == stilt_store::EventType::Deleted => {
+                    let key = (
+                        ev.kind.to_string(),
+                        ev.object["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
+                    let wanted = {
+                        let st = state.lock();
+                        (!st.shutting_down)
+                            .then(|| {
+                                st.applied
+                                    .get(&key)
+                                    .or_else(|| st.engine_applied.get(&key))
+                                    .cloned()
+                            })
+                            .flatten()
+                    };
+                    if let Some(mut obj) = wanted {
+                        for field in ["resourceVersion", "uid", "creationTimestamp", "generation"] {
+                            if let Some(m) = obj["metadata"].as_object_mut() {
+                                m.remove(field);
+                            }
+                        }
+                        match ctx.store.create(obj) {
+                            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+                            Err(e) => tracing::warn!("restoring {} {}: {e}", key.0, key.1),
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(end) => break end,
+            }
+        };
+        if end == stilt_store::WatchEnd::Closed {
+            return;
+        }
+    }
+}
+
 /// The Tiltfile's `default_registry()`, as its last load recorded it on the Tiltfile object.
 pub fn default_registry(ctx: &Ctx) -> Option<String> {
     ctx.store
@@ -331,7 +398,7 @@ async fn run_once(
     // Watch the Tiltfile before the first load ends: a load that never ends must still be
     // interrupted by an edit.
     if ctx.store.get_typed::<FileWatch>(CONFIGS_FILEWATCH).is_err() {
-        ensure_config_watch(ctx, &tf, &BTreeSet::new());
+        ensure_config_watch(ctx, &tf, &BTreeSet::new(), state);
     }
     let args = tf.spec.args.clone();
     let mode = ctx.mode;
@@ -360,7 +427,7 @@ async fn run_once(
                     &format!("WARNING: {w}"),
                 );
             }
-            let applied = apply_result(ctx, &tf, &loaded, args_changed);
+            let applied = apply_result(ctx, &tf, &loaded, args_changed, state);
             let parallel = loaded
                 .settings
                 .max_parallel_updates
@@ -427,7 +494,7 @@ async fn run_once(
             "Tiltfile failed to load; everything already running keeps running.",
         );
     }
-    ensure_config_watch(ctx, &tf, &config_files);
+    ensure_config_watch(ctx, &tf, &config_files, state);
     let finished = MicroTime::now();
     write_tiltfile_status(ctx, |s| {
         s.running = None;
@@ -445,7 +512,12 @@ async fn run_once(
 
 /// The FileWatch on every file the Tiltfile read (kept even when the load failed, so fixing the
 /// file re-runs it).
-fn ensure_config_watch(ctx: &Ctx, tf: &Tiltfile, files: &BTreeSet<PathBuf>) {
+fn ensure_config_watch(
+    ctx: &Ctx,
+    tf: &Tiltfile,
+    files: &BTreeSet<PathBuf>,
+    state: &Mutex<RunState>,
+) {
     if ctx.mode == Mode::Ci {
         return;
     }
@@ -461,7 +533,15 @@ fn ensure_config_watch(ctx: &Ctx, tf: &Tiltfile, files: &BTreeSet<PathBuf>) {
     fw.metadata
         .annotations
         .insert(ANNOTATION_RESOURCE.into(), TILTFILE_RESOURCE.into());
-    let _ = ctx.store.apply_typed(&fw);
+    if let Err(e) = ctx.store.apply_typed(&fw) {
+        tracing::warn!("writing FileWatch {CONFIGS_FILEWATCH}: {e}");
+    }
+    if let Ok(applied) = ctx.store.get("FileWatch", CONFIGS_FILEWATCH) {
+        state.lock().engine_applied.insert(
+            ("FileWatch".into(), CONFIGS_FILEWATCH.into()),
+            (*applied).clone(),
+        );
+    }
 }
 
 fn owner_ref(tf_uid: &str) -> OwnerReference {
@@ -529,6 +609,7 @@ fn apply_result(
     tf: &Tiltfile,
     loaded: &Loaded,
     args_changed: bool,
+    state: &Mutex<RunState>,
 ) -> Result<(), StoreError> {
     let tf_uid = ctx
         .store
@@ -571,6 +652,7 @@ fn apply_result(
     }
     crate::session::apply_ci_settings(ctx, &loaded.objects);
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut applied: BTreeMap<(String, String), Value> = BTreeMap::new();
     for mut obj in desired {
         let m = obj.meta_mut();
         m.labels.extend(tf.spec.labels.clone());
@@ -579,6 +661,7 @@ fn apply_result(
         let name = obj.name().to_string();
         wanted.insert((kind.clone(), name.clone()));
         let value = obj.to_value();
+        applied.insert((kind.clone(), name.clone()), value.clone());
         match ctx.store.get(&kind, &name) {
             Err(StoreError::NotFound { .. }) => {
                 ctx.store.create(value)?;
@@ -609,6 +692,8 @@ fn apply_result(
             }
         }
     }
+    // Before the garbage collection, so that what it deletes is not restored.
+    state.lock().applied = applied;
     // Garbage-collect what the Tiltfile owned and no longer produces.
     for info in kinds() {
         if info.kind == "Tiltfile" || info.kind == "Session" {

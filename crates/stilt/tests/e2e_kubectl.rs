@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 struct Kubectl<'a> {
     p: &'a Project,
@@ -473,4 +474,49 @@ fn the_stilt_cli_speaks_the_same_api() {
     assert!(!p.run(&["get", "cmd", "hello"]).status.success());
     assert!(ok(&["version"]).starts_with("stilt v"));
     assert!(ok(&["completion", "bash"]).contains("stilt"));
+}
+
+/// A collection DELETE of the Tiltfile's objects (found by scripts/api-fuzz) does not leave the
+/// session empty until the next edit: what the Tiltfile asks for comes back at once, and the
+/// server runs again.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn objects_the_tiltfile_asks_for_come_back_after_a_collection_delete() {
+    let p = Project::new(
+        "local_resource('srv', serve_cmd='while true; do echo serving; sleep 1; done')\n",
+    );
+    let _up = p.up();
+    let k = Kubectl { p: &p };
+    let running_pid = || {
+        p.get_json("cmd", "srv:serve")
+            .and_then(|c| c["status"]["running"]["pid"].as_i64())
+    };
+    wait_until(Duration::from_secs(30), "the server running", || {
+        running_pid().is_some()
+    });
+    let pid = running_pid().unwrap();
+    for kind in ["cmds", "uiresources", "configmaps", "filewatches"] {
+        k.ok(&["delete", kind, "--all"]);
+    }
+    wait_until(Duration::from_secs(20), "the objects back", || {
+        p.get_json("uiresource", "(Tiltfile)").is_some()
+            && p.get_json("uiresource", "srv").is_some()
+            && p.get_json("configmap", "srv-disable").is_some()
+            && p.get_json("filewatch", "configs:(Tiltfile)").is_some()
+    });
+    wait_until(Duration::from_secs(30), "a new server running", || {
+        running_pid().is_some_and(|now| now != pid)
+    });
+    wait_until(Duration::from_secs(30), "the resource healthy", || {
+        p.get_json("uiresource", "srv")
+            .is_some_and(|u| u["status"]["runtimeStatus"] == "ok")
+    });
+    // The Tiltfile is still watched: an edit reloads it.
+    p.write(
+        "Tiltfile",
+        "local_resource('srv', serve_cmd='while true; do echo serving; sleep 1; done')\nlocal_resource('added', 'echo added')\n",
+    );
+    wait_until(Duration::from_secs(30), "the edit loaded", || {
+        p.get_json("uiresource", "added").is_some()
+    });
 }
