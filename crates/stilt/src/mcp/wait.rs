@@ -1,0 +1,195 @@
+//! "Wait until it is healthy or failed after my edit", decided from one look at the UIResource
+//! (pure; the tool polls).
+//!
+//! An edit is seen by the file watcher within a moment and shows as pending changes, then as a
+//! running update. So the wait is for an update that started at or after `since` (the call's
+//! time minus a short look-back, so an update the edit already started counts) and for the
+//! resource to settle after it: nothing running, pending, queued or waiting, and a runtime that
+//! is no longer starting. If no such update appears while the resource sits settled for a quiet
+//! period (the edit did not touch it, or it is a manual resource), the current state is the
+//! answer, marked as not fresh.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use stilt_api::UIResource;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Healthy,
+    Failed,
+    Disabled,
+    /// No update has run (a manual resource nobody triggered).
+    Idle,
+}
+
+/// What one look decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Keep waiting.
+    Wait,
+    /// Done: the outcome, and whether it comes from an update that started after `since`.
+    Done { outcome: Outcome, fresh: bool },
+}
+
+/// Runtime statuses that mean "still starting": wait for them to become ok or error.
+fn runtime_starting(runtime: &str) -> bool {
+    matches!(runtime, "pending" | "unknown")
+}
+
+pub fn decide(
+    ui: &UIResource,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    quiet_until: DateTime<Utc>,
+) -> Decision {
+    if super::summary::is_disabled(ui) {
+        return Decision::Done {
+            outcome: Outcome::Disabled,
+            fresh: false,
+        };
+    }
+    let st = ui.status.clone().unwrap_or_default();
+    let busy = st.current_build.is_some()
+        || matches!(st.update_status.as_str(), "in_progress" | "pending")
+        || st.has_pending_changes
+        || st.queued
+        || st.waiting.is_some();
+    if busy {
+        return Decision::Wait;
+    }
+    let last = st.build_history.first();
+    let fresh = last
+        .and_then(|b| b.start_time)
+        .is_some_and(|t| t.0 >= since);
+    let update_failed = last.is_some_and(|b| !b.error.is_empty());
+    let outcome = if last.is_none() && st.runtime_status != "error" {
+        Some(Outcome::Idle)
+    } else if update_failed || st.runtime_status == "error" {
+        Some(Outcome::Failed)
+    } else if runtime_starting(&st.runtime_status) {
+        None
+    } else {
+        Some(Outcome::Healthy)
+    };
+    match outcome {
+        // A failed update is final; a runtime still starting after a good one is not yet.
+        Some(outcome) if fresh => Decision::Done {
+            outcome,
+            fresh: true,
+        },
+        Some(outcome) if now >= quiet_until => Decision::Done {
+            outcome,
+            fresh: false,
+        },
+        _ => Decision::Wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::summary::tests::ui;
+    use serde_json::json;
+
+    fn t(s: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-01-01T00:00:{s:02}Z"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn res(status: serde_json::Value) -> UIResource {
+        ui(json!({"metadata": {"name": "web"}, "status": status}))
+    }
+
+    fn built_at(s: u32, error: &str, runtime: &str) -> serde_json::Value {
+        json!({
+            "updateStatus": if error.is_empty() { "ok" } else { "error" },
+            "runtimeStatus": runtime,
+            "buildHistory": [{"spanID": "b", "error": error,
+                "startTime": format!("2026-01-01T00:00:{s:02}.000000Z"),
+                "finishTime": format!("2026-01-01T00:00:{:02}.000000Z", s + 1)}]
+        })
+    }
+
+    #[test]
+    fn decides_from_one_look() {
+        let since = t(10);
+        let quiet_until = t(20);
+        let done = |outcome, fresh| Decision::Done { outcome, fresh };
+        // (status, now, decision)
+        let cases = [
+            // An update that started after `since` and succeeded: healthy.
+            (built_at(12, "", "ok"), t(13), done(Outcome::Healthy, true)),
+            (
+                built_at(12, "", "not_applicable"),
+                t(13),
+                done(Outcome::Healthy, true),
+            ),
+            // ... but its server is still starting: wait.
+            (built_at(12, "", "pending"), t(13), Decision::Wait),
+            // Failed update after `since`: failed at once.
+            (
+                built_at(12, "boom", "ok"),
+                t(13),
+                done(Outcome::Failed, true),
+            ),
+            (
+                built_at(12, "", "error"),
+                t(13),
+                done(Outcome::Failed, true),
+            ),
+            // Only an older update: wait for the edit's update during the quiet period...
+            (built_at(5, "", "ok"), t(13), Decision::Wait),
+            // ... then answer with the current state, not fresh.
+            (built_at(5, "", "ok"), t(20), done(Outcome::Healthy, false)),
+            (
+                built_at(5, "boom", "ok"),
+                t(25),
+                done(Outcome::Failed, false),
+            ),
+            // Busy: an update runs, changes are pending, or it waits for a dependency.
+            (
+                json!({"updateStatus": "in_progress", "currentBuild": {"spanID": "b2"}}),
+                t(30),
+                Decision::Wait,
+            ),
+            (
+                json!({"updateStatus": "ok", "hasPendingChanges": true,
+                       "buildHistory": [{"spanID": "b", "startTime": "2026-01-01T00:00:12.000000Z"}]}),
+                t(30),
+                Decision::Wait,
+            ),
+            (
+                json!({"updateStatus": "pending", "waiting": {"reason": "waiting-for-dep"}}),
+                t(30),
+                Decision::Wait,
+            ),
+            // Never updated (manual): idle once quiet.
+            (
+                json!({"updateStatus": "none", "runtimeStatus": "none"}),
+                t(13),
+                Decision::Wait,
+            ),
+            (
+                json!({"updateStatus": "none", "runtimeStatus": "none"}),
+                t(21),
+                done(Outcome::Idle, false),
+            ),
+            // Disabled: nothing will happen.
+            (
+                json!({"disableStatus": {"state": "Disabled"}, "updateStatus": "none"}),
+                t(11),
+                done(Outcome::Disabled, false),
+            ),
+        ];
+        for (status, now, want) in cases {
+            let u = res(status.clone());
+            assert_eq!(
+                decide(&u, since, now, quiet_until),
+                want,
+                "{status} at {now}"
+            );
+        }
+    }
+}
