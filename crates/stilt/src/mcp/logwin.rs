@@ -140,17 +140,18 @@ impl Tail {
 /// Whether a line reads as an error. A failed command's own output is INFO (it is what the
 /// program printed); the ERROR line Stilt adds ("Command … failed") comes after it. So a line
 /// that says error/fatal/panic/failed in the program's words counts too, and the window starts
-/// at the program's first complaint rather than at Stilt's summary.
+/// at the program's first complaint rather than at Stilt's summary. Stilt's own "Running cmd:"
+/// echo is not a complaint, whatever words the command holds.
 pub fn looks_like_error(line: &LogLine) -> bool {
     use std::sync::OnceLock;
     static WORDS: OnceLock<Regex> = OnceLock::new();
     line.level == "ERROR"
-        || WORDS
+        || (!line.text.starts_with("Running cmd: ") && WORDS
             .get_or_init(|| {
                 Regex::new(r"(?i)(\berror\b|\berror\[|\bfatal\b|\bpanic(ked)?\b|\bfailed\b|\bexception\b|\bERR!)")
                     .expect("a valid pattern")
             })
-            .is_match(&line.text)
+            .is_match(&line.text))
 }
 
 /// Lines of one span around its first error: up to `before` lines ahead of it, the error line,
@@ -356,6 +357,7 @@ mod tests {
             ("INFO", "compiled with 0 errors", false),
             ("INFO", "no failures here", false),
             ("WARN", "deprecated flag", false),
+            ("INFO", "Running cmd: sh -c echo error; exit 1", false),
         ];
         for (level, text, want) in cases {
             assert_eq!(looks_like_error(&line("s", level, text)), want, "{text}");

@@ -307,29 +307,26 @@ fn wait_for_resource(client: &Client, args: &Map<String, Value>) -> Result<Answe
     let now = chrono::Utc::now();
     let since = now - chrono::Duration::seconds(lookback);
     let quiet_until = now + chrono::Duration::from_std(QUIET)?;
+    let mut confirm = wait::Confirm::default();
     loop {
         let ui = api::uiresource(client, resource)?;
         let decision = wait::decide(&ui, since, chrono::Utc::now(), quiet_until);
         let waited_ms = started.elapsed().as_millis() as u64;
-        match decision {
-            wait::Decision::Done { outcome, fresh } => {
-                return Ok(Answer::json(json!({
-                    "outcome": outcome,
-                    "fresh": fresh,
-                    "waitedMs": waited_ms,
-                    "resource": summary::summarize(&ui),
-                })));
-            }
-            wait::Decision::Wait if started.elapsed() >= timeout => {
-                return Ok(Answer::json(json!({
-                    "outcome": "timeout",
-                    "fresh": false,
-                    "waitedMs": waited_ms,
-                    "resource": summary::summarize(&ui),
-                })));
-            }
-            wait::Decision::Wait => std::thread::sleep(POLL),
+        let answer = |outcome: Value, fresh: bool| {
+            Answer::json(json!({
+                "outcome": outcome,
+                "fresh": fresh,
+                "waitedMs": waited_ms,
+                "resource": summary::summarize(&ui),
+            }))
+        };
+        if let Some((outcome, fresh)) = confirm.answer(decision, Instant::now()) {
+            return Ok(answer(json!(outcome), fresh));
         }
+        if started.elapsed() >= timeout {
+            return Ok(answer(json!("timeout"), false));
+        }
+        std::thread::sleep(POLL);
     }
 }
 

@@ -86,6 +86,36 @@ pub fn decide(
     }
 }
 
+/// A healthy answer must hold for a moment: right after an update the runtime status can still
+/// be the old server's (the new one is started just after the update is recorded). A failure
+/// is final at once. Fed one decision per look; says when to answer.
+#[derive(Debug, Default)]
+pub struct Confirm {
+    healthy_since: Option<std::time::Instant>,
+}
+
+/// How long a healthy state must hold.
+pub const HOLD: std::time::Duration = std::time::Duration::from_millis(1000);
+
+impl Confirm {
+    pub fn answer(&mut self, d: Decision, now: std::time::Instant) -> Option<(Outcome, bool)> {
+        match d {
+            Decision::Done {
+                outcome: Outcome::Healthy,
+                fresh,
+            } => {
+                let since = *self.healthy_since.get_or_insert(now);
+                (now - since >= HOLD).then_some((Outcome::Healthy, fresh))
+            }
+            Decision::Done { outcome, fresh } => Some((outcome, fresh)),
+            Decision::Wait => {
+                self.healthy_since = None;
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +221,30 @@ mod tests {
                 "{status} at {now}"
             );
         }
+    }
+
+    #[test]
+    fn healthy_must_hold_and_failure_is_at_once() {
+        let start = std::time::Instant::now();
+        let at = |ms| start + std::time::Duration::from_millis(ms);
+        let healthy = Decision::Done {
+            outcome: Outcome::Healthy,
+            fresh: true,
+        };
+        let mut c = Confirm::default();
+        assert_eq!(c.answer(healthy, at(0)), None);
+        assert_eq!(c.answer(healthy, at(500)), None);
+        // The new server is starting: the clock starts again.
+        assert_eq!(c.answer(Decision::Wait, at(700)), None);
+        assert_eq!(c.answer(healthy, at(900)), None);
+        assert_eq!(c.answer(healthy, at(1900)), Some((Outcome::Healthy, true)));
+        let failed = Decision::Done {
+            outcome: Outcome::Failed,
+            fresh: true,
+        };
+        assert_eq!(
+            Confirm::default().answer(failed, at(0)),
+            Some((Outcome::Failed, true))
+        );
     }
 }
