@@ -42,6 +42,12 @@ pub fn redact_yaml(text: &str) -> String {
                         }
                     }
                 }
+                // Client-side apply records the whole object, values included, here.
+                if let Some(Value::String(v)) = d.pointer_mut(
+                    "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
+                ) {
+                    *v = REDACTED.into();
+                }
             }
             crate::yaml::to_string(&d)
         })
@@ -56,7 +62,7 @@ mod tests {
 
     #[test]
     fn secret_values_in_applied_yaml_are_redacted() {
-        let yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2-long\ndata:\n  token: c3VwZXJzZWNyZXQ=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  mode: debug\n";
+        let yaml = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: |\n      {\"stringData\":{\"password\":\"hunter2-long\"}}\nstringData:\n  password: hunter2-long\ndata:\n  token: c3VwZXJzZWNyZXQ=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  mode: debug\n";
         let obj = json!({"kind": "KubernetesApply", "metadata": {"name": "db"},
             "spec": {"yaml": yaml}, "status": {"resultYAML": yaml}});
         let out = redact_object(obj);
