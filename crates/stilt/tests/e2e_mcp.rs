@@ -177,9 +177,11 @@ fn an_agent_works_the_dev_loop_over_mcp() {
          k8s_yaml('secret.yaml')\n\
          local_resource('greet', cmd='echo greeting-line; echo token=$(cat token.txt)', \
              serve_cmd='echo serving-greet; sleep 1000')\n\
-         local_resource('broken', cmd='echo preparing; echo \"broken.c:7: error: missing semicolon\"; echo after-the-error; exit 3')\n",
+         local_resource('broken', cmd='echo preparing; echo \"broken.c:7: error: missing semicolon\"; echo after-the-error; exit 3')\n\
+         local_resource('compile', cmd='cat src.txt; grep -q good src.txt', deps=['src.txt'])\n",
     );
     p.write("token.txt", SECRET);
+    p.write("src.txt", "good v1\n");
     p.write(
         "secret.yaml",
         &format!(
@@ -342,6 +344,26 @@ fn an_agent_works_the_dev_loop_over_mcp() {
         obj["spec"]["yaml"].as_str().unwrap().contains("redacted"),
         "{obj}"
     );
+
+    // An edit, then a wait: the update the edit caused, failed; another edit, healthy.
+    p.write("src.txt", "bad v2\n");
+    let (waited, _) = mcp.call("wait_for_resource", json!({"resource": "compile"}));
+    assert_eq!(waited["outcome"], "failed", "{waited}");
+    assert_eq!(waited["fresh"], true, "{waited}");
+    let (why, _) = mcp.call("explain_failure", json!({"resource": "compile"}));
+    assert!(
+        why["logLines"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("bad v2")),
+        "{why}"
+    );
+    p.write("src.txt", "good v3\n");
+    let (waited, _) = mcp.call("wait_for_resource", json!({"resource": "compile"}));
+    assert_eq!(waited["outcome"], "healthy", "{waited}");
+    assert_eq!(waited["fresh"], true, "{waited}");
+    let (why, _) = mcp.call("explain_failure", json!({"resource": "compile"}));
+    assert_eq!(why["failingNow"], false, "the failure is fixed: {why}");
 
     // Mutations are refused read-only, and nothing happens.
     let (refused, line) = mcp.request(

@@ -68,14 +68,14 @@ pub const TOOLS: &[ToolDef] = &[
     },
     ToolDef {
         name: "wait_for_resource",
-        description: "After an edit (or a trigger), wait until the resource's next update has finished and it is healthy or failed. An update that started up to lookback_seconds before the call counts. If no update comes while the resource sits settled for a few seconds, returns its current state with fresh=false. Returns outcome (healthy, failed, disabled, idle or timeout) and the resource's status.",
+        description: "Call right after an edit (or a trigger): waits until the edit's update (the one running now, else the next one to start) has finished and the resource is healthy or failed. If no update comes while the resource sits settled for a few seconds (it already finished, or the edit does not affect this resource), returns the current state with fresh=false. Returns outcome (healthy, failed, disabled, idle or timeout), fresh, and the resource's status.",
         mutating: false,
         schema: || {
             object_schema(
                 json!({
                     "resource": {"type": "string", "description": RESOURCE},
                     "timeout_seconds": {"type": "integer", "description": "Give up after this long: default 60, at most 600."},
-                    "lookback_seconds": {"type": "integer", "description": "An update that started this long before the call counts as the edit's: default 5."}
+                    "lookback_seconds": {"type": "integer", "description": "Also count an update that started up to this long before the call (default 0)."}
                 }),
                 &["resource"],
             )
@@ -301,15 +301,15 @@ fn wait_for_resource(client: &Client, args: &Map<String, Value>) -> Result<Answe
     let timeout =
         Duration::from_secs(logwin::clamp_count(opt_int(args, "timeout_seconds")?, 60, 600) as u64);
     let lookback = opt_int(args, "lookback_seconds")?
-        .unwrap_or(5)
+        .unwrap_or(0)
         .clamp(0, 3600);
     let started = Instant::now();
     let now = chrono::Utc::now();
-    let since = now - chrono::Duration::seconds(lookback);
+    let mut ui = api::uiresource(client, resource)?;
+    let since = wait::since(&ui, now, chrono::Duration::seconds(lookback));
     let quiet_until = now + chrono::Duration::from_std(QUIET)?;
     let mut confirm = wait::Confirm::default();
     loop {
-        let ui = api::uiresource(client, resource)?;
         let decision = wait::decide(&ui, since, chrono::Utc::now(), quiet_until);
         let waited_ms = started.elapsed().as_millis() as u64;
         let answer = |outcome: Value, fresh: bool| {
@@ -327,6 +327,7 @@ fn wait_for_resource(client: &Client, args: &Map<String, Value>) -> Result<Answe
             return Ok(answer(json!("timeout"), false));
         }
         std::thread::sleep(POLL);
+        ui = api::uiresource(client, resource)?;
     }
 }
 

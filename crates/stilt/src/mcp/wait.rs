@@ -2,12 +2,13 @@
 //! (pure; the tool polls).
 //!
 //! An edit is seen by the file watcher within a moment and shows as pending changes, then as a
-//! running update. So the wait is for an update that started at or after `since` (the call's
-//! time minus a short look-back, so an update the edit already started counts) and for the
-//! resource to settle after it: nothing running, pending, queued or waiting, and a runtime that
-//! is no longer starting. If no such update appears while the resource sits settled for a quiet
-//! period (the edit did not touch it, or it is a manual resource), the current state is the
-//! answer, marked as not fresh.
+//! running update. So the wait is for the edit's update — the one running when the call
+//! arrives, else the next one to start (`since`; an optional look-back lets older ones count) —
+//! and for the resource to settle after it: nothing running, pending, queued or waiting, and a
+//! runtime that is no longer starting. An update that finished before the call does not count
+//! by default: it may be the one before the edit. If no update comes while the resource sits
+//! settled for a quiet period (the edit's update already finished, the edit did not touch this
+//! resource, or it is a manual one), the current state is the answer, marked as not fresh.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,6 +31,19 @@ pub enum Decision {
     Wait,
     /// Done: the outcome, and whether it comes from an update that started after `since`.
     Done { outcome: Outcome, fresh: bool },
+}
+
+/// Updates that started at or after this count as the edit's: the call's time less the
+/// look-back, or the start of the update running at the call, whichever is earlier.
+pub fn since(ui: &UIResource, call: DateTime<Utc>, lookback: chrono::Duration) -> DateTime<Utc> {
+    let running = ui
+        .status
+        .as_ref()
+        .and_then(|s| s.current_build.as_ref())
+        .and_then(|b| b.start_time)
+        .map(|t| t.0);
+    let back = call - lookback;
+    running.map_or(back, |r| r.min(back))
 }
 
 /// Runtime statuses that mean "still starting": wait for them to become ok or error.
@@ -219,6 +233,29 @@ mod tests {
                 decide(&u, since, now, quiet_until),
                 want,
                 "{status} at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_edits_update_is_the_running_one_or_the_next() {
+        let call = t(30);
+        let running = res(
+            json!({"currentBuild": {"spanID": "b", "startTime": "2026-01-01T00:00:28.000000Z"}}),
+        );
+        let idle = res(json!({"updateStatus": "ok"}));
+        // (resource, look-back seconds) → since
+        let cases = [
+            (&idle, 0, t(30)),
+            (&idle, 5, t(25)),
+            (&running, 0, t(28)),
+            (&running, 10, t(20)),
+        ];
+        for (u, back, want) in cases {
+            assert_eq!(
+                since(u, call, chrono::Duration::seconds(back)),
+                want,
+                "{back}"
             );
         }
     }
