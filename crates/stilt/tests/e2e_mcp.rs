@@ -388,6 +388,18 @@ fn an_agent_works_the_dev_loop_over_mcp() {
     );
     assert!(mcp.close().success());
 
+    // --port picks the instance, as for `stilt get`: there is none on another port.
+    let other = free_port().to_string();
+    let mut elsewhere = McpClient::spawn(p.cmd(&["--port", &other, "mcp"]));
+    elsewhere.initialize();
+    let (resp, line) = elsewhere.request(
+        "tools/call",
+        json!({"name": "list_resources", "arguments": {}}),
+    );
+    assert_eq!(resp["result"]["isError"], true, "{line}");
+    assert!(line.contains(&format!("stilt-{other}")), "{line}");
+    assert!(elsewhere.close().success());
+
     // With --allow-mutations: trigger, then wait for the new run to be healthy.
     let mut mcp = McpClient::spawn(p.cmd(&["--port", &port_arg, "mcp", "--allow-mutations"]));
     mcp.initialize();
