@@ -178,7 +178,8 @@ fn an_agent_works_the_dev_loop_over_mcp() {
          local_resource('greet', cmd='echo greeting-line; echo token=$(cat token.txt)', \
              serve_cmd='echo serving-greet; sleep 1000')\n\
          local_resource('broken', cmd='echo preparing; echo \"broken.c:7: error: missing semicolon\"; echo after-the-error; exit 3')\n\
-         local_resource('compile', cmd='cat src.txt; grep -q good src.txt', deps=['src.txt'])\n",
+         local_resource('compile', cmd='cat src.txt; grep -q good src.txt', deps=['src.txt'])\n\
+         local_resource('crashy', serve_cmd='echo server-starting; echo \"FATAL: port 9 is taken\"; exit 1')\n",
     );
     p.write("token.txt", SECRET);
     p.write("src.txt", "good v1\n");
@@ -193,7 +194,7 @@ fn an_agent_works_the_dev_loop_over_mcp() {
     let _up = p.spawn_up(&["up", "--stream", "--port", &port_arg], &[]);
     wait_until(
         Duration::from_secs(60),
-        "greet ok and broken failed",
+        "greet ok, broken failed, compile ok, crashy crashed",
         || {
             let ok = p.get_json("uiresource", "greet").is_some_and(|u| {
                 u["status"]["updateStatus"] == "ok" && u["status"]["runtimeStatus"] == "ok"
@@ -306,6 +307,18 @@ fn an_agent_works_the_dev_loop_over_mcp() {
         "{why}"
     );
     assert!(why["update"]["durationMs"].is_i64(), "{why}");
+
+    // A server that crashed after a good update: its newest runtime complaint.
+    let (why, _) = mcp.call("explain_failure", json!({"resource": "crashy"}));
+    assert_eq!(why["failure"], "runtime", "{why}");
+    assert_eq!(why["errorLine"], "FATAL: port 9 is taken", "{why}");
+    assert!(
+        why["logLines"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("server-starting")),
+        "{why}"
+    );
 
     // Objects, as JSON and YAML; the applied Secret's value stays out.
     let (cmd, _) = mcp.call(

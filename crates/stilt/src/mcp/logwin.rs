@@ -234,10 +234,18 @@ impl ErrorWindow {
     }
 }
 
-/// A window of the newest lines with the newest error-looking one marked (a runtime failure:
-/// the server's or pod's latest complaint matters, not its first).
-pub fn newest_error_window(lines: Vec<LogLine>) -> Window {
-    let error_index = lines.iter().rposition(looks_like_error);
+/// A runtime failure's window: the newest runtime lines, with the first error of the current
+/// run marked (the program's own complaint before Stilt's "Process exited" summary). A run starts
+/// at Stilt's newest "Running cmd:" line; pod logs have no such line, so the window's first error.
+pub fn runtime_window(lines: Vec<LogLine>) -> Window {
+    let run_start = lines
+        .iter()
+        .rposition(|l| l.text.starts_with("Running cmd: "))
+        .unwrap_or(0);
+    let error_index = lines[run_start..]
+        .iter()
+        .position(looks_like_error)
+        .map(|i| i + run_start);
     Window {
         span_lines: lines.len(),
         lines,
@@ -405,21 +413,45 @@ mod tests {
     }
 
     #[test]
-    fn a_runtime_window_marks_the_newest_error() {
-        let lines = [
-            "started",
-            "error: db down",
-            "retrying",
-            "Error: db down again",
-            "waiting",
-        ]
-        .map(|t| line("cmd:web:serve", "INFO", t))
-        .to_vec();
-        assert_eq!(newest_error_window(lines).error_index, Some(3));
-        assert_eq!(
-            newest_error_window(vec![line("s", "INFO", "fine")]).error_index,
-            None
-        );
+    fn a_runtime_window_marks_the_first_error_of_the_current_run() {
+        let w = |texts: &[&str]| {
+            runtime_window(
+                texts
+                    .iter()
+                    .map(|t| line("cmd:web:serve", "INFO", t))
+                    .collect(),
+            )
+        };
+        // (lines, index of the marked error)
+        let cases: [(&[&str], Option<usize>); 4] = [
+            (
+                &[
+                    "Running cmd: x",
+                    "error: old run",
+                    "Running cmd: x",
+                    "starting",
+                    "FATAL: port taken",
+                    "Process exited with code 1",
+                ],
+                Some(4),
+            ),
+            // A pod's log: no run marker, the window's first error.
+            (
+                &[
+                    "started",
+                    "error: db down",
+                    "retrying",
+                    "Error: db down again",
+                ],
+                Some(1),
+            ),
+            (&["fine"], None),
+            // The current run has no complaint of its own: nothing older is blamed.
+            (&["error: old", "Running cmd: x", "listening"], None),
+        ];
+        for (texts, want) in cases {
+            assert_eq!(w(texts).error_index, want, "{texts:?}");
+        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub const TOOLS: &[ToolDef] = &[
     },
     ToolDef {
         name: "explain_failure",
-        description: "Explain a resource's last failure: the log lines around the first error of the last failed update, the update's error, duration and stage timings, and the recent update history. For a resource whose update succeeded but whose server/pod fails, the newest runtime log lines.",
+        description: "Explain a resource's last failure: the log lines around the first error of the last failed update, the update's error, duration and stage timings, and the recent update history. For a resource whose update succeeded but whose server or pod fails, the newest runtime log lines with the current run's first error.",
         mutating: false,
         schema: || {
             object_schema(
@@ -350,7 +350,7 @@ fn explain_failure(client: &Client, args: &Map<String, Value>) -> Result<Answer>
                 }
                 true
             })?;
-            Some(logwin::newest_error_window(tail.lines.into()))
+            Some(logwin::runtime_window(tail.lines.into()))
         }
         failure::Target::None => None,
     };
