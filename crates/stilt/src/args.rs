@@ -82,6 +82,9 @@ pub enum Command {
         #[command(subcommand)]
         what: Dump,
     },
+    /// Serve the Model Context Protocol on stdio for coding agents: resources, logs, objects,
+    /// waits and failure explanations of the running Stilt (read-only unless --allow-mutations).
+    Mcp(McpArgs),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -378,6 +381,14 @@ pub struct WaitArgs {
     pub selector: Option<String>,
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct McpArgs {
+    /// Also offer the tools that change the running Stilt: trigger, enable and disable a
+    /// resource (without it they are not listed and a call to them is refused).
+    #[arg(long)]
+    pub allow_mutations: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -59,23 +59,36 @@ fn patch_configmap(client: &Client, name: &str, data: Value) -> Result<()> {
 
 pub fn trigger(a: ResourcesArgs) -> Result<ExitCode> {
     let client = Client::from_home()?;
-    let all = resource_names(&client)?;
-    check_exists(&all, &a.resources)?;
-    let data: serde_json::Map<String, Value> = a
-        .resources
-        .iter()
-        .map(|r| (r.clone(), json!("manual")))
-        .collect();
-    patch_configmap(&client, TRIGGER_QUEUE, Value::Object(data))?;
+    trigger_with(&client, &a.resources)?;
     for r in &a.resources {
         println!("Triggered {r}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Queues an update of each resource (the `tilt-trigger-queue` ConfigMap); shared with `stilt mcp`.
+pub fn trigger_with(client: &Client, resources: &[String]) -> Result<()> {
+    let all = resource_names(client)?;
+    check_exists(&all, resources)?;
+    let data: serde_json::Map<String, Value> = resources
+        .iter()
+        .map(|r| (r.clone(), json!("manual")))
+        .collect();
+    patch_configmap(client, TRIGGER_QUEUE, Value::Object(data))
+}
+
 pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
     let client = Client::from_home()?;
-    let all = resource_names(&client)?;
+    for (n, off) in toggle_with(&client, &a, disable)? {
+        println!("{} {n}", if off { "Disabled" } else { "Enabled" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Enables or disables resources (their `<resource>-disable` ConfigMaps) and returns what it
+/// wrote; shared with `stilt mcp`.
+pub fn toggle_with(client: &Client, a: &ToggleArgs, disable: bool) -> Result<Vec<(String, bool)>> {
+    let all = resource_names(client)?;
     let mut names: BTreeSet<String> = a.resources.iter().cloned().collect();
     check_exists(&all, &a.resources)?;
     let user_resources = all
@@ -123,15 +136,15 @@ pub fn toggle(a: ToggleArgs, disable: bool) -> Result<ExitCode> {
         .filter(|u| u["metadata"]["name"] != TILTFILE_RESOURCE)
         .filter_map(|u| u["metadata"]["name"].as_str().map(str::to_string))
         .collect();
-    for (n, off) in toggles(&names, &all_names, disable, a.only) {
+    let written = toggles(&names, &all_names, disable, a.only);
+    for (n, off) in &written {
         patch_configmap(
-            &client,
-            &disable_configmap(&n),
-            json!({stilt_api::DISABLE_KEY: if off { "true" } else { "false" }}),
+            client,
+            &disable_configmap(n),
+            json!({stilt_api::DISABLE_KEY: if *off { "true" } else { "false" }}),
         )?;
-        println!("{} {n}", if off { "Disabled" } else { "Enabled" });
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(written)
 }
 
 /// What `stilt enable/disable` writes: (resource, disabled) for the chosen names, and with

@@ -17,6 +17,7 @@ mod kubectx;
 mod loader;
 mod logs;
 mod manifest;
+mod mcp;
 mod objects;
 mod print;
 mod run;
@@ -92,5 +93,6 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
         Explain(a) => explain::explain(a),
         Dump { what } => dump::dump(what),
         Doctor => doctor::doctor(),
+        Mcp(a) => mcp::mcp(a),
     }
 }
