@@ -161,6 +161,41 @@ impl BuildRequest {
         }
     }
 
+    /// A digest of everything that decides what this build produces: the context as it would be
+    /// sent, the Dockerfile and every option. `None` when the result may differ with the same
+    /// inputs (`pull`, `no_cache`, secrets read at build time, an SSH agent): such a build must run.
+    pub fn input_digest(&self) -> crate::Result<Option<String>> {
+        use sha2::Digest;
+        if self.pull || self.no_cache || !self.secrets.is_empty() || !self.ssh.is_empty() {
+            return Ok(None);
+        }
+        let dockerfile = match &self.dockerfile {
+            DockerfileSource::Contents(c) => c.clone(),
+            DockerfileSource::Path(p) => std::fs::read_to_string(p)
+                .map_err(|e| crate::DockerError::io(format!("reading {}", p.display()), e))?,
+        };
+        let options = format!(
+            "{:?}",
+            (
+                &self.image_ref,
+                &dockerfile,
+                &self.build_args,
+                &self.target,
+                &self.extra_tags,
+                &self.labels,
+                &self.network,
+                &self.platform,
+                &self.extra_hosts,
+                &self.cache_from,
+            )
+        );
+        let context = crate::tarball::context_digest(&self.context, &self.dockerfile)?;
+        let mut h = sha2::Sha256::new();
+        h.update(options.as_bytes());
+        h.update(context.as_bytes());
+        Ok(Some(crate::tarball::hex(&h.finalize())))
+    }
+
     pub fn dockerfile_contents(mut self, contents: impl Into<String>) -> Self {
         self.dockerfile = DockerfileSource::Contents(contents.into());
         self

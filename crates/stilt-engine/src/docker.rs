@@ -140,12 +140,6 @@ pub async fn build_image(
                 .build_start_time = Some(started)
         });
     }
-    ctx.logs.line(
-        resource,
-        span,
-        Level::Info,
-        &format!("Building Dockerfile: [{}]", di.spec.r#ref),
-    );
     let mut context = BuildContext::new(PathBuf::from(&di.spec.context));
     context.filter = context_filter(&di.spec)?;
     let mut req = BuildRequest::new(di.spec.r#ref.clone(), context);
@@ -170,19 +164,53 @@ pub async fn build_image(
     req.cache_from = di.spec.cache_from.clone();
     req.secrets = di.spec.secrets.clone();
     req.ssh = di.spec.ssh_agent_configs.clone();
-    let result = docker.build(req, Some(log_sink(ctx, resource, span))).await;
-    let finished = MicroTime::now();
-    match result {
-        Ok(built) => {
+    let digest = input_digest(&req).await;
+    let reused = match &digest {
+        Some(d) => reusable_image(ctx, docker.as_ref(), d).await,
+        None => None,
+    };
+    let result = match reused {
+        Some(image) => {
             ctx.logs.line(
                 resource,
                 span,
                 Level::Info,
-                &format!("Built image {}", built.tagged_ref),
+                &format!("Inputs unchanged since image {image} was built: not rebuilding"),
             );
+            let mut tagged = Ok(image.clone());
+            for extra in &di.spec.extra_tags {
+                if let Err(e) = docker.tag(&image, extra).await {
+                    tagged = Err(e);
+                    break;
+                }
+            }
+            tagged
+        }
+        None => {
+            ctx.logs.line(
+                resource,
+                span,
+                Level::Info,
+                &format!("Building Dockerfile: [{}]", di.spec.r#ref),
+            );
+            let built = docker
+                .build(req, Some(log_sink(ctx, resource, span)))
+                .await
+                .map(|b| b.tagged_ref);
+            if let (Ok(image), Some(d)) = (&built, &digest) {
+                ctx.images.record(d, image);
+            }
+            built
+        }
+    };
+    let finished = MicroTime::now();
+    match result {
+        Ok(built) => {
+            ctx.logs
+                .line(resource, span, Level::Info, &format!("Built image {built}"));
             write_status::<DockerImage>(ctx, &name, |o| {
                 o.status = Some(DockerImageStatus {
-                    r#ref: built.tagged_ref.clone(),
+                    r#ref: built.clone(),
                     completed: Some(DockerImageStateCompleted {
                         error: String::new(),
                         started_at: started,
@@ -194,14 +222,14 @@ pub async fn build_image(
             for im in &di.spec.image_maps {
                 write_status::<ImageMap>(ctx, im, |o| {
                     o.status = Some(ImageMapStatus {
-                        image: built.tagged_ref.clone(),
-                        image_from_local: built.tagged_ref.clone(),
+                        image: built.clone(),
+                        image_from_local: built.clone(),
                         image_from_cluster: String::new(),
                         build_start_time: Some(started),
                     });
                 });
             }
-            Ok(built.tagged_ref)
+            Ok(built)
         }
         Err(e) => {
             let msg = format!("Image build failed: {e}");
@@ -219,6 +247,30 @@ pub async fn build_image(
             Err(msg)
         }
     }
+}
+
+/// The digest of a build's inputs (the context walk runs off the async threads); `None` when the
+/// build must run anyway.
+async fn input_digest(req: &BuildRequest) -> Option<String> {
+    let req = req.clone();
+    match tokio::task::spawn_blocking(move || req.input_digest()).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            tracing::debug!("no input digest ({e}): building");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The image an earlier build with the same inputs produced, if the engine still has it.
+async fn reusable_image(
+    ctx: &Ctx,
+    docker: &dyn stilt_docker::DockerClient,
+    digest: &str,
+) -> Option<String> {
+    let image = ctx.images.find(digest)?;
+    docker.image_exists(&image).await.ok()?.then_some(image)
 }
 
 /// Builds, in order, the images a resource needs (its ImageMaps' DockerImages).

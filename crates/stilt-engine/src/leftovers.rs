@@ -84,6 +84,11 @@ impl Leftovers {
         Ok(Arc::new(me))
     }
 
+    /// The folder of the record (`$STILT_HOME/instances`), where other per-home records live.
+    pub fn dir(&self) -> Option<&Path> {
+        self.path.as_deref()?.parent()
+    }
+
     /// A process group with leader `pid` started.
     pub fn started(&self, pid: i32, command: &str) {
         if self.path.is_none() || pid <= 0 {

@@ -32,6 +32,7 @@ pub mod echo;
 pub mod extension;
 pub mod extensionrepo;
 pub mod filewatch;
+pub mod imagecache;
 pub mod imagedeps;
 pub mod k8s;
 pub mod leftovers;
@@ -79,6 +80,8 @@ pub struct Ctx {
     pub leftovers: Arc<leftovers::Leftovers>,
     /// Where git extension repos are cloned (`$STILT_HOME/tilt_modules`).
     pub ext_cache: stilt_extrepo::Cache,
+    /// Images built before, by input digest (reused instead of rebuilt).
+    pub images: Arc<imagecache::BuiltImages>,
 }
 
 /// Settings of an engine.
@@ -118,6 +121,9 @@ impl Engine {
             k8s: cfg.k8s,
             echo: Default::default(),
             docker_channels: Default::default(),
+            images: Arc::new(imagecache::BuiltImages::at(
+                cfg.leftovers.dir().map(|d| d.join("images.json")),
+            )),
             leftovers: cfg.leftovers,
             ext_cache: cfg.ext_cache,
         };

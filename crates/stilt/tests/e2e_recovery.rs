@@ -250,4 +250,15 @@ fn after_a_kill_9_an_unchanged_deployment_is_adopted_not_redeployed() {
     );
     assert_eq!(pods(), before, "the same pod, never replaced");
     assert_eq!(generation(), gen_before, "the Deployment was not changed");
+    let log = second.log_text();
+    assert!(
+        log.contains("Inputs unchanged since image stilt-e2e-adopt:tilt-")
+            && !log.contains("Building Dockerfile"),
+        "the unchanged image was adopted, not rebuilt:\n{log}"
+    );
+    // A changed input is built as ever.
+    p.write("www/index.html", "changed\n");
+    wait_until(Duration::from_secs(60), "the edit rebuilt", || {
+        second.log_text().contains("Building Dockerfile")
+    });
 }

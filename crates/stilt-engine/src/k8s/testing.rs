@@ -24,6 +24,7 @@ pub(crate) fn ctx_with_adapters(k8s: super::K8sAdapters) -> Ctx {
         echo: Default::default(),
         docker_channels: Default::default(),
         leftovers: crate::leftovers::Leftovers::disabled(),
+        images: Arc::new(crate::imagecache::BuiltImages::disabled()),
         ext_cache: stilt_extrepo::Cache::new(std::env::temp_dir().join("stilt-test-tilt-modules")),
     }
 }
