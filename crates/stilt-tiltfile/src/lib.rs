@@ -25,6 +25,7 @@
 mod assemble;
 mod builtins;
 mod convert;
+pub mod editor;
 mod eval;
 pub mod host;
 mod model;
@@ -34,6 +35,7 @@ pub mod version;
 mod whileloop;
 mod yaml;
 
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::path::PathBuf;
@@ -42,6 +44,7 @@ pub use assemble::ResourceInfo;
 pub use assemble::ResourceType;
 pub use assemble::is_dev_cluster;
 pub use host::DirEntry;
+pub use host::CheckHost;
 pub use host::FakeHost;
 pub use host::HostCommand;
 pub use host::HostEnv;
@@ -89,6 +92,9 @@ pub struct LoadRequest<'a> {
     pub argv: Vec<String>,
     /// Once set, evaluation stops at the next statement with an error naming where it was.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Never touch the network: a git extension repo is used only when its copy is already in
+    /// `ext_cache`, else `load('ext://…')` fails saying so (the language server's checks).
+    pub offline: bool,
 }
 
 impl<'a> LoadRequest<'a> {
@@ -106,6 +112,7 @@ impl<'a> LoadRequest<'a> {
             watch: true,
             argv: vec![],
             cancel: None,
+            offline: false,
         }
     }
 }
@@ -124,6 +131,8 @@ pub struct TiltfileResult {
     pub logs: String,
     pub settings: Settings,
     pub timings: LoadTimings,
+    /// Where each `load('ext://…')` went: the load string → the extension's Tiltfile.
+    pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
 /// How long each phase of the load took.
@@ -160,6 +169,8 @@ pub struct LoadError {
     /// Secret values the load saw before it failed (empty when `secret_settings` disabled
     /// scrubbing), so its log can still be redacted.
     pub secrets: Vec<(String, String)>,
+    /// Where each `load('ext://…')` resolved before the load failed.
+    pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
 /// Evaluate a Tiltfile.
@@ -183,6 +194,7 @@ pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
                 logs: String::new(),
                 warnings: vec![],
                 secrets: vec![],
+                ext_paths: BTreeMap::new(),
             })
         }
     }
@@ -215,6 +227,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         cancel: req.cancel.clone(),
+        offline: req.offline,
     };
     let c = eval::Ctx::new(req.host, info);
     // .tiltignore next to the main Tiltfile: always a config file, global ignore patterns.
@@ -241,6 +254,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             logs: std::mem::take(&mut st.logs),
             settings: st.settings.clone(),
             timings,
+            ext_paths: std::mem::take(&mut st.ext_paths),
         }),
         Err((message, location)) => Err(LoadError {
             message,
@@ -253,6 +267,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             } else {
                 vec![]
             },
+            ext_paths: std::mem::take(&mut st.ext_paths),
         }),
     }
 }

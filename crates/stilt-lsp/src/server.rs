@@ -1,0 +1,340 @@
+//! The JSON-RPC front: the editor talks to this loop over stdio; starlark_lsp's server runs on a
+//! thread behind an in-memory connection and gets every message except those Stilt answers
+//! itself: signature help, completion after `namespace.` and hover over namespaced builtins
+//! (starlark_lsp only knows top-level names). `didSave` becomes a `didChange` with the saved
+//! text (starlark_lsp re-checks on change only), and the `initialize` answer gains the
+//! capabilities Stilt adds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lsp_server::Connection;
+use lsp_server::Message;
+use lsp_server::Notification;
+use lsp_server::Request;
+use lsp_server::RequestId;
+use lsp_server::Response;
+use serde_json::Value;
+use serde_json::json;
+
+use crate::check::CheckConfig;
+use crate::context::TiltContext;
+use crate::docs::Builtins;
+use crate::text;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("language server I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("language server: {0}")]
+    Server(String),
+}
+
+/// Serve on stdin/stdout until the editor says `exit` (or closes stdin).
+pub fn serve_stdio(check: CheckConfig) -> Result<(), ServeError> {
+    let (client, io_threads) = Connection::stdio();
+    serve(client, check)?;
+    io_threads.join()?;
+    Ok(())
+}
+
+/// Open documents' text (what signature help and member completion read).
+#[derive(Default)]
+struct Documents {
+    text: HashMap<String, (String, Option<i64>)>,
+}
+
+impl Documents {
+    fn get(&self, uri: &str) -> Option<&str> {
+        self.text.get(uri).map(|(t, _)| t.as_str())
+    }
+}
+
+/// Serve over `client` (stdio, or a test's in-memory connection).
+pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
+    let builtins = Arc::new(Builtins::from_loader());
+    let (front, back) = Connection::memory();
+    let ctx = TiltContext::new(builtins.clone(), check);
+    let backend = std::thread::Builder::new()
+        .name("starlark-lsp".into())
+        .spawn(move || {
+            starlark_lsp::server::server_with_connection(back, ctx).map_err(|e| e.to_string())
+        })?;
+
+    let init_id: Arc<std::sync::Mutex<Option<RequestId>>> = Default::default();
+    let to_client = client.sender.clone();
+    let from_backend = front.receiver.clone();
+    let init = init_id.clone();
+    let pump = std::thread::Builder::new()
+        .name("lsp-to-client".into())
+        .spawn(move || {
+            for msg in from_backend {
+                let msg = match msg {
+                    Message::Response(mut r)
+                        if init.lock().unwrap().as_ref().is_some_and(|id| *id == r.id) =>
+                    {
+                        if let Some(result) = r.result.as_mut() {
+                            add_capabilities(result);
+                        }
+                        Message::Response(r)
+                    }
+                    m => m,
+                };
+                if to_client.send(msg).is_err() {
+                    break;
+                }
+            }
+        })?;
+
+    let mut docs = Documents::default();
+    for msg in &client.receiver {
+        match msg {
+            Message::Request(req) => {
+                if req.method == "initialize" {
+                    *init_id.lock().unwrap() = Some(req.id.clone());
+                }
+                if let Some(result) = answer(&builtins, &docs, &req) {
+                    let _ = client.sender.send(Message::Response(Response {
+                        id: req.id,
+                        result: Some(result),
+                        error: None,
+                    }));
+                } else if BACKEND_REQUESTS.contains(&req.method.as_str()) {
+                    forward(&front, Message::Request(req));
+                } else {
+                    // starlark_lsp leaves other requests unanswered; a client would wait.
+                    let _ = client.sender.send(Message::Response(Response::new_err(
+                        req.id,
+                        lsp_server::ErrorCode::MethodNotFound as i32,
+                        format!("stilt lsp does not handle {}", req.method),
+                    )));
+                }
+            }
+            Message::Notification(n) => {
+                let exit = n.method == "exit";
+                if let Some(n) = track(&mut docs, n) {
+                    forward(&front, Message::Notification(n));
+                }
+                if exit {
+                    break;
+                }
+            }
+            m @ Message::Response(_) => forward(&front, m),
+        }
+    }
+    drop(front);
+    let served = backend
+        .join()
+        .map_err(|_| ServeError::Server("the starlark server panicked".into()))?;
+    let _ = pump.join();
+    drop(client);
+    served.map_err(ServeError::Server)
+}
+
+/// The requests starlark_lsp answers.
+const BACKEND_REQUESTS: &[&str] = &[
+    "initialize",
+    "shutdown",
+    "textDocument/definition",
+    "textDocument/completion",
+    "textDocument/hover",
+    "starlark/fileContents",
+];
+
+fn forward(front: &Connection, m: Message) {
+    // A closed backend ends the loop through the client's exit/closed stdin.
+    let _ = front.sender.send(m);
+}
+
+/// Signature help (trigger characters `(` and `,`) and saves with their text.
+fn add_capabilities(result: &mut Value) {
+    let caps = &mut result["capabilities"];
+    caps["signatureHelpProvider"] = json!({
+        "triggerCharacters": ["(", ","],
+        "retriggerCharacters": ["="],
+    });
+    caps["textDocumentSync"] = json!({
+        "openClose": true,
+        "change": 1,
+        "save": { "includeText": true },
+    });
+    caps["completionProvider"] = json!({ "triggerCharacters": ["."] });
+    result["serverInfo"] = json!({ "name": "stilt", "version": env!("CARGO_PKG_VERSION") });
+}
+
+/// Keep the open documents' text; a save is passed on as a change (re-check with the saved
+/// text). Returns the notification for the backend, if any.
+fn track(docs: &mut Documents, mut n: Notification) -> Option<Notification> {
+    let uri = n.params["textDocument"]["uri"].as_str().map(str::to_owned);
+    let version = n.params["textDocument"]["version"].as_i64();
+    match (n.method.as_str(), uri) {
+        ("textDocument/didOpen", Some(uri)) => {
+            let t = n.params["textDocument"]["text"].as_str().unwrap_or("");
+            docs.text.insert(uri, (t.to_owned(), version));
+        }
+        ("textDocument/didChange", Some(uri)) => {
+            // Full sync: the last change holds the whole text.
+            if let Some(t) = n.params["contentChanges"]
+                .as_array()
+                .and_then(|c| c.last())
+                .and_then(|c| c["text"].as_str())
+            {
+                docs.text.insert(uri, (t.to_owned(), version));
+            }
+        }
+        ("textDocument/didClose", Some(uri)) => {
+            docs.text.remove(&uri);
+        }
+        ("textDocument/didSave", Some(uri)) => {
+            let saved = n.params["text"].as_str().map(str::to_owned);
+            let entry = docs.text.entry(uri.clone()).or_default();
+            if let Some(t) = saved {
+                entry.0 = t;
+            }
+            n = Notification {
+                method: "textDocument/didChange".into(),
+                params: json!({
+                    "textDocument": { "uri": uri, "version": entry.1.unwrap_or(0) },
+                    "contentChanges": [{ "text": entry.0 }],
+                }),
+            };
+        }
+        _ => {}
+    }
+    Some(n)
+}
+
+/// The requests Stilt answers itself (`None`: starlark_lsp's).
+fn answer(builtins: &Builtins, docs: &Documents, req: &Request) -> Option<Value> {
+    let p = &req.params;
+    let at = || -> Option<(&str, usize)> {
+        let text = docs.get(p["textDocument"]["uri"].as_str()?)?;
+        let line = p["position"]["line"].as_u64()? as u32;
+        let character = p["position"]["character"].as_u64()? as u32;
+        Some((text, text::offset_of(text, line, character)))
+    };
+    if req.method == "textDocument/signatureHelp" {
+        // Always answered: `null` when the cursor is in no builtin's call.
+        let help = at()
+            .and_then(|(text, cursor)| text::call_at(text, cursor))
+            .and_then(|s| builtins.signature_help(&s));
+        return Some(serde_json::to_value(help).unwrap_or(Value::Null));
+    }
+    let (text, cursor) = at()?;
+    match req.method.as_str() {
+        "textDocument/completion" => {
+            let (ns, partial) = text::member_prefix(text, cursor)?;
+            let items = builtins.member_completions(&ns, &partial)?;
+            serde_json::to_value(items).ok()
+        }
+        "textDocument/hover" => {
+            let (word, range) = text::dotted_at(text, cursor)?;
+            if !word.contains('.') {
+                return None;
+            }
+            let doc = builtins.hover(&word)?;
+            let (sl, sc) = text::position_of(text, range.start);
+            let (el, ec) = text::position_of(text, range.end);
+            Some(json!({
+                "contents": { "kind": "markdown", "value": doc },
+                "range": {
+                    "start": { "line": sl, "character": sc },
+                    "end": { "line": el, "character": ec },
+                },
+            }))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, text_uri: &str, line: u32, character: u32) -> Request {
+        Request {
+            id: RequestId::from(1),
+            method: method.into(),
+            params: json!({
+                "textDocument": { "uri": text_uri },
+                "position": { "line": line, "character": character },
+            }),
+        }
+    }
+
+    #[test]
+    fn stilt_answers_signatures_members_and_dotted_hovers_and_forwards_the_rest() {
+        let b = Builtins::from_loader();
+        let mut docs = Documents::default();
+        let text = "docker_build('img', \nx = os.path.jo\nk8s_res\nos.getcwd()\n";
+        track(
+            &mut docs,
+            Notification {
+                method: "textDocument/didOpen".into(),
+                params: json!({"textDocument": {"uri": "file:///t/Tiltfile", "version": 1, "text": text}}),
+            },
+        );
+        let u = "file:///t/Tiltfile";
+        let sig = answer(&b, &docs, &req("textDocument/signatureHelp", u, 0, 20)).unwrap();
+        assert_eq!(sig["activeParameter"], 1, "{sig}");
+        let members = answer(&b, &docs, &req("textDocument/completion", u, 1, 14)).unwrap();
+        assert!(
+            members
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["label"] == "join"),
+            "{members}"
+        );
+        // A plain name is starlark_lsp's to complete.
+        assert!(answer(&b, &docs, &req("textDocument/completion", u, 2, 7)).is_none());
+        let hover = answer(&b, &docs, &req("textDocument/hover", u, 3, 5)).unwrap();
+        assert!(
+            hover["contents"]["value"]
+                .as_str()
+                .unwrap()
+                .contains("getcwd")
+        );
+        assert_eq!(hover["range"]["start"]["character"], 0);
+        assert!(answer(&b, &docs, &req("textDocument/definition", u, 0, 3)).is_none());
+        // Unknown documents: no signature; a hover is starlark_lsp's.
+        let none = answer(
+            &b,
+            &docs,
+            &req("textDocument/signatureHelp", "file:///x", 0, 0),
+        );
+        assert_eq!(none, Some(Value::Null));
+        assert!(answer(&b, &docs, &req("textDocument/hover", "file:///x", 0, 0)).is_none());
+    }
+
+    #[test]
+    fn a_save_is_a_change_with_the_saved_text() {
+        let mut docs = Documents::default();
+        let open = |t: &str| Notification {
+            method: "textDocument/didOpen".into(),
+            params: json!({"textDocument": {"uri": "file:///T", "version": 3, "text": t}}),
+        };
+        track(&mut docs, open("a"));
+        let n = track(
+            &mut docs,
+            Notification {
+                method: "textDocument/didSave".into(),
+                params: json!({"textDocument": {"uri": "file:///T"}, "text": "b"}),
+            },
+        )
+        .unwrap();
+        assert_eq!(n.method, "textDocument/didChange");
+        assert_eq!(n.params["contentChanges"][0]["text"], "b");
+        assert_eq!(n.params["textDocument"]["version"], 3);
+        // Without text: the text we hold.
+        let n = track(
+            &mut docs,
+            Notification {
+                method: "textDocument/didSave".into(),
+                params: json!({"textDocument": {"uri": "file:///T"}}),
+            },
+        )
+        .unwrap();
+        assert_eq!(n.params["contentChanges"][0]["text"], "b");
+    }
+}
