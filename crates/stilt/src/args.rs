@@ -87,6 +87,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Serve the Tiltfile language server on stdin/stdout (for editors: completion, signature
+    /// help, hover, diagnostics, go to definition).
+    Lsp(LspArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LspArgs {
+    /// Stop checking a Tiltfile that takes longer than this many seconds to load.
+    #[arg(long, default_value_t = 10)]
+    pub check_timeout: u64,
 }
 
 #[derive(Args, Debug, Clone)]

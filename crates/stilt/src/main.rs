@@ -16,6 +16,7 @@ mod jsonpath;
 mod kubectx;
 mod loader;
 mod logs;
+mod lsp;
 mod manifest;
 mod objects;
 mod print;
@@ -92,5 +93,6 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
         Explain(a) => explain::explain(a),
         Dump { what } => dump::dump(what),
         Doctor => doctor::doctor(),
+        Lsp(a) => lsp::lsp(a),
     }
 }
