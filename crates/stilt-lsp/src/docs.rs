@@ -263,6 +263,12 @@ mod tests {
         let names = param_names(&h);
         let active = h.active_parameter.unwrap() as usize;
         assert!(names[active].starts_with("dockerfile"), "{names:?}");
+        // The parameter's own line of the doc comment comes with it.
+        let p = &h.signatures[0].parameters.as_ref().unwrap()[active];
+        let Some(Documentation::MarkupContent(d)) = &p.documentation else {
+            panic!("dockerfile has no documentation: {p:?}");
+        };
+        assert!(d.value.contains("Dockerfile"), "{}", d.value);
 
         let h = b
             .signature_help(&site("k8s_resource", Arg::Named("port_forwards".into())))

@@ -220,7 +220,9 @@ fn an_editor_session_over_stdio() {
     let hover = c.request("textDocument/hover", at(&uri, l, ch));
     let shown = hover["contents"].to_string();
     assert!(shown.contains("k8s_resource"), "{hover}");
-    assert!(shown.contains("port_forwards"), "{hover}");
+    // The doc comment of the builtin, parameter by parameter.
+    assert!(shown.contains("Configures the resource"), "{hover}");
+    assert!(shown.contains("ports to forward"), "{hover}");
 
     // 3. Go to definition through load() and ext://.
     let (l, ch) = pos(broken, "helper(1)", 2);
@@ -251,10 +253,9 @@ fn an_editor_session_over_stdio() {
         .iter()
         .find(|i| i["label"] == "k8s_resource")
         .unwrap_or_else(|| panic!("k8s_resource among {} items", items.len()));
-    assert!(
-        item["documentation"].to_string().contains("port_forwards"),
-        "{item}"
-    );
+    let docs = item["documentation"].to_string();
+    assert!(docs.contains("port_forwards"), "{item}");
+    assert!(docs.contains("Configures the resource"), "{item}");
 
     // 5. Signature help inside `docker_build(`, with a syntax error published meanwhile.
     let sig_text = format!("{typing}docker_build(");
@@ -268,6 +269,19 @@ fn an_editor_session_over_stdio() {
     assert!(label.starts_with("docker_build(ref"), "{help}");
     assert!(label.contains("dockerfile"), "{help}");
     assert_eq!(help["activeParameter"], 0, "{help}");
+    let sig = &help["signatures"][0];
+    assert!(
+        sig["documentation"]
+            .to_string()
+            .contains("Builds a container image"),
+        "{help}"
+    );
+    assert!(
+        sig["parameters"][0]["documentation"]
+            .to_string()
+            .contains("image name"),
+        "{help}"
+    );
     let sig_text = format!("{typing}docker_build('img', ");
     c.change(&uri, 4, &sig_text);
     let (l, ch) = pos(&sig_text, "docker_build(", 20);
