@@ -236,7 +236,7 @@ fn traceback_line(message: &str, doc: &Path) -> Option<usize> {
             let (file, line) = loc.rsplit_once(':')?;
             (file == d).then(|| line.parse().ok())?
         })
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]

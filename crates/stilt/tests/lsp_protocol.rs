@@ -35,9 +35,9 @@ fn file_uri(p: &Path) -> String {
 }
 
 impl Client {
-    fn start(home: &Path, extensions: &Path) -> Client {
+    fn start(home: &Path, extensions: &Path, args: &[&str]) -> Client {
         let mut child = Command::new(common::stilt_bin())
-            .arg("lsp")
+            .args(args)
             .env("STILT_HOME", home)
             .env("STILT_EXTENSIONS_DIR", extensions)
             .stdin(Stdio::piped())
@@ -125,6 +125,24 @@ impl Client {
     }
 
     /// The diagnostics published for `uri` at document `version`.
+    fn shutdown_and_exit(&mut self) {
+        let r = self.request("shutdown", Value::Null);
+        assert!(r.is_null(), "{r}");
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stilt lsp still running after exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+    }
+
     fn diagnostics(&mut self, uri: &str, version: i64) -> Vec<Value> {
         let m = self.wait_for(&format!("diagnostics for version {version}"), |m| {
             m["method"] == "textDocument/publishDiagnostics"
@@ -182,7 +200,7 @@ fn an_editor_session_over_stdio() {
     std::fs::write(&tiltfile, "print('saved version')\n").unwrap();
     let uri = file_uri(&tiltfile);
 
-    let mut c = Client::start(&dir.path().join("home"), &exts);
+    let mut c = Client::start(&dir.path().join("home"), &exts, &["lsp"]);
     let init = c.request(
         "initialize",
         json!({"processId": null, "rootUri": file_uri(&root), "capabilities": {}}),
@@ -336,4 +354,21 @@ fn an_editor_session_over_stdio() {
         "took {:?}",
         t0.elapsed()
     );
+}
+
+/// Editor configs written for Tilt run `tilt lsp start [--verbose|--debug]`.
+#[test]
+fn tilts_command_line_starts_it_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Client::start(dir.path(), dir.path(), &["lsp", "start", "--verbose"]);
+    let init = c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    assert!(
+        init["capabilities"]["signatureHelpProvider"].is_object(),
+        "{init}"
+    );
+    c.notify("initialized", json!({}));
+    c.shutdown_and_exit();
 }
