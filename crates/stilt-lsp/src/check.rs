@@ -40,9 +40,19 @@ pub struct Checked {
 /// Source of every diagnostic (editors show it next to the message).
 pub const SOURCE: &str = "stilt";
 
-/// Load `path` with `text` as its contents and report what went wrong.
-pub fn check(cfg: &CheckConfig, path: &Path, text: &str) -> Checked {
-    let host = CheckHost::new().with_file(path, text);
+/// Load `path` with `text` as its contents (and `open`'s text for the other files the editor
+/// holds) and report what went wrong.
+pub fn check(
+    cfg: &CheckConfig,
+    path: &Path,
+    text: &str,
+    open: &BTreeMap<PathBuf, String>,
+) -> Checked {
+    let mut host = CheckHost::new();
+    for (p, t) in open {
+        host = host.with_file(p, t.as_str());
+    }
+    let host = host.with_file(path, text);
     let mut req = LoadRequest::new(path, &host);
     req.offline = true;
     req.watch = false;
@@ -120,6 +130,8 @@ pub fn error_diagnostic(
     skipped: &[String],
 ) -> Diagnostic {
     let headline = headline(message);
+    // Assembly errors lead with their own `path:line:col: `; in this document that is the range.
+    let headline = strip_location(&headline, doc).to_owned();
     let (line, column, elsewhere) = match loc {
         // At the end of the file, the bracket left open is the place to look.
         Some(l) if l.file == doc => {
@@ -152,6 +164,22 @@ pub fn error_diagnostic(
         DiagnosticSeverity::WARNING
     };
     diagnostic(line_range(text, line, column), severity, msg)
+}
+
+/// `msg` without a leading `<doc>:<line>:<col>: `.
+fn strip_location<'a>(msg: &'a str, doc: &Path) -> &'a str {
+    let Some(rest) = msg.strip_prefix(&format!("{}:", doc.display())) else {
+        return msg;
+    };
+    let mut parts = rest.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(l), Some(c), Some(tail))
+            if l.chars().all(|c| c.is_ascii_digit()) && c.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            tail.trim_start()
+        }
+        _ => msg,
+    }
 }
 
 /// `(the '(' at 2:13 is not closed)` in the loader's end-of-file parse error: (2, 13).
@@ -277,7 +305,7 @@ mod tests {
         ];
         for (src, line, want) in cases {
             let (_d, p) = tmp_tiltfile(src);
-            let got = check(&cfg(), &p, src);
+            let got = check(&cfg(), &p, src, &BTreeMap::new());
             assert_eq!(got.diagnostics.len(), 1, "{src:?}: {:?}", got.diagnostics);
             let diag = &got.diagnostics[0];
             assert_eq!(diag.range.start.line, line, "{src:?}: {diag:?}");
@@ -296,7 +324,7 @@ mod tests {
             "out = local('touch {}')\nlocal_resource('x', serve_cmd='sleep 1')\n",
             marker.display()
         );
-        let got = check(&cfg(), &p, &src);
+        let got = check(&cfg(), &p, &src, &BTreeMap::new());
         assert!(got.diagnostics.is_empty(), "{:?}", got.diagnostics);
         assert!(!marker.exists(), "local() ran during a check");
     }
@@ -306,7 +334,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("Tiltfile");
         let src = "v = decode_json(local('echo {\"a\": 1}'))\nprint(v['a'])\n";
-        let got = check(&cfg(), &p, src);
+        let got = check(&cfg(), &p, src, &BTreeMap::new());
         assert_eq!(got.diagnostics.len(), 1, "{:?}", got.diagnostics);
         let diag = &got.diagnostics[0];
         assert_eq!(diag.severity, Some(DiagnosticSeverity::WARNING));
@@ -325,7 +353,7 @@ mod tests {
         std::fs::write(&lib, "def boom():\n    fail('from the library')\n").unwrap();
         let p = d.path().join("Tiltfile");
         let src = "load('./lib.star', 'boom')\n\nboom()\n";
-        let got = check(&cfg(), &p, src);
+        let got = check(&cfg(), &p, src, &BTreeMap::new());
         assert_eq!(got.diagnostics.len(), 1, "{:?}", got.diagnostics);
         let diag = &got.diagnostics[0];
         assert_eq!(diag.range.start.line, 2, "{diag:?}");
@@ -335,6 +363,25 @@ mod tests {
             diag.message
         );
         assert!(diag.message.contains("lib.star:2"), "{}", diag.message);
+    }
+
+    #[test]
+    fn loaded_files_are_read_as_the_editor_holds_them() {
+        let d = tempfile::tempdir().unwrap();
+        let lib = d.path().join("lib.star");
+        std::fs::write(&lib, "def f():\n    return 1\n").unwrap();
+        let p = d.path().join("Tiltfile");
+        let src = "load('./lib.star', 'f')\nf()\n";
+        assert!(
+            check(&cfg(), &p, src, &BTreeMap::new())
+                .diagnostics
+                .is_empty()
+        );
+        let open = BTreeMap::from([(lib, "def f():\n    fail('unsaved edit')\n".to_owned())]);
+        let got = check(&cfg(), &p, src, &open);
+        assert_eq!(got.diagnostics.len(), 1, "{:?}", got.diagnostics);
+        assert!(got.diagnostics[0].message.contains("unsaved edit"));
+        assert_eq!(got.diagnostics[0].range.start.line, 1);
     }
 
     #[test]
@@ -350,6 +397,7 @@ mod tests {
             },
             &p,
             src,
+            &BTreeMap::new(),
         );
         assert!(t.elapsed() < Duration::from_secs(5));
         assert_eq!(got.diagnostics.len(), 1);
@@ -367,5 +415,18 @@ mod tests {
         assert_eq!(traceback_line(msg, Path::new("/p/Tiltfile")), Some(3));
         assert_eq!(traceback_line(msg, Path::new("/p/other")), None);
         assert_eq!(headline("plain message"), "plain message");
+        let doc = Path::new("/p/Tiltfile");
+        assert_eq!(
+            strip_location("/p/Tiltfile:2:1: name clash", doc),
+            "name clash"
+        );
+        assert_eq!(
+            strip_location("/p/lib.star:2:1: elsewhere", doc),
+            "/p/lib.star:2:1: elsewhere"
+        );
+        assert_eq!(
+            strip_location("/p/Tiltfile:x: odd", doc),
+            "/p/Tiltfile:x: odd"
+        );
     }
 }

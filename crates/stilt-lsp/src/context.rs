@@ -11,8 +11,6 @@ use std::sync::Mutex;
 
 use lsp_types::CompletionItemKind;
 use lsp_types::Diagnostic;
-use lsp_types::DiagnosticSeverity;
-use lsp_types::Range;
 use starlark::docs::DocModule;
 use starlark_lsp::completion::StringCompletionResult;
 use starlark_lsp::completion::StringCompletionType;
@@ -28,6 +26,9 @@ use crate::docs::Builtins;
 /// extension Tiltfile).
 pub type ExtPaths = Arc<Mutex<BTreeMap<PathBuf, BTreeMap<String, PathBuf>>>>;
 
+/// The unsaved text of the documents open in the editor, by path.
+pub type OpenFiles = Arc<Mutex<BTreeMap<PathBuf, String>>>;
+
 /// Virtual folder of the extensions built into Stilt (`starlark:` URIs, served from memory).
 const BUILTIN_EXT_DIR: &str = "/stilt/ext";
 
@@ -35,6 +36,8 @@ pub struct TiltContext {
     pub builtins: Arc<Builtins>,
     pub check: CheckConfig,
     pub ext_paths: ExtPaths,
+    /// What loads read instead of the files on disk.
+    pub open: OpenFiles,
 }
 
 impl TiltContext {
@@ -43,6 +46,7 @@ impl TiltContext {
             builtins,
             check,
             ext_paths: Default::default(),
+            open: Default::default(),
         }
     }
 
@@ -125,7 +129,8 @@ impl LspContext for TiltContext {
                 ast,
             };
         };
-        let checked = crate::check::check(&self.check, path, &content);
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let checked = crate::check::check(&self.check, path, &content, &open);
         self.ext_paths
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -280,17 +285,6 @@ impl LspContext for TiltContext {
             });
         }
         Ok(out)
-    }
-}
-
-/// A diagnostic at the top of a file (for messages that name no line).
-pub fn top_of_file(message: String) -> Diagnostic {
-    Diagnostic {
-        range: Range::default(),
-        severity: Some(DiagnosticSeverity::ERROR),
-        source: Some(crate::check::SOURCE.into()),
-        message,
-        ..Default::default()
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::Value;
 use serde_json::json;
 
 use crate::check::CheckConfig;
+use crate::context::OpenFiles;
 use crate::context::TiltContext;
 use crate::docs::Builtins;
 use crate::text;
@@ -38,15 +39,40 @@ pub fn serve_stdio(check: CheckConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Open documents' text (what signature help and member completion read).
+/// Open documents' text (what signature help and member completion read), also shared by path
+/// with the checks (a load reads the unsaved text of every open file it loads).
 #[derive(Default)]
 struct Documents {
     text: HashMap<String, (String, Option<i64>)>,
+    open: OpenFiles,
 }
 
 impl Documents {
     fn get(&self, uri: &str) -> Option<&str> {
         self.text.get(uri).map(|(t, _)| t.as_str())
+    }
+
+    fn set(&mut self, uri: String, text: String, version: Option<i64>) {
+        if let Some(p) = file_path(&uri) {
+            self.open.lock().unwrap().insert(p, text.clone());
+        }
+        self.text.insert(uri, (text, version));
+    }
+
+    fn remove(&mut self, uri: &str) {
+        if let Some(p) = file_path(uri) {
+            self.open.lock().unwrap().remove(&p);
+        }
+        self.text.remove(uri);
+    }
+}
+
+/// The path of a `file:` URI (percent-decoded).
+fn file_path(uri: &str) -> Option<std::path::PathBuf> {
+    let uri: lsp_types::Uri = uri.parse().ok()?;
+    match starlark_lsp::server::LspUri::try_from(uri).ok()? {
+        starlark_lsp::server::LspUri::File(p) => Some(p),
+        _ => None,
     }
 }
 
@@ -54,7 +80,9 @@ impl Documents {
 pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
     let builtins = Arc::new(Builtins::from_loader());
     let (front, back) = Connection::memory();
-    let ctx = TiltContext::new(builtins.clone(), check);
+    let mut docs = Documents::default();
+    let mut ctx = TiltContext::new(builtins.clone(), check);
+    ctx.open = docs.open.clone();
     let backend = std::thread::Builder::new()
         .name("starlark-lsp".into())
         .spawn(move || {
@@ -86,7 +114,6 @@ pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
             }
         })?;
 
-    let mut docs = Documents::default();
     for msg in &client.receiver {
         match msg {
             Message::Request(req) => {
@@ -170,7 +197,7 @@ fn track(docs: &mut Documents, mut n: Notification) -> Option<Notification> {
     match (n.method.as_str(), uri) {
         ("textDocument/didOpen", Some(uri)) => {
             let t = n.params["textDocument"]["text"].as_str().unwrap_or("");
-            docs.text.insert(uri, (t.to_owned(), version));
+            docs.set(uri, t.to_owned(), version);
         }
         ("textDocument/didChange", Some(uri)) => {
             // Full sync: the last change holds the whole text.
@@ -179,23 +206,21 @@ fn track(docs: &mut Documents, mut n: Notification) -> Option<Notification> {
                 .and_then(|c| c.last())
                 .and_then(|c| c["text"].as_str())
             {
-                docs.text.insert(uri, (t.to_owned(), version));
+                docs.set(uri, t.to_owned(), version);
             }
         }
         ("textDocument/didClose", Some(uri)) => {
-            docs.text.remove(&uri);
+            docs.remove(&uri);
         }
         ("textDocument/didSave", Some(uri)) => {
-            let saved = n.params["text"].as_str().map(str::to_owned);
-            let entry = docs.text.entry(uri.clone()).or_default();
-            if let Some(t) = saved {
-                entry.0 = t;
-            }
+            let (held, version) = docs.text.get(&uri).cloned().unwrap_or_default();
+            let text = n.params["text"].as_str().map_or(held, str::to_owned);
+            docs.set(uri.clone(), text.clone(), version);
             n = Notification {
                 method: "textDocument/didChange".into(),
                 params: json!({
-                    "textDocument": { "uri": uri, "version": entry.1.unwrap_or(0) },
-                    "contentChanges": [{ "text": entry.0 }],
+                    "textDocument": { "uri": uri, "version": version.unwrap_or(0) },
+                    "contentChanges": [{ "text": text }],
                 }),
             };
         }
@@ -336,5 +361,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.params["contentChanges"][0]["text"], "b");
+        // The checks see the saved text by path.
+        let open = docs.open.lock().unwrap().clone();
+        assert_eq!(
+            open.get(std::path::Path::new("/T")).map(String::as_str),
+            Some("b")
+        );
+        track(
+            &mut docs,
+            Notification {
+                method: "textDocument/didClose".into(),
+                params: json!({"textDocument": {"uri": "file:///T"}}),
+            },
+        );
+        assert!(docs.open.lock().unwrap().is_empty());
     }
 }
