@@ -83,9 +83,13 @@ pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
     let mut docs = Documents::default();
     let mut ctx = TiltContext::new(builtins.clone(), check);
     ctx.open = docs.open.clone();
+    // Disconnects when the backend thread ends, however it ends (a panic included), so the
+    // loop below stops instead of forwarding to nobody while the editor waits for answers.
+    let (alive, backend_gone) = crossbeam_channel::bounded::<()>(0);
     let backend = std::thread::Builder::new()
         .name("starlark-lsp".into())
         .spawn(move || {
+            let _alive = alive;
             starlark_lsp::server::server_with_connection(back, ctx).map_err(|e| e.to_string())
         })?;
 
@@ -114,7 +118,19 @@ pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
             }
         })?;
 
-    for msg in &client.receiver {
+    // Whether the loop ended because the backend did (not the editor: exit or closed stdin).
+    let mut backend_stopped = false;
+    loop {
+        let msg = crossbeam_channel::select! {
+            recv(client.receiver) -> m => match m {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+            recv(backend_gone) -> _ => {
+                backend_stopped = true;
+                break;
+            }
+        };
         match msg {
             Message::Request(req) => {
                 if req.method == "initialize" {
@@ -155,7 +171,13 @@ pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
         .map_err(|_| ServeError::Server("the starlark server panicked".into()))?;
     let _ = pump.join();
     drop(client);
-    served.map_err(ServeError::Server)
+    served.map_err(ServeError::Server)?;
+    if backend_stopped {
+        return Err(ServeError::Server(
+            "the starlark server stopped before the editor said exit".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The requests starlark_lsp answers.
@@ -169,7 +191,7 @@ const BACKEND_REQUESTS: &[&str] = &[
 ];
 
 fn forward(front: &Connection, m: Message) {
-    // A closed backend ends the loop through the client's exit/closed stdin.
+    // A backend that is gone ends the loop through `backend_gone`.
     let _ = front.sender.send(m);
 }
 
@@ -200,14 +222,14 @@ fn track(docs: &mut Documents, mut n: Notification) -> Option<Notification> {
             docs.set(uri, t.to_owned(), version);
         }
         ("textDocument/didChange", Some(uri)) => {
-            // Full sync: the last change holds the whole text.
-            if let Some(t) = n.params["contentChanges"]
+            // Full sync: the last change holds the whole text (starlark_lsp reads the first).
+            let t = n.params["contentChanges"]
                 .as_array()
                 .and_then(|c| c.last())
-                .and_then(|c| c["text"].as_str())
-            {
-                docs.set(uri, t.to_owned(), version);
-            }
+                .and_then(|c| c["text"].as_str())?
+                .to_owned();
+            docs.set(uri.clone(), t.clone(), version);
+            n.params["contentChanges"] = json!([{ "text": t }]);
         }
         ("textDocument/didClose", Some(uri)) => {
             docs.remove(&uri);

@@ -372,3 +372,41 @@ fn tilts_command_line_starts_it_too() {
     c.notify("initialized", json!({}));
     c.shutdown_and_exit();
 }
+
+/// A request the starlark server cannot read stops the process (the editor restarts it)
+/// instead of leaving the editor waiting for an answer that never comes.
+#[test]
+fn a_broken_backend_ends_the_server_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Client::start(dir.path(), dir.path(), &["lsp"]);
+    c.request("initialize", json!({"capabilities": {}}));
+    c.notify("initialized", json!({}));
+    // An empty change is dropped, not passed on.
+    let uri = file_uri(&dir.path().join("Tiltfile"));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "starlark", "version": 1, "text": "x = 1\n"}}),
+    );
+    c.diagnostics(&uri, 1);
+    c.change(&uri, 2, "y = 2\n");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": []}),
+    );
+    let hover = c.request("textDocument/hover", at(&uri, 0, 0));
+    assert!(hover.is_object(), "{hover}");
+    // Parameters starlark_lsp cannot decode make it panic: the process ends with an error.
+    c.send(json!({"jsonrpc": "2.0", "id": 99, "method": "textDocument/definition", "params": {}}));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = c.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stilt lsp hangs after its backend died"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "{status}");
+}
