@@ -251,6 +251,15 @@ fn track(docs: &mut Documents, mut n: Notification) -> Option<Notification> {
     Some(n)
 }
 
+/// `load` is a statement, not a builtin: its hover text is here.
+const LOAD_DOC: &str = "## load\n\n```python\nload(path, *symbols, **aliases)\n```\n\n\
+Runs another Starlark file once per load and binds the names it exports here: \
+`load('./lib/helpers.star', 'helper', h2 = 'other_helper')`.\n\n\
+`path` is relative to this file (a folder means its `Tiltfile`), or `ext://name` for an \
+extension (from the default repo, https://github.com/tilt-dev/tilt-extensions, or a repo \
+registered with `v1alpha1.extension_repo`; `stilt up` fetches it into `$STILT_HOME/tilt_modules`). \
+The loaded file is watched: changing it re-runs the Tiltfile.";
+
 /// The requests Stilt answers itself (`None`: starlark_lsp's).
 fn answer(builtins: &Builtins, docs: &Documents, req: &Request) -> Option<Value> {
     let p = &req.params;
@@ -276,10 +285,14 @@ fn answer(builtins: &Builtins, docs: &Documents, req: &Request) -> Option<Value>
         }
         "textDocument/hover" => {
             let (word, range) = text::dotted_at(text, cursor)?;
-            if !word.contains('.') {
+            let is_load = word == "load" && text[range.end..].trim_start().starts_with('(');
+            let doc = if is_load {
+                LOAD_DOC.to_owned()
+            } else if word.contains('.') {
+                builtins.hover(&word)?
+            } else {
                 return None;
-            }
-            let doc = builtins.hover(&word)?;
+            };
             let (sl, sc) = text::position_of(text, range.start);
             let (el, ec) = text::position_of(text, range.end);
             Some(json!({
@@ -313,7 +326,8 @@ mod tests {
     fn stilt_answers_signatures_members_and_dotted_hovers_and_forwards_the_rest() {
         let b = Builtins::from_loader();
         let mut docs = Documents::default();
-        let text = "docker_build('img', \nx = os.path.jo\nk8s_res\nos.getcwd()\n";
+        let text =
+            "docker_build('img', \nx = os.path.jo\nk8s_res\nos.getcwd()\nload('ext://x', 'y')\n";
         track(
             &mut docs,
             Notification {
@@ -343,6 +357,13 @@ mod tests {
                 .contains("getcwd")
         );
         assert_eq!(hover["range"]["start"]["character"], 0);
+        let hover = answer(&b, &docs, &req("textDocument/hover", u, 4, 2)).unwrap();
+        assert!(
+            hover["contents"]["value"]
+                .as_str()
+                .unwrap()
+                .contains("ext://name")
+        );
         assert!(answer(&b, &docs, &req("textDocument/definition", u, 0, 3)).is_none());
         // Unknown documents: no signature; a hover is starlark_lsp's.
         let none = answer(
