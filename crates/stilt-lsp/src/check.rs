@@ -385,6 +385,38 @@ mod tests {
     }
 
     #[test]
+    fn extensions_come_from_the_cache_stilt_up_filled_and_are_never_fetched() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = stilt_extrepo::Cache::new(d.path().join("tilt_modules"));
+        let cfg = CheckConfig {
+            ext_cache: Some(cache.clone()),
+            ..cfg()
+        };
+        let p = d.path().join("Tiltfile");
+        let src = "load('ext://hello', 'hi')\nhi()\n";
+        // Not fetched: said so at the load, and nothing was cloned.
+        let got = check(&cfg, &p, src, &BTreeMap::new());
+        assert_eq!(got.diagnostics.len(), 1, "{:?}", got.diagnostics);
+        assert_eq!(got.diagnostics[0].range.start.line, 0);
+        assert!(
+            got.diagnostics[0].message.contains("not been fetched"),
+            "{}",
+            got.diagnostics[0].message
+        );
+        assert!(!cache.root().exists(), "the check touched the cache");
+        // A copy in the cache (not even a git checkout: no git runs) is used as it is.
+        let repo = cache.path_of(stilt_extrepo::DEFAULT_REPO_URL, "").unwrap();
+        std::fs::create_dir_all(repo.join("hello")).unwrap();
+        std::fs::write(repo.join("hello/Tiltfile"), "def hi():\n    pass\n").unwrap();
+        let got = check(&cfg, &p, src, &BTreeMap::new());
+        assert!(got.diagnostics.is_empty(), "{:?}", got.diagnostics);
+        assert_eq!(
+            got.ext_paths.get("ext://hello"),
+            Some(&repo.join("hello/Tiltfile"))
+        );
+    }
+
+    #[test]
     fn a_runaway_loop_is_stopped() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("Tiltfile");
