@@ -2,9 +2,10 @@
 //! `tilt.dev/v1alpha1` objects plus the set of files whose change re-runs it.
 //!
 //! Architecture invariants:
-//! - This is the only crate that uses `starlark`; Starlark values never leave it. Builtins convert
-//!   their arguments to owned Rust data (`model`) at once; assembly and object building work on
-//!   that model only.
+//! - This is the only crate that evaluates Starlark; Starlark values never leave it. Builtins
+//!   convert their arguments to owned Rust data (`model`) at once; assembly and object building
+//!   work on that model only. Editor tooling gets starlark's syntax and documentation types
+//!   through [`editor`] (the builtins' docs, the parser), never values.
 //! - Everything the Tiltfile can observe of the host (processes, environment, files, kube context)
 //!   goes through [`HostEnv`]; tests use [`FakeHost`].
 //! - Loading is synchronous and self-contained: callers run it on a blocking thread. The result
