@@ -32,6 +32,7 @@ pub type OpenFiles = Arc<Mutex<BTreeMap<PathBuf, String>>>;
 /// Virtual folder of the extensions built into Stilt (`starlark:` URIs, served from memory).
 const BUILTIN_EXT_DIR: &str = "/stilt/ext";
 
+#[derive(Clone)]
 pub struct TiltContext {
     pub builtins: Arc<Builtins>,
     pub check: CheckConfig,
@@ -48,6 +49,40 @@ impl TiltContext {
             ext_paths: Default::default(),
             open: Default::default(),
         }
+    }
+
+    /// The editor's text of `p`, when it is open.
+    fn open_text(&self, p: &Path) -> Option<String> {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(p)
+            .cloned()
+    }
+
+    /// The signature of a function written in Starlark that `file` (with `text`) can call:
+    /// defined there or reached through its `load()`s.
+    pub fn starlark_function(
+        &self,
+        file: &Path,
+        text: &str,
+        name: &str,
+    ) -> Option<starlark::docs::DocFunction> {
+        let resolve = |m: &str, from: &Path| -> Option<PathBuf> {
+            match self
+                .resolve_load(m, &LspUri::File(from.to_path_buf()), None)
+                .ok()?
+            {
+                LspUri::File(p) => Some(p),
+                _ => None,
+            }
+        };
+        let read = |p: &Path| -> Option<String> {
+            self.get_load_contents(&LspUri::File(p.to_path_buf()))
+                .ok()
+                .flatten()
+        };
+        crate::defs::function(file, text, name, &resolve, &read)
     }
 
     fn parse(&self, uri: &LspUri, content: &str) -> Option<starlark::syntax::AstModule> {
@@ -201,7 +236,10 @@ impl LspContext for TiltContext {
 
     fn get_load_contents(&self, uri: &LspUri) -> Result<Option<String>, String> {
         match uri {
-            LspUri::File(p) => match std::fs::read_to_string(p) {
+            LspUri::File(p) => match self
+                .open_text(p)
+                .map_or_else(|| std::fs::read_to_string(p), Ok)
+            {
                 Ok(s) => Ok(Some(s)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(format!("reading {}: {e}", p.display())),

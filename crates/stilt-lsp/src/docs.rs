@@ -132,14 +132,16 @@ fn param_label(p: &DocParam, star: &str) -> String {
     } else {
         format!(": {ty}")
     };
+    // Python's spacing: `name=default`, but `name: type = default`.
     match &p.default_value {
+        Some(d) if ty.is_empty() => format!("{star}{}={d}", p.name),
         Some(d) => format!("{star}{}{ty} = {d}", p.name),
         None => format!("{star}{}{ty}", p.name),
     }
 }
 
 /// The signature of `name` with the parameter the argument lands on marked active.
-fn signature(name: &str, f: &DocFunction, arg: &Arg) -> SignatureHelp {
+pub fn signature(name: &str, f: &DocFunction, arg: &Arg) -> SignatureHelp {
     let ps = &f.params;
     // (parameter, label); a bare `*` separates keyword-only parameters when there is no *args.
     let mut shown: Vec<(Option<&DocParam>, String)> = vec![];
@@ -247,6 +249,7 @@ mod tests {
         let site = |callee: &str, arg: Arg| CallSite {
             callee: callee.into(),
             arg,
+            start: 0,
         };
         let h = b
             .signature_help(&site("docker_build", Arg::Positional(1)))

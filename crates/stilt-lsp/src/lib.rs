@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod context;
+pub mod defs;
 pub mod docs;
 pub mod server;
 pub mod text;

@@ -83,6 +83,8 @@ pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
     let mut docs = Documents::default();
     let mut ctx = TiltContext::new(builtins.clone(), check);
     ctx.open = docs.open.clone();
+    // The front's copy shares the open files and the ext:// resolutions with the backend's.
+    let front_ctx = ctx.clone();
     // Disconnects when the backend thread ends, however it ends (a panic included), so the
     // loop below stops instead of forwarding to nobody while the editor waits for answers.
     let (alive, backend_gone) = crossbeam_channel::bounded::<()>(0);
@@ -136,7 +138,7 @@ pub fn serve(client: Connection, check: CheckConfig) -> Result<(), ServeError> {
                 if req.method == "initialize" {
                     *init_id.lock().unwrap() = Some(req.id.clone());
                 }
-                if let Some(result) = answer(&builtins, &docs, &req) {
+                if let Some(result) = answer(&builtins, &front_ctx, &docs, &req) {
                     let _ = client.sender.send(Message::Response(Response {
                         id: req.id,
                         result: Some(result),
@@ -261,7 +263,12 @@ registered with `v1alpha1.extension_repo`; `stilt up` fetches it into `$STILT_HO
 The loaded file is watched: changing it re-runs the Tiltfile.";
 
 /// The requests Stilt answers itself (`None`: starlark_lsp's).
-fn answer(builtins: &Builtins, docs: &Documents, req: &Request) -> Option<Value> {
+fn answer(
+    builtins: &Builtins,
+    ctx: &TiltContext,
+    docs: &Documents,
+    req: &Request,
+) -> Option<Value> {
     let p = &req.params;
     let at = || -> Option<(&str, usize)> {
         let text = docs.get(p["textDocument"]["uri"].as_str()?)?;
@@ -271,9 +278,20 @@ fn answer(builtins: &Builtins, docs: &Documents, req: &Request) -> Option<Value>
     };
     if req.method == "textDocument/signatureHelp" {
         // Always answered: `null` when the cursor is in no builtin's call.
-        let help = at()
-            .and_then(|(text, cursor)| text::call_at(text, cursor))
-            .and_then(|s| builtins.signature_help(&s));
+        let help = at().and_then(|(text, cursor)| {
+            let site = text::call_at(text, cursor)?;
+            builtins.signature_help(&site).or_else(|| {
+                // A function written in Starlark: here, or load()ed (extensions included).
+                let file = file_path(p["textDocument"]["uri"].as_str()?)?;
+                // While a call is being typed the document does not parse; the text before
+                // its line still has the defs and loads top-level code can use.
+                let head = &text[..text[..site.start].rfind('\n').map_or(0, |i| i + 1)];
+                let f = ctx
+                    .starlark_function(&file, text, &site.callee)
+                    .or_else(|| ctx.starlark_function(&file, head, &site.callee))?;
+                Some(crate::docs::signature(&site.callee, &f, &site.arg))
+            })
+        });
         return Some(serde_json::to_value(help).unwrap_or(Value::Null));
     }
     let (text, cursor) = at()?;
@@ -325,6 +343,7 @@ mod tests {
     #[test]
     fn stilt_answers_signatures_members_and_dotted_hovers_and_forwards_the_rest() {
         let b = Builtins::from_loader();
+        let ctx = TiltContext::new(Arc::new(b.clone()), CheckConfig::default());
         let mut docs = Documents::default();
         let text =
             "docker_build('img', \nx = os.path.jo\nk8s_res\nos.getcwd()\nload('ext://x', 'y')\n";
@@ -336,9 +355,15 @@ mod tests {
             },
         );
         let u = "file:///t/Tiltfile";
-        let sig = answer(&b, &docs, &req("textDocument/signatureHelp", u, 0, 20)).unwrap();
+        let sig = answer(
+            &b,
+            &ctx,
+            &docs,
+            &req("textDocument/signatureHelp", u, 0, 20),
+        )
+        .unwrap();
         assert_eq!(sig["activeParameter"], 1, "{sig}");
-        let members = answer(&b, &docs, &req("textDocument/completion", u, 1, 14)).unwrap();
+        let members = answer(&b, &ctx, &docs, &req("textDocument/completion", u, 1, 14)).unwrap();
         assert!(
             members
                 .as_array()
@@ -348,8 +373,8 @@ mod tests {
             "{members}"
         );
         // A plain name is starlark_lsp's to complete.
-        assert!(answer(&b, &docs, &req("textDocument/completion", u, 2, 7)).is_none());
-        let hover = answer(&b, &docs, &req("textDocument/hover", u, 3, 5)).unwrap();
+        assert!(answer(&b, &ctx, &docs, &req("textDocument/completion", u, 2, 7)).is_none());
+        let hover = answer(&b, &ctx, &docs, &req("textDocument/hover", u, 3, 5)).unwrap();
         assert!(
             hover["contents"]["value"]
                 .as_str()
@@ -357,22 +382,48 @@ mod tests {
                 .contains("getcwd")
         );
         assert_eq!(hover["range"]["start"]["character"], 0);
-        let hover = answer(&b, &docs, &req("textDocument/hover", u, 4, 2)).unwrap();
+        let hover = answer(&b, &ctx, &docs, &req("textDocument/hover", u, 4, 2)).unwrap();
         assert!(
             hover["contents"]["value"]
                 .as_str()
                 .unwrap()
                 .contains("ext://name")
         );
-        assert!(answer(&b, &docs, &req("textDocument/definition", u, 0, 3)).is_none());
+        assert!(answer(&b, &ctx, &docs, &req("textDocument/definition", u, 0, 3)).is_none());
         // Unknown documents: no signature; a hover is starlark_lsp's.
+        // A function written in the document (which does not parse while the call is typed).
+        track(
+            &mut docs,
+            Notification {
+                method: "textDocument/didOpen".into(),
+                params: json!({"textDocument": {"uri": "file:///t/Other", "version": 1,
+                    "text": "def mine(a, b = 1):\n    '''Mine.'''\n    pass\n\nmine(1, \n"}}),
+            },
+        );
+        let o = "file:///t/Other";
+        let sig = answer(&b, &ctx, &docs, &req("textDocument/signatureHelp", o, 4, 8)).unwrap();
+        assert_eq!(sig["signatures"][0]["label"], "mine(a, b=1)", "{sig}");
+        assert_eq!(sig["activeParameter"], 1, "{sig}");
+        assert_eq!(
+            sig["signatures"][0]["documentation"]["value"], "Mine.",
+            "{sig}"
+        );
         let none = answer(
             &b,
+            &ctx,
             &docs,
             &req("textDocument/signatureHelp", "file:///x", 0, 0),
         );
         assert_eq!(none, Some(Value::Null));
-        assert!(answer(&b, &docs, &req("textDocument/hover", "file:///x", 0, 0)).is_none());
+        assert!(
+            answer(
+                &b,
+                &ctx,
+                &docs,
+                &req("textDocument/hover", "file:///x", 0, 0)
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct CallSite {
     /// The called name as written, dotted (`docker_build`, `config.define_string`).
     pub callee: String,
     pub arg: Arg,
+    /// Byte offset where the callee's name starts.
+    pub start: usize,
 }
 
 /// One open bracket while scanning.
@@ -121,12 +123,13 @@ pub fn call_at(text: &str, cursor: usize) -> Option<CallSite> {
     }
     let open = stack.last().filter(|o| o.ch == '(')?;
     let callee = dotted_before(src, open.at)?;
+    let start = src[..open.at].trim_end().len() - callee.len();
     let current = &src[open.arg_start..];
     let arg = match keyword_of(current) {
         Some(k) => Arg::Named(k.to_owned()),
         None => Arg::Positional(open.commas),
     };
-    Some(CallSite { callee, arg })
+    Some(CallSite { callee, arg, start })
 }
 
 /// `name` when an argument's text so far is `name=` (not `==`), possibly with its value begun.
@@ -205,17 +208,16 @@ pub fn dotted_at(text: &str, cursor: usize) -> Option<(String, std::ops::Range<u
 mod tests {
     use super::*;
 
-    fn at(src: &str) -> Option<CallSite> {
+    fn at(src: &str) -> Option<(String, Arg)> {
         let cursor = src.find('|').expect("cursor");
         let text = src.replacen('|', "", 1);
-        call_at(&text, cursor)
+        let site = call_at(&text, cursor)?;
+        assert!(text[site.start..].starts_with(&site.callee), "{src:?}");
+        Some((site.callee, site.arg))
     }
 
-    fn site(callee: &str, arg: Arg) -> Option<CallSite> {
-        Some(CallSite {
-            callee: callee.into(),
-            arg,
-        })
+    fn site(callee: &str, arg: Arg) -> Option<(String, Arg)> {
+        Some((callee.into(), arg))
     }
 
     #[test]

@@ -192,7 +192,7 @@ fn an_editor_session_over_stdio() {
     .unwrap();
     std::fs::write(
         exts.join("hello/Tiltfile"),
-        "def hi():\n    print('hi from the extension')\n",
+        "def hi(greeting = 'hi'):\n    \"\"\"Says hello from the extension.\"\"\"\n    print(greeting)\n",
     )
     .unwrap();
     // On disk the Tiltfile is fine; the editor's unsaved text is what gets checked.
@@ -306,17 +306,34 @@ fn an_editor_session_over_stdio() {
     let help = c.request("textDocument/signatureHelp", at(&uri, l, ch));
     assert_eq!(help["activeParameter"], 1, "{help}");
 
+    // ... and inside a call to a function an ext:// extension defines.
+    let sig_text = format!("{typing}hi(");
+    c.change(&uri, 5, &sig_text);
+    // The cursor after the `hi(` on the last line.
+    let (l, ch) = (sig_text.lines().count() as u32 - 1, 3);
+    let help = c.request("textDocument/signatureHelp", at(&uri, l, ch));
+    assert_eq!(
+        help["signatures"][0]["label"], "hi(greeting='hi')",
+        "{help}"
+    );
+    assert!(
+        help["signatures"][0]["documentation"]
+            .to_string()
+            .contains("Says hello"),
+        "{help}"
+    );
+
     // 6. Fixed: no diagnostics. Then a save re-checks with the saved text.
     let good = broken.replace("k8s_resource('web', bogus_arg=1)", "print('ok')");
-    c.change(&uri, 5, &good);
-    assert_eq!(c.diagnostics(&uri, 5), Vec::<Value>::new());
+    c.change(&uri, 6, &good);
+    assert_eq!(c.diagnostics(&uri, 6), Vec::<Value>::new());
     let saved = format!("{good}\nfail('stopped on save')\n");
     std::fs::write(&tiltfile, &saved).unwrap();
     c.notify(
         "textDocument/didSave",
         json!({"textDocument": {"uri": uri}, "text": saved}),
     );
-    let diags = c.diagnostics(&uri, 5);
+    let diags = c.diagnostics(&uri, 6);
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0]["range"]["start"]["line"], 7, "{diags:#?}");
     assert!(
