@@ -27,7 +27,7 @@ const MAX_DEPTH: usize = 4;
 
 /// Where a function a file can call is written: a top-level `def` here, or a `load()` naming it.
 enum Found {
-    Def(DocFunction),
+    Def(Box<DocFunction>),
     Loaded { module: String, name: String },
 }
 
@@ -36,7 +36,7 @@ fn find(ast: &AstModule, name: &str) -> Option<Found> {
     for stmt in top_level_stmts(ast.statement()) {
         match &stmt.node {
             StmtP::Def(def) if def.name.ident == name => {
-                return Some(Found::Def(doc_function(def, codemap)));
+                return Some(Found::Def(Box::new(doc_function(def, codemap))));
             }
             StmtP::Load(load) => {
                 if let Some(arg) = load.args.iter().find(|a| a.local.ident == name) {
@@ -67,7 +67,7 @@ pub fn function(
     for _ in 0..MAX_DEPTH {
         let ast = stilt_tiltfile::editor::parse(&file.display().to_string(), &text).ok()?;
         match find(&ast, &name)? {
-            Found::Def(f) => return Some(f),
+            Found::Def(f) => return Some(*f),
             Found::Loaded { module, name: n } => {
                 let next = resolve(&module, &file)?;
                 text = read(&next)?;
