@@ -40,6 +40,8 @@ pub(crate) struct ReqInfo {
     pub executable: String,
     /// Set by the caller to stop evaluation at the next statement.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// No network: git extension repos only from the cache.
+    pub offline: bool,
 }
 
 /// The shared context of one load, in `eval.extra` for every file's evaluator.
@@ -280,7 +282,11 @@ fn unclosed_bracket(src: &str) -> Option<(char, usize, usize)> {
 /// Resolve a load() path from the directory of the loading file.
 pub(crate) fn resolve_load_path(c: &Ctx, dir: &Path, path: &str) -> anyhow::Result<PathBuf> {
     if let Some(rest) = path.strip_prefix("ext://") {
-        return crate::builtins::extensions::resolve_ext(c, rest);
+        let p = crate::builtins::extensions::resolve_ext(c, rest)?;
+        c.st.borrow_mut()
+            .ext_paths
+            .insert(path.to_owned(), p.clone());
+        return Ok(p);
     }
     let p = abs_path(dir, path);
     if c.host.is_dir(&p) {

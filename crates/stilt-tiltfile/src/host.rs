@@ -297,3 +297,85 @@ impl HostEnv for FakeHost {
         self.cwd.clone()
     }
 }
+
+/// A host for checking a Tiltfile without side effects (the language server): files are read
+/// from disk with unsaved editor buffers laid over them and the environment is the real one, but
+/// no command runs (each answers success with empty output and is recorded, see
+/// [`CheckHost::skipped`]) and there is no kube context, so nothing asks kubectl or a cluster.
+#[derive(Debug, Default)]
+pub struct CheckHost {
+    /// Path → text that stands in for the file on disk (an editor's unsaved buffer).
+    overlay: BTreeMap<PathBuf, String>,
+    skipped: Mutex<Vec<String>>,
+}
+
+impl CheckHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Read `text` instead of the file at `path`.
+    pub fn with_file(mut self, path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        self.overlay.insert(path.into(), text.into());
+        self
+    }
+
+    /// The commands the load asked to run, in order (shell commands as written).
+    pub fn skipped(&self) -> Vec<String> {
+        self.skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl HostEnv for CheckHost {
+    fn run(&self, cmd: &HostCommand) -> io::Result<HostOutput> {
+        self.skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(crate::builtins::core::argv_display(&cmd.argv));
+        Ok(HostOutput::default())
+    }
+    fn which(&self, bin: &str) -> Option<PathBuf> {
+        // Without the compose CLI, compose files are read by the hand parser: asking the CLI
+        // would mean running it (and its empty answer would read as an empty project).
+        if bin == "docker" || bin == "docker-compose" {
+            return None;
+        }
+        which_real(bin, std::env::var("PATH").ok().as_deref())
+    }
+    fn environ(&self) -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        match self.overlay.get(path) {
+            Some(t) => Ok(t.clone().into_bytes()),
+            None => std::fs::read(path),
+        }
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.overlay.contains_key(path) || path.exists()
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        read_dir_real(path)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::canonicalize(path)
+    }
+    fn k8s_context(&self) -> String {
+        String::new()
+    }
+    fn k8s_namespace(&self) -> String {
+        "default".into()
+    }
+    fn k8s_cluster(&self) -> String {
+        String::new()
+    }
+    fn cwd(&self) -> PathBuf {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+    }
+}

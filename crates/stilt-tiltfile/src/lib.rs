@@ -2,9 +2,10 @@
 //! `tilt.dev/v1alpha1` objects plus the set of files whose change re-runs it.
 //!
 //! Architecture invariants:
-//! - This is the only crate that uses `starlark`; Starlark values never leave it. Builtins convert
-//!   their arguments to owned Rust data (`model`) at once; assembly and object building work on
-//!   that model only.
+//! - This is the only crate that evaluates Starlark; Starlark values never leave it. Builtins
+//!   convert their arguments to owned Rust data (`model`) at once; assembly and object building
+//!   work on that model only. Editor tooling gets starlark's syntax and documentation types
+//!   through [`editor`] (the builtins' docs, the parser), never values.
 //! - Everything the Tiltfile can observe of the host (processes, environment, files, kube context)
 //!   goes through [`HostEnv`]; tests use [`FakeHost`].
 //! - Loading is synchronous and self-contained: callers run it on a blocking thread. The result
@@ -25,6 +26,7 @@
 mod assemble;
 mod builtins;
 mod convert;
+pub mod editor;
 mod eval;
 pub mod host;
 mod model;
@@ -34,6 +36,7 @@ pub mod version;
 mod whileloop;
 mod yaml;
 
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::path::PathBuf;
@@ -41,6 +44,7 @@ use std::path::PathBuf;
 pub use assemble::ResourceInfo;
 pub use assemble::ResourceType;
 pub use assemble::is_dev_cluster;
+pub use host::CheckHost;
 pub use host::DirEntry;
 pub use host::FakeHost;
 pub use host::HostCommand;
@@ -89,6 +93,9 @@ pub struct LoadRequest<'a> {
     pub argv: Vec<String>,
     /// Once set, evaluation stops at the next statement with an error naming where it was.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Never touch the network: a git extension repo is used only when its copy is already in
+    /// `ext_cache`, else `load('ext://…')` fails saying so (the language server's checks).
+    pub offline: bool,
 }
 
 impl<'a> LoadRequest<'a> {
@@ -106,6 +113,7 @@ impl<'a> LoadRequest<'a> {
             watch: true,
             argv: vec![],
             cancel: None,
+            offline: false,
         }
     }
 }
@@ -124,6 +132,8 @@ pub struct TiltfileResult {
     pub logs: String,
     pub settings: Settings,
     pub timings: LoadTimings,
+    /// Where each `load('ext://…')` went: the load string → the extension's Tiltfile.
+    pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
 /// How long each phase of the load took.
@@ -160,6 +170,8 @@ pub struct LoadError {
     /// Secret values the load saw before it failed (empty when `secret_settings` disabled
     /// scrubbing), so its log can still be redacted.
     pub secrets: Vec<(String, String)>,
+    /// Where each `load('ext://…')` resolved before the load failed.
+    pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
 /// Evaluate a Tiltfile.
@@ -183,6 +195,7 @@ pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
                 logs: String::new(),
                 warnings: vec![],
                 secrets: vec![],
+                ext_paths: BTreeMap::new(),
             })
         }
     }
@@ -215,6 +228,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         cancel: req.cancel.clone(),
+        offline: req.offline,
     };
     let c = eval::Ctx::new(req.host, info);
     // .tiltignore next to the main Tiltfile: always a config file, global ignore patterns.
@@ -241,6 +255,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             logs: std::mem::take(&mut st.logs),
             settings: st.settings.clone(),
             timings,
+            ext_paths: std::mem::take(&mut st.ext_paths),
         }),
         Err((message, location)) => Err(LoadError {
             message,
@@ -253,6 +268,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
             } else {
                 vec![]
             },
+            ext_paths: std::mem::take(&mut st.ext_paths),
         }),
     }
 }

@@ -449,6 +449,8 @@ pub struct State {
     /// Objects from `v1alpha1.*` constructors (full API objects, JSON).
     pub raw_objects: Vec<Json>,
     pub w2r_set: bool,
+    /// `ext://…` load string → the Tiltfile it resolved to (for editors' go-to-definition).
+    pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
 /// An extension repo the Tiltfile registered (`v1alpha1.extension_repo`) or `ext://` implied.

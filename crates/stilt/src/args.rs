@@ -90,6 +90,29 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Serve the Tiltfile language server on stdin/stdout (for editors: completion, signature
+    /// help, hover, diagnostics, go to definition).
+    Lsp(LspArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LspArgs {
+    /// `stilt lsp start`, as `tilt lsp start` (editor configs written for Tilt say it).
+    #[arg(value_enum, hide = true)]
+    pub action: Option<LspAction>,
+    /// Accepted as `tilt lsp start --verbose/--debug` (the protocol traffic is the editor's to log).
+    #[arg(long, hide = true)]
+    pub verbose: bool,
+    #[arg(long, hide = true)]
+    pub debug: bool,
+    /// Stop checking a Tiltfile that takes longer than this many seconds to load.
+    #[arg(long, default_value_t = 10)]
+    pub check_timeout: u64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LspAction {
+    Start,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -16,6 +16,7 @@ mod jsonpath;
 mod kubectx;
 mod loader;
 mod logs;
+mod lsp;
 mod manifest;
 mod mcp;
 mod objects;
@@ -94,5 +95,6 @@ fn run(cli: args::Cli) -> anyhow::Result<std::process::ExitCode> {
         Dump { what } => dump::dump(what),
         Doctor => doctor::doctor(),
         Mcp(a) => mcp::mcp(a),
+        Lsp(a) => lsp::lsp(a),
     }
 }

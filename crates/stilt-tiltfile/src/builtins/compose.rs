@@ -254,6 +254,14 @@ fn read_dockerignore(
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
     #[allow(non_snake_case)]
+    /// Runs Docker Compose services; each service becomes a resource, and images built by `docker_build` are used for the services that name them.
+    ///
+    /// # Arguments
+    /// * `configPaths`: compose file path(s), or YAML as a blob.
+    /// * `env_file`: the `.env` file to use.
+    /// * `project_name`: the compose project name.
+    /// * `profiles`: compose profiles to enable.
+    /// * `wait`: wait for services to be healthy.
     fn docker_compose<'v>(
         configPaths: Value<'v>,
         env_file: Option<Value<'v>>,
@@ -417,6 +425,19 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Configures the resource of a Docker Compose service.
+    ///
+    /// # Arguments
+    /// * `name`: the service name.
+    /// * `image`: the image the service uses (when not in the compose file).
+    /// * `trigger_mode`: `TRIGGER_MODE_AUTO` or `TRIGGER_MODE_MANUAL`.
+    /// * `resource_deps`: resources that must be ready first.
+    /// * `infer_links`: show links for published ports (default True).
+    /// * `links`: URLs shown with the resource.
+    /// * `labels`: labels grouping resources in the UI.
+    /// * `auto_init`: start when Stilt starts (default True).
+    /// * `project_name`: the compose project, when there are several.
+    /// * `new_name`: rename the resource.
     fn dc_resource<'v>(
         name: &str,
         image: Option<Value<'v>>,

@@ -183,6 +183,12 @@ fn parse_args(
 
 #[starlark_module]
 fn config_funcs(builder: &mut GlobalsBuilder) {
+    /// Declares a string setting of this Tiltfile, read by `config.parse()` from `stilt up -- --name value` or `tilt_config.json`.
+    ///
+    /// # Arguments
+    /// * `name`: the setting's name.
+    /// * `args`: take the value from the positional arguments instead of `--name`.
+    /// * `usage`: help text.
     fn define_string<'v>(
         name: &str,
         args: Option<Value<'v>>,
@@ -192,6 +198,12 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         define(eval, "define_string", ConfigKind::String, name, args, usage)
     }
 
+    /// Declares a list-of-strings setting of this Tiltfile (`--name a --name b`), read by `config.parse()`.
+    ///
+    /// # Arguments
+    /// * `name`: the setting's name.
+    /// * `args`: take the values from the positional arguments.
+    /// * `usage`: help text.
     fn define_string_list<'v>(
         name: &str,
         args: Option<Value<'v>>,
@@ -208,6 +220,12 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         )
     }
 
+    /// Declares a boolean setting of this Tiltfile (`--name` / `--name=false`), read by `config.parse()`.
+    ///
+    /// # Arguments
+    /// * `name`: the setting's name.
+    /// * `args`: take the value from the positional arguments.
+    /// * `usage`: help text.
     fn define_bool<'v>(
         name: &str,
         args: Option<Value<'v>>,
@@ -217,6 +235,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         define(eval, "define_bool", ConfigKind::Bool, name, args, usage)
     }
 
+    /// Declares a JSON-object setting of this Tiltfile, read by `config.parse()` from `tilt_config.json`.
     fn define_object<'v>(
         name: &str,
         args: Option<Value<'v>>,
@@ -226,6 +245,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         define(eval, "define_object", ConfigKind::Object, name, args, usage)
     }
 
+    /// Parses the Tiltfile's arguments and `tilt_config.json` against the declared settings and returns a dict of their values.
     fn parse<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
         let c = ctx(eval);
         let dir = cur_dir(eval);
@@ -292,6 +312,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         Ok(json_to_value(&j, eval.heap()))
     }
 
+    /// Enables only these resources (the others are declared but disabled).
     fn set_enabled_resources<'v>(
         resources: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -301,6 +322,7 @@ fn config_funcs(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Enables no resource (each must be enabled by hand).
     fn clear_enabled_resources<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         ctx(eval).st.borrow_mut().enabled_resources = Some(vec![]);
         Ok(NoneType)

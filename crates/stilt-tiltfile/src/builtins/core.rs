@@ -202,6 +202,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(step.unwrap_or(a.get_type()).to_owned())
     }
 
+    /// Stops the Tiltfile with an error message.
     fn fail(msg: Value) -> anyhow::Result<NoneType> {
         let m = msg
             .unpack_str()
@@ -210,6 +211,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Err(anyhow!("{m}"))
     }
 
+    /// Stops the Tiltfile successfully here (what was declared so far is kept).
     fn exit<'v>(
         code: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -222,12 +224,14 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Err(anyhow!("{}", crate::eval::STOP_MARKER))
     }
 
+    /// Logs a warning in the Tiltfile log.
     fn warn<'v>(msg: Value<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         let m = string("warn", "msg", msg)?;
         ctx(eval).warn(m);
         Ok(NoneType)
     }
 
+    /// Runs another Tiltfile (path relative to this one) as if its contents were here; its changes reload.
     fn include<'v>(
         path: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -239,6 +243,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Loads a Tiltfile chosen at run time and returns its globals as a dict.
     fn load_dynamic<'v>(
         path: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -264,6 +269,16 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(heap.alloc(AllocDict(items)))
     }
 
+    /// Runs a command when the Tiltfile loads and returns its stdout as a blob (fails when it exits non-zero).
+    ///
+    /// # Arguments
+    /// * `command`: a shell string or an argv list.
+    /// * `quiet`: do not log the output.
+    /// * `command_bat`: the command on Windows.
+    /// * `echo_off`: do not log the command.
+    /// * `env`: extra environment.
+    /// * `dir`: working directory (default: this Tiltfile's directory).
+    /// * `stdin`: text fed to the command.
     fn local<'v>(
         command: Value<'v>,
         quiet: Option<Value<'v>>,
@@ -296,6 +311,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(eval.heap().alloc(Blob(out)))
     }
 
+    /// Returns a file's contents as a blob, and reloads the Tiltfile when it changes.
+    ///
+    /// # Arguments
+    /// * `paths`: the file (relative to this Tiltfile).
+    /// * `default`: returned when the file does not exist (else it is an error).
     fn read_file<'v>(
         paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
@@ -312,6 +332,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
     }
 
+    /// Reads a JSON file and returns its value; the Tiltfile reloads when it changes.
     fn read_json<'v>(
         paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
@@ -329,6 +350,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
     }
 
+    /// Reads a YAML file and returns its value; the Tiltfile reloads when it changes.
     fn read_yaml<'v>(
         paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
@@ -346,6 +368,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
     }
 
+    /// Reads a multi-document YAML file and returns a list of documents; the Tiltfile reloads when it changes.
     fn read_yaml_stream<'v>(
         paths: Option<Value<'v>>,
         default: Option<Value<'v>>,
@@ -363,6 +386,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         }
     }
 
+    /// Parses a JSON string (or blob) into a value.
     fn decode_json<'v>(
         json: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -373,6 +397,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(json_to_value(&j, eval.heap()))
     }
 
+    /// Parses a YAML string (or blob) into a value.
     fn decode_yaml<'v>(
         yaml: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -383,6 +408,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(json_to_value(&j, eval.heap()))
     }
 
+    /// Parses a multi-document YAML string (or blob) into a list of values.
     fn decode_yaml_stream<'v>(
         yaml: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -393,6 +419,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(json_to_value(&serde_json::Value::Array(j), eval.heap()))
     }
 
+    /// Serializes a value as JSON (a blob).
     fn encode_json<'v>(
         obj: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -403,6 +430,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(eval.heap().alloc(Blob(s)))
     }
 
+    /// Serializes a value as YAML (a blob).
     fn encode_yaml<'v>(
         obj: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -411,6 +439,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(eval.heap().alloc(Blob(crate::yaml::encode(&j)?)))
     }
 
+    /// Serializes a list of values as multi-document YAML (a blob).
     fn encode_yaml_stream<'v>(
         objs: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -424,11 +453,13 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(eval.heap().alloc(Blob(crate::yaml::encode_stream(&js)?)))
     }
 
+    /// Wraps a string as a blob (what `k8s_yaml` and friends accept as inline YAML).
     fn blob<'v>(input: Value<'v>, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
         let s = string("blob", "input", input)?;
         Ok(eval.heap().alloc(Blob(s)))
     }
 
+    /// Lists the files in a directory (optionally recursively); the Tiltfile reloads when it changes.
     fn listdir<'v>(
         dir: Option<Value<'v>>,
         recursive: Option<Value<'v>>,
@@ -463,6 +494,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(out)
     }
 
+    /// Reloads the Tiltfile when this file or directory changes.
     fn watch_file<'v>(
         paths: Option<Value<'v>>,
         #[starlark(require = named)] file_path: Option<Value<'v>>,
@@ -474,6 +506,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// A link for a resource's `links=`: a URL and an optional name.
     fn link<'v>(
         url: Value<'v>,
         name: Option<Value<'v>>,

@@ -273,6 +273,32 @@ fn check_dup_image(eval: &Evaluator, func: &str, r: &str) -> anyhow::Result<()> 
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    /// Builds a container image with Docker whenever files under `context` change.
+    ///
+    /// The image is named `ref`; wherever a Kubernetes object or compose service uses that name, the
+    /// freshly built image (under a content-addressed tag) is substituted.
+    ///
+    /// # Arguments
+    /// * `ref`: the image name, e.g. `'gcr.io/project/app'`.
+    /// * `context`: the build context directory (relative to this Tiltfile).
+    /// * `build_args`: a dict of `--build-arg` values.
+    /// * `dockerfile`: path of the Dockerfile (default `<context>/Dockerfile`).
+    /// * `dockerfile_contents`: the Dockerfile's text itself, instead of a file.
+    /// * `live_update`: steps (`sync`, `run`, `restart_container`, `fall_back_on`, `initial_sync`) that update a running container in place instead of rebuilding.
+    /// * `ignore`: patterns (dockerignore syntax) of files whose changes do not rebuild.
+    /// * `only`: only these paths (relative to `context`) are in the context and watched.
+    /// * `entrypoint`: overrides the container's command where the image is deployed.
+    /// * `container_args`: overrides the container's args where the image is deployed.
+    /// * `target`: the Dockerfile stage to build.
+    /// * `ssh`: SSH agent sockets or keys for `RUN --mount=type=ssh`.
+    /// * `secret`: build secrets for `RUN --mount=type=secret`.
+    /// * `network`: the network mode of `RUN` steps.
+    /// * `extra_tag`: more tags to give the built image.
+    /// * `cache_from`: images to use as a build cache.
+    /// * `pull`: always pull base images.
+    /// * `platform`: the target platform, e.g. `'linux/amd64'`.
+    /// * `extra_hosts`: `host:ip` entries added to /etc/hosts during the build.
+    /// * `match_in_env_vars`: also replace the image name where it appears in env var values.
     fn docker_build<'v>(
         r#ref: Value<'v>,
         context: Value<'v>,
@@ -377,6 +403,24 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Builds an image with your own command (e.g. `bazel`, `ko`, `buildah`) instead of Docker.
+    ///
+    /// The command gets `$EXPECTED_REF` (the name:tag it must produce) in its environment and is re-run
+    /// when a file under `deps` changes.
+    ///
+    /// # Arguments
+    /// * `ref`: the image name objects refer to.
+    /// * `command`: the build command (a shell string or an argv list).
+    /// * `deps`: files and directories whose changes rebuild.
+    /// * `tag`: a fixed tag the command produces (instead of `$EXPECTED_REF`).
+    /// * `disable_push`: do not push the result to a registry.
+    /// * `skips_local_docker`: the command puts the image in the registry itself, not the local Docker.
+    /// * `live_update`: live-update steps, as in `docker_build`.
+    /// * `ignore`: patterns of files under `deps` whose changes do not rebuild.
+    /// * `outputs_image_ref_to`: a file the command writes the built image reference into.
+    /// * `image_deps`: other images this build needs; their refs are passed in the environment.
+    /// * `env`: extra environment for the command.
+    /// * `dir`: working directory of the command.
     fn custom_build<'v>(
         r#ref: Value<'v>,
         command: Value<'v>,
@@ -474,6 +518,11 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Live-update step: copies changed files from `local_path` into the running container at `remote_path`.
+    ///
+    /// # Arguments
+    /// * `local_path`: a file or directory on this machine (relative to this Tiltfile).
+    /// * `remote_path`: an absolute path in the container.
     fn sync<'v>(
         local_path: Value<'v>,
         remote_path: Value<'v>,
@@ -492,6 +541,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Live-update step: runs a command in the container after files were synced.
+    ///
+    /// # Arguments
+    /// * `cmd`: the command (a shell string or an argv list).
+    /// * `trigger`: only run when one of these local files changed.
+    /// * `echo_off`: do not echo the command in the log.
     fn run<'v>(
         cmd: Value<'v>,
         trigger: Option<Value<'v>>,
@@ -515,14 +570,20 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Live-update step: restarts the container after syncing and running (for processes that do not reload by themselves).
     fn restart_container<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
         Ok(new_step(eval, "restart_container", serde_json::json!({})))
     }
 
+    /// Live-update step: syncs every file once when the container starts, not only the changed ones.
     fn initial_sync<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<Value<'v>> {
         Ok(new_step(eval, "initial_sync", serde_json::json!({})))
     }
 
+    /// Live-update step: a change to one of these files does a full rebuild instead of a live update.
+    ///
+    /// # Arguments
+    /// * `paths`: files or directories (relative to this Tiltfile).
     fn fall_back_on<'v>(
         paths: Option<Value<'v>>,
         files: Option<Value<'v>>,

@@ -161,6 +161,9 @@ fn repo_dir(c: &Ctx, rest: &str, repo: &ExtRepo) -> anyhow::Result<PathBuf> {
             Ok(p)
         }
         stilt_extrepo::Location::Remote { .. } => {
+            if c.req.offline {
+                return offline_copy(c, rest, repo);
+            }
             let Some(cache) = &c.req.ext_cache else {
                 bail!(
                     "load(\"ext://{rest}\"): extension repo {:?} ({}) is a git repo and this load has no \
@@ -181,6 +184,22 @@ fn repo_dir(c: &Ctx, rest: &str, repo: &ExtRepo) -> anyhow::Result<PathBuf> {
             Ok(co.path)
         }
     }
+}
+
+/// Without the network: the repo's copy in the cache, when one was fetched before.
+fn offline_copy(c: &Ctx, rest: &str, repo: &ExtRepo) -> anyhow::Result<PathBuf> {
+    let dir = match &c.req.ext_cache {
+        Some(cache) => cache.path_of(&repo.url, &repo.r#ref)?,
+        None => PathBuf::new(),
+    };
+    if dir.as_os_str().is_empty() || !c.host.is_dir(&dir) {
+        bail!(
+            "load(\"ext://{rest}\"): extension repo {:?} ({}) has not been fetched yet; `stilt up` fetches it (this check does not)",
+            repo.name,
+            repo.url
+        );
+    }
+    Ok(dir)
 }
 
 pub(crate) fn register(_b: &mut GlobalsBuilder) {}

@@ -53,6 +53,7 @@ fn repo_methods(builder: &mut MethodsBuilder) {
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    /// A local git repository (its `.git` changes are ignored by watches); `.paths(p)` gives paths inside it.
     fn local_git_repo<'v>(
         #[starlark(require = pos)] path: &str,
         eval: &mut Evaluator<'v, '_, '_>,

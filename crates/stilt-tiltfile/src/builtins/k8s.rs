@@ -293,6 +293,14 @@ fn partial_match_re(func: &str, param: &str, pat: &str) -> anyhow::Result<String
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    /// Deploys Kubernetes objects: YAML files, a YAML string/blob, or a list of them.
+    ///
+    /// Workloads (Deployments, StatefulSets, Jobs, ...) become resources named after the workload;
+    /// images built by `docker_build`/`custom_build` are injected where the YAML names them.
+    ///
+    /// # Arguments
+    /// * `yaml`: a path, a list of paths, or a `blob` (e.g. the output of `helm()`, `kustomize()`, `local()`).
+    /// * `allow_duplicates`: allow the same object to be declared twice.
     fn k8s_yaml<'v>(
         yaml: Value<'v>,
         allow_duplicates: Option<Value<'v>>,
@@ -331,6 +339,21 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Configures the resource of a Kubernetes workload: port forwards, dependencies, labels, links, its name.
+    ///
+    /// # Arguments
+    /// * `workload`: the name of the workload's resource (as shown by `stilt get uiresources`).
+    /// * `new_name`: rename the resource.
+    /// * `port_forwards`: ports to forward: `8000`, `'8000:80'`, `port_forward(...)`, or a list of them.
+    /// * `extra_pod_selectors`: label selectors of more pods that belong to this resource.
+    /// * `trigger_mode`: `TRIGGER_MODE_AUTO` (update on file change) or `TRIGGER_MODE_MANUAL`.
+    /// * `resource_deps`: resources that must be ready before this one starts.
+    /// * `objects`: extra (non-workload) objects to group into this resource, as `name:kind`.
+    /// * `auto_init`: start the resource when Stilt starts (default True).
+    /// * `pod_readiness`: `'wait'` for pods to be ready, or `'ignore'`.
+    /// * `links`: URLs shown with the resource (strings or `link(...)`).
+    /// * `labels`: labels grouping resources in the UI.
+    /// * `discovery_strategy`: how pods are found: `'default'` or `'selectors-only'`.
     fn k8s_resource<'v>(
         workload: Option<Value<'v>>,
         new_name: Option<Value<'v>>,
@@ -397,6 +420,14 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// A port forward for `k8s_resource(port_forwards=...)`.
+    ///
+    /// # Arguments
+    /// * `local_port`: the port on this machine.
+    /// * `container_port`: the port in the pod (default: same as `local_port`).
+    /// * `name`: a name shown with the link.
+    /// * `link_path`: a path appended to the link URL.
+    /// * `host`: the local address to listen on.
     fn port_forward<'v>(
         local_port: i32,
         container_port: Option<Value<'v>>,
@@ -419,6 +450,14 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Teaches Stilt a custom kind: objects of this kind are workloads, and where their images are.
+    ///
+    /// # Arguments
+    /// * `kind`: the kind (a regexp).
+    /// * `api_version`: its apiVersion (a regexp).
+    /// * `image_json_path`: JSONPath(s) to the image fields in such objects.
+    /// * `image_object`: JSONPath to an image given as `{repo, tag}` fields.
+    /// * `pod_readiness`: `'wait'` or `'ignore'` for pods of such objects.
     fn k8s_kind<'v>(
         kind: &str,
         #[starlark(require = named)] api_version: Option<Value<'v>>,
@@ -466,6 +505,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Tells Stilt where images are in objects matched by kind/name/namespace (JSONPath expressions).
     fn k8s_image_json_path<'v>(
         paths: Value<'v>,
         api_version: Option<Value<'v>>,
@@ -498,6 +538,9 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Splits YAML into (matching, rest) by labels, name, namespace, kind or apiVersion.
+    ///
+    /// Returns a tuple of two blobs.
     fn filter_yaml<'v>(
         yaml: Value<'v>,
         labels: Option<Value<'v>>,
@@ -551,6 +594,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(heap.alloc(AllocTuple([a, b])))
     }
 
+    /// Sets a function that names the resource of each workload: it gets an object with `name`, `kind`, `namespace`, `group` and returns a string.
     fn workload_to_resource_function<'v>(
         func: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -568,6 +612,15 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// A Kubernetes resource deployed by your own commands instead of YAML.
+    ///
+    /// # Arguments
+    /// * `name`: the resource name.
+    /// * `apply_cmd`: a command that deploys and prints the deployed objects as YAML.
+    /// * `delete_cmd`: a command that deletes them (`stilt down`).
+    /// * `deps`: files whose changes re-run `apply_cmd`.
+    /// * `image_selector`: the image live updates apply to.
+    /// * `live_update`: live-update steps for the containers running that image.
     fn k8s_custom_deploy<'v>(
         name: &str,
         apply_cmd: Option<Value<'v>>,
@@ -637,6 +690,16 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Renders a local Helm chart (`helm template`) and returns the YAML as a blob, for `k8s_yaml`.
+    ///
+    /// # Arguments
+    /// * `paths`: the chart directory.
+    /// * `name`: the release name.
+    /// * `namespace`: the release namespace.
+    /// * `values`: values files.
+    /// * `set`: `key=value` overrides.
+    /// * `kube_version`: the Kubernetes version to render for.
+    /// * `skip_crds`: leave CRDs out.
     fn helm<'v>(
         paths: Value<'v>,
         name: Option<Value<'v>>,
@@ -722,6 +785,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(eval.heap().alloc(Blob(crate::yaml::encode_stream(&objs)?)))
     }
 
+    /// Builds a kustomization (`kustomize build`, or `kubectl kustomize`) and returns the YAML as a blob, for `k8s_yaml`.
+    ///
+    /// # Arguments
+    /// * `paths`: the kustomization directory.
+    /// * `kustomize_bin`: the kustomize executable to use.
+    /// * `flags`: extra flags.
     fn kustomize<'v>(
         paths: Value<'v>,
         kustomize_bin: Option<Value<'v>>,

@@ -138,6 +138,25 @@ fn local_resource_impl<'v>(
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    /// A resource that runs commands on this machine: `cmd` to build/update, `serve_cmd` as a long-running server.
+    ///
+    /// # Arguments
+    /// * `name`: the resource name.
+    /// * `cmd`: the update command, re-run when a file in `deps` changes.
+    /// * `deps`: files and directories that trigger `cmd`.
+    /// * `trigger_mode`: `TRIGGER_MODE_AUTO` or `TRIGGER_MODE_MANUAL`.
+    /// * `resource_deps`: resources that must be ready first.
+    /// * `ignore`: patterns of files in `deps` to ignore.
+    /// * `auto_init`: run when Stilt starts (default True).
+    /// * `serve_cmd`: a long-running command, restarted after each `cmd` run.
+    /// * `allow_parallel`: may run at the same time as other updates.
+    /// * `links`: URLs shown with the resource.
+    /// * `labels`: labels grouping resources in the UI.
+    /// * `env`: extra environment for `cmd`.
+    /// * `serve_env`: extra environment for `serve_cmd`.
+    /// * `readiness_probe`: a `probe(...)` telling when `serve_cmd` is ready.
+    /// * `dir`: working directory of `cmd`.
+    /// * `serve_dir`: working directory of `serve_cmd`.
     fn local_resource<'v>(
         name: &str,
         cmd: Option<Value<'v>>,
@@ -182,6 +201,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         )
     }
 
+    /// A `local_resource` for tests (same parameters), labelled as a test.
     fn test<'v>(
         name: &str,
         cmd: Option<Value<'v>>,
@@ -226,6 +246,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         )
     }
 
+    /// A readiness probe for `local_resource(readiness_probe=...)`: one of `exec`, `http_get`, `tcp_socket`, with timings.
     fn probe<'v>(
         initial_delay_secs: Option<Value<'v>>,
         timeout_secs: Option<Value<'v>>,
@@ -271,6 +292,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Probe action: ready when this command exits 0.
     fn exec_action<'v>(
         command: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -286,6 +308,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Probe action: ready when an HTTP GET answers 2xx/3xx.
     fn http_get_action<'v>(
         port: i32,
         host: Option<Value<'v>>,
@@ -315,6 +338,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         ))
     }
 
+    /// Probe action: ready when a TCP connection opens.
     fn tcp_socket_action<'v>(
         port: i32,
         host: Option<Value<'v>>,

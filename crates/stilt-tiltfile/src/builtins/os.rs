@@ -226,6 +226,7 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
         Ok(cur_dir(eval).display().to_string())
     }
 
+    /// Returns an environment variable (as seen by the Tiltfile, with `os.putenv` changes), or `default`.
     fn getenv<'v>(
         key: &str,
         default: Option<Value<'v>>,
@@ -237,11 +238,13 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
         })
     }
 
+    /// Sets an environment variable for the rest of the Tiltfile and the commands it runs.
     fn putenv<'v>(key: &str, value: Value<'v>) -> anyhow::Result<NoneType> {
         env_set(key, &string("os.putenv", "value", value)?);
         Ok(NoneType)
     }
 
+    /// Removes an environment variable for the rest of the Tiltfile and the commands it runs.
     fn unsetenv(key: &str) -> anyhow::Result<NoneType> {
         env_unset(key);
         Ok(NoneType)
@@ -250,10 +253,12 @@ fn os_funcs(builder: &mut GlobalsBuilder) {
 
 #[starlark_module]
 fn os_path_funcs(builder: &mut GlobalsBuilder) {
+    /// The absolute path of `path`, relative to the current Tiltfile's directory.
     fn abspath<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
         Ok(abs_path(&cur_dir(eval), path).display().to_string())
     }
 
+    /// The last element of a path.
     fn basename(path: &str) -> anyhow::Result<String> {
         let p = path.trim_end_matches('/');
         if p.is_empty() {
@@ -262,6 +267,7 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
         Ok(p.rsplit('/').next().unwrap_or("").to_owned())
     }
 
+    /// Everything but the last element of a path.
     fn dirname(path: &str) -> anyhow::Result<String> {
         // Go's filepath.Dir.
         let idx = path.rfind('/');
@@ -273,17 +279,20 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
         Ok(c.display().to_string())
     }
 
+    /// Whether a path exists (relative to the current Tiltfile's directory).
     fn exists<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<bool> {
         let p = abs_path(&cur_dir(eval), path);
         Ok(ctx(eval).host.exists(&p))
     }
 
+    /// The absolute path with symlinks resolved.
     fn realpath<'v>(path: &str, eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
         let p = abs_path(&cur_dir(eval), path);
         let r = ctx(eval).host.canonicalize(&p).unwrap_or(p);
         Ok(r.display().to_string())
     }
 
+    /// `targpath` relative to `basepath`.
     fn relpath<'v>(
         targpath: &str,
         basepath: Option<&str>,
@@ -298,6 +307,7 @@ fn os_path_funcs(builder: &mut GlobalsBuilder) {
         Ok(rel_path(&t, &base).unwrap_or(t).display().to_string())
     }
 
+    /// Joins path elements with `/`.
     fn join(#[starlark(args)] parts: UnpackTuple<String>) -> anyhow::Result<String> {
         Ok(go_join(&parts.items))
     }

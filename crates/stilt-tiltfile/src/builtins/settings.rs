@@ -46,6 +46,7 @@ fn duration_ok(s: &str) -> bool {
 
 #[starlark_module]
 pub(crate) fn register(builder: &mut GlobalsBuilder) {
+    /// Global update settings: how many updates run in parallel, the Kubernetes apply timeout, server-side apply.
     fn update_settings<'v>(
         max_parallel_updates: Option<Value<'v>>,
         k8s_upsert_timeout_secs: Option<Value<'v>>,
@@ -86,6 +87,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Settings of `stilt ci`: its overall timeout, readiness timeout and pod grace period.
     fn ci_settings<'v>(
         k8s_grace_period: Option<Value<'v>>,
         timeout: Option<Value<'v>>,
@@ -115,6 +117,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Whether Kubernetes Secret values are redacted from logs (`disable_scrub=True` turns it off).
     fn secret_settings<'v>(
         disable_scrub: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -124,6 +127,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Version checks: `constraint` is a semver range the running Tilt/Stilt must satisfy.
     fn version_settings<'v>(
         check_updates: Option<Value<'v>>,
         constraint: Option<Value<'v>>,
@@ -141,6 +145,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Global file-watch settings: `ignore` patterns no resource watches.
     fn watch_settings<'v>(
         ignore: Option<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -151,6 +156,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Settings for pruning old images and build cache (accepted for compatibility).
     fn docker_prune_settings<'v>(
         disable: Option<Value<'v>>,
         max_age_mins: Option<Value<'v>>,
@@ -171,6 +177,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Sets the default trigger mode of all resources: `TRIGGER_MODE_AUTO` or `TRIGGER_MODE_MANUAL`.
     fn trigger_mode<'v>(
         trigger_mode: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -188,6 +195,12 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Pushes built images to this registry (their names rewritten under it).
+    ///
+    /// # Arguments
+    /// * `host`: the registry as seen from this machine, e.g. `'localhost:5000'`.
+    /// * `host_from_cluster`: the registry as the cluster sees it, if different.
+    /// * `single_name`: push every image under this one repository name.
     fn default_registry<'v>(
         host: Value<'v>,
         host_from_cluster: Option<Value<'v>>,
@@ -215,6 +228,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Allows deploying to these kube contexts (local dev clusters are always allowed; others are refused as possibly production).
     fn allow_k8s_contexts<'v>(
         contexts: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -229,14 +243,17 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Returns the name of the current kube context.
     fn k8s_context<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
         Ok(ctx(eval).host.k8s_context())
     }
 
+    /// Returns the default namespace of the current kube context.
     fn k8s_namespace<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<String> {
         Ok(ctx(eval).host.k8s_namespace())
     }
 
+    /// Analytics opt-in/out (accepted for compatibility; Stilt sends none).
     fn analytics_settings<'v>(
         enable: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -248,11 +265,13 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Accepted for compatibility; does nothing.
     fn experimental_analytics_report<'v>(tags: Value<'v>) -> anyhow::Result<NoneType> {
         let _ = tags;
         Ok(NoneType)
     }
 
+    /// Accepted for compatibility; does nothing.
     fn experimental_metrics_settings<'v>(
         #[starlark(kwargs)] kwargs: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -262,6 +281,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// A command run periodically to collect telemetry (accepted for compatibility).
     fn experimental_telemetry_cmd<'v>(
         cmd: Value<'v>,
         cmd_bat: Option<Value<'v>>,
@@ -283,6 +303,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Sets the Tilt Cloud team id (accepted for compatibility).
     fn set_team<'v>(
         team_id: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -295,6 +316,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Turns on a feature flag by name.
     fn enable_feature<'v>(
         feature_name: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -304,6 +326,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Turns off a feature flag by name.
     fn disable_feature<'v>(
         feature_name: Value<'v>,
         eval: &mut Evaluator<'v, '_, '_>,
@@ -313,6 +336,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         Ok(NoneType)
     }
 
+    /// Disables snapshots (accepted for compatibility).
     fn disable_snapshots<'v>(eval: &mut Evaluator<'v, '_, '_>) -> anyhow::Result<NoneType> {
         ctx(eval).st.borrow_mut().settings.snapshots_disabled = true;
         Ok(NoneType)
