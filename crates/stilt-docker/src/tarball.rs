@@ -495,6 +495,18 @@ pub fn read_tar(data: &[u8]) -> Result<Vec<ArchiveEntry>> {
     Ok(out)
 }
 
+/// Hex SHA-256 of the build context exactly as [`write_context_tar`] would send it (paths,
+/// modes, mtimes and contents), streamed: nothing is held in memory.
+pub fn context_digest(ctx: &BuildContext, dockerfile: &DockerfileSource) -> Result<String> {
+    use sha2::Digest;
+    let (hasher, _) = write_context_tar(ctx, dockerfile, sha2::Sha256::new())?;
+    Ok(hex(&hasher.finalize()))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,16 +758,4 @@ mod tests {
         assert_eq!(e[0].mode, 0o600);
         assert_eq!(e[1].data, Bytes::from_static(b"hi"));
     }
-}
-
-/// Hex SHA-256 of the build context exactly as [`write_context_tar`] would send it (paths,
-/// modes, mtimes and contents), streamed: nothing is held in memory.
-pub fn context_digest(ctx: &BuildContext, dockerfile: &DockerfileSource) -> Result<String> {
-    use sha2::Digest;
-    let (hasher, _) = write_context_tar(ctx, dockerfile, sha2::Sha256::new())?;
-    Ok(hex(&hasher.finalize()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
