@@ -557,3 +557,41 @@ fn custom_build_env_names_its_image_deps() {
     drop(up);
     drop(guard);
 }
+
+/// `initial_sync()`: a new container gets every file under the syncs before any edit (the
+/// image here has none of them), ignored files excepted.
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn initial_sync_fills_a_new_container() {
+    let port = free_port();
+    let p = Project::new(
+        "docker_compose('docker-compose.yml')\n\
+         docker_build('stilt-e2e-initial', '.', ignore=['www/secret.txt'], live_update=[\n\
+           initial_sync(),\n\
+           sync('www', '/www'),\n\
+         ])\n",
+    );
+    let _guard = scopeguard(p.dir.path().to_path_buf());
+    p.write(
+        "Dockerfile",
+        "FROM stilt-test/busybox:latest\nRUN mkdir /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
+    );
+    p.write("www/index.html", "from the initial sync\n");
+    p.write("www/css/site.css", "body{}\n");
+    p.write("www/secret.txt", "not synced\n");
+    p.write(
+        "docker-compose.yml",
+        &format!("services:\n  web:\n    image: stilt-e2e-initial\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"),
+    );
+    let up = p.up();
+    let _log = LogOnFailure(&up);
+    wait_until(Duration::from_secs(120), "the synced files served", || {
+        http_get(port, "/").as_deref() == Some("from the initial sync\n")
+            && http_get(port, "/css/site.css").as_deref() == Some("body{}\n")
+    });
+    assert_eq!(http_get(port, "/secret.txt"), None, "an ignored file");
+    p.write("www/index.html", "edited\n");
+    wait_until(Duration::from_secs(30), "the edit", || {
+        http_get(port, "/").as_deref() == Some("edited\n")
+    });
+}
