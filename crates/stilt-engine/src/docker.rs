@@ -70,7 +70,9 @@ fn log_sink(ctx: &Ctx, resource: &str, span: &str) -> tokio::sync::mpsc::Sender<
 }
 
 fn write_status<T: Resource>(ctx: &Ctx, name: &str, f: impl Fn(&mut T)) {
-    let _ = ctx.store.update_status_with::<T>(name, f);
+    crate::storewrite::logged(ctx.store.update_status_with::<T>(name, f), || {
+        format!("writing the status of {} {name}", T::KIND)
+    });
 }
 
 /// The predicate of files sent in a build context: a DockerImage's contextIgnores.
@@ -705,7 +707,9 @@ pub fn monitor(ctx: Ctx, dcs_name: String, resource: String) -> tokio::task::Joi
                     .metadata
                     .annotations
                     .insert(ANNOTATION_RESOURCE.into(), resource.clone());
-                let _ = ctx.store.apply_typed(&stream);
+                crate::storewrite::logged(ctx.store.apply_typed(&stream), || {
+                    format!("writing DockerComposeLogStream {dcs_name}")
+                });
                 write_status::<DockerComposeLogStream>(&ctx, &dcs_name, |o| {
                     o.status = Some(DockerComposeLogStreamStatus {
                         started_at: Some(MicroTime::now()),

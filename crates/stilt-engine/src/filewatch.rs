@@ -160,7 +160,10 @@ impl Reconciler for FileWatchReconciler {
 }
 
 fn write_status(ctx: &Ctx, name: &str, f: impl Fn(&mut FileWatchStatus)) {
-    let _ = ctx.store.update_status_with::<FileWatch>(name, |o| {
-        f(o.status.get_or_insert_with(Default::default))
-    });
+    crate::storewrite::logged(
+        ctx.store.update_status_with::<FileWatch>(name, |o| {
+            f(o.status.get_or_insert_with(Default::default))
+        }),
+        || format!("writing the status of FileWatch {name}"),
+    );
 }

@@ -42,6 +42,7 @@ pub mod podsync;
 pub mod probe;
 pub mod proc;
 pub mod session;
+mod storewrite;
 pub mod syncback;
 pub mod tiltfile;
 
@@ -128,7 +129,24 @@ impl Engine {
             ext_cache: cfg.ext_cache,
         };
         let hub = if ctx.mode == Mode::Up {
-            stilt_watch::WatchHub::new().ok()
+            match stilt_watch::WatchHub::new() {
+                Ok(hub) => Some(hub),
+                Err(e) => {
+                    // Everything else still runs; edits just are not seen. Say so where the
+                    // user looks.
+                    let message = format!(
+                        "File watching is off: {e}. Edits will not update anything until Stilt restarts (raise fs.inotify.max_user_instances / max_user_watches if they are exhausted)."
+                    );
+                    tracing::error!("{message}");
+                    ctx.logs.line(
+                        names::TILTFILE_RESOURCE,
+                        "filewatch",
+                        stilt_logs::Level::Error,
+                        &message,
+                    );
+                    None
+                }
+            }
         } else {
             None
         };

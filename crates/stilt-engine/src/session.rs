@@ -115,7 +115,9 @@ pub fn apply_ci_settings(ctx: &Ctx, loaded: &[AnyObject]) {
         && s.spec.ci != ci
     {
         s.spec.ci = ci;
-        let _ = ctx.store.update_typed(&s);
+        crate::storewrite::logged(ctx.store.update_typed(&s), || {
+            "writing the Session's ci settings".to_string()
+        });
     }
 }
 
@@ -581,7 +583,9 @@ impl Reconciler for SessionReconciler {
         }
         if session.status.as_ref() != Some(&status) {
             session.status = Some(status);
-            let _ = self.ctx.store.update_status_typed(&session);
+            crate::storewrite::logged(self.ctx.store.update_status_typed(&session), || {
+                "writing the Session's status".to_string()
+            });
         }
     }
 }

@@ -351,21 +351,26 @@ pub fn default_registry(ctx: &Ctx) -> Option<String> {
 /// Removes a resource's entry from the trigger queue.
 pub fn consume_trigger(ctx: &Ctx, resource: &str) {
     let patch = json!({"data": {resource: null}});
-    let _ = ctx.store.patch(
-        "ConfigMap",
-        TRIGGER_QUEUE,
-        stilt_store::PatchType::Merge,
-        &patch,
-        false,
+    crate::storewrite::logged(
+        ctx.store.patch(
+            "ConfigMap",
+            TRIGGER_QUEUE,
+            stilt_store::PatchType::Merge,
+            &patch,
+            false,
+        ),
+        || format!("consuming the trigger of {resource}"),
     );
 }
 
 fn write_tiltfile_status(ctx: &Ctx, f: impl Fn(&mut TiltfileStatus)) {
-    let _ = ctx
-        .store
-        .update_status_with::<Tiltfile>(TILTFILE_OBJECT, |o| {
-            f(o.status.get_or_insert_with(Default::default))
-        });
+    crate::storewrite::logged(
+        ctx.store
+            .update_status_with::<Tiltfile>(TILTFILE_OBJECT, |o| {
+                f(o.status.get_or_insert_with(Default::default))
+            }),
+        || "writing the Tiltfile's status".to_string(),
+    );
 }
 
 /// Loads the Tiltfile and applies the result; true when both succeeded.
@@ -440,12 +445,15 @@ async fn run_once(
                 .clone()
                 .map_or(serde_json::Value::Null, serde_json::Value::String);
             let patch = json!({"metadata": {"annotations": {ANN_MAX_PARALLEL: parallel, ANN_DEFAULT_REGISTRY: registry}}});
-            let _ = ctx.store.patch(
-                "Tiltfile",
-                TILTFILE_OBJECT,
-                stilt_store::PatchType::Merge,
-                &patch,
-                false,
+            crate::storewrite::logged(
+                ctx.store.patch(
+                    "Tiltfile",
+                    TILTFILE_OBJECT,
+                    stilt_store::PatchType::Merge,
+                    &patch,
+                    false,
+                ),
+                || "recording the Tiltfile's settings".to_string(),
             );
             match applied {
                 Ok(()) => {
@@ -715,7 +723,12 @@ fn apply_result(
                 && !wanted.contains(&(info.kind.to_string(), name.clone()))
                 && name != TILTFILE_RESOURCE
             {
-                let _ = ctx.store.delete(info.kind, &name);
+                crate::storewrite::logged(ctx.store.delete(info.kind, &name), || {
+                    format!(
+                        "deleting {} {name}, which the Tiltfile no longer makes",
+                        info.kind
+                    )
+                });
             }
         }
     }

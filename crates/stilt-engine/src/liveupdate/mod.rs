@@ -262,9 +262,12 @@ fn build_start(ctx: &Ctx, lu: &LiveUpdate) -> Option<MicroTime> {
 }
 
 fn write_lu_status(ctx: &Ctx, name: &str, f: impl Fn(&mut LiveUpdateStatus)) {
-    let _ = ctx.store.update_status_with::<LiveUpdate>(name, |o| {
-        f(o.status.get_or_insert_with(Default::default))
-    });
+    crate::storewrite::logged(
+        ctx.store.update_status_with::<LiveUpdate>(name, |o| {
+            f(o.status.get_or_insert_with(Default::default))
+        }),
+        || format!("writing the status of LiveUpdate {name}"),
+    );
 }
 
 /// A container a LiveUpdate targets, however its selector found it.
