@@ -161,6 +161,9 @@ impl CmdReconciler {
             &cmd.spec.readiness_probe,
         ))
         .unwrap_or_default();
+        // A Cmd deleted and created again under the same name (between two reconciles) is a
+        // new object: its process is a new one too.
+        key.push_str(&cmd.metadata.uid);
         key.push_str(
             cmd.metadata
                 .annotations
@@ -609,6 +612,54 @@ async fn probe_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::testing::{ctx_with_adapters, eventually};
+
+    fn running_pid(ctx: &Ctx, name: &str) -> Option<i64> {
+        ctx.store
+            .get_typed::<Cmd>(name)
+            .ok()?
+            .status?
+            .running
+            .map(|r| r.pid as i64)
+    }
+
+    /// Found by a collection DELETE that the Tiltfile's objects come back from: the Cmd is gone
+    /// and back before its reconcile runs. The new object gets a new process.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cmd_deleted_and_created_again_gets_a_new_process() {
+        let ctx = ctx_with_adapters(Default::default());
+        let _cmds = start(ctx.clone());
+        let cmd = Cmd::new(
+            "sleeper",
+            CmdSpec {
+                args: vec!["sleep".into(), "30".into()],
+                ..Default::default()
+            },
+        );
+        ctx.store.create_typed(&cmd).unwrap();
+        let first = eventually("the first process", || running_pid(&ctx, "sleeper")).await;
+        ctx.store.delete("Cmd", "sleeper").unwrap();
+        ctx.store.create_typed(&cmd).unwrap();
+        let second = eventually("a new process", || {
+            running_pid(&ctx, "sleeper").filter(|p| *p != first)
+        })
+        .await;
+        eventually("the first process gone", || {
+            (!std::path::Path::new(&format!("/proc/{first}")).exists()
+                || std::fs::read_to_string(format!("/proc/{first}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")))
+            .then_some(())
+        })
+        .await;
+        ctx.store.delete("Cmd", "sleeper").unwrap();
+        eventually("the second process gone", || {
+            (!std::path::Path::new(&format!("/proc/{second}")).exists()
+                || std::fs::read_to_string(format!("/proc/{second}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")))
+            .then_some(())
+        })
+        .await;
+    }
 
     #[test]
     fn spawn_failures_back_off_exponentially_up_to_five_minutes() {
