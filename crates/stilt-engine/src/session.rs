@@ -608,6 +608,128 @@ mod tests {
         }
     }
 
+    /// A target in a few words: `w` waiting, `r` active and ready, `a` active not ready,
+    /// `ok` terminated fine, `err` terminated with an error, `tol` an error within the grace
+    /// period, `exc` one past it, `off` disabled, `-` never asked to run.
+    fn target(name: &str, ty: &str, state: &str) -> Target {
+        let t0 = MicroTime::now();
+        let terminated = |error: &str, grace: &str| TargetStateTerminated {
+            start_time: t0,
+            finish_time: t0,
+            error: error.into(),
+            grace_status: grace.into(),
+        };
+        let state = match state {
+            "w" => TargetState {
+                waiting: Some(TargetStateWaiting {
+                    wait_reason: "waiting-for-dep".into(),
+                }),
+                ..Default::default()
+            },
+            "r" | "a" => TargetState {
+                active: Some(TargetStateActive {
+                    start_time: t0,
+                    ready: state == "r",
+                }),
+                ..Default::default()
+            },
+            "ok" => TargetState {
+                terminated: Some(terminated("", "")),
+                ..Default::default()
+            },
+            "err" => TargetState {
+                terminated: Some(terminated("exit status 1", "")),
+                ..Default::default()
+            },
+            "tol" => TargetState {
+                terminated: Some(terminated("CrashLoopBackOff", GRACE_TOLERATED)),
+                ..Default::default()
+            },
+            "exc" => TargetState {
+                terminated: Some(terminated("CrashLoopBackOff", GRACE_EXCEEDED)),
+                ..Default::default()
+            },
+            "off" => TargetState {
+                disabled: Some(TargetStateDisabled {}),
+                ..Default::default()
+            },
+            _ => TargetState::default(),
+        };
+        Target {
+            name: name.into(),
+            resources: vec![name.split(':').next().unwrap_or(name).into()],
+            r#type: ty.into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn the_ci_verdict() {
+        let tf = |s| target("tiltfile:update", TARGET_TYPE_JOB, s);
+        let job = |s| target("build:update", TARGET_TYPE_JOB, s);
+        let server = |s| target("web:runtime", TARGET_TYPE_SERVER, s);
+        // (case, targets) → (error, done)
+        let rows: Vec<(&str, Vec<Target>, Option<&str>, bool)> = vec![
+            ("only the Tiltfile ran", vec![tf("ok")], None, false),
+            ("a job succeeded", vec![tf("ok"), job("ok")], None, true),
+            ("a job still running", vec![tf("ok"), job("a")], None, false),
+            ("a job waiting", vec![tf("ok"), job("w")], None, false),
+            (
+                "a ready server",
+                vec![tf("ok"), job("ok"), server("r")],
+                None,
+                true,
+            ),
+            (
+                "a server not ready",
+                vec![tf("ok"), server("a")],
+                None,
+                false,
+            ),
+            (
+                "a failed job",
+                vec![tf("ok"), job("err"), server("r")],
+                Some("build: exit status 1"),
+                true,
+            ),
+            (
+                "a failure within the grace period is retried",
+                vec![tf("ok"), server("tol")],
+                None,
+                false,
+            ),
+            (
+                "past the grace period",
+                vec![tf("ok"), server("exc")],
+                Some("web: exceeded grace period: CrashLoopBackOff"),
+                true,
+            ),
+            (
+                "disabled and never-run targets do not count",
+                vec![
+                    tf("ok"),
+                    job("ok"),
+                    server("off"),
+                    target("m:update", TARGET_TYPE_JOB, "-"),
+                ],
+                None,
+                true,
+            ),
+            (
+                "a broken Tiltfile",
+                vec![tf("err")],
+                Some("tiltfile: exit status 1"),
+                false,
+            ),
+        ];
+        for (case, targets, error, done) in rows {
+            assert_eq!(ci_verdict(&targets).as_deref(), error, "{case}: error");
+            if error.is_none() {
+                assert_eq!(ci_done(&targets), done, "{case}: done");
+            }
+        }
+    }
+
     #[test]
     fn go_durations() {
         let cases = [

@@ -58,6 +58,8 @@ struct LuState {
     synced: HashMap<String, MicroTime>,
     /// Containers that got files (`initial_sync()` is for the others).
     got_files: BTreeSet<String>,
+    /// Containers whose channel was opened ahead of the first edit.
+    warmed: BTreeSet<String>,
 }
 
 struct LiveUpdateReconciler {
@@ -520,14 +522,13 @@ async fn update(ctx: &Ctx, state: &Arc<Mutex<HashMap<String, LuState>>>, lu: &Li
             });
         match plan(&lu.spec, files, newest) {
             Step::UpToDate => {
+                let mut st = state.lock();
+                let entry = st.entry(name.clone()).or_default();
                 if let Some(since) = since {
-                    state
-                        .lock()
-                        .entry(name.clone())
-                        .or_default()
-                        .synced
-                        .entry(c.id.clone())
-                        .or_insert(since);
+                    entry.synced.entry(c.id.clone()).or_insert(since);
+                }
+                if entry.warmed.insert(c.id.clone()) {
+                    tokio::spawn(warm_channel(ctx.clone(), c.clone()));
                 }
             }
             Step::NeedsRebuild => {
@@ -580,6 +581,30 @@ fn failed(message: &str) -> LiveUpdateStateFailed {
 
 fn write_failed(ctx: &Ctx, name: &str, message: &str) {
     write_lu_status(ctx, name, |s| s.failed = Some(failed(message)));
+}
+
+/// Opens the channel into a container as soon as it runs, so the first edit is as fast as any
+/// later one (installing the helper is most of a first sync's time).
+async fn warm_channel(ctx: Ctx, c: Container) {
+    if c.is_pod() {
+        let _ = ctx
+            .pod_sync
+            .run(move |pool| {
+                Box::pin(async move {
+                    let at = stilt_k8s::ContainerRef::new(&c.namespace, &c.pod, &c.name);
+                    pool.get(&at).await.map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .await
+            .map_err(|e| tracing::debug!("opening the pod channel ahead of an edit: {e}"));
+        return;
+    }
+    let Ok(docker) = ctx.docker.docker().await else {
+        return;
+    };
+    if let Some(client) = ctx.docker_channels.take(docker.as_ref(), &c.id).await {
+        ctx.docker_channels.give_back(&c.id, client);
+    }
 }
 
 /// Syncs into one container the way it can be reached.

@@ -382,3 +382,18 @@ async fn initial_sync_gives_a_new_container_every_file_but_the_ignored() {
         "only the edited file went"
     );
 }
+
+/// The channel into a container is opened when it runs, not at the first edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_is_opened_before_the_first_edit() {
+    let w = World::new(vec![]).await;
+    let attach = format!("exec_attach {}", w.container);
+    eventually("the helper started in the container", || {
+        w.docker
+            .calls()
+            .iter()
+            .any(|c| c.starts_with(&attach))
+            .then_some(())
+    })
+    .await;
+}
