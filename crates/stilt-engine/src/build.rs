@@ -211,42 +211,26 @@ impl BuildReconciler {
     /// Newest file event of the resource's FileWatches after `since`, and the files.
     fn pending_files(
         &self,
+        sources: &FileSources,
         name: &str,
         since: Option<MicroTime>,
     ) -> (Option<MicroTime>, Vec<String>) {
         let mut newest = None;
         let mut files = Vec::new();
-        for fw in self.ctx.store.list_typed::<FileWatch>().unwrap_or_default() {
-            if fw
-                .metadata
-                .annotations
-                .get(ANNOTATION_RESOURCE)
-                .map(String::as_str)
-                != Some(name)
-            {
-                continue;
-            }
-            for ev in fw.status.map(|s| s.file_events).unwrap_or_default() {
+        for fw in sources.watches.get(name).into_iter().flatten() {
+            for ev in fw.status.iter().flat_map(|s| &s.file_events) {
                 if since.is_none_or(|s| ev.time > s) {
                     newest = newest.max(Some(ev.time));
-                    files.extend(ev.seen_files);
+                    files.extend(ev.seen_files.iter().cloned());
                 }
             }
         }
         // Files a healthy LiveUpdate of this resource can sync are not a reason to rebuild.
-        let lus: Vec<LiveUpdate> = self
-            .ctx
-            .store
-            .list_typed::<LiveUpdate>()
-            .unwrap_or_default()
+        let lus: Vec<&LiveUpdate> = sources
+            .live_updates
+            .get(name)
             .into_iter()
-            .filter(|lu| {
-                lu.metadata
-                    .annotations
-                    .get(ANNOTATION_RESOURCE)
-                    .map(String::as_str)
-                    == Some(name)
-            })
+            .flatten()
             .filter(|lu| lu.status.as_ref().is_none_or(|s| s.failed.is_none()))
             .collect();
         if !lus.is_empty() {
@@ -383,11 +367,13 @@ impl Reconciler for BuildReconciler {
             .unwrap_or(3);
         // Observe (store reads), then decide (pure), then execute (writes and tasks).
         let snapshot: HashMap<String, ResourceState> = self.state.lock().resources.clone();
+        // Read once per pass, not once per resource (that was quadratic in resources).
+        let sources = FileSources::read(&self.ctx);
         let observed: Vec<Observed> = manifests
             .iter()
             .map(|m| {
                 let rs = snapshot.get(&m.name).cloned().unwrap_or_default();
-                let (newest_change, files) = self.pending_files(&m.name, rs.last_start);
+                let (newest_change, files) = self.pending_files(&sources, &m.name, rs.last_start);
                 Observed {
                     manifest: m.clone(),
                     disabled: self.disabled(&m.name),
@@ -412,7 +398,8 @@ impl Reconciler for BuildReconciler {
         };
         for (m, rs, waiting, disabled) in statuses {
             let pending = if m.manual {
-                self.pending_files(&m.name, rs.last_start_before).1
+                self.pending_files(&sources, &m.name, rs.last_start_before)
+                    .1
             } else {
                 vec![]
             };
@@ -463,6 +450,33 @@ impl Reconciler for BuildReconciler {
                 record_build_end(&ctx, &m.name, &span, started, &error);
                 queue.add(DECIDE);
             });
+        }
+    }
+}
+
+/// The FileWatches and LiveUpdates of every resource, read once per decision pass.
+struct FileSources {
+    watches: HashMap<String, Vec<FileWatch>>,
+    live_updates: HashMap<String, Vec<LiveUpdate>>,
+}
+
+impl FileSources {
+    fn read(ctx: &Ctx) -> Self {
+        fn by_resource<T: Resource>(
+            ctx: &Ctx,
+            meta: impl Fn(&T) -> &ObjectMeta,
+        ) -> HashMap<String, Vec<T>> {
+            let mut out: HashMap<String, Vec<T>> = HashMap::new();
+            for obj in ctx.store.list_typed::<T>().unwrap_or_default() {
+                if let Some(r) = meta(&obj).annotations.get(ANNOTATION_RESOURCE).cloned() {
+                    out.entry(r).or_default().push(obj);
+                }
+            }
+            out
+        }
+        Self {
+            watches: by_resource::<FileWatch>(ctx, |f| &f.metadata),
+            live_updates: by_resource::<LiveUpdate>(ctx, |l| &l.metadata),
         }
     }
 }

@@ -614,6 +614,11 @@ mod tests {
     use super::*;
     use crate::k8s::testing::{ctx_with_adapters, eventually};
 
+    /// The process has exited (gone, or a zombie not yet reaped).
+    fn gone(pid: i64) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    }
+
     fn running_pid(ctx: &Ctx, name: &str) -> Option<i64> {
         ctx.store
             .get_typed::<Cmd>(name)
@@ -644,21 +649,9 @@ mod tests {
             running_pid(&ctx, "sleeper").filter(|p| *p != first)
         })
         .await;
-        eventually("the first process gone", || {
-            (!std::path::Path::new(&format!("/proc/{first}")).exists()
-                || std::fs::read_to_string(format!("/proc/{first}/stat"))
-                    .is_ok_and(|s| s.contains(") Z ")))
-            .then_some(())
-        })
-        .await;
+        eventually("the first process gone", || gone(first).then_some(())).await;
         ctx.store.delete("Cmd", "sleeper").unwrap();
-        eventually("the second process gone", || {
-            (!std::path::Path::new(&format!("/proc/{second}")).exists()
-                || std::fs::read_to_string(format!("/proc/{second}/stat"))
-                    .is_ok_and(|s| s.contains(") Z ")))
-            .then_some(())
-        })
-        .await;
+        eventually("the second process gone", || gone(second).then_some(())).await;
     }
 
     #[test]

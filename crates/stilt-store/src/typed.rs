@@ -12,7 +12,8 @@ fn encode<T: Resource>(obj: &T) -> Value {
 }
 
 fn decode<T: Resource>(v: &Value) -> Result<T, StoreError> {
-    serde_json::from_value(v.clone())
+    // From the borrowed value: no copy of the whole object first.
+    T::deserialize(v)
         .map_err(|e| StoreError::BadRequest(format!("stored {} does not decode: {e}", T::KIND)))
 }
 
