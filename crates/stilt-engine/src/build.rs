@@ -318,13 +318,9 @@ impl BuildReconciler {
             },
             "k8s" => crate::k8s::runtime(&self.ctx, &m.name, &m.pod_readiness, rs.succeeded_once),
             "docker-compose" => {
-                let dcs = self
-                    .ctx
-                    .store
-                    .list_typed::<DockerComposeService>()
-                    .unwrap_or_default()
+                let dcs = crate::lookup::of_resource::<DockerComposeService>(&self.ctx, &m.name)
                     .into_iter()
-                    .find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name));
+                    .next();
                 match dcs.and_then(|d| d.status) {
                     Some(s) if !s.apply_error.is_empty() => ("error", false),
                     Some(s) => match s.container_state {

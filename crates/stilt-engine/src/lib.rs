@@ -37,6 +37,7 @@ pub mod imagedeps;
 pub mod k8s;
 pub mod leftovers;
 pub mod liveupdate;
+mod lookup;
 pub mod names;
 pub mod podsync;
 pub mod probe;

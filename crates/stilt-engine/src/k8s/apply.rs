@@ -181,12 +181,17 @@ struct ApplyReconciler {
 fn kas_where(f: impl Fn(&KubernetesApplySpec, &str) -> bool + Send + Sync + 'static) -> Mapper {
     Arc::new(move |ctx: &Ctx, obj: &Value| {
         let name = obj["metadata"]["name"].as_str().unwrap_or("");
-        ctx.store
-            .list_typed::<KubernetesApply>()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|ka| f(&ka.spec, name))
-            .map(|ka| ka.metadata.name)
+        // Runs on every event of the watched kinds: decode only the specs.
+        let Ok((items, _)) = ctx.store.list(KIND, &Selectors::default()) else {
+            return vec![];
+        };
+        items
+            .iter()
+            .filter(|ka| {
+                <KubernetesApplySpec as serde::Deserialize>::deserialize(&ka["spec"])
+                    .is_ok_and(|spec| f(&spec, name))
+            })
+            .filter_map(|ka| ka["metadata"]["name"].as_str().map(str::to_string))
             .collect()
     })
 }

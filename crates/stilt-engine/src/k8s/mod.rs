@@ -329,17 +329,8 @@ const POD_ERRORS: &[&str] = &[
 /// The apply found the resource's Job already complete (Tilt's `JobComplete` condition): its
 /// pod may have been garbage-collected, so the pods are not waited for.
 fn applied_job_already_complete(ctx: &Ctx, resource: &str) -> bool {
-    ctx.store
-        .list_typed::<KubernetesApply>()
-        .unwrap_or_default()
+    crate::lookup::of_resource::<KubernetesApply>(ctx, resource)
         .into_iter()
-        .filter(|ka| {
-            ka.metadata
-                .annotations
-                .get(ANNOTATION_RESOURCE)
-                .map(String::as_str)
-                == Some(resource)
-        })
         .filter_map(|ka| ka.status)
         .any(|s| {
             s.conditions
@@ -360,18 +351,9 @@ pub fn runtime(
     if pod_readiness == "ignore" || applied_job_already_complete(ctx, resource) {
         return ("ok", true);
     }
-    let kd = ctx
-        .store
-        .list_typed::<KubernetesDiscovery>()
-        .unwrap_or_default()
+    let kd = crate::lookup::of_resource::<KubernetesDiscovery>(ctx, resource)
         .into_iter()
-        .find(|k| {
-            k.metadata
-                .annotations
-                .get(ANNOTATION_RESOURCE)
-                .map(String::as_str)
-                == Some(resource)
-        });
+        .next();
     let kd_name = kd
         .as_ref()
         .map(|k| k.metadata.name.clone())

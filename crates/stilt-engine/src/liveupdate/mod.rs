@@ -68,7 +68,7 @@ struct LiveUpdateReconciler {
     state: Arc<Mutex<HashMap<String, LuState>>>,
 }
 
-fn lus_where(pred: impl Fn(&LiveUpdate, &str) -> bool + Send + Sync + 'static) -> Mapper {
+fn lus_where(pred: impl Fn(&LiveUpdateSpec, &str) -> bool + Send + Sync + 'static) -> Mapper {
     Arc::new(move |ctx: &Ctx, obj: &Value| {
         let name = obj["metadata"]["name"]
             .as_str()
@@ -78,14 +78,22 @@ fn lus_where(pred: impl Fn(&LiveUpdate, &str) -> bool + Send + Sync + 'static) -
             .as_str()
             .unwrap_or_default()
             .to_string();
-        ctx.store
-            .list_typed::<LiveUpdate>()
-            .unwrap_or_default()
-            .into_iter()
+        // Runs on every event of the watched kinds: decode only the specs.
+        let Ok((items, _)) = ctx
+            .store
+            .list("LiveUpdate", &stilt_store::Selectors::default())
+        else {
+            return vec![];
+        };
+        items
+            .iter()
             .filter(|lu| {
-                pred(lu, &name) || (!service.is_empty() && pred(lu, &format!("service:{service}")))
+                <LiveUpdateSpec as serde::Deserialize>::deserialize(&lu["spec"]).is_ok_and(|spec| {
+                    pred(&spec, &name)
+                        || (!service.is_empty() && pred(&spec, &format!("service:{service}")))
+                })
             })
-            .map(|lu| lu.metadata.name)
+            .filter_map(|lu| lu["metadata"]["name"].as_str().map(str::to_string))
             .collect()
     })
 }
@@ -97,22 +105,19 @@ pub fn start(ctx: Ctx) {
         queue: queue.clone(),
         state: Default::default(),
     });
-    let by_source = lus_where(|lu, name| {
-        lu.spec
-            .sources
+    let by_source = lus_where(|spec, name| {
+        spec.sources
             .iter()
             .any(|s| s.file_watch == name || s.image_map == name)
     });
-    let by_service = lus_where(|lu, key| {
-        lu.spec
-            .selector
+    let by_service = lus_where(|spec, key| {
+        spec.selector
             .docker_compose
             .as_ref()
             .is_some_and(|d| key == format!("service:{}", d.service))
     });
-    let by_discovery = lus_where(|lu, name| {
-        lu.spec
-            .selector
+    let by_discovery = lus_where(|spec, name| {
+        spec.selector
             .kubernetes
             .as_ref()
             .is_some_and(|k| k.discovery_name == name)
