@@ -26,7 +26,8 @@ fn query(selector: Option<&str>, field_selector: Option<&str>) -> String {
     }
 }
 
-fn encode(s: &str) -> String {
+/// Percent-encodes a query value (resource names may hold parentheses, dots, …).
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

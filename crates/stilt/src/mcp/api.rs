@@ -49,18 +49,6 @@ pub fn object(client: &Client, kind: &str, name: &str) -> Result<Value> {
     client.get(&Client::object_path(info, name), "application/json")
 }
 
-/// Percent-encodes a query value (resource names may hold parentheses, dots, …).
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Streams the resource's log lines stored now (oldest first) to `on_line` until it returns
 /// false. `level` is `warn` or `error` (only lines of that level), as for `stilt logs --level`.
 pub fn read_logs(
@@ -69,9 +57,12 @@ pub fn read_logs(
     level: Option<&str>,
     mut on_line: impl FnMut(LogLine) -> bool,
 ) -> Result<()> {
-    let mut path = format!("/stilt/v1/logs?follow=false&resources={}", encode(resource));
+    let mut path = format!(
+        "/stilt/v1/logs?follow=false&resources={}",
+        crate::objects::encode(resource)
+    );
     if let Some(l) = level.filter(|l| !l.is_empty()) {
-        path.push_str(&format!("&level={}", encode(l)));
+        path.push_str(&format!("&level={}", crate::objects::encode(l)));
     }
     client.watch(&path, "application/x-ndjson", |v| {
         let line: LogLine = serde_json::from_value(v).context("decoding a log line")?;
@@ -83,8 +74,8 @@ pub fn read_logs(
 mod tests {
     #[test]
     fn query_values_are_encoded() {
-        assert_eq!(super::encode("(Tiltfile)"), "%28Tiltfile%29");
-        assert_eq!(super::encode("web-1.a_b"), "web-1.a_b");
-        assert_eq!(super::encode("a b&c"), "a%20b%26c");
+        assert_eq!(crate::objects::encode("(Tiltfile)"), "%28Tiltfile%29");
+        assert_eq!(crate::objects::encode("web-1.a_b"), "web-1.a_b");
+        assert_eq!(crate::objects::encode("a b&c"), "a%20b%26c");
     }
 }
