@@ -298,9 +298,11 @@ pub fn input_env(b: &UIButton) -> Vec<String> {
 
 /// Read-modify-write of a Cmd's status (retries on conflict).
 pub fn write_cmd_status(ctx: &Ctx, name: &str, f: impl Fn(&mut CmdStatus)) {
-    let _ = ctx
-        .store
-        .update_status_with::<Cmd>(name, |o| f(o.status.get_or_insert_with(Default::default)));
+    crate::storewrite::logged(
+        ctx.store
+            .update_status_with::<Cmd>(name, |o| f(o.status.get_or_insert_with(Default::default))),
+        || format!("writing the status of Cmd {name}"),
+    );
 }
 
 impl Reconciler for CmdReconciler {

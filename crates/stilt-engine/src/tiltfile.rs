@@ -324,6 +324,9 @@ async fn restore_deleted(ctx: Ctx, state: Arc<Mutex<RunState>>) {
                                 m.remove(field);
                             }
                         }
+                        // A released serve Cmd stays released: the build that released it
+                        // already ran, and nothing would run it again.
+                        keep_engine_annotations(&ev.object, &mut obj);
                         match ctx.store.create(obj) {
                             Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
                             Err(e) => tracing::warn!("restoring {} {}: {e}", key.0, key.1),
@@ -336,6 +339,21 @@ async fn restore_deleted(ctx: Ctx, state: Arc<Mutex<RunState>>) {
         };
         if end == stilt_store::WatchEnd::Closed {
             return;
+        }
+    }
+}
+
+/// Copies the annotations the engine writes on the Tiltfile's objects (a serve Cmd's restart
+/// count, an ExtensionRepo's fetch requests) from `from` onto `onto`, so a reload or a restore
+/// does not undo them.
+fn keep_engine_annotations(from: &Value, onto: &mut Value) {
+    for ann in [
+        ANN_RESTART_COUNT,
+        crate::extensionrepo::ANN_FETCH_REQUEST,
+        crate::extensionrepo::ANN_FETCHED_REQUEST,
+    ] {
+        if let Some(v) = from["metadata"]["annotations"].get(ann) {
+            onto["metadata"]["annotations"][ann] = v.clone();
         }
     }
 }
@@ -681,16 +699,7 @@ fn apply_result(
                     continue;
                 }
                 let mut value = value;
-                // Annotations the engine owns survive a reload.
-                for ann in [
-                    ANN_RESTART_COUNT,
-                    crate::extensionrepo::ANN_FETCH_REQUEST,
-                    crate::extensionrepo::ANN_FETCHED_REQUEST,
-                ] {
-                    if let Some(v) = current["metadata"]["annotations"].get(ann) {
-                        value["metadata"]["annotations"][ann] = v.clone();
-                    }
-                }
+                keep_engine_annotations(&current, &mut value);
                 if identity(&current) != identity(&value) {
                     let mut next = value;
                     next["metadata"]["resourceVersion"] =

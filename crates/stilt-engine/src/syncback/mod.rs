@@ -93,11 +93,13 @@ async fn run_once(
         }
     }
     let written = report.clone();
-    let _ = ctx
-        .store
-        .update_status_with::<Syncback>(&sb.metadata.name, |o| {
-            o.status.get_or_insert_with(Default::default).last_run = Some(written.clone());
-        });
+    crate::storewrite::logged(
+        ctx.store
+            .update_status_with::<Syncback>(&sb.metadata.name, |o| {
+                o.status.get_or_insert_with(Default::default).last_run = Some(written.clone());
+            }),
+        || format!("writing the status of Syncback {}", sb.metadata.name),
+    );
     report
 }
 
