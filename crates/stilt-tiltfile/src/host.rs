@@ -10,6 +10,36 @@ use std::process::Command;
 use std::process::Stdio;
 use std::sync::Mutex;
 
+/// The most a Tiltfile reads from one file. A load holds a file several times over (bytes, text,
+/// Starlark value), so a 100 MB file would cost over half a gigabyte; a file this big is data for
+/// a command, not for the Tiltfile.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads a whole file, refusing one over [`MAX_FILE_BYTES`] with an error that says so (also a
+/// file that grows past it while being read).
+pub fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let too_big = |size: u64| {
+        io::Error::other(format!(
+            "the file is {:.1} MiB; a Tiltfile reads at most {} MiB from one file (process it \
+             with local() instead)",
+            size as f64 / (1 << 20) as f64,
+            MAX_FILE_BYTES >> 20
+        ))
+    };
+    let size = file.metadata()?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_big(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// A command to run on the host (`local()`, `helm()`, `kustomize()`, `k8s_custom_deploy`'s
 /// nothing — only load-time commands).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +204,7 @@ impl HostEnv for RealHost {
         std::env::vars().collect()
     }
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_capped(path)
     }
     fn is_dir(&self, path: &Path) -> bool {
         path.is_dir()
@@ -273,7 +303,7 @@ impl HostEnv for FakeHost {
         self.env.clone().into_iter().collect()
     }
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_capped(path)
     }
     fn is_dir(&self, path: &Path) -> bool {
         path.is_dir()
@@ -351,7 +381,7 @@ impl HostEnv for CheckHost {
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         match self.overlay.get(path) {
             Some(t) => Ok(t.clone().into_bytes()),
-            None => std::fs::read(path),
+            None => read_capped(path),
         }
     }
     fn is_dir(&self, path: &Path) -> bool {

@@ -50,6 +50,7 @@ pub use host::FakeHost;
 pub use host::HostCommand;
 pub use host::HostEnv;
 pub use host::HostOutput;
+pub use host::MAX_FILE_BYTES;
 pub use host::RealHost;
 pub use model::DefaultRegistry;
 pub use model::Settings;

@@ -19,6 +19,7 @@ mod logs;
 mod lsp;
 mod manifest;
 mod mcp;
+mod memory;
 mod objects;
 mod print;
 mod run;

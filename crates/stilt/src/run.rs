@@ -107,6 +107,7 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
     } else {
         None
     };
+    crate::memory::spawn_trimmer();
     let engine = Engine::start(EngineConfig {
         store: store.clone(),
         logs: logs.clone(),
