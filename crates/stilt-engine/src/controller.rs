@@ -8,7 +8,7 @@
 use crate::Ctx;
 use parking_lot::Mutex;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use stilt_store::{Selectors, WatchEnd, WatchFrom};
@@ -45,7 +45,7 @@ impl<T: Reconciler> Reconcile for T {
 }
 
 /// Names waiting, in order, and the same names as a set for deduplication.
-type Pending = Mutex<(Vec<String>, HashSet<String>)>;
+type Pending = Mutex<(VecDeque<String>, HashSet<String>)>;
 
 /// A deduplicating queue of names to reconcile.
 #[derive(Clone, Default)]
@@ -58,7 +58,7 @@ impl Queue {
         let (lock, notify) = &*self.inner;
         let mut q = lock.lock();
         if q.1.insert(name.to_string()) {
-            q.0.push(name.to_string());
+            q.0.push_back(name.to_string());
         }
         drop(q);
         notify.notify_one();
@@ -78,8 +78,7 @@ impl Queue {
             let (lock, notify) = &*self.inner;
             {
                 let mut q = lock.lock();
-                if !q.0.is_empty() {
-                    let name = q.0.remove(0);
+                if let Some(name) = q.0.pop_front() {
                     q.1.remove(&name);
                     return name;
                 }
