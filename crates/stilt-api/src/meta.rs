@@ -41,6 +41,18 @@ impl ObjectMeta {
         self.labels.insert(key.to_string(), value.into());
         self
     }
+
+    /// The resource (manifest) the object belongs to: its [`ANNOTATION_RESOURCE`].
+    pub fn resource(&self) -> Option<&str> {
+        self.annotations
+            .get(ANNOTATION_RESOURCE)
+            .map(String::as_str)
+    }
+
+    /// The resource the object belongs to, else its own name: where its output is logged.
+    pub fn resource_or_name(&self) -> String {
+        self.resource().unwrap_or(&self.name).to_string()
+    }
 }
 
 api_struct! {

@@ -683,7 +683,7 @@ async fn run_update(
                 .list_typed::<KubernetesApply>()
                 .unwrap_or_default()
                 .into_iter()
-                .find(|k| k.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
+                .find(|k| k.metadata.resource() == Some(m.name.as_str()))
                 .ok_or_else(|| format!("no KubernetesApply for resource {}", m.name))?;
             // The KubernetesApply reconciler applies; the queue only asks, through the store.
             crate::k8s::apply::request_apply(ctx, &ka.metadata.name, span).await
@@ -695,7 +695,7 @@ async fn run_update(
                 .list_typed::<DockerComposeService>()
                 .unwrap_or_default()
                 .into_iter()
-                .find(|d| d.metadata.annotations.get(ANNOTATION_RESOURCE) == Some(&m.name))
+                .find(|d| d.metadata.resource() == Some(m.name.as_str()))
                 .ok_or_else(|| format!("no DockerComposeService for resource {}", m.name))?;
             ctx.logs.line(
                 &m.name,

@@ -385,12 +385,7 @@ impl Reconciler for CmdReconciler {
 impl CmdReconciler {
     fn launch(&self, cmd: Cmd, key: String) {
         let name = cmd.metadata.name.clone();
-        let resource = cmd
-            .metadata
-            .annotations
-            .get(ANNOTATION_RESOURCE)
-            .cloned()
-            .unwrap_or_else(|| name.clone());
+        let resource = cmd.metadata.resource_or_name();
         let out = Output {
             logs: self.ctx.logs.clone(),
             resource: resource.clone(),

@@ -84,11 +84,7 @@ pub fn start(ctx: Ctx) {
 }
 
 fn resource_of(dcs: &DockerComposeService) -> String {
-    dcs.metadata
-        .annotations
-        .get(ANNOTATION_RESOURCE)
-        .cloned()
-        .unwrap_or_else(|| dcs.metadata.name.clone())
+    dcs.metadata.resource_or_name()
 }
 
 impl Reconciler for DcServiceReconciler {

@@ -114,12 +114,7 @@ impl Reconciler for FileWatchReconciler {
             let mut handle = match hub.watch(WatchSpec::new(paths).ignores(ignores)).await {
                 Ok(h) => h,
                 Err(e) => {
-                    let resource = fw
-                        .metadata
-                        .annotations
-                        .get(ANNOTATION_RESOURCE)
-                        .cloned()
-                        .unwrap_or_else(|| name.clone());
+                    let resource = fw.metadata.resource_or_name();
                     ctx.logs.line(
                         &resource,
                         &format!("filewatch:{name}"),

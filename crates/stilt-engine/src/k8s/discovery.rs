@@ -304,7 +304,7 @@ pub(crate) fn desired_owned(kd: &KubernetesDiscovery) -> (Vec<PodLogStream>, Opt
         .as_ref()
         .map(|s| s.pods.clone())
         .unwrap_or_default();
-    let resource = kd.metadata.annotations.get(ANNOTATION_RESOURCE);
+    let resource = kd.metadata.resource();
     let template = kd
         .spec
         .pod_log_stream_template_spec
@@ -313,7 +313,7 @@ pub(crate) fn desired_owned(kd: &KubernetesDiscovery) -> (Vec<PodLogStream>, Opt
     let annotate = |meta: &mut ObjectMeta, span: String| {
         if let Some(r) = resource {
             meta.annotations
-                .insert(ANNOTATION_RESOURCE.into(), r.clone());
+                .insert(ANNOTATION_RESOURCE.into(), r.into());
         }
         meta.annotations.insert(ANNOTATION_LOG_SPAN_ID.into(), span);
         meta.owner_references = vec![owned_by(KIND, &kd.metadata)];

@@ -120,10 +120,7 @@ pub fn start(ctx: Ctx) {
 
 /// The resource an object's output belongs to (`""`: the global log, as in Tilt).
 pub(crate) fn resource_of(meta: &ObjectMeta) -> String {
-    meta.annotations
-        .get(ANNOTATION_RESOURCE)
-        .cloned()
-        .unwrap_or_default()
+    meta.resource().unwrap_or_default().to_string()
 }
 
 /// An owner reference to a Stilt object.

@@ -459,12 +459,7 @@ async fn find(ctx: &Ctx, lu: &LiveUpdate) -> Result<Found, String> {
 /// whether anything was synced.
 async fn update(ctx: &Ctx, state: &Arc<Mutex<HashMap<String, LuState>>>, lu: &LiveUpdate) -> bool {
     let name = lu.metadata.name.clone();
-    let resource = lu
-        .metadata
-        .annotations
-        .get(ANNOTATION_RESOURCE)
-        .cloned()
-        .unwrap_or_else(|| name.clone());
+    let resource = lu.metadata.resource_or_name();
     let (built, containers) = match find(ctx, lu).await {
         Ok(Found::NotBuilt) => return false,
         Ok(Found::NotRunning(message)) => {

@@ -37,13 +37,7 @@ fn syncback_of(ctx: &Ctx, resource: &str) -> Option<Syncback> {
         .list_typed::<Syncback>()
         .ok()?
         .into_iter()
-        .find(|s| {
-            s.metadata
-                .annotations
-                .get(ANNOTATION_RESOURCE)
-                .map(String::as_str)
-                == Some(resource)
-        })
+        .find(|s| s.metadata.resource() == Some(resource))
 }
 
 /// Runs the resource's syncback once, logging the report and writing it to status.
@@ -300,12 +294,7 @@ impl Reconciler for ContinuousReconciler {
                 let Ok(sb) = ctx.store.get_typed::<Syncback>(&name_owned) else {
                     return;
                 };
-                let resource = sb
-                    .metadata
-                    .annotations
-                    .get(ANNOTATION_RESOURCE)
-                    .cloned()
-                    .unwrap_or_else(|| name_owned.clone());
+                let resource = sb.metadata.resource_or_name();
                 let disabled = ctx
                     .store
                     .get_typed::<ConfigMap>(&disable_configmap(&resource))
