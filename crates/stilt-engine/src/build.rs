@@ -261,14 +261,12 @@ impl BuildReconciler {
                     .unwrap_or_default()
             })
             .collect();
-        let owned = |a: &std::collections::BTreeMap<String, String>| {
-            a.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(name)
-        };
+        let owned = |m: &ObjectMeta| m.resource() == Some(name);
         for di in store
             .list_typed::<DockerImage>()
             .unwrap_or_default()
             .into_iter()
-            .filter(|d| owned(&d.metadata.annotations))
+            .filter(|d| owned(&d.metadata))
         {
             parts.push(serde_json::to_string(&di.spec).unwrap_or_default());
         }
@@ -276,7 +274,7 @@ impl BuildReconciler {
             .list_typed::<CmdImage>()
             .unwrap_or_default()
             .into_iter()
-            .filter(|d| owned(&d.metadata.annotations))
+            .filter(|d| owned(&d.metadata))
         {
             parts.push(serde_json::to_string(&ci.spec).unwrap_or_default());
         }
@@ -284,7 +282,7 @@ impl BuildReconciler {
             .list_typed::<KubernetesApply>()
             .unwrap_or_default()
             .into_iter()
-            .filter(|d| owned(&d.metadata.annotations))
+            .filter(|d| owned(&d.metadata))
         {
             // A reload that regenerates the YAML re-applies it.
             parts.push(serde_json::to_string(&ka.spec).unwrap_or_default());
@@ -293,7 +291,7 @@ impl BuildReconciler {
             .list_typed::<DockerComposeService>()
             .unwrap_or_default()
             .into_iter()
-            .filter(|d| owned(&d.metadata.annotations))
+            .filter(|d| owned(&d.metadata))
         {
             parts.push(serde_json::to_string(&dc.spec).unwrap_or_default());
         }
@@ -464,8 +462,8 @@ impl FileSources {
         ) -> HashMap<String, Vec<T>> {
             let mut out: HashMap<String, Vec<T>> = HashMap::new();
             for obj in ctx.store.list_typed::<T>().unwrap_or_default() {
-                if let Some(r) = meta(&obj).annotations.get(ANNOTATION_RESOURCE).cloned() {
-                    out.entry(r).or_default().push(obj);
+                if let Some(r) = meta(&obj).resource() {
+                    out.entry(r.to_string()).or_default().push(obj);
                 }
             }
             out

@@ -83,10 +83,6 @@ pub fn start(ctx: Ctx) {
     );
 }
 
-fn resource_of(dcs: &DockerComposeService) -> String {
-    dcs.metadata.resource_or_name()
-}
-
 impl Reconciler for DcServiceReconciler {
     fn reconcile(&self, name: &str) {
         let dcs = match self.ctx.store.get_typed::<DockerComposeService>(name) {
@@ -138,7 +134,7 @@ impl Reconciler for DcServiceReconciler {
                 st.removing.insert(name.to_string());
                 drop(st);
                 self.write_disable_status(name, true);
-                self.spawn_rm(name, dcs.spec.clone(), resource_of(&dcs));
+                self.spawn_rm(name, dcs.spec.clone(), dcs.metadata.resource_or_name());
             }
         }
     }
