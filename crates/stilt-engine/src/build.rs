@@ -710,7 +710,11 @@ async fn run_update(
             if monitor {
                 st.monitors.insert(
                     dcs.metadata.name.clone(),
-                    crate::docker::monitor(ctx.clone(), dcs.metadata.name.clone(), m.name.clone()),
+                    crate::dcmonitor::monitor(
+                        ctx.clone(),
+                        dcs.metadata.name.clone(),
+                        m.name.clone(),
+                    ),
                 );
             }
             Ok(())

@@ -2,11 +2,9 @@
 //! (DockerComposeService status, container logs), through the `stilt-docker` adapter.
 
 use crate::Ctx;
-use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use stilt_api::*;
 use stilt_docker::compose::{ComposeClient, ComposeProjectSpec, UpOptions};
 use stilt_docker::{BuildContext, BuildRequest, DockerClient};
@@ -619,17 +617,45 @@ pub async fn compose_up(
 /// Finds the service's container and writes its state into the DockerComposeService status.
 /// Returns the container ID.
 pub async fn refresh_container(ctx: &Ctx, dcs: &DockerComposeService) -> Option<String> {
-    let compose = ctx.docker.compose().await.ok()?;
-    let docker = ctx.docker.docker().await.ok()?;
-    let containers = compose.ps(&project_spec(&dcs.spec.project)).await.ok()?;
+    look_at_container(ctx, dcs)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.id)
+}
+
+/// The service's container as one look found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerLook {
+    pub id: String,
+    pub running: bool,
+    /// When it last started (Unix seconds).
+    pub started_at: Option<i64>,
+}
+
+/// Like [`refresh_container`], telling "no container" (`Ok(None)`) from "the engine did not
+/// answer" (`Err`).
+pub async fn look_at_container(
+    ctx: &Ctx,
+    dcs: &DockerComposeService,
+) -> Result<Option<ContainerLook>, String> {
+    let compose = ctx.docker.compose().await?;
+    let docker = ctx.docker.docker().await?;
+    let containers = compose
+        .ps(&project_spec(&dcs.spec.project))
+        .await
+        .map_err(|e| e.to_string())?;
     let Some(c) = containers
         .into_iter()
         .find(|c| c.service == dcs.spec.service)
     else {
         clear_container(ctx, &dcs.metadata.name);
-        return None;
+        return Ok(None);
     };
-    let info = docker.inspect_container(&c.id).await.ok()?;
+    let info = docker
+        .inspect_container(&c.id)
+        .await
+        .map_err(|e| e.to_string())?;
     let state = DockerContainerState {
         status: info.state.status.clone(),
         running: info.state.running,
@@ -662,7 +688,11 @@ pub async fn refresh_container(ctx: &Ctx, dcs: &DockerComposeService) -> Option<
         s.container_state = Some(state.clone());
         s.port_bindings = ports.clone();
     });
-    Some(info.id)
+    Ok(Some(ContainerLook {
+        id: info.id,
+        running: state.running,
+        started_at: state.started_at.map(|t| t.0.timestamp()),
+    }))
 }
 
 /// Forgets the service's container in its status (it was removed, or never created).
@@ -675,74 +705,4 @@ pub fn clear_container(ctx: &Ctx, dcs_name: &str) {
             s.port_bindings.clear();
         }
     });
-}
-
-/// Follows a compose service's container: its logs into the resource's log and its state into
-/// the DockerComposeService status, until the service object goes away.
-pub fn monitor(ctx: Ctx, dcs_name: String, resource: String) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut following: Option<(String, tokio::task::JoinHandle<()>)> = None;
-        loop {
-            let Ok(dcs) = ctx.store.get_typed::<DockerComposeService>(&dcs_name) else {
-                break;
-            };
-            let id = refresh_container(&ctx, &dcs).await;
-            if let Some(id) = id
-                && following.as_ref().is_none_or(|(cur, _)| *cur != id)
-            {
-                if let Some((_, task)) = following.take() {
-                    task.abort();
-                }
-                following = Some((id.clone(), follow_logs(ctx.clone(), id, resource.clone())));
-                // The log stream as an object, as Tilt's DockerComposeLogStream.
-                let mut stream = DockerComposeLogStream::new(
-                    &dcs_name,
-                    DockerComposeLogStreamSpec {
-                        service: dcs.spec.service.clone(),
-                        project: dcs.spec.project.clone(),
-                        since_time: None,
-                    },
-                );
-                stream
-                    .metadata
-                    .annotations
-                    .insert(ANNOTATION_RESOURCE.into(), resource.clone());
-                crate::storewrite::logged(ctx.store.apply_typed(&stream), || {
-                    format!("writing DockerComposeLogStream {dcs_name}")
-                });
-                write_status::<DockerComposeLogStream>(&ctx, &dcs_name, |o| {
-                    o.status = Some(DockerComposeLogStreamStatus {
-                        started_at: Some(MicroTime::now()),
-                        error: String::new(),
-                    });
-                });
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        if let Some((_, task)) = following {
-            task.abort();
-        }
-    })
-}
-
-fn follow_logs(ctx: Ctx, container: String, resource: String) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let Ok(docker) = ctx.docker.docker().await else {
-            return;
-        };
-        let opts = stilt_docker::types::LogOptions {
-            follow: true,
-            timestamps: false,
-            since: None,
-            tail: None,
-        };
-        let Ok(mut stream) = docker.logs(&container, &opts).await else {
-            return;
-        };
-        let span = format!("dc:{container}");
-        while let Some(Ok(line)) = stream.next().await {
-            ctx.logs
-                .line(&resource, &span, Level::Info, line.text.trim_end());
-        }
-    })
 }

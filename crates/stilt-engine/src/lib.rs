@@ -26,6 +26,7 @@ pub mod build;
 pub mod cluster;
 pub mod cmd;
 pub mod controller;
+pub mod dcmonitor;
 pub mod dcservice;
 pub mod docker;
 pub mod echo;

@@ -508,7 +508,9 @@ impl Drop for FaultDockerd {
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn a_docker_engine_down_at_start_and_restarted_during_up_is_survived() {
-    let p = Project::new("docker_build('stilt-e2e-fault', '.')\ndocker_compose('compose.yaml')\n");
+    let p = Project::new(
+        "docker_build('stilt-e2e-fault', '.', live_update=[sync('www', '/www')])\ndocker_compose('compose.yaml')\n",
+    );
     let engine = FaultDockerd::start(p.home.path().join("dockerd.log"));
     // The engine has its own image store: give it the base image.
     let save = std::process::Command::new("docker")
@@ -529,9 +531,11 @@ fn a_docker_engine_down_at_start_and_restarted_during_up_is_survived() {
 
     p.write(
         "Dockerfile",
-        "FROM stilt-test/busybox:latest\nCOPY msg.txt /msg.txt\nCMD [\"sleep\", \"3600\"]\n",
+        "FROM stilt-test/busybox:latest\nCOPY msg.txt /msg.txt\nCOPY www /www\n\
+         CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; echo container started; while true; do sleep 1; done\"]\n",
     );
     p.write("msg.txt", "v0\n");
+    p.write("www/index.html", "lu0\n");
     // No network: this engine has no bridge.
     p.write(
         "compose.yaml",
@@ -548,12 +552,13 @@ fn a_docker_engine_down_at_start_and_restarted_during_up_is_survived() {
     wait_until(Duration::from_secs(30), "the API server", || {
         p.run(&["get", "sessions"]).status.success()
     });
-    let content = || {
-        let id = p.get_json("dockercomposeservice", "app")?["status"]["containerID"]
-            .as_str()?
-            .to_string();
-        engine.docker(&["exec", &id, "cat", "/msg.txt"])
+    let container = || {
+        p.get_json("dockercomposeservice", "app")?["status"]["containerID"]
+            .as_str()
+            .map(str::to_string)
     };
+    let cat = |path: &str| engine.docker(&["exec", &container()?, "cat", path]);
+    let content = || cat("/msg.txt");
     let builds = || -> Vec<serde_json::Value> {
         p.get_json("uiresource", "app")
             .and_then(|u| u["status"]["buildHistory"].as_array().cloned())
@@ -597,6 +602,51 @@ fn a_docker_engine_down_at_start_and_restarted_during_up_is_survived() {
         "",
         "{history:?}"
     );
+
+    // A live update into the running service.
+    p.write("www/index.html", "lu1\n");
+    wait_until(Duration::from_secs(60), "lu1 live-updated", || {
+        cat("/www/index.html").as_deref() == Some("lu1")
+    });
+    let live = container().unwrap();
+    let starts = || {
+        log_of(&p, "app")
+            .lines()
+            .filter(|l| l.trim_end().ends_with("│ container started"))
+            .count()
+    };
+    wait_until(Duration::from_secs(30), "the container's log", || {
+        starts() >= 1
+    });
+    let starts_before = starts();
+
+    // The engine restarts under it: the same container runs again, with the live-updated file,
+    // and its log is followed from the new start (no line shown twice).
+    engine.stop();
+    engine.launch();
+    wait_until(
+        Duration::from_secs(60),
+        "the same container running again",
+        || {
+            engine
+                .docker(&["inspect", "--format", "{{.State.Running}}", &live])
+                .as_deref()
+                == Some("true")
+        },
+    );
+    assert_eq!(cat("/www/index.html").as_deref(), Some("lu1"));
+    wait_until(Duration::from_secs(30), "its log followed again", || {
+        starts() == starts_before + 1
+    });
+
+    // Live update resumes, into that container.
+    p.write("www/index.html", "lu2\n");
+    wait_until(Duration::from_secs(60), "lu2 live-updated", || {
+        cat("/www/index.html").as_deref() == Some("lu2")
+    });
+    assert_eq!(container().as_deref(), Some(live.as_str()), "not recreated");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(starts(), starts_before + 1, "{}", log_of(&p, "app"));
     assert!(up.child.is_some(), "the same stilt up throughout");
 }
 

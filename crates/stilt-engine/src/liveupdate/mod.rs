@@ -602,7 +602,7 @@ async fn warm_channel(ctx: Ctx, c: Container) {
     let Ok(docker) = ctx.docker.docker().await else {
         return;
     };
-    if let Some(client) = ctx.docker_channels.take(docker.as_ref(), &c.id).await {
+    if let Some((client, _)) = ctx.docker_channels.take(docker.as_ref(), &c.id).await {
         ctx.docker_channels.give_back(&c.id, client);
     }
 }
@@ -651,23 +651,41 @@ async fn sync_into(
             .await;
     }
     let docker = ctx.docker.docker().await?;
-    match ctx.docker_channels.take(docker.as_ref(), &c.id).await {
-        Some(client) => {
-            let mut target = target::DockerChannel {
-                docker,
-                channels: ctx.docker_channels.clone(),
-                container: c.id.clone(),
-                client: Some(client),
-            };
-            target::update_container(ctx, lu, resource, &mut target, &files, &pairs, newest).await
-        }
-        None => {
+    let mut reused = true;
+    loop {
+        let Some((client, kept)) = ctx.docker_channels.take(docker.as_ref(), &c.id).await else {
             let mut target = target::DockerArchive {
                 docker,
                 container: c.id.clone(),
             };
-            target::update_container(ctx, lu, resource, &mut target, &files, &pairs, newest).await
+            return target::update_container(
+                ctx,
+                lu,
+                resource,
+                &mut target,
+                &files,
+                &pairs,
+                newest,
+            )
+            .await;
+        };
+        let mut target = target::DockerChannel {
+            docker: docker.clone(),
+            channels: ctx.docker_channels.clone(),
+            container: c.id.clone(),
+            client: Some(client),
+        };
+        let result =
+            target::update_container(ctx, lu, resource, &mut target, &files, &pairs, newest).await;
+        // A channel kept open from an earlier update dies with its container's process (the
+        // container or the engine restarted): open a new one once rather than fail the update.
+        let stale = result.is_err() && kept && target.is_broken();
+        drop(target);
+        if stale && reused {
+            reused = false;
+            continue;
         }
+        return result;
     }
 }
 
@@ -760,13 +778,15 @@ pub struct DockerChannels {
 const DOCKER_HELPER_PATH: &str = "/tmp/.stilt-syncer/stilt-syncer";
 
 impl DockerChannels {
+    /// The channel into `container`, and whether it was kept open from before (it may have died
+    /// since) rather than opened now.
     pub async fn take(
         &self,
         docker: &dyn stilt_docker::DockerClient,
         container: &str,
-    ) -> Option<stilt_syncer::Client> {
+    ) -> Option<(stilt_syncer::Client, bool)> {
         if let Some(c) = self.open.lock().remove(container) {
-            return Some(c);
+            return Some((c, true));
         }
         if self.unusable.lock().contains(container) {
             return None;
@@ -792,7 +812,7 @@ impl DockerChannels {
         if connected.is_none() {
             self.unusable.lock().insert(container.to_string());
         }
-        connected
+        connected.map(|c| (c, false))
     }
 
     pub fn give_back(&self, container: &str, client: stilt_syncer::Client) {

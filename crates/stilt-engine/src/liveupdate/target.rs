@@ -196,6 +196,11 @@ impl DockerChannel {
     fn client(&mut self) -> &mut stilt_syncer::Client {
         self.client.as_mut().expect("held until dropped")
     }
+
+    /// A transport error happened: the channel must be reopened.
+    pub fn is_broken(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| c.is_broken())
+    }
 }
 
 impl LiveUpdateTarget for DockerChannel {

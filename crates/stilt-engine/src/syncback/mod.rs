@@ -196,7 +196,7 @@ async fn read_source(
     say_source(format!("container {name} (service {service})"));
     let docker = ctx.docker.docker().await?;
     let mut report = match ctx.docker_channels.take(docker.as_ref(), &id).await {
-        Some(mut client) => {
+        Some((mut client, _)) => {
             let report = transfer::run(&mut client, &spec, &ctx.echo, on_change).await;
             ctx.docker_channels.give_back(&id, client);
             report
