@@ -137,7 +137,7 @@ async fn in_docker() {
         .await
         .expect("docker");
     let channels = stilt_engine::liveupdate::DockerChannels::default();
-    let mut remote = channels.take(&client, &id).await.expect(
+    let (mut remote, _) = channels.take(&client, &id).await.expect(
         "the stilt-syncer helper in the container (embedded by stilt-k8s, or STILT_SYNCER_BIN)",
     );
     let full = measure(&mut remote, "/app", local.path()).await;

@@ -203,7 +203,9 @@ fn follow_logs(
 mod tests {
     use super::*;
 
-    fn seen(id: &str, running: bool, started_at: i64) -> Result<Option<ContainerLook>, String> {
+    type Look = Result<Option<ContainerLook>, String>;
+
+    fn seen(id: &str, running: bool, started_at: i64) -> Look {
         Ok(Some(ContainerLook {
             id: id.into(),
             running,
@@ -211,7 +213,7 @@ mod tests {
         }))
     }
 
-    fn down() -> Result<Option<ContainerLook>, String> {
+    fn down() -> Look {
         Err("cannot reach the Docker engine".into())
     }
 
@@ -219,7 +221,7 @@ mod tests {
     #[test]
     fn steps_through_engine_outages_and_restarts() {
         use Step::*;
-        let table: Vec<(&str, Vec<Result<Option<ContainerLook>, String>>, Vec<Step>)> = vec![
+        let table: Vec<(&str, Vec<Look>, Vec<Step>)> = vec![
             (
                 "a running container: its log is followed once, from its beginning",
                 vec![seen("a", true, 10), seen("a", true, 10)],
