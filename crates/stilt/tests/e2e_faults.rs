@@ -680,3 +680,111 @@ fn read_pids_on_one_line(p: &Project) -> Vec<i32> {
         .filter_map(|w| w.parse().ok())
         .collect()
 }
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_container_killed_in_its_pod_gets_its_live_updated_files_back_without_a_rebuild() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-kill-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n\
+         docker_build('stilt-e2e-kill', '.', live_update=[sync('www', '/www')])\n\
+         k8s_resource('{name}', port_forwards=['{port}:8000'])\n"
+    ));
+    // The server is not PID 1 (which ignores a SIGKILL from inside its namespace): killing it
+    // ends the container, and the kubelet starts a new one in the same pod from the image.
+    p.write(
+        "Dockerfile",
+        "FROM stilt-test/busybox:latest\nCOPY www /www\n\
+         CMD [\"sh\", \"-c\", \"httpd -f -p 8000 -h /www; echo server gone\"]\n",
+    );
+    p.write("www/index.html", "image v1\n");
+    p.write(
+        "deploy.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e-kill\n        ports: [{{containerPort: 8000}}]\n"
+        ),
+    );
+    let up = p.up();
+    let _log = LogOnFailure(&up);
+    let pod_and_restarts = || {
+        let out = kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={name}"),
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+        ]);
+        let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+        match lines.as_slice() {
+            [one] => {
+                let f: Vec<&str> = one.split_whitespace().collect();
+                (f.len() == 3).then(|| {
+                    (
+                        f[0].to_string(),
+                        f[1].parse::<u32>().unwrap_or(0),
+                        f[2] == "true",
+                    )
+                })
+            }
+            _ => None,
+        }
+    };
+    wait_until(Duration::from_secs(180), "v1 through the forward", || {
+        http_get(port, "/").as_deref() == Some("image v1\n")
+    });
+    p.write("www/index.html", "live v2\n");
+    wait_until(Duration::from_secs(60), "v2 live-updated", || {
+        http_get(port, "/").as_deref() == Some("live v2\n")
+    });
+    let (pod, restarts, _) = pod_and_restarts().expect("one running pod");
+    let image_before = p.get_json("imagemap", "stilt-e2e-kill").unwrap()["status"]["image"].clone();
+    let builds_before = p.get_json("uiresource", &name).unwrap()["status"]["buildHistory"]
+        .as_array()
+        .map_or(0, |b| b.len());
+
+    kubectl(&[
+        "exec",
+        &pod,
+        "-c",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "kill -9 $(pidof httpd)",
+    ]);
+    wait_until(
+        Duration::from_secs(120),
+        "the container restarted in its pod",
+        || pod_and_restarts().is_some_and(|(p2, r, ready)| p2 == pod && r > restarts && ready),
+    );
+    // The new container starts from the image (v1); Stilt syncs the live-updated file back.
+    wait_until(
+        Duration::from_secs(60),
+        "v2 replayed into the new container",
+        || http_get(port, "/").as_deref() == Some("live v2\n"),
+    );
+    assert_eq!(
+        p.get_json("imagemap", "stilt-e2e-kill").unwrap()["status"]["image"],
+        image_before,
+        "replay, not a rebuild"
+    );
+    let builds_after = p.get_json("uiresource", &name).unwrap()["status"]["buildHistory"]
+        .as_array()
+        .map_or(0, |b| b.len());
+    assert!(
+        builds_after <= builds_before + 1,
+        "{builds_before} → {builds_after}"
+    );
+
+    // Live update goes on into the new container.
+    p.write("www/index.html", "live v3\n");
+    wait_until(Duration::from_secs(60), "v3 live-updated", || {
+        http_get(port, "/").as_deref() == Some("live v3\n")
+    });
+    assert_eq!(pod_and_restarts().map(|(p2, ..)| p2), Some(pod));
+    assert!(p.run(&["down"]).status.success());
+}
