@@ -11,7 +11,7 @@ use crate::names::*;
 use crate::proc::{self, Output, ProcSpec};
 use crate::{Ctx, Mode};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use stilt_api::*;
@@ -211,7 +211,7 @@ impl BuildReconciler {
     /// Newest file event of the resource's FileWatches after `since`, and the files.
     fn pending_files(
         &self,
-        sources: &FileSources,
+        sources: &PassReads,
         name: &str,
         since: Option<MicroTime>,
     ) -> (Option<MicroTime>, Vec<String>) {
@@ -250,7 +250,7 @@ impl BuildReconciler {
     }
 
     /// The specs whose change (on a Tiltfile reload) means the resource must update again.
-    fn inputs_key(&self, name: &str) -> String {
+    fn inputs_key(&self, pass: &PassReads, name: &str) -> String {
         let store = &self.ctx.store;
         let mut parts: Vec<String> = [update_cmd(name), serve_cmd(name)]
             .iter()
@@ -261,45 +261,12 @@ impl BuildReconciler {
                     .unwrap_or_default()
             })
             .collect();
-        let owned = |m: &ObjectMeta| m.resource() == Some(name);
-        for di in store
-            .list_typed::<DockerImage>()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| owned(&d.metadata))
-        {
-            parts.push(serde_json::to_string(&di.spec).unwrap_or_default());
-        }
-        for ci in store
-            .list_typed::<CmdImage>()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| owned(&d.metadata))
-        {
-            parts.push(serde_json::to_string(&ci.spec).unwrap_or_default());
-        }
-        for ka in store
-            .list_typed::<KubernetesApply>()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| owned(&d.metadata))
-        {
-            // A reload that regenerates the YAML re-applies it.
-            parts.push(serde_json::to_string(&ka.spec).unwrap_or_default());
-        }
-        for dc in store
-            .list_typed::<DockerComposeService>()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|d| owned(&d.metadata))
-        {
-            parts.push(serde_json::to_string(&dc.spec).unwrap_or_default());
-        }
+        parts.extend(pass.deploy_specs.get(name).into_iter().flatten().cloned());
         parts.join("|")
     }
 
     /// Whether a resource is ready now (for resource_deps and the Ready condition).
-    fn runtime(&self, m: &Manifest, rs: &ResourceState) -> (&'static str, bool) {
+    fn runtime(&self, pass: &PassReads, m: &Manifest, rs: &ResourceState) -> (&'static str, bool) {
         if self.disabled(&m.name) {
             return ("none", false);
         }
@@ -314,12 +281,18 @@ impl BuildReconciler {
                 },
                 Err(_) => ("not_applicable", rs.succeeded_once),
             },
-            "k8s" => crate::k8s::runtime(&self.ctx, &m.name, &m.pod_readiness, rs.succeeded_once),
+            "k8s" => crate::k8s::runtime(
+                &self.ctx,
+                &crate::k8s::Deployed {
+                    applies: pass.applies.get(&m.name).map_or(&[], Vec::as_slice),
+                    discovery: pass.discoveries.get(&m.name).and_then(|d| d.first()),
+                },
+                &m.pod_readiness,
+                rs.succeeded_once,
+            ),
             "docker-compose" => {
-                let dcs = crate::lookup::of_resource::<DockerComposeService>(&self.ctx, &m.name)
-                    .into_iter()
-                    .next();
-                match dcs.and_then(|d| d.status) {
+                let dcs = pass.compose_services.get(&m.name).and_then(|d| d.first());
+                match dcs.and_then(|d| d.status.clone()) {
                     Some(s) if !s.apply_error.is_empty() => ("error", false),
                     Some(s) => match s.container_state {
                         Some(c) if c.running => ("ok", true),
@@ -362,7 +335,7 @@ impl Reconciler for BuildReconciler {
         // Observe (store reads), then decide (pure), then execute (writes and tasks).
         let snapshot: HashMap<String, ResourceState> = self.state.lock().resources.clone();
         // Read once per pass, not once per resource (that was quadratic in resources).
-        let sources = FileSources::read(&self.ctx);
+        let sources = PassReads::read(&self.ctx);
         let observed: Vec<Observed> = manifests
             .iter()
             .map(|m| {
@@ -371,11 +344,11 @@ impl Reconciler for BuildReconciler {
                 Observed {
                     manifest: m.clone(),
                     disabled: self.disabled(&m.name),
-                    ready: self.runtime(m, &rs).1,
+                    ready: self.runtime(&sources, m, &rs).1,
                     trigger: self.triggered(&m.name),
                     newest_change,
                     files,
-                    inputs: self.inputs_key(&m.name),
+                    inputs: self.inputs_key(&sources, &m.name),
                     cluster_down: self.cluster_down(m),
                 }
             })
@@ -397,7 +370,7 @@ impl Reconciler for BuildReconciler {
             } else {
                 vec![]
             };
-            self.write_ui_status(&m, &rs.state, waiting, disabled, pending);
+            self.write_ui_status(&sources, &m, &rs.state, waiting, disabled, pending);
         }
         for (m, reason) in to_start {
             if self.triggered(&m.name).is_some() {
@@ -448,31 +421,62 @@ impl Reconciler for BuildReconciler {
     }
 }
 
-/// The FileWatches and LiveUpdates of every resource, read once per decision pass.
-struct FileSources {
+/// What a decision pass reads of every resource, read once per pass: each kind is listed once
+/// and grouped by resource, where asking per resource listed it once per resource.
+struct PassReads {
     watches: HashMap<String, Vec<FileWatch>>,
     live_updates: HashMap<String, Vec<LiveUpdate>>,
+    compose_services: HashMap<String, Vec<DockerComposeService>>,
+    applies: HashMap<String, Vec<KubernetesApply>>,
+    discoveries: HashMap<String, Vec<KubernetesDiscovery>>,
+    /// The specs (JSON) of the resource's images and deploys, in a fixed order: a reload that
+    /// changes one updates the resource again.
+    deploy_specs: HashMap<String, Vec<String>>,
 }
 
-impl FileSources {
-    fn read(ctx: &Ctx) -> Self {
-        fn by_resource<T: Resource>(
-            ctx: &Ctx,
-            meta: impl Fn(&T) -> &ObjectMeta,
-        ) -> HashMap<String, Vec<T>> {
-            let mut out: HashMap<String, Vec<T>> = HashMap::new();
-            for obj in ctx.store.list_typed::<T>().unwrap_or_default() {
-                if let Some(r) = meta(&obj).resource() {
-                    out.entry(r.to_string()).or_default().push(obj);
-                }
-            }
-            out
-        }
-        Self {
-            watches: by_resource::<FileWatch>(ctx, |f| &f.metadata),
-            live_updates: by_resource::<LiveUpdate>(ctx, |l| &l.metadata),
+fn by_resource<T: Resource>(ctx: &Ctx) -> HashMap<String, Vec<T>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for obj in ctx.store.list_typed::<T>().unwrap_or_default() {
+        if let Some(r) = obj.meta().resource() {
+            out.entry(r.to_string()).or_default().push(obj);
         }
     }
+    out
+}
+
+impl PassReads {
+    fn read(ctx: &Ctx) -> Self {
+        let compose_services = by_resource::<DockerComposeService>(ctx);
+        let applies = by_resource::<KubernetesApply>(ctx);
+        let mut deploy_specs: HashMap<String, Vec<String>> = HashMap::new();
+        let mut add =
+            |r: &String, spec: String| deploy_specs.entry(r.clone()).or_default().push(spec);
+        for (r, objs) in by_resource::<DockerImage>(ctx) {
+            objs.iter().for_each(|o| add(&r, json(&o.spec)));
+        }
+        for (r, objs) in by_resource::<CmdImage>(ctx) {
+            objs.iter().for_each(|o| add(&r, json(&o.spec)));
+        }
+        // A reload that regenerates the YAML re-applies it.
+        for (r, objs) in &applies {
+            objs.iter().for_each(|o| add(r, json(&o.spec)));
+        }
+        for (r, objs) in &compose_services {
+            objs.iter().for_each(|o| add(r, json(&o.spec)));
+        }
+        Self {
+            watches: by_resource(ctx),
+            live_updates: by_resource(ctx),
+            compose_services,
+            applies,
+            discoveries: by_resource(ctx),
+            deploy_specs,
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(spec: &T) -> String {
+    serde_json::to_string(spec).unwrap_or_default()
 }
 
 /// The hold on a resource whose cluster connection has an error (Tilt's `HoldReasonCluster`).
@@ -884,13 +888,14 @@ pub fn record_build_end(ctx: &Ctx, resource: &str, span: &str, started: MicroTim
 impl BuildReconciler {
     fn write_ui_status(
         &self,
+        pass: &PassReads,
         m: &Manifest,
         rs: &ResourceState,
         waiting: Option<String>,
         disabled: bool,
         pending_files: Vec<String>,
     ) {
-        let (runtime, ready) = self.runtime(m, rs);
+        let (runtime, ready) = self.runtime(pass, m, rs);
         let serve_pid = self
             .ctx
             .store
@@ -972,7 +977,6 @@ impl BuildReconciler {
                 }
             }
             s.conditions = conds;
-            let _ = BTreeMap::<(), ()>::new();
         });
     }
 }

@@ -38,7 +38,6 @@ pub mod imagedeps;
 pub mod k8s;
 pub mod leftovers;
 pub mod liveupdate;
-mod lookup;
 pub mod names;
 pub mod podsync;
 pub mod probe;

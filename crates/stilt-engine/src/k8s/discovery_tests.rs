@@ -409,8 +409,13 @@ fn a_finished_pod_counts_once_its_logs_are_in() {
     for (phase, stream, want) in cases {
         set_pod(phase);
         set_stream(stream);
+        let kd = ctx.store.get_typed::<KubernetesDiscovery>("job").unwrap();
+        let deployed = super::Deployed {
+            applies: &[],
+            discovery: Some(&kd),
+        };
         assert_eq!(
-            super::runtime(&ctx, "job", "", true),
+            super::runtime(&ctx, &deployed, "", true),
             want,
             "{phase} {stream:?}"
         );

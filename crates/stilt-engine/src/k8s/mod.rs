@@ -325,39 +325,37 @@ const POD_ERRORS: &[&str] = &[
 /// Runtime status of a k8s resource from its discovered pods (Tilt's rules).
 /// The apply found the resource's Job already complete (Tilt's `JobComplete` condition): its
 /// pod may have been garbage-collected, so the pods are not waited for.
-fn applied_job_already_complete(ctx: &Ctx, resource: &str) -> bool {
-    crate::lookup::of_resource::<KubernetesApply>(ctx, resource)
-        .into_iter()
-        .filter_map(|ka| ka.status)
-        .any(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.r#type == "JobComplete" && c.status == "True")
-        })
+fn applied_job_already_complete(applies: &[KubernetesApply]) -> bool {
+    applies.iter().filter_map(|ka| ka.status.as_ref()).any(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.r#type == "JobComplete" && c.status == "True")
+    })
+}
+
+/// A k8s resource's objects its runtime status is read from.
+pub struct Deployed<'a> {
+    pub applies: &'a [KubernetesApply],
+    pub discovery: Option<&'a KubernetesDiscovery>,
 }
 
 pub fn runtime(
     ctx: &Ctx,
-    resource: &str,
+    objects: &Deployed,
     pod_readiness: &str,
     deployed: bool,
 ) -> (&'static str, bool) {
     if !deployed {
         return ("pending", false);
     }
-    if pod_readiness == "ignore" || applied_job_already_complete(ctx, resource) {
+    if pod_readiness == "ignore" || applied_job_already_complete(objects.applies) {
         return ("ok", true);
     }
-    let kd = crate::lookup::of_resource::<KubernetesDiscovery>(ctx, resource)
-        .into_iter()
-        .next();
-    let kd_name = kd
-        .as_ref()
-        .map(|k| k.metadata.name.clone())
-        .unwrap_or_default();
+    let kd = objects.discovery;
+    let kd_name = kd.map(|k| k.metadata.name.clone()).unwrap_or_default();
     let mut pods = kd
-        .and_then(|k| k.status)
-        .map(|s| s.pods)
+        .and_then(|k| k.status.as_ref())
+        .map(|s| s.pods.clone())
         .unwrap_or_default();
     pods.sort_by_key(|p| std::cmp::Reverse(p.created_at));
     // A deleting pod counts only when nothing else is there and it had finished (Tilt keeps
