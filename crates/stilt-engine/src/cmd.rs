@@ -10,7 +10,6 @@ use crate::names::ANN_RESTART_COUNT;
 use crate::probe;
 use crate::proc::{self, Output, ProcSpec, Stopper};
 use parking_lot::Mutex;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,34 +83,24 @@ struct CmdReconciler {
 }
 
 /// Cmds that reference the changed object in restartOn / startOn / disableSource.
-fn referencing(field: &'static str) -> Mapper {
-    Arc::new(move |ctx: &Ctx, obj: &Value| {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        let Ok(cmds) = ctx.store.list_typed::<Cmd>() else {
-            return vec![];
-        };
-        cmds.into_iter()
-            .filter(|c| {
-                let s = &c.spec;
-                match field {
-                    "fileWatches" => s
-                        .restart_on
-                        .as_ref()
-                        .is_some_and(|r| r.file_watches.iter().any(|f| f == name)),
-                    "uiButtons" => {
-                        s.restart_on
-                            .as_ref()
-                            .is_some_and(|r| r.ui_buttons.iter().any(|b| b == name))
-                            || s.start_on
-                                .as_ref()
-                                .is_some_and(|r| r.ui_buttons.iter().any(|b| b == name))
-                    }
-                    _ => disable_config_map(s.disable_source.as_ref()).as_deref() == Some(name),
-                }
-            })
-            .map(|c| c.metadata.name)
-            .collect()
-    })
+fn referencing(ctx: &Ctx, field: &'static str) -> Mapper {
+    let keys = crate::refindex::spec_keys(move |s: &CmdSpec| match field {
+        "fileWatches" => s
+            .restart_on
+            .iter()
+            .flat_map(|r| r.file_watches.clone())
+            .collect(),
+        "uiButtons" => s
+            .restart_on
+            .iter()
+            .flat_map(|r| r.ui_buttons.clone())
+            .chain(s.start_on.iter().flat_map(|r| r.ui_buttons.clone()))
+            .collect(),
+        _ => disable_config_map(s.disable_source.as_ref())
+            .into_iter()
+            .collect(),
+    });
+    crate::refindex::referencing(ctx, "Cmd", keys, crate::refindex::own_name())
 }
 
 pub fn disable_config_map(ds: Option<&DisableSource>) -> Option<String> {
@@ -138,13 +127,13 @@ pub fn start(ctx: Ctx) -> CmdController {
         queue: queue.clone(),
     });
     controller::run(
-        ctx,
+        ctx.clone(),
         queue,
         vec![
             ("Cmd", controller::same_name()),
-            ("FileWatch", referencing("fileWatches")),
-            ("UIButton", referencing("uiButtons")),
-            ("ConfigMap", referencing("configMap")),
+            ("FileWatch", referencing(&ctx, "fileWatches")),
+            ("UIButton", referencing(&ctx, "uiButtons")),
+            ("ConfigMap", referencing(&ctx, "configMap")),
         ],
         r,
     );

@@ -7,7 +7,6 @@ use crate::Ctx;
 use crate::cmd::{disable_config_map, is_disabled};
 use crate::controller::{self, Mapper, Queue, Reconciler};
 use parking_lot::Mutex;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use stilt_api::*;
@@ -52,17 +51,18 @@ struct DcServiceReconciler {
 }
 
 /// DockerComposeServices whose disable source is the changed ConfigMap.
-fn by_disable_source() -> Mapper {
-    Arc::new(|ctx: &Ctx, obj: &Value| {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        ctx.store
-            .list_typed::<DockerComposeService>()
-            .unwrap_or_default()
+fn by_disable_source(ctx: &Ctx) -> Mapper {
+    let keys = crate::refindex::spec_keys(|s: &DockerComposeServiceSpec| {
+        disable_config_map(s.disable_source.as_ref())
             .into_iter()
-            .filter(|d| disable_config_map(d.spec.disable_source.as_ref()).as_deref() == Some(name))
-            .map(|d| d.metadata.name)
             .collect()
-    })
+    });
+    crate::refindex::referencing(
+        ctx,
+        "DockerComposeService",
+        keys,
+        crate::refindex::own_name(),
+    )
 }
 
 pub fn start(ctx: Ctx) {
@@ -73,11 +73,11 @@ pub fn start(ctx: Ctx) {
         state: Arc::default(),
     });
     controller::run(
-        ctx,
+        ctx.clone(),
         queue,
         vec![
             ("DockerComposeService", controller::same_name()),
-            ("ConfigMap", by_disable_source()),
+            ("ConfigMap", by_disable_source(&ctx)),
         ],
         r,
     );

@@ -80,29 +80,19 @@ struct ExtensionReconciler {
 }
 
 /// An ExtensionRepo event queues the Extensions that name it.
-fn extensions_of_repo() -> Mapper {
-    Arc::new(|ctx, obj| {
-        let Some(repo) = obj["metadata"]["name"].as_str() else {
-            return vec![];
-        };
-        ctx.store
-            .list_typed::<Extension>()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.spec.repo_name == repo)
-            .map(|e| e.metadata.name)
-            .collect()
-    })
+fn extensions_of_repo(ctx: &Ctx) -> Mapper {
+    let keys = crate::refindex::spec_keys(|s: &ExtensionSpec| vec![s.repo_name.clone()]);
+    crate::refindex::referencing(ctx, "Extension", keys, crate::refindex::own_name())
 }
 
 pub fn start(ctx: Ctx) {
     let r = Arc::new(ExtensionReconciler { ctx: ctx.clone() });
     controller::run(
-        ctx,
+        ctx.clone(),
         Queue::default(),
         vec![
             ("Extension", controller::same_name()),
-            ("ExtensionRepo", extensions_of_repo()),
+            ("ExtensionRepo", extensions_of_repo(&ctx)),
         ],
         r,
     );

@@ -5,7 +5,6 @@ use crate::Ctx;
 use crate::cmd::{disable_config_map, is_disabled};
 use crate::controller::{self, Mapper, Queue, Reconciler};
 use parking_lot::Mutex;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,17 +24,13 @@ struct FileWatchReconciler {
     active: Mutex<HashMap<String, Active>>,
 }
 
-fn by_disable_source() -> Mapper {
-    Arc::new(|ctx: &Ctx, obj: &Value| {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        ctx.store
-            .list_typed::<FileWatch>()
-            .unwrap_or_default()
+fn by_disable_source(ctx: &Ctx) -> Mapper {
+    let keys = crate::refindex::spec_keys(|s: &FileWatchSpec| {
+        disable_config_map(s.disable_source.as_ref())
             .into_iter()
-            .filter(|f| disable_config_map(f.spec.disable_source.as_ref()).as_deref() == Some(name))
-            .map(|f| f.metadata.name)
             .collect()
-    })
+    });
+    crate::refindex::referencing(ctx, "FileWatch", keys, crate::refindex::own_name())
 }
 
 pub fn start(ctx: Ctx, hub: Option<WatchHub>) {
@@ -46,11 +41,11 @@ pub fn start(ctx: Ctx, hub: Option<WatchHub>) {
         active: Mutex::new(HashMap::new()),
     });
     controller::run(
-        ctx,
+        ctx.clone(),
         queue,
         vec![
             ("FileWatch", controller::same_name()),
-            ("ConfigMap", by_disable_source()),
+            ("ConfigMap", by_disable_source(&ctx)),
         ],
         r,
     );

@@ -42,6 +42,7 @@ pub mod names;
 pub mod podsync;
 pub mod probe;
 pub mod proc;
+mod refindex;
 pub mod session;
 mod storewrite;
 pub mod syncback;

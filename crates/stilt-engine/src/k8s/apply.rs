@@ -177,23 +177,17 @@ struct ApplyReconciler {
     state: Arc<Mutex<State>>,
 }
 
-/// KubernetesApplys whose spec names the changed object.
-fn kas_where(f: impl Fn(&KubernetesApplySpec, &str) -> bool + Send + Sync + 'static) -> Mapper {
-    Arc::new(move |ctx: &Ctx, obj: &Value| {
-        let name = obj["metadata"]["name"].as_str().unwrap_or("");
-        // Runs on every event of the watched kinds: decode only the specs.
-        let Ok((items, _)) = ctx.store.list(KIND, &Selectors::default()) else {
-            return vec![];
-        };
-        items
-            .iter()
-            .filter(|ka| {
-                <KubernetesApplySpec as serde::Deserialize>::deserialize(&ka["spec"])
-                    .is_ok_and(|spec| f(&spec, name))
-            })
-            .filter_map(|ka| ka["metadata"]["name"].as_str().map(str::to_string))
-            .collect()
-    })
+/// KubernetesApplys whose spec names the changed object (by `keys` of the spec).
+fn kas_naming(
+    ctx: &Ctx,
+    keys: impl Fn(&KubernetesApplySpec) -> Vec<String> + Send + Sync + 'static,
+) -> Mapper {
+    crate::refindex::referencing(
+        ctx,
+        KIND,
+        crate::refindex::spec_keys(keys),
+        crate::refindex::own_name(),
+    )
 }
 
 pub fn start(ctx: Ctx) {
@@ -203,23 +197,30 @@ pub fn start(ctx: Ctx) {
         queue: queue.clone(),
         state: Default::default(),
     });
-    let by_image = kas_where(|s, n| s.image_maps.iter().any(|m| m == n));
-    let by_configmap = kas_where(|s, n| {
-        s.disable_source.as_ref().is_some_and(|d| {
-            d.config_map.as_ref().is_some_and(|c| c.name == n)
-                || d.every_config_map.iter().any(|c| c.name == n)
-        })
+    let by_image = kas_naming(&ctx, |s| s.image_maps.clone());
+    let by_configmap = kas_naming(&ctx, |s| {
+        s.disable_source
+            .iter()
+            .flat_map(|d| {
+                d.config_map
+                    .iter()
+                    .chain(&d.every_config_map)
+                    .map(|c| c.name.clone())
+            })
+            .collect()
     });
-    let by_cluster = kas_where(|s, n| s.cluster == n);
-    let by_filewatch = kas_where(|s, n| {
+    let by_cluster = kas_naming(&ctx, |s| vec![s.cluster.clone()]);
+    let by_filewatch = kas_naming(&ctx, |s| {
         s.restart_on
-            .as_ref()
-            .is_some_and(|r| r.file_watches.iter().any(|f| f == n))
+            .iter()
+            .flat_map(|r| r.file_watches.clone())
+            .collect()
     });
-    let by_button = kas_where(|s, n| {
+    let by_button = kas_naming(&ctx, |s| {
         s.restart_on
-            .as_ref()
-            .is_some_and(|r| r.ui_buttons.iter().any(|b| b == n))
+            .iter()
+            .flat_map(|r| r.ui_buttons.clone())
+            .collect()
     });
     controller::run(
         ctx,

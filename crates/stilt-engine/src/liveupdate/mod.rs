@@ -10,9 +10,8 @@
 //! its image was built replayed.
 
 use crate::Ctx;
-use crate::controller::{self, Mapper, Queue, Reconciler};
+use crate::controller::{self, Queue, Reconciler};
 use parking_lot::Mutex;
-use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,36 +67,6 @@ struct LiveUpdateReconciler {
     state: Arc<Mutex<HashMap<String, LuState>>>,
 }
 
-fn lus_where(pred: impl Fn(&LiveUpdateSpec, &str) -> bool + Send + Sync + 'static) -> Mapper {
-    Arc::new(move |ctx: &Ctx, obj: &Value| {
-        let name = obj["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let service = obj["spec"]["service"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        // Runs on every event of the watched kinds: decode only the specs.
-        let Ok((items, _)) = ctx
-            .store
-            .list("LiveUpdate", &stilt_store::Selectors::default())
-        else {
-            return vec![];
-        };
-        items
-            .iter()
-            .filter(|lu| {
-                <LiveUpdateSpec as serde::Deserialize>::deserialize(&lu["spec"]).is_ok_and(|spec| {
-                    pred(&spec, &name)
-                        || (!service.is_empty() && pred(&spec, &format!("service:{service}")))
-                })
-            })
-            .filter_map(|lu| lu["metadata"]["name"].as_str().map(str::to_string))
-            .collect()
-    })
-}
-
 pub fn start(ctx: Ctx) {
     let queue = Queue::default();
     let r = Arc::new(LiveUpdateReconciler {
@@ -105,23 +74,48 @@ pub fn start(ctx: Ctx) {
         queue: queue.clone(),
         state: Default::default(),
     });
-    let by_source = lus_where(|spec, name| {
-        spec.sources
-            .iter()
-            .any(|s| s.file_watch == name || s.image_map == name)
-    });
-    let by_service = lus_where(|spec, key| {
-        spec.selector
-            .docker_compose
-            .as_ref()
-            .is_some_and(|d| key == format!("service:{}", d.service))
-    });
-    let by_discovery = lus_where(|spec, name| {
-        spec.selector
-            .kubernetes
-            .as_ref()
-            .is_some_and(|k| k.discovery_name == name)
-    });
+    use crate::refindex::{own_name, referencing, spec_keys};
+    let by_source = referencing(
+        &ctx,
+        "LiveUpdate",
+        spec_keys(|spec: &LiveUpdateSpec| {
+            spec.sources
+                .iter()
+                .flat_map(|s| [s.file_watch.clone(), s.image_map.clone()])
+                .filter(|n| !n.is_empty())
+                .collect()
+        }),
+        own_name(),
+    );
+    let by_service = referencing(
+        &ctx,
+        "LiveUpdate",
+        spec_keys(|spec: &LiveUpdateSpec| {
+            spec.selector
+                .docker_compose
+                .iter()
+                .map(|d| d.service.clone())
+                .collect()
+        }),
+        Arc::new(|obj| {
+            obj["spec"]["service"]
+                .as_str()
+                .map(|s| vec![s.to_string()])
+                .unwrap_or_default()
+        }),
+    );
+    let by_discovery = referencing(
+        &ctx,
+        "LiveUpdate",
+        spec_keys(|spec: &LiveUpdateSpec| {
+            spec.selector
+                .kubernetes
+                .iter()
+                .map(|k| k.discovery_name.clone())
+                .collect()
+        }),
+        own_name(),
+    );
     controller::run(
         ctx,
         queue,
