@@ -4,7 +4,7 @@
 //! shown and recovered from without restarting Stilt. The Docker test runs a dockerd of its own
 //! (`/run/stilt-fault-docker.sock`), never touching the main engine. A registry outage is a gate
 //! (a TCP forwarder closed and opened again) in front of the shared registry, never the registry
-//! itself; a full disk is a pod's 64 KiB memory emptyDir.
+//! itself; a full disk is a pod's 64 KiB memory emptyDir or a compose service's 64 KiB tmpfs.
 //! Run with `cargo test -p stilt --test e2e_faults -- --ignored` (the e2e tier of scripts/test).
 
 mod common;
@@ -1025,4 +1025,128 @@ fn a_full_disk_fails_a_pod_sync_visibly_and_leaves_no_partial_file() {
     });
     let ls = listing();
     assert!(only_the_small_file(&ls), "{ls}");
+}
+
+/// Removes a compose project's containers and network, pass or fail.
+struct ComposeCleanup(String);
+
+impl Drop for ComposeCleanup {
+    fn drop(&mut self) {
+        let docker = |args: &[&str]| {
+            std::process::Command::new("docker")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let label = format!("label=com.docker.compose.project={}", self.0);
+        for id in docker(&["ps", "-aq", "--filter", &label]).split_whitespace() {
+            docker(&["rm", "-f", id]);
+        }
+        docker(&["network", "rm", &format!("{}_default", self.0)]);
+    }
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_full_disk_fails_a_compose_sync_visibly_and_leaves_no_partial_file() {
+    let port = free_port();
+    // As in the pod test: data/ is watched but not in the image, so the fallback rebuild makes
+    // the same image and compose keeps the container that saw the failure.
+    let p = Project::new(
+        "docker_compose('compose.yaml')\n\
+         docker_build('stilt-e2e-diskfull-dc', '.', live_update=[sync('data', '/data')])\n",
+    );
+    let _cleanup = ComposeCleanup(compose_project(&p));
+    p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
+    p.write("www/index.html", "up\n");
+    p.write("data/.keep", "");
+    p.write(
+        "compose.yaml",
+        &format!("services:\n  app:\n    image: stilt-e2e-diskfull-dc\n    ports: ['127.0.0.1:{port}:8000']\n    tmpfs: ['/data:size=65536']\n"),
+    );
+    let up = p.up();
+    let _log = LogOnFailure(&up);
+    wait_until(Duration::from_secs(120), "the page", || {
+        http_get(port, "/").as_deref() == Some("up\n")
+    });
+    let container = p.get_json("dockercomposeservice", "app").unwrap()["status"]["containerID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_container = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(["exec", &container])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let df = in_container(&["df", "-k", "/data"]);
+    assert!(
+        df.lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("64")),
+        "/data is not a 64 KiB tmpfs:\n{df}"
+    );
+    p.write("data/small.txt", "small\n");
+    wait_until(Duration::from_secs(60), "the small file synced", || {
+        in_container(&["cat", "/data/small.txt"]) == "small\n"
+    });
+    let lu_failure = || {
+        p.get_json("liveupdate", "app:stilt-e2e-diskfull-dc")
+            .and_then(|l| {
+                l["status"]["failed"]["message"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    };
+    assert_eq!(lu_failure(), None);
+
+    p.write("data/big.bin", &"x".repeat(300_000));
+    wait_until(Duration::from_secs(60), "the failed sync", || {
+        lu_failure().is_some()
+    });
+    let message = lu_failure().unwrap();
+    assert!(
+        message.contains("/data/big.bin") && message.contains("No space left on device"),
+        "{message}"
+    );
+    let only_the_small_file = || {
+        let ls = in_container(&["ls", "-a", "/data"]);
+        let mut names: Vec<&str> = ls.split_whitespace().collect();
+        names.sort();
+        assert_eq!(names, [".", "..", "small.txt"], "{ls}");
+    };
+    only_the_small_file();
+    assert!(
+        log_of(&p, "app").contains("No space left on device"),
+        "{}",
+        log_of(&p, "app")
+    );
+    let builds = || {
+        p.get_json("uiresource", "app")
+            .and_then(|u| u["status"]["buildHistory"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    wait_until(Duration::from_secs(120), "the fallback rebuild", || {
+        builds() >= 2
+            && p.get_json("uiresource", "app")
+                .is_some_and(|u| u["status"]["updateStatus"] == "ok")
+    });
+    assert_eq!(
+        p.get_json("dockercomposeservice", "app").unwrap()["status"]["containerID"],
+        container.as_str(),
+        "the same container"
+    );
+    only_the_small_file();
+    assert_eq!(http_get(port, "/").as_deref(), Some("up\n"));
+
+    std::fs::remove_file(p.path("data/big.bin")).unwrap();
+    p.write("data/small.txt", "small again\n");
+    wait_until(Duration::from_secs(60), "the next sync", || {
+        in_container(&["cat", "/data/small.txt"]) == "small again\n"
+    });
+    only_the_small_file();
 }
