@@ -157,18 +157,25 @@ fn write_one(w: &WriteEntry, p: &Path) -> io::Result<()> {
             {
                 fs::remove_dir_all(p)?;
             }
-            let written = (|| {
-                let mut f = fs::File::create(&tmp)?;
-                f.write_all(&w.data)?;
-                f.set_permissions(fs::Permissions::from_mode(mode))?;
-                if w.mtime_ns != 0 {
-                    f.set_modified(time_from_ns(w.mtime_ns))?;
-                }
+            let staged = (|| {
+                let mut f = fs::File::create(&tmp).map_err(|e| (Stage::Create, e))?;
+                let written = (|| {
+                    f.write_all(&w.data)?;
+                    f.set_permissions(fs::Permissions::from_mode(mode))?;
+                    if w.mtime_ns != 0 {
+                        f.set_modified(time_from_ns(w.mtime_ns))?;
+                    }
+                    Ok(())
+                })();
                 drop(f);
-                fs::rename(&tmp, p)
+                written.map_err(|e| (Stage::Write, e))?;
+                fs::rename(&tmp, p).map_err(|e| (Stage::Rename, e))
             })();
-            if let Err(e) = written {
+            if let Err((stage, e)) = staged {
                 let _ = fs::remove_file(&tmp);
+                if !write_in_place_after(stage, &e) {
+                    return Err(e);
+                }
                 // Renaming can fail where writing in place works (a bind-mounted file).
                 let mut f = fs::OpenOptions::new()
                     .write(true)
@@ -187,6 +194,26 @@ fn write_one(w: &WriteEntry, p: &Path) -> io::Result<()> {
         f.set_modified(time_from_ns(w.mtime_ns))?;
     }
     Ok(())
+}
+
+/// The step of staging a file (a temporary file beside it, renamed over it) that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Create,
+    Write,
+    Rename,
+}
+
+/// Whether a file whose staging failed is written in place instead. Only when the temporary
+/// file could not be created or renamed over the target (a bind-mounted file, a directory where
+/// only the file is writable); never when writing the data failed or the filesystem is full or
+/// over quota: writing in place would then truncate the file and leave part of the new one.
+fn write_in_place_after(stage: Stage, e: &io::Error) -> bool {
+    let full = matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    );
+    !full && stage != Stage::Write
 }
 
 fn time_from_ns(ns: i64) -> std::time::SystemTime {
@@ -398,4 +425,31 @@ fn run<W: Write>(out: &mut W, id: u32, spec: RunSpec, opts: &ServeOptions) -> io
 /// Decode one frame as a request (exposed for transports that read frames themselves).
 pub fn decode_request(frame: &Frame) -> io::Result<Request> {
     Request::decode(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_failed_create_or_rename_falls_back_to_writing_in_place() {
+        let err = |kind| io::Error::from(kind);
+        let enospc = io::Error::from_raw_os_error(28);
+        let edquot = io::Error::from_raw_os_error(122);
+        // (stage, error) → write in place
+        let cases = [
+            (Stage::Rename, err(io::ErrorKind::ResourceBusy), true),
+            (Stage::Rename, err(io::ErrorKind::CrossesDevices), true),
+            (Stage::Create, err(io::ErrorKind::PermissionDenied), true),
+            (Stage::Create, err(io::ErrorKind::ReadOnlyFilesystem), true),
+            (Stage::Write, enospc, false),
+            (Stage::Write, edquot, false),
+            (Stage::Write, err(io::ErrorKind::Other), false),
+            (Stage::Create, io::Error::from_raw_os_error(28), false),
+            (Stage::Rename, io::Error::from_raw_os_error(122), false),
+        ];
+        for (stage, e, want) in cases {
+            assert_eq!(write_in_place_after(stage, &e), want, "{stage:?} {e}");
+        }
+    }
 }

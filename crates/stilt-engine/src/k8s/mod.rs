@@ -162,19 +162,15 @@ fn registry_ref(host: &str, built: &str) -> String {
 }
 
 /// The registry images are pushed to: the one the cluster publishes (KEP-1755, from the Cluster
-/// object's status), else the Cluster's or the Tiltfile's `default_registry`.
+/// object's status), else the Cluster's or the Tiltfile's `default_registry` — whole, as in
+/// Tilt: `host_from_cluster` is where the cluster pulls what was pushed to `host`.
 fn choose_registry(
     published: Option<RegistryHosting>,
-    default: Option<String>,
+    default: Option<RegistryHosting>,
 ) -> Option<RegistryHosting> {
-    published.filter(|r| !r.host.is_empty()).or_else(|| {
-        default
-            .filter(|h| !h.is_empty())
-            .map(|host| RegistryHosting {
-                host,
-                ..Default::default()
-            })
-    })
+    published
+        .filter(|r| !r.host.is_empty())
+        .or_else(|| default.filter(|r| !r.host.is_empty()))
 }
 
 /// The registry of the `default` Cluster object (status, else spec), falling back to what the
@@ -190,10 +186,12 @@ fn cluster_registry(ctx: &Ctx, cluster: &dyn Cluster) -> Option<RegistryHosting>
         Some(r) => r,
         None => cluster.info().registry,
     };
-    let default = obj
-        .and_then(|c| c.spec.default_registry)
-        .map(|r| r.host)
-        .or_else(|| crate::tiltfile::default_registry(ctx));
+    let default = obj.and_then(|c| c.spec.default_registry).or_else(|| {
+        crate::tiltfile::default_registry(ctx).map(|host| RegistryHosting {
+            host,
+            ..Default::default()
+        })
+    });
     choose_registry(published, default)
 }
 
@@ -431,14 +429,19 @@ mod tests {
             host: "localhost:5000".into(),
             ..Default::default()
         };
+        let default = RegistryHosting {
+            host: "localhost:5001".into(),
+            host_from_container_runtime: "registry:5000".into(),
+            ..Default::default()
+        };
         assert_eq!(
-            choose_registry(Some(published.clone()), Some("reg.example:5000".into())),
+            choose_registry(Some(published.clone()), Some(default.clone())),
             Some(published)
         );
-        assert_eq!(
-            choose_registry(None, Some("reg.example:5000".into())).map(|r| r.host),
-            Some("reg.example:5000".into())
-        );
+        // The default registry whole: where the cluster pulls from is kept.
+        assert_eq!(choose_registry(None, Some(default.clone())), Some(default));
+        let empty = RegistryHosting::default();
+        assert_eq!(choose_registry(Some(empty.clone()), Some(empty)), None);
         assert_eq!(choose_registry(None, None), None);
     }
 

@@ -556,6 +556,25 @@ async fn update(ctx: &Ctx, state: &Arc<Mutex<HashMap<String, LuState>>>, lu: &Li
         }
         statuses.push(status);
     }
+    // A new failure goes to the resource's log too (Tilt's line): the status alone is seen by
+    // no one, and the rebuild it falls back to says nothing of why.
+    let was = ctx
+        .store
+        .get_typed::<LiveUpdate>(&name)
+        .ok()
+        .and_then(|l| l.status)
+        .and_then(|s| s.failed)
+        .map(|f| f.message);
+    if let Some(m) = &failure
+        && was.as_ref() != Some(m)
+    {
+        ctx.logs.line(
+            &resource,
+            &format!("liveupdate:{name}"),
+            stilt_logs::Level::Info,
+            &format!("LiveUpdate {name:?} UpdateFailed: {m}"),
+        );
+    }
     write_lu_status(ctx, &name, |s| {
         s.containers = statuses.clone();
         if synced_any {
