@@ -183,13 +183,6 @@ impl BuildReconciler {
         ms
     }
 
-    fn disabled(&self, name: &str) -> bool {
-        self.ctx
-            .store
-            .get_typed::<ConfigMap>(&disable_configmap(name))
-            .is_ok_and(|c| c.data.get(DISABLE_KEY).is_some_and(|v| v == "true"))
-    }
-
     /// The resource's Cluster, when its connection has an error.
     fn cluster_down(&self, m: &Manifest) -> Option<String> {
         let name = cluster_of(m)?;
@@ -267,7 +260,7 @@ impl BuildReconciler {
 
     /// Whether a resource is ready now (for resource_deps and the Ready condition).
     fn runtime(&self, pass: &PassReads, m: &Manifest, rs: &ResourceState) -> (&'static str, bool) {
-        if self.disabled(&m.name) {
+        if pass.disabled(&m.name) {
             return ("none", false);
         }
         match m.kind.as_str() {
@@ -343,7 +336,7 @@ impl Reconciler for BuildReconciler {
                 let (newest_change, files) = self.pending_files(&sources, &m.name, rs.last_start);
                 Observed {
                     manifest: m.clone(),
-                    disabled: self.disabled(&m.name),
+                    disabled: sources.disabled(&m.name),
                     ready: self.runtime(&sources, m, &rs).1,
                     trigger: self.triggered(&m.name),
                     newest_change,
@@ -432,6 +425,8 @@ struct PassReads {
     /// The specs (JSON) of the resource's images and deploys, in a fixed order: a reload that
     /// changes one updates the resource again.
     deploy_specs: HashMap<String, Vec<String>>,
+    /// The disable ConfigMaps that say "disabled".
+    disabled_maps: std::collections::HashSet<String>,
 }
 
 fn by_resource<T: Resource>(ctx: &Ctx) -> HashMap<String, Vec<T>> {
@@ -464,6 +459,14 @@ impl PassReads {
         for (r, objs) in &compose_services {
             objs.iter().for_each(|o| add(r, json(&o.spec)));
         }
+        let disabled_maps: std::collections::HashSet<String> = ctx
+            .store
+            .list_typed::<ConfigMap>()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.data.get(DISABLE_KEY).is_some_and(|v| v == "true"))
+            .map(|c| c.metadata.name)
+            .collect();
         Self {
             watches: by_resource(ctx),
             live_updates: by_resource(ctx),
@@ -471,7 +474,12 @@ impl PassReads {
             applies,
             discoveries: by_resource(ctx),
             deploy_specs,
+            disabled_maps,
         }
+    }
+
+    fn disabled(&self, resource: &str) -> bool {
+        self.disabled_maps.contains(&disable_configmap(resource))
     }
 }
 

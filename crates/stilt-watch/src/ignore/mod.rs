@@ -146,11 +146,15 @@ pub const EPHEMERAL_PATTERNS: &[&str] = &[
     "**/*-go-tmp-umask",
 ];
 
-/// [`EPHEMERAL_PATTERNS`] as a rule matching anywhere on the file system.
+/// [`EPHEMERAL_PATTERNS`] as a rule matching anywhere on the file system. Compiled once: every
+/// FileWatch has it, and compiling the patterns was most of setting up a watch.
 pub fn ephemeral_rule() -> IgnoreRule {
-    DockerIgnore::from_patterns("/", "editor temp files", EPHEMERAL_PATTERNS)
-        .expect("ephemeral patterns are valid")
-        .into()
+    static RULE: std::sync::LazyLock<IgnoreRule> = std::sync::LazyLock::new(|| {
+        DockerIgnore::from_patterns("/", "editor temp files", EPHEMERAL_PATTERNS)
+            .expect("ephemeral patterns are valid")
+            .into()
+    });
+    RULE.clone()
 }
 
 /// One member of an [`Ignores`] set.
