@@ -262,10 +262,17 @@ fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
     let proxy = Proxy::start("127.0.0.1:6443");
     let name = format!("e2e-outage-{}", proxy.port);
     let _cleanup = DeploymentCleanup(name.clone());
-    let p = Project::new("allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\n");
+    let forward = free_port();
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\nk8s_resource('{name}', port_forwards=['{forward}:8000'])\n"
+    ));
+    // A numbered line a second in the pod's log, to see the log stream resume without repeats.
+    let script = "mkdir -p /www && echo up > /www/index.html && \
+                  (i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done) & \
+                  exec httpd -f -p 8000 -h /www";
     p.write(
         "deploy.yaml",
-        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [httpd, -f, -p, '8000', -h, /etc]\n"),
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, {script:?}]\n"),
     );
     let kubeconfig = kubeconfig_via(&p, &format!("https://127.0.0.1:{}", proxy.port));
     let port = free_port().to_string();
@@ -305,9 +312,25 @@ fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
             .filter_map(|pod| pod["uid"].as_str().map(str::to_string))
             .collect()
     };
+    // The tick numbers in the resource's log, in order.
+    let ticks = || -> Vec<u64> {
+        log_of(&p, &name)
+            .lines()
+            .filter_map(|l| {
+                l.rsplit_once("tick ")
+                    .and_then(|(_, n)| n.trim().parse().ok())
+            })
+            .collect()
+    };
     wait_until(Duration::from_secs(120), "the pod running", runtime_ok);
     let before = pod_uids();
     assert_eq!(before.len(), 1, "{before:?}");
+    wait_until(Duration::from_secs(60), "the forward serving", || {
+        http_get(forward, "/").as_deref() == Some("up\n")
+    });
+    wait_until(Duration::from_secs(30), "the pod's log", || {
+        !ticks().is_empty()
+    });
 
     proxy.cut();
     // The health check (every 15 s) finds the API server gone.
@@ -354,6 +377,21 @@ fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
             && p.get_json("uiresource", &name)
                 .is_some_and(|u| u["status"]["waiting"].is_null())
     });
+    // The port-forward reconnected, and the log stream resumed without repeating a line.
+    wait_until(Duration::from_secs(60), "the forward serving again", || {
+        http_get(forward, "/").as_deref() == Some("up\n")
+    });
+    let at_restore = ticks().last().copied().unwrap_or(0);
+    wait_until(
+        Duration::from_secs(60),
+        "new log lines after the outage",
+        || ticks().last().is_some_and(|n| *n > at_restore + 2),
+    );
+    let seen = ticks();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a log line shown twice: {seen:?}");
     // The pod watch resumed: a pod replaced behind Stilt's back (through the real address) is
     // seen, without restarting Stilt.
     kubectl(&[
