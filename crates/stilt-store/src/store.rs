@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 pub struct StoreOptions {
     /// How many past events are kept for watchers resuming from a resourceVersion.
     pub history: usize,
+    /// At most this many bytes of past events (estimated): a few huge objects, created and
+    /// deleted, must not stay in memory until ten thousand other events push them out.
+    pub history_bytes: usize,
     /// How many undelivered events a watcher may have before it is closed as lagging.
     pub watch_queue: usize,
 }
@@ -22,6 +25,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             history: 10_000,
+            history_bytes: 32 << 20,
             watch_queue: 4_096,
         }
     }
@@ -109,7 +113,26 @@ struct State {
     rv: u64,
     objects: HashMap<&'static str, BTreeMap<String, Arc<Value>>>,
     history: VecDeque<Event>,
+    /// The estimated size of each event in `history`, and their sum.
+    history_sizes: VecDeque<usize>,
+    history_bytes: usize,
     watchers: Vec<Watcher>,
+}
+
+/// A cheap estimate of the memory a JSON value holds (strings and keys dominate).
+fn approx_size(v: &Value) -> usize {
+    const NODE: usize = 16;
+    match v {
+        Value::String(s) => NODE + s.len(),
+        Value::Array(items) => NODE + items.iter().map(approx_size).sum::<usize>(),
+        Value::Object(map) => {
+            NODE + map
+                .iter()
+                .map(|(k, v)| k.len() + approx_size(v))
+                .sum::<usize>()
+        }
+        _ => NODE,
+    }
 }
 
 /// The object store. Cheap to clone; all clones share one state.
@@ -675,9 +698,16 @@ impl Store {
             object,
             resource_version,
         };
+        let size = approx_size(&event.object);
         state.history.push_back(event.clone());
-        while state.history.len() > self.opts.history {
+        state.history_sizes.push_back(size);
+        state.history_bytes += size;
+        // The newest event always stays: a watcher at the current version resumes from it.
+        while state.history.len() > self.opts.history
+            || (state.history_bytes > self.opts.history_bytes && state.history.len() > 1)
+        {
             state.history.pop_front();
+            state.history_bytes -= state.history_sizes.pop_front().unwrap_or(0);
         }
         state.watchers.retain(|w| {
             if w.kind.is_some_and(|k| k != kind) {

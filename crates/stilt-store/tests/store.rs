@@ -239,6 +239,27 @@ fn watch_from_expired_history_is_gone() {
     );
 }
 
+#[test]
+fn huge_past_events_leave_the_history_by_size() {
+    let store = Store::new(StoreOptions {
+        history_bytes: 1 << 20,
+        ..Default::default()
+    });
+    let big = "x".repeat(400 << 10);
+    for i in 0..5 {
+        let mut obj = cmd(&format!("big{i}"), &["ls"]);
+        obj["metadata"]["annotations"] = json!({ "blob": big });
+        store.create(obj).unwrap();
+    }
+    for i in 0..5 {
+        store.delete("Cmd", &format!("big{i}")).unwrap();
+    }
+    // Ten events of ~400 KiB each: only the newest two fit in 1 MiB.
+    let from = |rv| store.watch(Some("Cmd"), Selectors::default(), WatchFrom::ResourceVersion(rv));
+    assert_eq!(from(1).err().unwrap().code(), 410);
+    assert_eq!(from(8).unwrap().initial.len(), 2);
+}
+
 #[tokio::test]
 async fn a_slow_watcher_is_closed_and_never_blocks_writers() {
     let store = Store::new(StoreOptions {
