@@ -255,7 +255,13 @@ fn huge_past_events_leave_the_history_by_size() {
         store.delete("Cmd", &format!("big{i}")).unwrap();
     }
     // Ten events of ~400 KiB each: only the newest two fit in 1 MiB.
-    let from = |rv| store.watch(Some("Cmd"), Selectors::default(), WatchFrom::ResourceVersion(rv));
+    let from = |rv| {
+        store.watch(
+            Some("Cmd"),
+            Selectors::default(),
+            WatchFrom::ResourceVersion(rv),
+        )
+    };
     assert_eq!(from(1).err().unwrap().code(), 410);
     assert_eq!(from(8).unwrap().initial.len(), 2);
 }

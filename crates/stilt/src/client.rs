@@ -26,6 +26,9 @@ impl std::fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+/// The largest API response read (the API server takes bodies up to 20 MiB; lists are larger).
+const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+
 pub const TABLE_ACCEPT: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 impl Client {
@@ -76,8 +79,11 @@ impl Client {
 
     fn check(&self, mut resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
         let code = resp.status().as_u16();
+        // ureq stops at 10 MB by default; a list of a big repo's objects is larger.
         let text = resp
             .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
             .read_to_string()
             .context("reading the API response")?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));

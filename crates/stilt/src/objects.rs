@@ -57,9 +57,15 @@ fn reason(code: u16) -> &'static str {
         404 => "NotFound",
         409 => "Conflict",
         410 => "Expired",
+        403 => "Forbidden",
+        405 => "MethodNotAllowed",
+        413 => "RequestEntityTooLarge",
         415 => "UnsupportedMediaType",
         422 => "Invalid",
-        _ => "InternalError",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        _ => "Unknown",
     }
 }
 

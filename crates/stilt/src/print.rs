@@ -96,7 +96,10 @@ pub fn align(grid: &[Vec<String>]) -> Vec<String> {
                 if i + 1 == row.len() {
                     line.push_str(cell);
                 } else {
-                    line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
+                    // By hand: `format!` panics on a width over u16::MAX (a 12 MB cell).
+                    line.push_str(cell);
+                    let pad = widths[i].saturating_sub(cell.chars().count()) + 3;
+                    line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
             line.trim_end().to_string()
@@ -141,4 +144,21 @@ pub fn object_name(o: &Value) -> String {
         stilt_api::GROUP,
         o["metadata"]["name"].as_str().unwrap_or("")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::align;
+
+    #[test]
+    fn columns_line_up_and_a_huge_cell_does_not_panic() {
+        let grid = vec![
+            vec!["NAME".to_string(), "DATA".to_string(), "AGE".to_string()],
+            vec!["a".to_string(), "x".repeat(70_000), "1s".to_string()],
+            vec!["bb".to_string(), "y".to_string(), "2s".to_string()],
+        ];
+        let lines = align(&grid);
+        assert_eq!(lines[0].find("DATA"), Some(7));
+        assert_eq!(lines[2].find("2s"), Some(7 + 70_000 + 3));
+    }
 }
