@@ -1151,76 +1151,30 @@ fn a_full_disk_fails_a_pod_sync_visibly_and_leaves_no_partial_file() {
         a.extend_from_slice(args);
         kubectl(&a)
     };
-    let df = in_pod(&["df", "-k", "/data"]);
-    assert!(
-        df.lines()
-            .nth(1)
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("64")),
-        "/data is not a 64 KiB tmpfs:\n{df}"
-    );
-    // A small file syncs.
-    p.write("data/small.txt", "small\n");
-    wait_until(Duration::from_secs(60), "the small file synced", || {
-        in_pod(&["cat", "/data/small.txt"]) == "small\n"
-    });
-    let lu_failure = || {
-        p.get_json("liveupdate", &format!("{name}:stilt-e2e-diskfull"))
-            .and_then(|l| {
-                l["status"]["failed"]["message"]
-                    .as_str()
-                    .map(str::to_string)
-            })
+    let disk = FullDisk {
+        p: &p,
+        resource: &name,
+        live_update: format!("{name}:stilt-e2e-diskfull"),
+        exec: &in_pod,
     };
-    assert_eq!(lu_failure(), None);
-
-    // 300 KB into 64 KiB: the sync fails, names the file and the reason.
-    p.write("data/big.bin", &"x".repeat(300_000));
-    wait_until(Duration::from_secs(60), "the failed sync", || {
-        lu_failure().is_some()
-    });
-    let message = lu_failure().unwrap();
-    assert!(
-        message.contains("/data/big.bin") && message.contains("No space left on device"),
-        "{message}"
-    );
+    disk.assert_data_is_64_kib();
+    // A small file syncs; 300 KB into 64 KiB fails, naming the file and the reason.
+    disk.sync_a_small_file_then_fail_on_a_big_one();
     // Nothing half-written, no temporary file: checked in the container that saw the failure,
     // at once (before any rebuild) and again after the rebuild the failure falls back to.
-    let listing = || in_pod(&["ls", "-a", "/data"]);
-    let only_the_small_file = |ls: &str| {
-        let mut names: Vec<&str> = ls.split_whitespace().collect();
-        names.sort();
-        names == [".", "..", "small.txt"]
-    };
-    let ls = listing();
-    assert!(only_the_small_file(&ls), "{ls}");
+    disk.assert_only_the_small_file();
     wait_until(
         Duration::from_secs(60),
         "the error in the resource log",
         || log_of(&p, &name).contains("No space left on device"),
     );
-    let builds = || {
-        p.get_json("uiresource", &name)
-            .and_then(|u| u["status"]["buildHistory"].as_array().map(Vec::len))
-            .unwrap_or(0)
-    };
-    wait_until(Duration::from_secs(120), "the fallback rebuild", || {
-        builds() >= 2
-            && p.get_json("uiresource", &name)
-                .is_some_and(|u| u["status"]["updateStatus"] == "ok")
-    });
-    let ls = listing();
-    assert!(only_the_small_file(&ls), "{ls}");
+    disk.wait_for_the_fallback_rebuild();
+    disk.assert_only_the_small_file();
     assert_eq!(in_pod(&["cat", "/data/small.txt"]), "small\n");
     assert_eq!(http_get(port, "/").as_deref(), Some("up\n"));
 
     // Once the file that did not fit is gone, live update works again in the same pod.
-    std::fs::remove_file(p.path("data/big.bin")).unwrap();
-    p.write("data/small.txt", "small again\n");
-    wait_until(Duration::from_secs(60), "the next sync", || {
-        in_pod(&["cat", "/data/small.txt"]) == "small again\n"
-    });
-    let ls = listing();
-    assert!(only_the_small_file(&ls), "{ls}");
+    disk.remove_the_big_file_and_sync_again();
 }
 
 /// Removes a compose project's containers and network, pass or fail.
@@ -1279,70 +1233,108 @@ fn a_full_disk_fails_a_compose_sync_visibly_and_leaves_no_partial_file() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let df = in_container(&["df", "-k", "/data"]);
-    assert!(
-        df.lines()
-            .nth(1)
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("64")),
-        "/data is not a 64 KiB tmpfs:\n{df}"
-    );
-    p.write("data/small.txt", "small\n");
-    wait_until(Duration::from_secs(60), "the small file synced", || {
-        in_container(&["cat", "/data/small.txt"]) == "small\n"
-    });
-    let lu_failure = || {
-        p.get_json("liveupdate", "app:stilt-e2e-diskfull-dc")
-            .and_then(|l| {
-                l["status"]["failed"]["message"]
-                    .as_str()
-                    .map(str::to_string)
-            })
+    let disk = FullDisk {
+        p: &p,
+        resource: "app",
+        live_update: "app:stilt-e2e-diskfull-dc".into(),
+        exec: &in_container,
     };
-    assert_eq!(lu_failure(), None);
-
-    p.write("data/big.bin", &"x".repeat(300_000));
-    wait_until(Duration::from_secs(60), "the failed sync", || {
-        lu_failure().is_some()
-    });
-    let message = lu_failure().unwrap();
-    assert!(
-        message.contains("/data/big.bin") && message.contains("No space left on device"),
-        "{message}"
-    );
-    let only_the_small_file = || {
-        let ls = in_container(&["ls", "-a", "/data"]);
-        let mut names: Vec<&str> = ls.split_whitespace().collect();
-        names.sort();
-        assert_eq!(names, [".", "..", "small.txt"], "{ls}");
-    };
-    only_the_small_file();
+    disk.assert_data_is_64_kib();
+    disk.sync_a_small_file_then_fail_on_a_big_one();
+    disk.assert_only_the_small_file();
     assert!(
         log_of(&p, "app").contains("No space left on device"),
         "{}",
         log_of(&p, "app")
     );
-    let builds = || {
-        p.get_json("uiresource", "app")
-            .and_then(|u| u["status"]["buildHistory"].as_array().map(Vec::len))
-            .unwrap_or(0)
-    };
-    wait_until(Duration::from_secs(120), "the fallback rebuild", || {
-        builds() >= 2
-            && p.get_json("uiresource", "app")
-                .is_some_and(|u| u["status"]["updateStatus"] == "ok")
-    });
+    disk.wait_for_the_fallback_rebuild();
     assert_eq!(
         p.get_json("dockercomposeservice", "app").unwrap()["status"]["containerID"],
         container.as_str(),
         "the same container"
     );
-    only_the_small_file();
+    disk.assert_only_the_small_file();
     assert_eq!(http_get(port, "/").as_deref(), Some("up\n"));
 
-    std::fs::remove_file(p.path("data/big.bin")).unwrap();
-    p.write("data/small.txt", "small again\n");
-    wait_until(Duration::from_secs(60), "the next sync", || {
-        in_container(&["cat", "/data/small.txt"]) == "small again\n"
-    });
-    only_the_small_file();
+    disk.remove_the_big_file_and_sync_again();
+}
+
+/// The steps both full-disk tests take: `/data` is a 64 KiB tmpfs synced from `data/`, in a
+/// container reached by `exec` (argv → stdout).
+struct FullDisk<'a> {
+    p: &'a Project,
+    resource: &'a str,
+    live_update: String,
+    exec: &'a dyn Fn(&[&str]) -> String,
+}
+
+impl FullDisk<'_> {
+    fn assert_data_is_64_kib(&self) {
+        let df = (self.exec)(&["df", "-k", "/data"]);
+        assert!(
+            df.lines()
+                .nth(1)
+                .is_some_and(|l| l.split_whitespace().nth(1) == Some("64")),
+            "/data is not a 64 KiB tmpfs:\n{df}"
+        );
+    }
+
+    fn live_update_failure(&self) -> Option<String> {
+        self.p
+            .get_json("liveupdate", &self.live_update)
+            .and_then(|l| {
+                l["status"]["failed"]["message"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    }
+
+    /// A small file syncs; then 300 KB into 64 KiB fails, and the failure names the file and
+    /// the reason.
+    fn sync_a_small_file_then_fail_on_a_big_one(&self) {
+        self.p.write("data/small.txt", "small\n");
+        wait_until(Duration::from_secs(60), "the small file synced", || {
+            (self.exec)(&["cat", "/data/small.txt"]) == "small\n"
+        });
+        assert_eq!(self.live_update_failure(), None);
+        self.p.write("data/big.bin", &"x".repeat(300_000));
+        wait_until(Duration::from_secs(60), "the failed sync", || {
+            self.live_update_failure().is_some()
+        });
+        let message = self.live_update_failure().unwrap();
+        assert!(
+            message.contains("/data/big.bin") && message.contains("No space left on device"),
+            "{message}"
+        );
+    }
+
+    /// Nothing half-written and no temporary file: `/data` holds the small file alone.
+    fn assert_only_the_small_file(&self) {
+        let ls = (self.exec)(&["ls", "-a", "/data"]);
+        let mut names: Vec<&str> = ls.split_whitespace().collect();
+        names.sort();
+        assert_eq!(names, [".", "..", "small.txt"], "{ls}");
+    }
+
+    fn wait_for_the_fallback_rebuild(&self) {
+        let ui = || self.p.get_json("uiresource", self.resource);
+        wait_until(Duration::from_secs(120), "the fallback rebuild", || {
+            ui().is_some_and(|u| {
+                u["status"]["buildHistory"]
+                    .as_array()
+                    .is_some_and(|b| b.len() >= 2)
+                    && u["status"]["updateStatus"] == "ok"
+            })
+        });
+    }
+
+    /// Once the file that did not fit is gone, live update works again in the same container.
+    fn remove_the_big_file_and_sync_again(&self) {
+        std::fs::remove_file(self.p.path("data/big.bin")).unwrap();
+        self.p.write("data/small.txt", "small again\n");
+        wait_until(Duration::from_secs(60), "the next sync", || {
+            (self.exec)(&["cat", "/data/small.txt"]) == "small again\n"
+        });
+        self.assert_only_the_small_file();
+    }
 }
