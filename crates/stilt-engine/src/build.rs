@@ -204,13 +204,13 @@ impl BuildReconciler {
     /// Newest file event of the resource's FileWatches after `since`, and the files.
     fn pending_files(
         &self,
-        sources: &PassReads,
+        pass: &PassReads,
         name: &str,
         since: Option<MicroTime>,
     ) -> (Option<MicroTime>, Vec<String>) {
         let mut newest = None;
         let mut files = Vec::new();
-        for fw in sources.watches.get(name).into_iter().flatten() {
+        for fw in pass.watches.get(name).into_iter().flatten() {
             for ev in fw.status.iter().flat_map(|s| &s.file_events) {
                 if since.is_none_or(|s| ev.time > s) {
                     newest = newest.max(Some(ev.time));
@@ -219,7 +219,7 @@ impl BuildReconciler {
             }
         }
         // Files a healthy LiveUpdate of this resource can sync are not a reason to rebuild.
-        let lus: Vec<&LiveUpdate> = sources
+        let lus: Vec<&LiveUpdate> = pass
             .live_updates
             .get(name)
             .into_iter()
@@ -328,20 +328,20 @@ impl Reconciler for BuildReconciler {
         // Observe (store reads), then decide (pure), then execute (writes and tasks).
         let snapshot: HashMap<String, ResourceState> = self.state.lock().resources.clone();
         // Read once per pass, not once per resource (that was quadratic in resources).
-        let sources = PassReads::read(&self.ctx);
+        let pass = PassReads::read(&self.ctx);
         let observed: Vec<Observed> = manifests
             .iter()
             .map(|m| {
                 let rs = snapshot.get(&m.name).cloned().unwrap_or_default();
-                let (newest_change, files) = self.pending_files(&sources, &m.name, rs.last_start);
+                let (newest_change, files) = self.pending_files(&pass, &m.name, rs.last_start);
                 Observed {
                     manifest: m.clone(),
-                    disabled: sources.disabled(&m.name),
-                    ready: self.runtime(&sources, m, &rs).1,
+                    disabled: pass.disabled(&m.name),
+                    ready: self.runtime(&pass, m, &rs).1,
                     trigger: self.triggered(&m.name),
                     newest_change,
                     files,
-                    inputs: self.inputs_key(&sources, &m.name),
+                    inputs: self.inputs_key(&pass, &m.name),
                     cluster_down: self.cluster_down(m),
                 }
             })
@@ -358,12 +358,11 @@ impl Reconciler for BuildReconciler {
         };
         for (m, rs, waiting, disabled) in statuses {
             let pending = if m.manual {
-                self.pending_files(&sources, &m.name, rs.last_start_before)
-                    .1
+                self.pending_files(&pass, &m.name, rs.last_start_before).1
             } else {
                 vec![]
             };
-            self.write_ui_status(&sources, &m, &rs.state, waiting, disabled, pending);
+            self.write_ui_status(&pass, &m, &rs.state, waiting, disabled, pending);
         }
         for (m, reason) in to_start {
             if self.triggered(&m.name).is_some() {

@@ -664,7 +664,7 @@ async fn sync_into(
             .await;
     }
     let docker = ctx.docker.docker().await?;
-    let mut reused = true;
+    let mut may_reopen = true;
     loop {
         let Some((client, kept)) = ctx.docker_channels.take(docker.as_ref(), &c.id).await else {
             let mut target = target::DockerArchive {
@@ -694,8 +694,8 @@ async fn sync_into(
         // container or the engine restarted): open a new one once rather than fail the update.
         let stale = result.is_err() && kept && target.is_broken();
         drop(target);
-        if stale && reused {
-            reused = false;
+        if stale && may_reopen {
+            may_reopen = false;
             continue;
         }
         return result;
