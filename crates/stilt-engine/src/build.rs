@@ -607,7 +607,10 @@ fn decide(
                     .dirty_while_building = true;
             } else if settings.tiltfile_busy {
                 waiting = Some("waiting-for-tiltfile".into());
-            } else if o.cluster_down.is_some() {
+            } else if o.cluster_down.is_some() && rs.builds > 0 {
+                // As Tilt, whose health check reports only after its first updates have
+                // started: a first update is never held, so with the cluster down at start it
+                // fails and says why (and `ci` exits 1) rather than racing the first check.
                 waiting = Some(WAITING_FOR_CLUSTER.into());
             } else if rs.builds == 0
                 && !m
@@ -1109,13 +1112,34 @@ mod tests {
                 3,
                 vec![
                     with(manifest("web", "k8s"), &|o| {
-                        o.cluster_down = Some("default".into())
+                        o.cluster_down = Some("default".into());
+                        o.newest_change = Some(now);
+                        o.files = vec!["a.txt".into()];
                     }),
                     seen(manifest("tool", "local")),
                 ],
-                vec![],
+                vec![(
+                    "web",
+                    ResourceState {
+                        builds: 1,
+                        last_inputs: "in".into(),
+                        ..Default::default()
+                    },
+                )],
                 vec![("tool", "Initial Build")],
                 vec![("web", "waiting-for-cluster")],
+            ),
+            (
+                "a first update runs into the cluster error",
+                Mode::Up,
+                false,
+                3,
+                vec![with(manifest("web", "k8s"), &|o| {
+                    o.cluster_down = Some("default".into())
+                })],
+                vec![],
+                vec![("web", "Initial Build")],
+                vec![],
             ),
             (
                 "a dependency never ready",

@@ -56,17 +56,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// Prints the `stilt up` log when the test fails.
-struct LogOnFailure<'a>(&'a Up);
-
-impl Drop for LogOnFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- stilt up log ---\n{}", self.0.log_text());
-        }
-    }
-}
-
 /// `stilt up` with extra environment (the compose CLI override).
 fn up_with_env(p: &Project, env: &[(&str, &str)]) -> Up {
     let log = p.home.path().join("stilt-up.log");

@@ -171,16 +171,6 @@ fn compose_live_update_rebuild_and_failures() {
     drop(guard);
 }
 
-/// Prints the `stilt up` log when the test fails.
-struct LogOnFailure<'a>(&'a Up);
-impl Drop for LogOnFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- stilt up log ---\n{}", self.0.log_text());
-        }
-    }
-}
-
 /// Removes the compose project when the test ends, pass or fail.
 struct Guard(std::path::PathBuf);
 impl Drop for Guard {
@@ -297,6 +287,7 @@ fn live_update_into_a_plain_container_selected_by_image() {
     p.write("www/index.html", "plain v1\n");
     p.write("docker-compose.yml", &format!("version: \"3\"\nservices:\n  web:\n    image: stilt-e2e-plain\n    ports:\n      - \"127.0.0.1:{port}:8000\"\n"));
     let up = p.up();
+    let log = LogOnFailure(&up);
     let guard = scopeguard(p.dir.path().to_path_buf());
     wait_until(Duration::from_secs(120), "the compose service", || {
         http_get(port, "/").as_deref() == Some("plain v1\n")
@@ -373,6 +364,7 @@ fn live_update_into_a_plain_container_selected_by_image() {
         "true",
         "same container, still running"
     );
+    drop(log);
     drop(up);
     drop(guard);
 }

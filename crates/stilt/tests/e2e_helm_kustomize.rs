@@ -36,15 +36,6 @@ impl Drop for DeleteConfigMaps {
     }
 }
 
-struct LogOnFailure<'a>(&'a Up);
-impl Drop for LogOnFailure<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- stilt up log ---\n{}", self.0.log_text());
-        }
-    }
-}
-
 #[test]
 #[ignore = "e2e tier: scripts/test e2e"]
 fn helm_local_chart_with_values_and_set_reloads_on_edits() {

@@ -104,6 +104,17 @@ impl Project {
     }
 }
 
+/// Prints the `stilt up` log when the test fails.
+pub struct LogOnFailure<'a>(pub &'a Up);
+
+impl Drop for LogOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- stilt up log ---\n{}", self.0.log_text());
+        }
+    }
+}
+
 /// A running `stilt up`; interrupted (Ctrl-C) when dropped.
 pub struct Up {
     pub child: Option<Child>,
