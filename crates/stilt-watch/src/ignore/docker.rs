@@ -47,7 +47,28 @@ enum Kind {
     Prefix(String),
     /// Pattern `**...` without other wildcards: `path.ends_with(suffix)`.
     Suffix(String),
-    Regex(Regex),
+    /// Shared: clones of a pattern (every FileWatch's copy of the editor-temp-file rule) and
+    /// equal patterns elsewhere use one compiled program and one pool of match caches.
+    Regex(Arc<Regex>),
+}
+
+/// The compiled regex for `source`, shared with every live pattern that compiled the same one:
+/// a thousand FileWatches with the same ignore patterns hold one program, not a thousand.
+fn shared_regex(source: &str) -> Result<Arc<Regex>, regex::Error> {
+    static COMPILED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<Regex>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(re) = compiled.get(source).and_then(std::sync::Weak::upgrade) {
+        return Ok(re);
+    }
+    let re = Arc::new(Regex::new(source)?);
+    // Entries whose patterns are all gone are dropped now and then (amortized O(1)).
+    if compiled.len() >= 64 && compiled.len().is_power_of_two() {
+        compiled.retain(|_, w| w.strong_count() > 0);
+    }
+    compiled.insert(source.to_string(), Arc::downgrade(&re));
+    Ok(re)
 }
 
 /// One compiled pattern.
@@ -178,7 +199,8 @@ impl Pattern {
                 re.push('$');
                 let rust = gosyntax::go_regex_to_rust(&re)
                     .map_err(|e| err(format!("bad pattern ({e})")))?;
-                let compiled = Regex::new(&rust).map_err(|e| err(format!("bad pattern ({e})")))?;
+                let compiled =
+                    shared_regex(&rust).map_err(|e| err(format!("bad pattern ({e})")))?;
                 (Kind::Regex(compiled), Some(re))
             }
         };
