@@ -24,9 +24,11 @@ use crate::values::TiltObj;
 
 /// Parse an image ref into (familiar name without tag/digest, has explicit tag/digest).
 pub(crate) fn parse_ref(func: &str, param: &str, r: &str) -> anyhow::Result<(String, bool)> {
+    // The tag's `\w` is ASCII, as in Docker's (Go) grammar; a Unicode `\w` repeated 127 times
+    // compiled to a 5 MB program that stayed in memory for the whole session.
     static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
+            r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
         )
         .unwrap()
     });
@@ -603,5 +605,39 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
             "fall_back_on",
             serde_json::json!({"files": files}),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ref;
+
+    /// (reference, familiar name and whether it is tagged; `None`: rejected), by Docker's grammar.
+    #[test]
+    fn image_references() {
+        let long_tag = format!("app:{}", "t".repeat(128));
+        let too_long_tag = format!("app:{}", "t".repeat(129));
+        let digest = format!("app@sha256:{}", "a".repeat(64));
+        let rows: Vec<(&str, Option<(&str, bool)>)> = vec![
+            ("app", Some(("app", false))),
+            ("app:v1.2_rc-3", Some(("app", true))),
+            (
+                "localhost:5000/team/app:dev",
+                Some(("localhost:5000/team/app", true)),
+            ),
+            ("docker.io/library/busybox", Some(("busybox", false))),
+            (&digest, Some(("app", true))),
+            (&long_tag, Some(("app", true))),
+            (&too_long_tag, None),
+            ("App", None),
+            ("app:.v1", None),
+            ("app:vé", None),
+            ("", None),
+        ];
+        for (r, want) in rows {
+            let got = parse_ref("docker_build", "ref", r).ok();
+            let got = got.as_ref().map(|(n, t)| (n.as_str(), *t));
+            assert_eq!(got, want, "{r}");
+        }
     }
 }
