@@ -101,10 +101,25 @@ struct RunState {
     shutting_down: bool,
     /// The objects the last good load applied, as applied: one deleted through the API is
     /// created again (the Tiltfile still asks for it).
-    applied: BTreeMap<(String, String), Value>,
+    applied: BTreeMap<(String, String), Frozen>,
     /// The same for what the engine itself creates for the Tiltfile (its UIResource, the
     /// config-file watch).
-    engine_applied: BTreeMap<(String, String), Value>,
+    engine_applied: BTreeMap<(String, String), Frozen>,
+}
+
+/// An object kept as compact JSON text: a copy of every applied object is held for the whole
+/// session and read back only when one is deleted, and as a `Value` each copy took several
+/// times the memory of its text.
+struct Frozen(Box<str>);
+
+impl Frozen {
+    fn of(v: &Value) -> Self {
+        Frozen(v.to_string().into_boxed_str())
+    }
+
+    fn thaw(&self) -> Option<Value> {
+        serde_json::from_str(&self.0).ok()
+    }
 }
 
 impl RunState {
@@ -172,7 +187,7 @@ pub fn start(
     let state: Arc<Mutex<RunState>> = Default::default();
     state.lock().engine_applied.insert(
         ("UIResource".into(), TILTFILE_RESOURCE.into()),
-        (*ctx.store.get("UIResource", TILTFILE_RESOURCE)?).clone(),
+        Frozen::of(&*ctx.store.get("UIResource", TILTFILE_RESOURCE)?),
     );
     tokio::spawn(restore_deleted(ctx.clone(), state.clone()));
     let r = Arc::new(TiltfileReconciler {
@@ -314,7 +329,7 @@ async fn restore_deleted(ctx: Ctx, state: Arc<Mutex<RunState>>) {
                                 st.applied
                                     .get(&key)
                                     .or_else(|| st.engine_applied.get(&key))
-                                    .cloned()
+                                    .and_then(Frozen::thaw)
                             })
                             .flatten()
                     };
@@ -565,7 +580,7 @@ fn ensure_config_watch(
     if let Ok(applied) = ctx.store.get("FileWatch", CONFIGS_FILEWATCH) {
         state.lock().engine_applied.insert(
             ("FileWatch".into(), CONFIGS_FILEWATCH.into()),
-            (*applied).clone(),
+            Frozen::of(&*applied),
         );
     }
 }
@@ -678,7 +693,7 @@ fn apply_result(
     }
     crate::session::apply_ci_settings(ctx, &loaded.objects);
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut applied: BTreeMap<(String, String), Value> = BTreeMap::new();
+    let mut applied: BTreeMap<(String, String), Frozen> = BTreeMap::new();
     for mut obj in desired {
         let m = obj.meta_mut();
         m.labels.extend(tf.spec.labels.clone());
@@ -687,7 +702,7 @@ fn apply_result(
         let name = obj.name().to_string();
         wanted.insert((kind.clone(), name.clone()));
         let value = obj.to_value();
-        applied.insert((kind.clone(), name.clone()), value.clone());
+        applied.insert((kind.clone(), name.clone()), Frozen::of(&value));
         match ctx.store.get(&kind, &name) {
             Err(StoreError::NotFound { .. }) => {
                 ctx.store.create(value)?;
