@@ -580,7 +580,7 @@ fn ensure_config_watch(
     if let Ok(applied) = ctx.store.get("FileWatch", CONFIGS_FILEWATCH) {
         state.lock().engine_applied.insert(
             ("FileWatch".into(), CONFIGS_FILEWATCH.into()),
-            Frozen::of(&*applied),
+            Frozen::of(&applied),
         );
     }
 }
