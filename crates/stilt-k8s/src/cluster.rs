@@ -27,6 +27,9 @@ pub struct ClusterInfo {
     pub server_version: String,
     /// Node architecture (`amd64`, `arm64`); the most common one if nodes differ.
     pub arch: String,
+    /// The nodes' container runtime (`docker`, `containerd`, `cri-o`; the scheme of a node's
+    /// `containerRuntimeVersion`), empty when nodes cannot be read.
+    pub container_runtime: String,
     /// Cluster product guessed from the cluster name (`kind`, `minikube`, … or `unknown`).
     pub product: String,
     /// KEP-1755 local registry from `kube-public/local-registry-hosting`.

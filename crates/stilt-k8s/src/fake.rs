@@ -118,6 +118,7 @@ impl FakeCluster {
                 server: "https://fake".into(),
                 server_version: "v1.35.0".into(),
                 arch: "amd64".into(),
+                container_runtime: "containerd".into(),
                 product: "unknown".into(),
                 registry: None,
                 config_path: String::new(),

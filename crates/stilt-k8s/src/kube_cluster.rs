@@ -44,6 +44,11 @@ impl std::fmt::Debug for KubeCluster {
     }
 }
 
+/// The runtime named by a node's `containerRuntimeVersion` (`containerd://1.7.2` → `containerd`).
+fn runtime_of(version: &str) -> String {
+    version.split(':').next().unwrap_or_default().to_string()
+}
+
 /// Cluster product from the kubeconfig cluster name (Tilt's clusterid prefixes).
 pub fn cluster_product(cluster: &str) -> &'static str {
     let p = |s: &str| cluster.starts_with(s);
@@ -152,7 +157,7 @@ impl KubeCluster {
             resources: Default::default(),
         };
         info.server_version = kc.ping().await?;
-        info.arch = kc.node_arch().await.unwrap_or_default();
+        (info.arch, info.container_runtime) = kc.node_facts().await.unwrap_or_default();
         info.registry = kc.local_registry().await.unwrap_or(None);
         Ok(KubeCluster { info, ..kc })
     }
@@ -171,20 +176,30 @@ impl KubeCluster {
         &self.client
     }
 
-    async fn node_arch(&self) -> Result<String> {
+    /// The nodes' most common architecture, and the first node's container runtime (as Tilt
+    /// reads it).
+    async fn node_facts(&self) -> Result<(String, String)> {
         let nodes: Api<Node> = Api::all(self.client.clone());
         let list = nodes.list(&ListParams::default()).await?;
+        let infos: Vec<_> = list
+            .items
+            .into_iter()
+            .filter_map(|n| n.status.and_then(|s| s.node_info))
+            .collect();
+        let runtime = infos
+            .first()
+            .map(|i| runtime_of(&i.container_runtime_version))
+            .unwrap_or_default();
         let mut counts: HashMap<String, usize> = HashMap::new();
-        for n in list.items {
-            if let Some(a) = n.status.and_then(|s| s.node_info).map(|i| i.architecture) {
-                *counts.entry(a).or_default() += 1;
-            }
+        for i in infos {
+            *counts.entry(i.architecture).or_default() += 1;
         }
-        Ok(counts
+        let arch = counts
             .into_iter()
             .max_by_key(|(_, c)| *c)
             .map(|(a, _)| a)
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((arch, runtime))
     }
 
     /// The KEP-1755 registry, if the cluster publishes one.
@@ -878,4 +893,34 @@ pub(crate) fn exit_code_of(
         "{cmd}: {}",
         s.message.as_deref().unwrap_or("failed")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_runtimes() {
+        for (version, want) in [
+            ("containerd://1.6.20", "containerd"),
+            ("docker://24.0.7", "docker"),
+            ("cri-o://1.29.1", "cri-o"),
+            ("", ""),
+        ] {
+            assert_eq!(runtime_of(version), want, "{version}");
+        }
+    }
+
+    #[test]
+    fn products_from_cluster_names() {
+        for (cluster, want) in [
+            ("kind-dev", "kind"),
+            ("kind", "kind"),
+            ("minikube", "minikube"),
+            ("docker-desktop", "docker-desktop"),
+            ("stilt-dev", "unknown"),
+        ] {
+            assert_eq!(cluster_product(cluster), want, "{cluster}");
+        }
+    }
 }

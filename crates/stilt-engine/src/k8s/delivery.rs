@@ -1,8 +1,9 @@
 //! How a built image reaches a cluster, as Tilt decides it: through the registry the cluster
 //! publishes (or `default_registry`); else, for clusters without one, `kind load` into a kind
 //! cluster, `minikube image load` into minikube, nothing at all where the cluster's container
-//! runtime is the local Docker engine (Docker Desktop, Rancher Desktop, OrbStack), and otherwise
-//! a push of the image under its own name (a remote cluster pulls it from its registry).
+//! runtime is the local Docker engine (Docker Desktop, Rancher Desktop, OrbStack whose nodes run
+//! on `docker`), and otherwise a push of the image under its own name (a remote cluster pulls it
+//! from its registry).
 
 use stilt_api::RegistryHosting;
 
@@ -30,11 +31,13 @@ fn default_docker_host(docker_host: Option<&str>) -> bool {
 }
 
 /// The delivery for a cluster of `product` (Cluster status `product`) named `cluster` in the
-/// kubeconfig, given the registry it has (if any) and `$DOCKER_HOST`.
+/// kubeconfig whose nodes run `runtime` (the scheme of the node's `containerRuntimeVersion`:
+/// `docker`, `containerd`, …), given the registry it has (if any) and `$DOCKER_HOST`.
 pub fn delivery(
     registry: Option<RegistryHosting>,
     product: &str,
     cluster: &str,
+    runtime: &str,
     docker_host: Option<&str>,
 ) -> Delivery {
     if let Some(r) = registry.filter(|r| !r.host.is_empty()) {
@@ -47,7 +50,11 @@ pub fn delivery(
         "minikube" => Delivery::MinikubeLoad {
             profile: cluster.to_string(),
         },
-        "docker-desktop" | "rancher-desktop" | "orbstack" if default_docker_host(docker_host) => {
+        // As Tilt: a desktop cluster shares the build's images only when its nodes run on
+        // Docker itself (Docker Desktop's containerd-backed clusters do not).
+        "docker-desktop" | "rancher-desktop" | "orbstack"
+            if runtime == "docker" && default_docker_host(docker_host) =>
+        {
             Delivery::SameEngine
         }
         _ => Delivery::PushAsNamed,
@@ -76,90 +83,42 @@ mod tests {
             host: "localhost:5000".into(),
             ..Default::default()
         };
-        // (registry, product, kubeconfig cluster, $DOCKER_HOST) → delivery
+        let kind = |n: &str| Delivery::KindLoad { name: n.into() };
+        let (same, push) = (Delivery::SameEngine, Delivery::PushAsNamed);
+        // (registry, product, kubeconfig cluster, node runtime, $DOCKER_HOST) → delivery
         type Case<'a> = (
             Option<RegistryHosting>,
+            &'a str,
             &'a str,
             &'a str,
             Option<&'a str>,
             Delivery,
         );
+        #[rustfmt::skip]
         let cases: Vec<Case> = vec![
-            (
-                Some(reg.clone()),
-                "kind",
-                "kind-dev",
-                None,
-                Delivery::Registry(reg.clone()),
-            ),
-            (
-                Some(reg.clone()),
-                "gke",
-                "gke_p_z_c",
-                None,
-                Delivery::Registry(reg),
-            ),
-            (
-                None,
-                "kind",
-                "kind-dev",
-                None,
-                Delivery::KindLoad { name: "dev".into() },
-            ),
-            (
-                None,
-                "kind",
-                "kind",
-                None,
-                Delivery::KindLoad {
-                    name: "kind".into(),
-                },
-            ),
-            (
-                None,
-                "minikube",
-                "minikube",
-                None,
-                Delivery::MinikubeLoad {
-                    profile: "minikube".into(),
-                },
-            ),
-            (
-                None,
-                "docker-desktop",
-                "docker-desktop",
-                None,
-                Delivery::SameEngine,
-            ),
-            (
-                None,
-                "docker-desktop",
-                "docker-desktop",
-                Some("unix:///var/run/docker.sock"),
-                Delivery::SameEngine,
-            ),
+            (Some(reg.clone()), "kind", "kind-dev", "containerd", None, Delivery::Registry(reg.clone())),
+            (Some(reg.clone()), "gke", "gke_p_z_c", "containerd", None, Delivery::Registry(reg)),
+            (None, "kind", "kind-dev", "containerd", None, kind("dev")),
+            (None, "kind", "kind", "containerd", None, kind("kind")),
+            (None, "minikube", "minikube", "docker", None, Delivery::MinikubeLoad { profile: "minikube".into() }),
+            (None, "docker-desktop", "docker-desktop", "docker", None, same.clone()),
+            (None, "docker-desktop", "docker-desktop", "docker", Some("unix:///var/run/docker.sock"), same.clone()),
+            // Docker Desktop's containerd-backed Kubernetes keeps its own image store.
+            (None, "docker-desktop", "docker-desktop", "containerd", None, push.clone()),
             // Building on another engine: the desktop cluster cannot see the image.
-            (
-                None,
-                "docker-desktop",
-                "docker-desktop",
-                Some("tcp://builder:2376"),
-                Delivery::PushAsNamed,
-            ),
-            (None, "orbstack", "orbstack", Some(""), Delivery::SameEngine),
-            (None, "gke", "gke_p_z_c", None, Delivery::PushAsNamed),
-            (None, "unknown", "prod", None, Delivery::PushAsNamed),
+            (None, "docker-desktop", "docker-desktop", "docker", Some("tcp://builder:2376"), push.clone()),
+            (None, "orbstack", "orbstack", "docker", Some(""), same),
+            (None, "gke", "gke_p_z_c", "containerd", None, push.clone()),
+            (None, "unknown", "prod", "", None, push.clone()),
             // An empty published registry is no registry.
-            (
-                Some(RegistryHosting::default()),
-                "unknown",
-                "prod",
-                None,
-                Delivery::PushAsNamed,
-            ),
+            (Some(RegistryHosting::default()), "unknown", "prod", "containerd", None, push),
         ];
-        for (i, (r, product, cluster, host, want)) in cases.into_iter().enumerate() {
-            assert_eq!(delivery(r, product, cluster, host), want, "case {i}");
+        for (i, (r, product, cluster, runtime, host, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                delivery(r, product, cluster, runtime, host),
+                want,
+                "case {i}"
+            );
         }
     }
 

@@ -215,6 +215,7 @@ pub async fn build_and_push(
         cluster_registry(ctx, cluster.as_ref()),
         &info.product,
         &info.cluster,
+        &info.container_runtime,
         docker_host.as_deref(),
     );
     let docker = ctx.docker.docker().await?;

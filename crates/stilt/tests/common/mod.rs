@@ -249,3 +249,91 @@ impl Drop for DeploymentCleanup {
         ]);
     }
 }
+
+/// A cluster identity that can do everything Stilt does except read `kube-public` ConfigMaps,
+/// so the cluster's published registry (KEP-1755 `local-registry-hosting`: localhost:5000) is
+/// not found and the Tiltfile's `default_registry` is the one used (Tilt, like Stilt, prefers
+/// the published one). Its kubeconfig names the cluster and the context `cluster`, which is
+/// what Stilt and Tilt tell the cluster product by (`kind-…`, `docker-desktop`). Its objects
+/// are deleted when dropped.
+pub struct NoRegistryDiscovery {
+    pub name: String,
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl NoRegistryDiscovery {
+    pub fn create(p: &Project, name: &str, cluster: &str) -> NoRegistryDiscovery {
+        let groups = "[apps, batch, networking.k8s.io, discovery.k8s.io, events.k8s.io, policy, autoscaling, coordination.k8s.io, storage.k8s.io, apiextensions.k8s.io]";
+        let core = "[pods, pods/log, pods/exec, pods/portforward, pods/attach, pods/status, services, endpoints, events, namespaces, nodes, secrets, serviceaccounts, persistentvolumeclaims, persistentvolumes, replicationcontrollers, limitranges, resourcequotas]";
+        let yaml = format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: default}}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {name}}}\nrules:\n\
+             - {{apiGroups: [''], resources: {core}, verbs: ['*']}}\n\
+             - {{apiGroups: {groups}, resources: ['*'], verbs: ['*']}}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {name}}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {name}}}\n\
+             subjects: [{{kind: ServiceAccount, name: {name}, namespace: default}}]\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: {name}, namespace: default}}\n\
+             rules: [{{apiGroups: [''], resources: [configmaps], verbs: ['*']}}]\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {name}, namespace: default}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {name}}}\n\
+             subjects: [{{kind: ServiceAccount, name: {name}, namespace: default}}]\n"
+        );
+        let file = p.home.path().join("no-registry-rbac.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let guard = NoRegistryDiscovery {
+            name: name.to_string(),
+            kubeconfig: p.home.path().join("kubeconfig-no-registry"),
+        };
+        let applied = kubectl(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(applied.contains("serviceaccount"), "{applied}");
+        let token = kubectl(&["create", "token", name, "--duration=2h"]);
+        assert!(!token.trim().is_empty(), "no token for {name}");
+        let field = |path: &str| {
+            kubectl(&[
+                "config",
+                "view",
+                "--minify",
+                "-o",
+                &format!("jsonpath={{{path}}}"),
+            ])
+        };
+        let (server, ca) = (
+            field(".clusters[0].cluster.server"),
+            field(".clusters[0].cluster.certificate-authority"),
+        );
+        assert!(!server.is_empty() && !ca.is_empty(), "{server} {ca}");
+        std::fs::write(
+            &guard.kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: {name}\n  user:\n    token: {}\ncontexts:\n- name: {cluster}\n  context: {{cluster: {cluster}, user: {name}, namespace: default}}\ncurrent-context: {cluster}\n",
+                token.trim()
+            ),
+        )
+        .unwrap();
+        guard
+    }
+}
+
+impl Drop for NoRegistryDiscovery {
+    fn drop(&mut self) {
+        let n = &self.name;
+        kubectl(&[
+            "delete",
+            "--ignore-not-found",
+            "--wait=false",
+            &format!("clusterrolebinding/{n}"),
+            &format!("clusterrole/{n}"),
+        ]);
+        kubectl(&[
+            "delete",
+            "-n",
+            "default",
+            "--ignore-not-found",
+            "--wait=false",
+            &format!("rolebinding/{n}"),
+            &format!("role/{n}"),
+            &format!("serviceaccount/{n}"),
+        ]);
+    }
+}
