@@ -76,6 +76,13 @@ pub const ANNOTATION_LOG_SPAN_ID: &str = "tilt.dev/log-span-id";
 pub const ANNOTATION_UPDATE_MODE: &str = "tilt.dev/update-mode";
 /// Label on UIButtons: the button's role (`stopbuild`, `toggle`, ...).
 pub const ANNOTATION_BUTTON_TYPE: &str = "tilt.dev/uibutton-type";
+/// Annotation naming the build target an object belongs to (`image:web`, `k8s:web`, …).
+pub const ANNOTATION_TARGET_ID: &str = "tilt.dev/target-id";
+/// Annotation on a Cmd a serve command runs: the kind that owns it (`CmdServer`).
+pub const ANNOTATION_OWNER_KIND: &str = "tilt.dev/owner-kind";
+/// On DockerImage/CmdImage: the image maps of the images it builds from, comma-separated, in
+/// order.
+pub const ANNOTATION_IMAGE_DEPS: &str = "stilt.dev/image-deps";
 
 api_struct! {
     /// Where an object reads whether it is disabled.

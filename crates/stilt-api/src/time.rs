@@ -46,11 +46,19 @@ macro_rules! timestamp {
             }
         }
 
+        /// Parses RFC 3339 (any precision and offset).
+        impl std::str::FromStr for $name {
+            type Err = chrono::ParseError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                DateTime::parse_from_rfc3339(text).map(|t| Self(t.with_timezone(&Utc)))
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(d)?;
-                DateTime::parse_from_rfc3339(&text)
-                    .map(|t| Self(t.with_timezone(&Utc)))
+                text.parse()
                     .map_err(|e| serde::de::Error::custom(format!("invalid timestamp {text:?}: {e}")))
             }
         }

@@ -100,68 +100,9 @@ pub fn start(ctx: Ctx) -> BuildController {
     BuildController { state }
 }
 
-/// What the loader said about a resource (from its UIResource annotations).
-#[derive(Clone, Debug)]
-struct Manifest {
-    name: String,
-    kind: String,
-    manual: bool,
-    auto_init: bool,
-    deps: Vec<String>,
-    allow_parallel: bool,
-    order: usize,
-    links: Vec<UIResourceLink>,
-    is_test: bool,
-    image_maps: Vec<String>,
-    pod_readiness: String,
-}
-
-fn manifest(ui: &UIResource) -> Option<Manifest> {
-    let a = &ui.metadata.annotations;
-    let kind = a.get(ANN_RESOURCE_TYPE)?.clone();
-    if ui.metadata.name == TILTFILE_RESOURCE || kind == "tiltfile" {
-        return None;
-    }
-    Some(Manifest {
-        name: ui.metadata.name.clone(),
-        kind,
-        manual: a.get(ANN_TRIGGER_MODE).is_some_and(|m| m == "manual"),
-        auto_init: a.get(ANN_AUTO_INIT).is_none_or(|v| v != "false"),
-        deps: a
-            .get(ANN_RESOURCE_DEPS)
-            .map(|d| {
-                d.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        allow_parallel: a.get(ANN_ALLOW_PARALLEL).is_some_and(|v| v == "true"),
-        order: a
-            .get(ANN_ORDER)
-            .and_then(|o| o.parse().ok())
-            .unwrap_or(usize::MAX),
-        links: a
-            .get(ANN_LINKS)
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or_default(),
-        is_test: false,
-        pod_readiness: a.get(ANN_POD_READINESS).cloned().unwrap_or_default(),
-        image_maps: a
-            .get(ANN_IMAGE_MAPS)
-            .map(|d| {
-                d.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    })
-}
-
 /// Tilt's trigger mode numbers: auto 0, manual+auto_init 1, manual 2, auto without auto_init 3.
 fn trigger_mode_number(m: &Manifest) -> i32 {
-    match (m.manual, m.auto_init) {
+    match (m.is_manual(), m.auto_init) {
         (false, true) => 0,
         (true, true) => 1,
         (true, false) => 2,
@@ -170,16 +111,18 @@ fn trigger_mode_number(m: &Manifest) -> i32 {
 }
 
 impl BuildReconciler {
-    fn manifests(&self) -> Vec<Manifest> {
-        let mut ms: Vec<Manifest> = self
+    /// The resources' manifests with their places in the Tiltfile, in that order.
+    fn manifests(&self) -> Vec<(Manifest, usize)> {
+        let mut ms: Vec<(Manifest, usize)> = self
             .ctx
             .store
             .list_typed::<UIResource>()
             .unwrap_or_default()
             .iter()
-            .filter_map(manifest)
+            .filter(|ui| ui.metadata.name != TILTFILE_RESOURCE)
+            .filter_map(Manifest::from_ui_resource)
             .collect();
-        ms.sort_by_key(|m| (m.order, m.name.clone()));
+        ms.sort_by(|(a, ao), (b, bo)| (ao, &a.name).cmp(&(bo, &b.name)));
         ms
     }
 
@@ -329,9 +272,13 @@ impl Reconciler for BuildReconciler {
         let snapshot: HashMap<String, ResourceState> = self.state.lock().resources.clone();
         // Read once per pass, not once per resource (that was quadratic in resources).
         let pass = PassReads::read(&self.ctx);
+        let orders: HashMap<&str, usize> = manifests
+            .iter()
+            .map(|(m, o)| (m.name.as_str(), *o))
+            .collect();
         let observed: Vec<Observed> = manifests
             .iter()
-            .map(|m| {
+            .map(|(m, _)| {
                 let rs = snapshot.get(&m.name).cloned().unwrap_or_default();
                 let (newest_change, files) = self.pending_files(&pass, &m.name, rs.last_start);
                 Observed {
@@ -357,12 +304,18 @@ impl Reconciler for BuildReconciler {
             decide(&settings, &observed, &mut st.resources)
         };
         for (m, rs, waiting, disabled) in statuses {
-            let pending = if m.manual {
+            let pending = if m.is_manual() {
                 self.pending_files(&pass, &m.name, rs.last_start_before).1
             } else {
                 vec![]
             };
-            self.write_ui_status(&pass, &m, &rs.state, waiting, disabled, pending);
+            let queue = QueueView {
+                order: orders.get(m.name.as_str()).copied().unwrap_or(usize::MAX),
+                waiting,
+                disabled,
+                pending_files: pending,
+            };
+            self.write_ui_status(&pass, &m, &rs.state, queue);
         }
         for (m, reason) in to_start {
             if self.triggered(&m.name).is_some() {
@@ -558,7 +511,7 @@ fn decide(
     resources.retain(|k, _| names.contains(k));
     let mut building: usize = resources.values().filter(|r| r.building).count();
     let exclusive_running = observed.iter().any(|o| {
-        o.manifest.kind == "local"
+        o.manifest.kind == ResourceType::Local
             && !o.manifest.allow_parallel
             && resources.get(&o.manifest.name).is_some_and(|r| r.building)
     });
@@ -569,7 +522,7 @@ fn decide(
         let rs = resources.entry(m.name.clone()).or_default().clone();
         let disabled = o.disabled;
         if disabled
-            && (m.kind == "k8s" || m.kind == "docker-compose")
+            && matches!(m.kind, ResourceType::K8s | ResourceType::DockerCompose)
             && !rs.building
             && rs.builds > 0
         {
@@ -588,11 +541,11 @@ fn decide(
         } else if let Some(t) = &o.trigger {
             Some(format!("Triggered ({t})"))
         } else if rs.builds == 0 {
-            (m.auto_init || (!m.manual && o.newest_change.is_some()))
+            (m.auto_init || (!m.is_manual() && o.newest_change.is_some()))
                 .then(|| "Initial Build".to_string())
-        } else if !m.manual && o.newest_change.is_some() && up {
+        } else if !m.is_manual() && o.newest_change.is_some() && up {
             Some(files_changed_message(&o.files))
-        } else if !m.manual && rs.last_inputs != o.inputs && up {
+        } else if !m.is_manual() && rs.last_inputs != o.inputs && up {
             Some("Resource configuration changed".to_string())
         } else {
             None
@@ -614,14 +567,14 @@ fn decide(
                 waiting = Some(WAITING_FOR_CLUSTER.into());
             } else if rs.builds == 0
                 && !m
-                    .deps
+                    .resource_deps
                     .iter()
                     .all(|d| !names.contains(d) || resources.get(d).is_some_and(|r| r.ever_ready))
             {
                 waiting = Some("waiting-for-dep".into());
             } else if building >= settings.max_parallel
                 || exclusive_running
-                || (m.kind == "local" && !m.allow_parallel && building > 0)
+                || (m.kind == ResourceType::Local && !m.allow_parallel && building > 0)
             {
                 waiting = Some("waiting-for-slot".into());
             } else {
@@ -634,7 +587,7 @@ fn decide(
                 r.dirty_while_building = false;
                 to_start.push((m.clone(), reason));
                 // A serial local resource runs alone.
-                serial_started = m.kind == "local" && !m.allow_parallel;
+                serial_started = m.kind == ResourceType::Local && !m.allow_parallel;
             }
         }
         let decided = Decided {
@@ -895,16 +848,31 @@ pub fn record_build_end(ctx: &Ctx, resource: &str, span: &str, started: MicroTim
     });
 }
 
+/// What the queue shows on a resource's UIResource besides its runtime state.
+struct QueueView {
+    /// The resource's place in the Tiltfile.
+    order: usize,
+    /// Why it waits, if it does.
+    waiting: Option<String>,
+    disabled: bool,
+    /// Changed files a manual resource has not been updated for.
+    pending_files: Vec<String>,
+}
+
 impl BuildReconciler {
     fn write_ui_status(
         &self,
         pass: &PassReads,
         m: &Manifest,
         rs: &ResourceState,
-        waiting: Option<String>,
-        disabled: bool,
-        pending_files: Vec<String>,
+        queue: QueueView,
     ) {
+        let QueueView {
+            order,
+            waiting,
+            disabled,
+            pending_files,
+        } = queue;
         let (runtime, ready) = self.runtime(pass, m, rs);
         let serve_pid = self
             .ctx
@@ -914,18 +882,18 @@ impl BuildReconciler {
             .and_then(|c| c.status)
             .and_then(|s| s.running)
             .map(|r| r.pid as i64);
-        let deps = m.deps.clone();
+        let deps = m.resource_deps.clone();
         let cluster = cluster_of(m);
         write_ui(&self.ctx, &m.name, |s| {
             s.trigger_mode = trigger_mode_number(m);
-            s.order = m.order as i32;
-            s.endpoint_links = m.links.clone();
+            s.order = i32::try_from(order).unwrap_or(i32::MAX);
+            s.endpoint_links = m.endpoint_links();
             s.runtime_status = runtime.into();
             s.has_pending_changes = !pending_files.is_empty();
-            if m.kind == "local" {
+            if m.kind == ResourceType::Local {
                 s.local_resource_info = Some(UIResourceLocal {
                     pid: serve_pid.unwrap_or(0),
-                    is_test: m.is_test,
+                    is_test: false,
                 });
             }
             if s.current_build.is_none() {
@@ -998,16 +966,10 @@ mod tests {
     fn manifest(name: &str, kind: &str) -> Manifest {
         Manifest {
             name: name.into(),
-            kind: kind.into(),
-            manual: false,
+            kind: ResourceType::parse(kind).unwrap(),
+            trigger_mode: "auto".into(),
             auto_init: true,
-            deps: vec![],
-            allow_parallel: false,
-            order: 0,
-            links: vec![],
-            is_test: false,
-            image_maps: vec![],
-            pod_readiness: String::new(),
+            ..Default::default()
         }
     }
 
@@ -1056,12 +1018,12 @@ mod tests {
             o
         };
         let manual = Manifest {
-            manual: true,
+            trigger_mode: "manual".into(),
             auto_init: false,
             ..manifest("m", "local")
         };
         let dependent = Manifest {
-            deps: vec!["db".into()],
+            resource_deps: vec!["db".into()],
             ..manifest("app", "k8s")
         };
         let rows: Vec<Row> = vec![

@@ -451,7 +451,7 @@ pub async fn build_cmd_image(
 /// `spec.imageMaps` names the build's own map.
 pub fn image_deps_of(meta: &stilt_api::ObjectMeta) -> Vec<String> {
     meta.annotations
-        .get(crate::names::ANN_IMAGE_DEPS)
+        .get(stilt_api::ANNOTATION_IMAGE_DEPS)
         .map(|s| {
             s.split(',')
                 .filter(|n| !n.is_empty())

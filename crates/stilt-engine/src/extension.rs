@@ -4,9 +4,10 @@
 //! (a fetch, a new ref). The rules are Tilt's: the repo must exist and be loaded, the path must
 //! stay inside the repo (`gitSubpath` then `repoPath`), and a regular `Tiltfile` must be there.
 //!
-//! Tilt also runs an Extension that no Tiltfile loaded (no `tilt.dev/managed-by`) as its own
-//! Tiltfile object; Stilt runs one Tiltfile per instance, so such an Extension is resolved (its
-//! status is written) but not run.
+//! An Extension that no Tiltfile loaded (no `tilt.dev/managed-by`: created with `kubectl apply`,
+//! `stilt apply` or `v1alpha1.extension()`) is run, as in Tilt, as its own Tiltfile object, named
+//! after it and owned by it; the Tiltfile reconciler runs that, and deleting the Extension
+//! deletes it and so everything it made.
 
 use crate::Ctx;
 use crate::controller::{self, Mapper, Outcome, Queue, Reconcile};
@@ -98,11 +99,106 @@ pub fn start(ctx: Ctx) {
     );
 }
 
+/// The Tiltfile object that runs an Extension created through the API (Tilt's
+/// `toDesiredTiltfile`): none for one a Tiltfile loaded for its symbols, a native one, or one
+/// not resolved yet.
+pub fn desired_tiltfile(ext: &Extension, status: &ExtensionStatus) -> Option<Tiltfile> {
+    let a = &ext.metadata.annotations;
+    let loaded_by_a_tiltfile = a.get(ANNOTATION_MANAGED_BY).is_some_and(|v| !v.is_empty());
+    let native = a
+        .get(stilt_extrepo::ANN_BUILTIN)
+        .is_some_and(|v| v == "true");
+    if loaded_by_a_tiltfile || native || status.path.is_empty() {
+        return None;
+    }
+    let name = &ext.metadata.name;
+    // Each extension's resources get their own label group, all under `extension.`.
+    let label: String = format!("extension.{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    let mut tf = Tiltfile::new(
+        name,
+        TiltfileSpec {
+            path: status.path.clone(),
+            labels: [(label.clone(), label)].into(),
+            args: ext.spec.args.clone(),
+            restart_on: Some(RestartOnSpec {
+                file_watches: vec![crate::tiltfile::configs_filewatch(name)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    tf.metadata
+        .annotations
+        .insert(ANNOTATION_RESOURCE.into(), name.clone());
+    tf.metadata.owner_references = vec![OwnerReference {
+        api_version: API_VERSION.into(),
+        kind: "Extension".into(),
+        name: name.clone(),
+        uid: ext.metadata.uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }];
+    Some(tf)
+}
+
+impl ExtensionReconciler {
+    /// Makes the Tiltfile objects Extension `name` owns be just `desired`.
+    fn manage_owned_tiltfile(
+        &self,
+        name: &str,
+        desired: Option<Tiltfile>,
+    ) -> Result<(), StoreError> {
+        for tf in self.ctx.store.list_typed::<Tiltfile>()? {
+            let owned = tf
+                .metadata
+                .owner_references
+                .iter()
+                .any(|r| r.kind == "Extension" && r.name == name);
+            let kept = desired
+                .as_ref()
+                .is_some_and(|d| d.metadata.name == tf.metadata.name);
+            if owned && !kept {
+                crate::storewrite::logged(
+                    self.ctx.store.delete("Tiltfile", &tf.metadata.name),
+                    || format!("deleting Tiltfile {} of Extension {name}", tf.metadata.name),
+                );
+            }
+        }
+        let Some(desired) = desired else {
+            return Ok(());
+        };
+        match self.ctx.store.get_typed::<Tiltfile>(&desired.metadata.name) {
+            Ok(current) if current.spec == desired.spec => Ok(()),
+            Ok(mut current) => {
+                current.spec = desired.spec;
+                self.ctx.store.update_typed(&current).map(|_| ())
+            }
+            Err(StoreError::NotFound { .. }) => self.ctx.store.create_typed(&desired).map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Reconcile for ExtensionReconciler {
     fn reconcile_once(&self, name: &str) -> Outcome {
         let ext = match self.ctx.store.get_typed::<Extension>(name) {
             Ok(e) => e,
-            Err(StoreError::NotFound { .. }) => return Outcome::Done,
+            Err(StoreError::NotFound { .. }) => {
+                return match self.manage_owned_tiltfile(name, None) {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => Outcome::Error(format!("the Tiltfile of Extension {name}: {e}")),
+                };
+            }
             Err(e) => return Outcome::Error(e.to_string()),
         };
         let repo = match self
@@ -128,6 +224,9 @@ impl Reconcile for ExtensionReconciler {
             status_of(&ext.spec, repo.as_ref(), |p| p.is_file())
         };
         let old = ext.status.clone().unwrap_or_default();
+        if let Err(e) = self.manage_owned_tiltfile(name, desired_tiltfile(&ext, &status)) {
+            return Outcome::Error(format!("the Tiltfile of Extension {name}: {e}"));
+        }
         if old == status {
             return Outcome::Done;
         }
@@ -224,5 +323,151 @@ mod tests {
                 "{spec:?}"
             );
         }
+    }
+}
+
+/// The chain through the store: an Extension created through the API is resolved, run as its
+/// own Tiltfile object, and what that Tiltfile makes goes away with the Extension.
+#[cfg(test)]
+mod chain_tests {
+    use crate::k8s::testing::{ctx_with, eventually};
+    use crate::tiltfile::{LoadFailure, Loaded, Loader, TiltfileConfig};
+    use crate::{Ctx, Mode};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use stilt_api::*;
+    use stilt_store::TypedStore;
+
+    /// Loads the main Tiltfile as empty, and an extension's as one ConfigMap and one resource
+    /// named after its first arg.
+    struct FakeLoader;
+
+    impl Loader for FakeLoader {
+        fn load(
+            &self,
+            path: &Path,
+            args: &[String],
+            _mode: Mode,
+            _cancel: Arc<AtomicBool>,
+        ) -> Result<Loaded, LoadFailure> {
+            if !path.ends_with("hello/Tiltfile") {
+                return Ok(Loaded::default());
+            }
+            let made = args.first().cloned().unwrap_or_else(|| "made".into());
+            Ok(Loaded {
+                objects: vec![AnyObject::ConfigMap(ConfigMap::new(
+                    made.clone(),
+                    [("from".to_string(), "extension".to_string())].into(),
+                ))],
+                resources: vec![Manifest {
+                    name: format!("{made}-res"),
+                    kind: ResourceType::Local,
+                    trigger_mode: "manual".into(),
+                    enabled: true,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        }
+    }
+
+    fn exists<T: Resource>(ctx: &Ctx, name: &str) -> bool {
+        ctx.store.get_typed::<T>(name).is_ok()
+    }
+
+    #[tokio::test]
+    async fn an_api_created_extension_runs_as_its_own_tiltfile_and_leaves_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("hello")).unwrap();
+        std::fs::write(dir.path().join("hello/Tiltfile"), "").unwrap();
+        let ctx = ctx_with(&stilt_k8s::FakeCluster::new());
+        let cfg = TiltfileConfig {
+            path: dir.path().join("Tiltfile"),
+            args: vec![],
+        };
+        crate::tiltfile::start(ctx.clone(), cfg, Arc::new(FakeLoader)).unwrap();
+        super::start(ctx.clone());
+
+        let mut repo = ExtensionRepo::new(
+            "local",
+            ExtensionRepoSpec {
+                url: format!("file://{}", dir.path().display()),
+                ..Default::default()
+            },
+        );
+        repo = ctx.store.create_typed(&repo).unwrap();
+        repo.status = Some(ExtensionRepoStatus {
+            path: dir.path().display().to_string(),
+            ..Default::default()
+        });
+        ctx.store.update_status_typed(&repo).unwrap();
+        let ext = Extension::new(
+            "hello",
+            ExtensionSpec {
+                repo_name: "local".into(),
+                repo_path: "hello".into(),
+                args: vec!["greeting".into()],
+            },
+        );
+        ctx.store.create_typed(&ext).unwrap();
+
+        let tf = eventually("the extension's Tiltfile object", || {
+            ctx.store.get_typed::<Tiltfile>("hello").ok()
+        })
+        .await;
+        assert_eq!(Path::new(&tf.spec.path), dir.path().join("hello/Tiltfile"));
+        assert_eq!(tf.spec.args, ["greeting"]);
+        assert_eq!(tf.metadata.owner_references[0].kind, "Extension");
+        assert_eq!(
+            tf.spec.labels.get("extension.hello").map(String::as_str),
+            Some("extension.hello")
+        );
+        let cm = eventually("the ConfigMap the extension made", || {
+            ctx.store.get_typed::<ConfigMap>("greeting").ok()
+        })
+        .await;
+        assert_eq!(cm.metadata.owner_references[0].name, "hello");
+        assert!(cm.metadata.labels.contains_key("extension.hello"));
+        let ui = eventually("the extension's resource", || {
+            ctx.store.get_typed::<UIResource>("greeting-res").ok()
+        })
+        .await;
+        assert_eq!(
+            Manifest::from_ui_resource(&ui).map(|(m, _)| m.trigger_mode),
+            Some("manual".to_string())
+        );
+        assert!(
+            exists::<UIResource>(&ctx, "hello"),
+            "the extension's Tiltfile resource"
+        );
+        assert!(exists::<FileWatch>(&ctx, "configs:hello"));
+        // The main Tiltfile's objects are not the extension's.
+        assert!(exists::<UIResource>(&ctx, "(Tiltfile)"));
+
+        // New args reload it.
+        let mut ext = ctx.store.get_typed::<Extension>("hello").unwrap();
+        ext.spec.args = vec!["farewell".into()];
+        ctx.store.update_typed(&ext).unwrap();
+        eventually("the reloaded extension's ConfigMap", || {
+            ctx.store.get_typed::<ConfigMap>("farewell").ok()
+        })
+        .await;
+        eventually("the old ConfigMap gone", || {
+            (!exists::<ConfigMap>(&ctx, "greeting")).then_some(())
+        })
+        .await;
+
+        ctx.store.delete("Extension", "hello").unwrap();
+        eventually("everything the extension made gone", || {
+            let gone = !exists::<Tiltfile>(&ctx, "hello")
+                && !exists::<ConfigMap>(&ctx, "farewell")
+                && !exists::<UIResource>(&ctx, "farewell-res")
+                && !exists::<UIResource>(&ctx, "hello")
+                && !exists::<FileWatch>(&ctx, "configs:hello");
+            gone.then_some(())
+        })
+        .await;
+        assert!(exists::<UIResource>(&ctx, "(Tiltfile)"));
     }
 }

@@ -157,3 +157,82 @@ fn write_status(ctx: &Ctx, name: &str, f: impl Fn(&mut FileWatchStatus)) {
         || format!("writing the status of FileWatch {name}"),
     );
 }
+
+/// Through the store, on a real watch of a temporary folder.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::testing::{ctx_with, eventually};
+    use stilt_k8s::FakeCluster;
+
+    fn seen(ctx: &Ctx, name: &str) -> Vec<String> {
+        ctx.store
+            .get_typed::<FileWatch>(name)
+            .ok()
+            .and_then(|f| f.status)
+            .map(|s| {
+                s.file_events
+                    .into_iter()
+                    .flat_map(|e| e.seen_files)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn edits_become_file_events_except_ignored_ones_and_none_while_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let ctx = ctx_with(&FakeCluster::new());
+        start(ctx.clone(), Some(WatchHub::new().unwrap()));
+        let disable = ConfigMap::new(
+            "web-disable",
+            [(DISABLE_KEY.to_string(), "false".to_string())].into(),
+        );
+        ctx.store.create_typed(&disable).unwrap();
+        let fw = FileWatch::new(
+            "local:web",
+            FileWatchSpec {
+                watched_paths: vec![root.display().to_string()],
+                ignores: vec![IgnoreDef {
+                    base_path: root.display().to_string(),
+                    patterns: vec!["*.log".into()],
+                }],
+                disable_source: Some(DisableSource {
+                    config_map: Some(ConfigMapDisableSource {
+                        name: "web-disable".into(),
+                        key: DISABLE_KEY.into(),
+                    }),
+                    ..Default::default()
+                }),
+            },
+        );
+        ctx.store.create_typed(&fw).unwrap();
+        eventually("the monitor to start", || {
+            ctx.store
+                .get_typed::<FileWatch>("local:web")
+                .ok()
+                .and_then(|f| f.status)
+                .and_then(|s| s.monitor_start_time)
+        })
+        .await;
+
+        std::fs::write(root.join("debug.log"), "ignored").unwrap();
+        std::fs::write(root.join("main.go"), "package main").unwrap();
+        let files = eventually("the edit as a file event", || {
+            let s = seen(&ctx, "local:web");
+            (!s.is_empty()).then_some(s)
+        })
+        .await;
+        assert_eq!(files, [root.join("main.go").display().to_string()]);
+
+        // Disabled: the watch stops, so an edit adds no event.
+        let mut cm = ctx.store.get_typed::<ConfigMap>("web-disable").unwrap();
+        cm.data.insert(DISABLE_KEY.into(), "true".into());
+        ctx.store.update_typed(&cm).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        std::fs::write(root.join("other.go"), "package main").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(seen(&ctx, "local:web").len(), 1, "no event while disabled");
+    }
+}

@@ -8,18 +8,9 @@ pub const SESSION_NAME: &str = "Tiltfile";
 /// The ConfigMap that queues manual triggers: `data[<resource>] = <reason>`.
 pub const TRIGGER_QUEUE: &str = "tilt-trigger-queue";
 
-/// Resource information the loader puts on each UIResource (beyond Tilt's own fields).
-pub const ANN_RESOURCE_TYPE: &str = "stilt.dev/resource-type";
-pub const ANN_TRIGGER_MODE: &str = "stilt.dev/trigger-mode";
-pub const ANN_AUTO_INIT: &str = "stilt.dev/auto-init";
-pub const ANN_RESOURCE_DEPS: &str = "stilt.dev/resource-deps";
-pub const ANN_ALLOW_PARALLEL: &str = "stilt.dev/allow-parallel";
-pub const ANN_POD_READINESS: &str = "stilt.dev/pod-readiness";
-pub const ANN_IMAGE_MAPS: &str = "stilt.dev/image-maps";
-/// On DockerImage/CmdImage: the image maps of the images it builds from, in order.
-pub const ANN_IMAGE_DEPS: &str = "stilt.dev/image-deps";
-pub const ANN_ORDER: &str = "stilt.dev/order";
-pub const ANN_LINKS: &str = "stilt.dev/links";
+/// The resource information on each UIResource (`stilt.dev/resource-type`, …) is declared
+/// with its reader and writer in `stilt_api::manifest`.
+pub use stilt_api::manifest::{ANN_RESOURCE_DEPS, ANN_RESOURCE_TYPE};
 /// `update_settings(max_parallel_updates=)`, recorded on the Tiltfile object by its reconciler.
 pub const ANN_MAX_PARALLEL: &str = "stilt.dev/max-parallel-updates";
 /// `default_registry(host)`, recorded on the Tiltfile object by its reconciler.

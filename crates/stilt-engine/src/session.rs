@@ -277,18 +277,11 @@ impl SessionReconciler {
                 r#type: TARGET_TYPE_JOB.into(),
                 state: update_state,
             });
-            let kind = ui
-                .metadata
-                .annotations
-                .get(ANN_RESOURCE_TYPE)
-                .map(String::as_str)
-                .unwrap_or("");
-            if kind == "k8s" || kind == "docker-compose" {
-                let job = ui
-                    .metadata
-                    .annotations
-                    .get(ANN_POD_READINESS)
-                    .is_some_and(|r| r == "succeeded");
+            let manifest = Manifest::from_ui_resource(&ui).map(|(m, _)| m);
+            if let Some(m) = manifest
+                .filter(|m| matches!(m.kind, ResourceType::K8s | ResourceType::DockerCompose))
+            {
+                let job = m.pod_readiness == "succeeded";
                 let deployed = s.build_history.iter().any(|b| b.error.is_empty());
                 let state = if disabled {
                     TargetState {
@@ -328,7 +321,7 @@ impl SessionReconciler {
                                 start_time: since,
                                 finish_time: MicroTime::now(),
                                 error: "runtime error (see the resource's log)".into(),
-                                grace_status: if kind == "k8s" {
+                                grace_status: if m.kind == ResourceType::K8s {
                                     grace_status(since, k8s_grace_period, MicroTime::now())
                                 } else {
                                     String::new()

@@ -2,38 +2,26 @@
 //! args change or it is triggered, and applies the result to the store as a diff: new objects are
 //! created, changed ones updated (status kept), unchanged ones untouched, and objects the last
 //! good load no longer produces deleted. A failed load changes nothing: what runs keeps running.
+//!
+//! Every Tiltfile object is run, each under its own name: the main one, `(Tiltfile)`, which the
+//! engine creates, and those the Extension reconciler creates for Extensions created through
+//! the API. Each has its own resource (UIResource), config-file watch (`configs:<name>`) and
+//! owned objects; deleting a Tiltfile object deletes what it made.
 
 use crate::controller::{self, Mapper, Queue, Reconciler};
 use crate::names::*;
 use crate::{Ctx, Mode};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use stilt_api::manifest::RESOURCE_TYPE_TILTFILE;
 use stilt_api::*;
 use stilt_logs::Level;
 use stilt_store::{Selectors, StoreError, TypedStore};
-
-/// What the engine needs to know about one resource beyond its objects.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ResourceSpec {
-    pub name: String,
-    /// `local`, `k8s` or `docker-compose`.
-    pub kind: String,
-    /// `auto` or `manual`.
-    pub trigger_mode: String,
-    pub auto_init: bool,
-    pub resource_deps: Vec<String>,
-    pub labels: Vec<String>,
-    /// (url, name)
-    pub links: Vec<(String, String)>,
-    pub pod_readiness: String,
-    pub image_maps: Vec<String>,
-    pub allow_parallel: bool,
-}
 
 /// Settings from the Tiltfile that the engine applies.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -49,7 +37,7 @@ pub struct Settings {
 pub struct Loaded {
     pub objects: Vec<AnyObject>,
     pub config_files: BTreeSet<PathBuf>,
-    pub resources: Vec<ResourceSpec>,
+    pub resources: Vec<Manifest>,
     pub logs: String,
     pub warnings: Vec<String>,
     /// (name, value) pairs to redact from every log.
@@ -85,6 +73,13 @@ pub struct TiltfileConfig {
     pub args: Vec<String>,
 }
 
+/// The runs of every Tiltfile object, by name.
+#[derive(Default)]
+struct Runs {
+    by_tiltfile: HashMap<String, RunState>,
+    shutting_down: bool,
+}
+
 #[derive(Default)]
 struct RunState {
     running: bool,
@@ -98,7 +93,6 @@ struct RunState {
     cancel: Option<Arc<AtomicBool>>,
     /// Why the running load was cancelled.
     cancel_reason: Option<&'static str>,
-    shutting_down: bool,
     /// The objects the last good load applied, as applied: one deleted through the API is
     /// created again (the Tiltfile still asks for it).
     applied: BTreeMap<(String, String), Frozen>,
@@ -135,15 +129,17 @@ impl RunState {
 /// Handle to the Tiltfile controller (for shutdown).
 #[derive(Clone)]
 pub struct TiltfileController {
-    state: Arc<Mutex<RunState>>,
+    runs: Arc<Mutex<Runs>>,
 }
 
 impl TiltfileController {
-    /// Interrupts a running load and starts no new one.
+    /// Interrupts the running loads and starts no new one.
     pub fn shutdown(&self) {
-        let mut st = self.state.lock();
-        st.shutting_down = true;
-        st.cancel("Stilt is shutting down");
+        let mut runs = self.runs.lock();
+        runs.shutting_down = true;
+        for st in runs.by_tiltfile.values_mut() {
+            st.cancel("Stilt is shutting down");
+        }
     }
 }
 
@@ -151,10 +147,16 @@ struct TiltfileReconciler {
     ctx: Ctx,
     loader: Arc<dyn Loader>,
     queue: Queue,
-    state: Arc<Mutex<RunState>>,
+    runs: Arc<Mutex<Runs>>,
 }
 
+/// The main Tiltfile's config-file watch (the loader names it so too).
 pub const CONFIGS_FILEWATCH: &str = "configs:(Tiltfile)";
+
+/// The FileWatch on the files a Tiltfile object's load read.
+pub fn configs_filewatch(tiltfile: &str) -> String {
+    format!("configs:{tiltfile}")
+}
 
 pub fn start(
     ctx: Ctx,
@@ -181,42 +183,55 @@ pub fn start(
     let mut ui = UIResource::new(TILTFILE_RESOURCE, EmptySpec {});
     ui.metadata
         .annotations
-        .insert(ANN_RESOURCE_TYPE.into(), "tiltfile".into());
+        .insert(ANN_RESOURCE_TYPE.into(), RESOURCE_TYPE_TILTFILE.into());
     ctx.store.apply_typed(&ui)?;
     let queue = Queue::default();
-    let state: Arc<Mutex<RunState>> = Default::default();
-    state.lock().engine_applied.insert(
-        ("UIResource".into(), TILTFILE_RESOURCE.into()),
-        Frozen::of(&*ctx.store.get("UIResource", TILTFILE_RESOURCE)?),
-    );
-    tokio::spawn(restore_deleted(ctx.clone(), state.clone()));
+    let runs: Arc<Mutex<Runs>> = Default::default();
+    runs.lock()
+        .by_tiltfile
+        .entry(TILTFILE_OBJECT.into())
+        .or_default()
+        .engine_applied
+        .insert(
+            ("UIResource".into(), TILTFILE_RESOURCE.into()),
+            Frozen::of(&*ctx.store.get("UIResource", TILTFILE_RESOURCE)?),
+        );
+    tokio::spawn(restore_deleted(ctx.clone(), runs.clone()));
     let r = Arc::new(TiltfileReconciler {
         ctx: ctx.clone(),
         loader,
         queue: queue.clone(),
-        state: state.clone(),
+        runs: runs.clone(),
     });
-    let to_tiltfile: Mapper = Arc::new(|_, _| vec![TILTFILE_OBJECT.to_string()]);
-    let named = |want: &'static str| -> Mapper {
-        Arc::new(move |_, obj: &Value| {
-            if obj["metadata"]["name"] == want {
-                vec![TILTFILE_OBJECT.to_string()]
-            } else {
-                vec![]
-            }
-        })
-    };
+    let config_watch: Mapper = Arc::new(|_, obj: &Value| {
+        obj["metadata"]["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("configs:"))
+            .map(|tf| vec![tf.to_string()])
+            .unwrap_or_default()
+    });
+    // The trigger queue names resources; a Tiltfile's resource has the Tiltfile's name (the
+    // reconciler ignores the other names).
+    let triggers: Mapper = Arc::new(|_, obj: &Value| {
+        if obj["metadata"]["name"] != TRIGGER_QUEUE {
+            return vec![];
+        }
+        obj["data"]
+            .as_object()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    });
     controller::run(
         ctx,
         queue,
         vec![
-            ("Tiltfile", to_tiltfile),
-            ("FileWatch", named(CONFIGS_FILEWATCH)),
-            ("ConfigMap", named(TRIGGER_QUEUE)),
+            ("Tiltfile", controller::same_name()),
+            ("FileWatch", config_watch),
+            ("ConfigMap", triggers),
         ],
         r,
     );
-    Ok(TiltfileController { state })
+    Ok(TiltfileController { runs })
 }
 
 impl TiltfileReconciler {
@@ -225,7 +240,7 @@ impl TiltfileReconciler {
         let events = self
             .ctx
             .store
-            .get_typed::<FileWatch>(CONFIGS_FILEWATCH)
+            .get_typed::<FileWatch>(&configs_filewatch(&tf.metadata.name))
             .ok()
             .and_then(|f| f.status)
             .and_then(|s| s.last_event_time)
@@ -236,25 +251,77 @@ impl TiltfileReconciler {
             .store
             .get_typed::<ConfigMap>(TRIGGER_QUEUE)
             .ok()
-            .and_then(|c| c.data.get(TILTFILE_RESOURCE).cloned())
+            .and_then(|c| c.data.get(&tf.metadata.name).cloned())
             .unwrap_or_default();
         (format!("{:?}|{events}", tf.spec.args), trigger)
+    }
+
+    /// A Tiltfile object seen for the first time: the main one's resource exists from the start;
+    /// another one (an Extension's) gets its UIResource here.
+    fn first_seen(&self, tf: &Tiltfile) {
+        let name = &tf.metadata.name;
+        if name == TILTFILE_OBJECT {
+            return;
+        }
+        let mut ui = UIResource::new(name, EmptySpec {});
+        ui.metadata
+            .annotations
+            .insert(ANN_RESOURCE_TYPE.into(), RESOURCE_TYPE_TILTFILE.into());
+        ui.metadata
+            .annotations
+            .insert(ANNOTATION_RESOURCE.into(), name.clone());
+        ui.metadata.labels.extend(tf.spec.labels.clone());
+        crate::storewrite::logged(self.ctx.store.apply_typed(&ui), || {
+            format!("creating the resource of Tiltfile {name}")
+        });
+        if let Ok(applied) = self.ctx.store.get("UIResource", name) {
+            self.runs
+                .lock()
+                .by_tiltfile
+                .entry(name.clone())
+                .or_default()
+                .engine_applied
+                .insert(("UIResource".into(), name.clone()), Frozen::of(&applied));
+        }
+    }
+
+    /// A deleted Tiltfile object: its load stops and what it made is deleted.
+    fn forget(&self, name: &str) {
+        let Some(mut st) = self.runs.lock().by_tiltfile.remove(name) else {
+            return;
+        };
+        st.cancel("the Tiltfile object was deleted");
+        for (kind, obj) in st.engine_applied.keys() {
+            crate::storewrite::logged(self.ctx.store.delete(kind, obj), || {
+                format!("deleting {kind} {obj} of the deleted Tiltfile {name}")
+            });
+        }
+        crate::storewrite::logged(
+            delete_owned_except(&self.ctx, name, &BTreeSet::new()),
+            || format!("deleting what the deleted Tiltfile {name} made"),
+        );
     }
 }
 
 impl Reconciler for TiltfileReconciler {
-    fn reconcile(&self, _name: &str) {
-        let Ok(tf) = self.ctx.store.get_typed::<Tiltfile>(TILTFILE_OBJECT) else {
-            return;
+    fn reconcile(&self, name: &str) {
+        let tf = match self.ctx.store.get_typed::<Tiltfile>(name) {
+            Ok(tf) => tf,
+            Err(StoreError::NotFound { .. }) => return self.forget(name),
+            Err(_) => return,
         };
+        if !self.runs.lock().by_tiltfile.contains_key(name) {
+            self.first_seen(&tf);
+        }
         let (inputs, trigger) = self.run_key(&tf);
         let cancel = Arc::new(AtomicBool::new(false));
         {
-            let mut st = self.state.lock();
-            let changed = st.last_inputs.as_deref() != Some(inputs.as_str());
-            if st.shutting_down {
+            let mut runs = self.runs.lock();
+            if runs.shutting_down {
                 return;
             }
+            let st = runs.by_tiltfile.entry(name.to_string()).or_default();
+            let changed = st.last_inputs.as_deref() != Some(inputs.as_str());
             if st.running {
                 // A load still evaluating an older Tiltfile (possibly forever) gives way.
                 if changed {
@@ -272,21 +339,24 @@ impl Reconciler for TiltfileReconciler {
             st.cancel_reason = None;
         }
         let args_changed = self
-            .state
+            .runs
             .lock()
-            .loaded_args
-            .as_ref()
+            .by_tiltfile
+            .get(name)
+            .and_then(|st| st.loaded_args.as_ref())
             .is_some_and(|a| a != &tf.spec.args);
         let args = tf.spec.args.clone();
-        consume_trigger(&self.ctx, TILTFILE_RESOURCE);
+        if !trigger.is_empty() {
+            consume_trigger(&self.ctx, name);
+        }
         let ctx = self.ctx.clone();
         let loader = self.loader.clone();
-        let state = self.state.clone();
+        let runs = self.runs.clone();
         let queue = self.queue.clone();
+        let name = name.to_string();
         tokio::spawn(async move {
-            let loaded = run_once(&ctx, loader, tf, cancel, &state, args_changed).await;
-            {
-                let mut st = state.lock();
+            let loaded = run_once(&ctx, loader, tf, cancel, &runs, args_changed).await;
+            if let Some(st) = runs.lock().by_tiltfile.get_mut(&name) {
                 st.running = false;
                 st.cancel = None;
                 if loaded {
@@ -294,7 +364,7 @@ impl Reconciler for TiltfileReconciler {
                 }
             }
             // Changes that arrived while loading get their own run.
-            queue.add(TILTFILE_OBJECT);
+            queue.add(&name);
         });
     }
 }
@@ -302,7 +372,7 @@ impl Reconciler for TiltfileReconciler {
 /// Creates again what the last good load applied when it is deleted through the API (a
 /// collection DELETE, `kubectl delete`): the Tiltfile still asks for it, so it comes back at
 /// once rather than at the next edit. Status is rebuilt by the objects' reconcilers.
-async fn restore_deleted(ctx: Ctx, state: Arc<Mutex<RunState>>) {
+async fn restore_deleted(ctx: Ctx, runs: Arc<Mutex<Runs>>) {
     loop {
         let Ok(watch) = ctx.store.watch(
             None,
@@ -323,13 +393,15 @@ async fn restore_deleted(ctx: Ctx, state: Arc<Mutex<RunState>>) {
                             .to_string(),
                     );
                     let wanted = {
-                        let st = state.lock();
-                        (!st.shutting_down)
+                        let runs = runs.lock();
+                        (!runs.shutting_down)
                             .then(|| {
-                                st.applied
-                                    .get(&key)
-                                    .or_else(|| st.engine_applied.get(&key))
-                                    .and_then(Frozen::thaw)
+                                runs.by_tiltfile.values().find_map(|st| {
+                                    st.applied
+                                        .get(&key)
+                                        .or_else(|| st.engine_applied.get(&key))
+                                        .and_then(Frozen::thaw)
+                                })
                             })
                             .flatten()
                     };
@@ -396,13 +468,12 @@ pub fn consume_trigger(ctx: &Ctx, resource: &str) {
     );
 }
 
-fn write_tiltfile_status(ctx: &Ctx, f: impl Fn(&mut TiltfileStatus)) {
+fn write_tiltfile_status(ctx: &Ctx, name: &str, f: impl Fn(&mut TiltfileStatus)) {
     crate::storewrite::logged(
-        ctx.store
-            .update_status_with::<Tiltfile>(TILTFILE_OBJECT, |o| {
-                f(o.status.get_or_insert_with(Default::default))
-            }),
-        || "writing the Tiltfile's status".to_string(),
+        ctx.store.update_status_with::<Tiltfile>(name, |o| {
+            f(o.status.get_or_insert_with(Default::default))
+        }),
+        || format!("writing the status of Tiltfile {name}"),
     );
 }
 
@@ -412,31 +483,39 @@ async fn run_once(
     loader: Arc<dyn Loader>,
     tf: Tiltfile,
     cancel: Arc<AtomicBool>,
-    state: &Mutex<RunState>,
+    runs: &Mutex<Runs>,
     args_changed: bool,
 ) -> bool {
     let started = MicroTime::now();
     let clock = Instant::now();
     let span = format!("tiltfile:{}", started.0.timestamp_micros());
     let path = PathBuf::from(&tf.spec.path);
-    write_tiltfile_status(ctx, |s| {
+    // A Tiltfile's load is logged and recorded under the resource of the same name.
+    let name = tf.metadata.name.clone();
+    let resource = name.as_str();
+    let is_main = name == TILTFILE_OBJECT;
+    write_tiltfile_status(ctx, &name, |s| {
         s.waiting = None;
         s.running = Some(TiltfileStateRunning {
             reasons: vec!["CONFIG_CHANGED".into()],
             started_at: Some(started),
         });
     });
-    crate::build::record_build_start(ctx, TILTFILE_RESOURCE, &span, started);
+    crate::build::record_build_start(ctx, resource, &span, started);
     ctx.logs.line(
-        TILTFILE_RESOURCE,
+        resource,
         &span,
         Level::Info,
         &format!("Loading Tiltfile at: {}", path.display()),
     );
     // Watch the Tiltfile before the first load ends: a load that never ends must still be
     // interrupted by an edit.
-    if ctx.store.get_typed::<FileWatch>(CONFIGS_FILEWATCH).is_err() {
-        ensure_config_watch(ctx, &tf, &BTreeSet::new(), state);
+    if ctx
+        .store
+        .get_typed::<FileWatch>(&configs_filewatch(&name))
+        .is_err()
+    {
+        ensure_config_watch(ctx, &tf, &BTreeSet::new(), runs);
     }
     let args = tf.spec.args.clone();
     let mode = ctx.mode;
@@ -454,18 +533,13 @@ async fn run_once(
             for (name, value) in &loaded.secrets {
                 ctx.logs.add_secret(name, value);
             }
-            ctx.logs
-                .append(TILTFILE_RESOURCE, &span, Level::Info, &loaded.logs);
-            ctx.logs.flush(TILTFILE_RESOURCE, &span);
+            ctx.logs.append(resource, &span, Level::Info, &loaded.logs);
+            ctx.logs.flush(resource, &span);
             for w in &loaded.warnings {
-                ctx.logs.line(
-                    TILTFILE_RESOURCE,
-                    &span,
-                    Level::Warn,
-                    &format!("WARNING: {w}"),
-                );
+                ctx.logs
+                    .line(resource, &span, Level::Warn, &format!("WARNING: {w}"));
             }
-            let applied = apply_result(ctx, &tf, &loaded, args_changed, state);
+            let applied = apply_result(ctx, &tf, &loaded, args_changed, runs);
             let parallel = loaded
                 .settings
                 .max_parallel_updates
@@ -478,20 +552,25 @@ async fn run_once(
                 .clone()
                 .map_or(serde_json::Value::Null, serde_json::Value::String);
             let patch = json!({"metadata": {"annotations": {ANN_MAX_PARALLEL: parallel, ANN_DEFAULT_REGISTRY: registry}}});
+            // The engine's settings come from the main Tiltfile only.
             crate::storewrite::logged(
-                ctx.store.patch(
-                    "Tiltfile",
-                    TILTFILE_OBJECT,
-                    stilt_store::PatchType::Merge,
-                    &patch,
-                    false,
-                ),
+                is_main
+                    .then(|| {
+                        ctx.store.patch(
+                            "Tiltfile",
+                            TILTFILE_OBJECT,
+                            stilt_store::PatchType::Merge,
+                            &patch,
+                            false,
+                        )
+                    })
+                    .transpose(),
                 || "recording the Tiltfile's settings".to_string(),
             );
             match applied {
                 Ok(()) => {
                     ctx.logs.line(
-                        TILTFILE_RESOURCE,
+                        resource,
                         &span,
                         Level::Info,
                         &format!(
@@ -512,10 +591,14 @@ async fn run_once(
             for (name, value) in &fail.secrets {
                 ctx.logs.add_secret(name, value);
             }
-            ctx.logs
-                .append(TILTFILE_RESOURCE, &span, Level::Info, &fail.logs);
-            ctx.logs.flush(TILTFILE_RESOURCE, &span);
-            let message = match state.lock().cancel_reason {
+            ctx.logs.append(resource, &span, Level::Info, &fail.logs);
+            ctx.logs.flush(resource, &span);
+            let cancel_reason = runs
+                .lock()
+                .by_tiltfile
+                .get(&name)
+                .and_then(|st| st.cancel_reason);
+            let message = match cancel_reason {
                 Some(reason) => format!("{} ({reason})", fail.message),
                 None => fail.message,
             };
@@ -526,18 +609,18 @@ async fn run_once(
     let error = ctx.logs.redact(&error);
     if !error.is_empty() {
         for line in error.lines() {
-            ctx.logs.line(TILTFILE_RESOURCE, &span, Level::Error, line);
+            ctx.logs.line(resource, &span, Level::Error, line);
         }
         ctx.logs.line(
-            TILTFILE_RESOURCE,
+            resource,
             &span,
             Level::Error,
             "Tiltfile failed to load; everything already running keeps running.",
         );
     }
-    ensure_config_watch(ctx, &tf, &config_files, state);
+    ensure_config_watch(ctx, &tf, &config_files, runs);
     let finished = MicroTime::now();
-    write_tiltfile_status(ctx, |s| {
+    write_tiltfile_status(ctx, &name, |s| {
         s.running = None;
         s.terminated = Some(TiltfileStateTerminated {
             reasons: vec![],
@@ -547,25 +630,21 @@ async fn run_once(
             warning_count: warnings as i32,
         });
     });
-    crate::build::record_build_end(ctx, TILTFILE_RESOURCE, &span, started, &error);
+    crate::build::record_build_end(ctx, resource, &span, started, &error);
     error.is_empty()
 }
 
 /// The FileWatch on every file the Tiltfile read (kept even when the load failed, so fixing the
 /// file re-runs it).
-fn ensure_config_watch(
-    ctx: &Ctx,
-    tf: &Tiltfile,
-    files: &BTreeSet<PathBuf>,
-    state: &Mutex<RunState>,
-) {
+fn ensure_config_watch(ctx: &Ctx, tf: &Tiltfile, files: &BTreeSet<PathBuf>, runs: &Mutex<Runs>) {
     if ctx.mode == Mode::Ci {
         return;
     }
+    let name = configs_filewatch(&tf.metadata.name);
     let mut paths: BTreeSet<String> = files.iter().map(|p| p.display().to_string()).collect();
     paths.insert(tf.spec.path.clone());
     let mut fw = FileWatch::new(
-        CONFIGS_FILEWATCH,
+        &name,
         FileWatchSpec {
             watched_paths: paths.into_iter().collect(),
             ..Default::default()
@@ -573,65 +652,36 @@ fn ensure_config_watch(
     );
     fw.metadata
         .annotations
-        .insert(ANNOTATION_RESOURCE.into(), TILTFILE_RESOURCE.into());
+        .insert(ANNOTATION_RESOURCE.into(), tf.metadata.name.clone());
     if let Err(e) = ctx.store.apply_typed(&fw) {
-        tracing::warn!("writing FileWatch {CONFIGS_FILEWATCH}: {e}");
+        tracing::warn!("writing FileWatch {name}: {e}");
     }
-    if let Ok(applied) = ctx.store.get("FileWatch", CONFIGS_FILEWATCH) {
-        state.lock().engine_applied.insert(
-            ("FileWatch".into(), CONFIGS_FILEWATCH.into()),
-            Frozen::of(&applied),
-        );
+    if let Ok(applied) = ctx.store.get("FileWatch", &name)
+        && let Some(st) = runs.lock().by_tiltfile.get_mut(&tf.metadata.name)
+    {
+        st.engine_applied
+            .insert(("FileWatch".into(), name), Frozen::of(&applied));
     }
 }
 
-fn owner_ref(tf_uid: &str) -> OwnerReference {
+fn owner_ref(tf_name: &str, tf_uid: &str) -> OwnerReference {
     OwnerReference {
         api_version: API_VERSION.into(),
         kind: "Tiltfile".into(),
-        name: TILTFILE_OBJECT.into(),
+        name: tf_name.into(),
         uid: tf_uid.into(),
         controller: Some(true),
         block_owner_deletion: Some(true),
     }
 }
 
-/// UIResource annotations carrying what the engine needs about each resource.
-fn resource_object(r: &ResourceSpec, order: usize, existing: Option<&AnyObject>) -> AnyObject {
+/// The resource's UIResource, carrying its manifest.
+fn resource_object(m: &Manifest, order: usize, existing: Option<&AnyObject>) -> AnyObject {
     let mut ui = match existing {
         Some(AnyObject::UIResource(u)) => u.clone(),
-        _ => UIResource::new(&r.name, EmptySpec {}),
+        _ => UIResource::new(&m.name, EmptySpec {}),
     };
-    let a = &mut ui.metadata.annotations;
-    a.insert(ANNOTATION_RESOURCE.into(), r.name.clone());
-    a.insert(ANN_RESOURCE_TYPE.into(), r.kind.clone());
-    a.insert(
-        ANN_TRIGGER_MODE.into(),
-        if r.trigger_mode.is_empty() {
-            "auto".into()
-        } else {
-            r.trigger_mode.clone()
-        },
-    );
-    a.insert(ANN_AUTO_INIT.into(), r.auto_init.to_string());
-    a.insert(ANN_RESOURCE_DEPS.into(), r.resource_deps.join(","));
-    a.insert(ANN_ALLOW_PARALLEL.into(), r.allow_parallel.to_string());
-    a.insert(ANN_POD_READINESS.into(), r.pod_readiness.clone());
-    a.insert(ANN_IMAGE_MAPS.into(), r.image_maps.join(","));
-    a.insert(ANN_ORDER.into(), order.to_string());
-    a.insert(
-        ANN_LINKS.into(),
-        serde_json::to_string(
-            &r.links
-                .iter()
-                .map(|(url, name)| json!({"url": url, "name": name}))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default(),
-    );
-    for l in &r.labels {
-        ui.metadata.labels.insert(l.clone(), l.clone());
-    }
+    m.annotate(&mut ui, order);
     AnyObject::UIResource(ui)
 }
 
@@ -650,26 +700,32 @@ fn apply_result(
     tf: &Tiltfile,
     loaded: &Loaded,
     args_changed: bool,
-    state: &Mutex<RunState>,
+    runs: &Mutex<Runs>,
 ) -> Result<(), StoreError> {
-    let tf_uid = ctx
-        .store
-        .get_typed::<Tiltfile>(TILTFILE_OBJECT)?
-        .metadata
-        .uid;
+    let tf_name = tf.metadata.name.as_str();
+    let tf_uid = ctx.store.get_typed::<Tiltfile>(tf_name)?.metadata.uid;
     let mut desired: Vec<AnyObject> = Vec::new();
     let mut by_key: BTreeMap<(String, String), usize> = BTreeMap::new();
-    // The engine owns the Session, the Tiltfile object and the config-file watch.
+    // The engine owns the Session, the Tiltfile objects and their config-file watches.
     let engine_owned = |o: &AnyObject| {
         matches!(o.kind(), "Session" | "Tiltfile")
             || (o.kind() == "FileWatch" && o.name() == CONFIGS_FILEWATCH)
     };
     for obj in loaded.objects.iter().filter(|o| !engine_owned(o)) {
+        let mut obj = obj.clone();
+        // What another Tiltfile's load gives to the Tiltfile's own resource is that
+        // Tiltfile's.
+        if tf_name != TILTFILE_OBJECT {
+            let a = &mut obj.meta_mut().annotations;
+            if a.get(ANNOTATION_RESOURCE).map(String::as_str) == Some(TILTFILE_RESOURCE) {
+                a.insert(ANNOTATION_RESOURCE.into(), tf_name.into());
+            }
+        }
         by_key.insert(
             (obj.kind().to_string(), obj.name().to_string()),
             desired.len(),
         );
-        desired.push(obj.clone());
+        desired.push(obj);
     }
     for (i, r) in loaded.resources.iter().enumerate() {
         let key = ("UIResource".to_string(), r.name.clone());
@@ -691,13 +747,15 @@ fn apply_result(
             )));
         }
     }
-    crate::session::apply_ci_settings(ctx, &loaded.objects);
+    if tf_name == TILTFILE_OBJECT {
+        crate::session::apply_ci_settings(ctx, &loaded.objects);
+    }
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let mut applied: BTreeMap<(String, String), Frozen> = BTreeMap::new();
     for mut obj in desired {
         let m = obj.meta_mut();
         m.labels.extend(tf.spec.labels.clone());
-        m.owner_references = vec![owner_ref(&tf_uid)];
+        m.owner_references = vec![owner_ref(tf_name, &tf_uid)];
         let kind = obj.kind().to_string();
         let name = obj.name().to_string();
         wanted.insert((kind.clone(), name.clone()));
@@ -709,6 +767,10 @@ fn apply_result(
             }
             Err(e) => return Err(e),
             Ok(current) => {
+                // An object another Tiltfile made (the Cluster both deploy to) stays its.
+                if owning_tiltfile(&current).is_some_and(|owner| owner != tf_name) {
+                    continue;
+                }
                 // Disable state belongs to the user once created; only new args reset it.
                 if kind == "ConfigMap" && name.ends_with("-disable") && !args_changed {
                     continue;
@@ -725,27 +787,39 @@ fn apply_result(
         }
     }
     // Before the garbage collection, so that what it deletes is not restored.
-    state.lock().applied = applied;
-    // Garbage-collect what the Tiltfile owned and no longer produces.
+    if let Some(st) = runs.lock().by_tiltfile.get_mut(tf_name) {
+        st.applied = applied;
+    }
+    delete_owned_except(ctx, tf_name, &wanted)
+}
+
+/// The Tiltfile object that owns `obj`, if one does.
+fn owning_tiltfile(obj: &Value) -> Option<&str> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["kind"] == "Tiltfile")?["name"]
+        .as_str()
+}
+
+/// Deletes the objects Tiltfile `tf_name` owns that are not `wanted` (what it no longer makes).
+fn delete_owned_except(
+    ctx: &Ctx,
+    tf_name: &str,
+    wanted: &BTreeSet<(String, String)>,
+) -> Result<(), StoreError> {
     for info in kinds() {
         if info.kind == "Tiltfile" || info.kind == "Session" {
             continue;
         }
         let (items, _) = ctx.store.list(info.kind, &Selectors::default())?;
         for item in items {
-            let owned = item["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|refs| {
-                    refs.iter()
-                        .any(|r| r["kind"] == "Tiltfile" && r["name"] == TILTFILE_OBJECT)
-                });
+            let owned = owning_tiltfile(&item) == Some(tf_name);
             let name = item["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            if owned
-                && !wanted.contains(&(info.kind.to_string(), name.clone()))
-                && name != TILTFILE_RESOURCE
+            if owned && !wanted.contains(&(info.kind.to_string(), name.clone())) && name != tf_name
             {
                 crate::storewrite::logged(ctx.store.delete(info.kind, &name), || {
                     format!(

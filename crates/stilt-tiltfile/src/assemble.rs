@@ -10,45 +10,77 @@ use anyhow::anyhow;
 use anyhow::bail;
 use serde_json::Value as Json;
 use serde_json::json;
+use stilt_api::ClusterConnection;
+use stilt_api::ClusterSpec;
+use stilt_api::CmdImageSpec;
+use stilt_api::CmdSpec;
+use stilt_api::ConfigMap;
+use stilt_api::ConfigMapStateSource;
+use stilt_api::DISABLE_KEY;
+use stilt_api::DisableResourceStatus;
+use stilt_api::DisableSource;
+use stilt_api::DockerClusterConnection;
+use stilt_api::DockerComposeProject;
+use stilt_api::DockerComposeServiceSpec;
+use stilt_api::DockerImageSpec;
+use stilt_api::EXIT_CONDITION_CI;
+use stilt_api::EXIT_CONDITION_MANUAL;
+use stilt_api::ExtensionRepoSpec;
+use stilt_api::ExtensionSpec;
+use stilt_api::FileWatchSpec;
+use stilt_api::Forward;
+use stilt_api::IgnoreDef;
+use stilt_api::ImageMapOverrideArgs;
+use stilt_api::ImageMapOverrideCommand;
+use stilt_api::ImageMapSpec;
+use stilt_api::KubernetesApplyCmd;
+use stilt_api::KubernetesApplySpec;
+use stilt_api::KubernetesClusterConnection;
+use stilt_api::KubernetesDiscoveryTemplateSpec;
+use stilt_api::KubernetesImageLocator;
+use stilt_api::KubernetesImageObjectDescriptor;
+use stilt_api::LIVE_UPDATE_RESTART_ALWAYS;
+use stilt_api::LabelSelector;
+use stilt_api::LiveUpdateDockerComposeSelector;
+use stilt_api::LiveUpdateExec;
+use stilt_api::LiveUpdateInitialSync;
+use stilt_api::LiveUpdateKubernetesSelector;
+use stilt_api::LiveUpdateSelector;
+use stilt_api::LiveUpdateSource;
+use stilt_api::LiveUpdateSpec;
+use stilt_api::LiveUpdateSync;
+use stilt_api::ObjectSelector;
+use stilt_api::PodLogStreamTemplateSpec;
+use stilt_api::PortForwardTemplateSpec;
+use stilt_api::RegistryHosting;
+use stilt_api::RestartOnSpec;
+use stilt_api::SessionCISpec;
+use stilt_api::SessionSpec;
+use stilt_api::StateSource;
+use stilt_api::SyncbackDockerComposeSource;
+use stilt_api::SyncbackKubernetesSource;
+use stilt_api::SyncbackSource;
+use stilt_api::SyncbackSpec;
+use stilt_api::ToggleButtonSpec;
+use stilt_api::ToggleButtonStateSpec;
+use stilt_api::UIButtonSpec;
+use stilt_api::UIComponentLocation;
+use stilt_api::UIResourceStatus;
 
 use crate::model::*;
 use crate::objects::*;
+use stilt_api::{
+    ANNOTATION_BUTTON_TYPE, ANNOTATION_IMAGE_DEPS, ANNOTATION_LOG_SPAN_ID, ANNOTATION_MANAGED_BY,
+    ANNOTATION_OWNER_KIND, ANNOTATION_RESOURCE, ANNOTATION_TARGET_ID, ANNOTATION_UPDATE_MODE,
+};
+use stilt_api::{Manifest, ResourceType};
 
 pub const TILTFILE_MANIFEST: &str = "(Tiltfile)";
 pub const UNCATEGORIZED: &str = "uncategorized";
 
-/// What kind of resource a manifest is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceType {
-    K8s,
-    Local,
-    DockerCompose,
-    /// `syncback(...)` / `dc_syncback(...)` (ext://syncback, served natively): a `Syncback` object.
-    Syncback,
-}
-
-/// One resource (Tilt's manifest), for the engine: what the API objects alone do not say.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ResourceInfo {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: ResourceType,
-    /// `auto` | `manual`.
-    pub trigger_mode: String,
-    pub auto_init: bool,
-    pub resource_deps: Vec<String>,
-    pub labels: Vec<String>,
-    pub links: Vec<(String, String)>,
-    /// k8s: `wait` | `ignore` | `succeeded`.
-    pub pod_readiness: String,
-    /// ImageMap names this resource builds (deployed images and their base images), build order.
-    pub image_maps: Vec<String>,
-    pub allow_parallel: bool,
-    pub enabled: bool,
-}
-
-struct Res {
+/// A resource being assembled: what the Tiltfile declared for it, before it becomes its
+/// [`Manifest`] and API objects.
+struct ManifestDraft {
     name: String,
     kind: ResourceType,
     entities: Vec<K8sEntity>,
@@ -64,9 +96,9 @@ struct Res {
     call_site: Option<String>,
 }
 
-impl Res {
+impl ManifestDraft {
     fn new(name: String, kind: ResourceType) -> Self {
-        Res {
+        ManifestDraft {
             name,
             kind,
             entities: vec![],
@@ -388,7 +420,7 @@ pub fn is_dev_cluster(name: &str) -> bool {
 
 pub(crate) struct Assembled {
     pub objects: Vec<Json>,
-    pub resources: Vec<ResourceInfo>,
+    pub resources: Vec<Manifest>,
 }
 
 /// Callback naming auto-assembled workloads (workload_to_resource_function).
@@ -400,7 +432,7 @@ pub(crate) struct AssembleInput<'a> {
     pub k8s_context: String,
     pub k8s_namespace: String,
     pub k8s_cluster: String,
-    pub since_time: Option<String>,
+    pub since_time: Option<stilt_api::Time>,
     pub watch: bool,
     pub subcommand: String,
     /// Variables the Tiltfile set with `os.putenv` / `os.environ[...]` (differing from the
@@ -442,10 +474,10 @@ pub(crate) fn assemble(
         }
     }
     let mut assigned = vec![false; entities.len()];
-    let mut k8s_res: Vec<Res> = vec![];
+    let mut k8s_res: Vec<ManifestDraft> = vec![];
     for (wi, &ei) in workload_idx.iter().enumerate() {
         let e = &entities[ei];
-        let mut r = Res::new(names[wi].clone(), ResourceType::K8s);
+        let mut r = ManifestDraft::new(names[wi].clone(), ResourceType::K8s);
         r.images = entity_images(st, e);
         r.pod_readiness = match e.kind() {
             "Job" => "succeeded".into(),
@@ -466,7 +498,7 @@ pub(crate) fn assemble(
     }
     // Custom deploys are k8s resources too (configurable by k8s_resource).
     for (ci, cd) in st.custom_deploys.iter().enumerate() {
-        let mut r = Res::new(cd.name.clone(), ResourceType::K8s);
+        let mut r = ManifestDraft::new(cd.name.clone(), ResourceType::K8s);
         r.custom_deploy = Some(ci);
         for dep in &cd.image_deps {
             if let Some(i) = st
@@ -509,7 +541,7 @@ pub(crate) fn assemble(
                     )
                 }
                 None if !opts.objects.is_empty() => {
-                    let mut r = Res::new(opts.workload.clone(), ResourceType::K8s);
+                    let mut r = ManifestDraft::new(opts.workload.clone(), ResourceType::K8s);
                     r.manual_group = true;
                     k8s_res.push(r);
                     k8s_res.len() - 1
@@ -528,7 +560,7 @@ pub(crate) fn assemble(
             match k8s_res.iter().position(|r| r.name == opts.new_name) {
                 Some(i) => i,
                 None => {
-                    let mut r = Res::new(opts.new_name.clone(), ResourceType::K8s);
+                    let mut r = ManifestDraft::new(opts.new_name.clone(), ResourceType::K8s);
                     r.manual_group = true;
                     k8s_res.push(r);
                     k8s_res.len() - 1
@@ -638,7 +670,7 @@ pub(crate) fn assemble(
         .map(|i| entities[i].clone())
         .collect();
     if !leftovers.is_empty() {
-        let mut r = Res::new(UNCATEGORIZED.into(), ResourceType::K8s);
+        let mut r = ManifestDraft::new(UNCATEGORIZED.into(), ResourceType::K8s);
         r.entities = leftovers;
         r.pod_readiness = "ignore".into();
         r.manual_group = true;
@@ -674,10 +706,10 @@ pub(crate) fn assemble(
     }
 
     // ---- Docker Compose -----------------------------------------------------------------------
-    let mut dc_res: Vec<Res> = vec![];
+    let mut dc_res: Vec<ManifestDraft> = vec![];
     for (pi, p) in st.dc_projects.iter().enumerate() {
         for (svc, def) in &p.services {
-            let mut r = Res::new(svc.clone(), ResourceType::DockerCompose);
+            let mut r = ManifestDraft::new(svc.clone(), ResourceType::DockerCompose);
             r.dc = Some((pi, svc.clone()));
             // Tilt: a service's depends_on are resource_deps of its resource.
             let deps = crate::builtins::compose_model::depends_on(def);
@@ -782,9 +814,9 @@ pub(crate) fn assemble(
     }
 
     // ---- local resources ----------------------------------------------------------------------
-    let mut local_res: Vec<Res> = vec![];
+    let mut local_res: Vec<ManifestDraft> = vec![];
     for (i, l) in st.local_resources.iter().enumerate() {
-        let mut r = Res::new(l.name.clone(), ResourceType::Local);
+        let mut r = ManifestDraft::new(l.name.clone(), ResourceType::Local);
         r.local = Some(i);
         r.call_site = Some(l.call_site.clone());
         local_res.push(r);
@@ -792,7 +824,7 @@ pub(crate) fn assemble(
 
     // ---- syncbacks (in place among local resources, as the extension's local_resource was) ---
     let mut local_res = local_res.into_iter().map(Some).collect::<Vec<_>>();
-    let mut local_like: Vec<Res> = vec![];
+    let mut local_like: Vec<ManifestDraft> = vec![];
     let mut next_local = 0;
     for (i, sb) in st.syncbacks.iter().enumerate() {
         while next_local < sb.local_seq.min(local_res.len()) {
@@ -811,14 +843,14 @@ pub(crate) fn assemble(
                 sb.func
             );
         }
-        let mut r = Res::new(sb.name.clone(), ResourceType::Syncback);
+        let mut r = ManifestDraft::new(sb.name.clone(), ResourceType::Syncback);
         r.syncback = Some(i);
         r.call_site = Some(sb.call_site.clone());
         local_like.push(r);
     }
     local_like.extend(local_res.into_iter().flatten());
 
-    let mut all: Vec<Res> = vec![];
+    let mut all: Vec<ManifestDraft> = vec![];
     all.extend(k8s_res);
     all.extend(dc_res);
     all.extend(local_like);
@@ -826,7 +858,7 @@ pub(crate) fn assemble(
     // Name conflicts across kinds.
     let mut seen: BTreeMap<String, ResourceType> = BTreeMap::new();
     for r in &all {
-        if let Some(prev) = seen.insert(r.name.clone(), r.kind.clone()) {
+        if let Some(prev) = seen.insert(r.name.clone(), r.kind) {
             bail!(
                 "{}Resource name {:?} is used by two resources ({:?} and {:?}); resource names must be unique",
                 r.call_site
@@ -950,7 +982,7 @@ pub(crate) fn assemble(
         "FileWatch",
         &sanitize_name(&format!("configs:{TILTFILE_MANIFEST}")),
         &[
-            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_RESOURCE, TILTFILE_MANIFEST),
             (
                 ANNOTATION_TARGET_ID,
                 &format!("configs:{TILTFILE_MANIFEST}"),
@@ -964,7 +996,11 @@ pub(crate) fn assemble(
         .collect();
     cfg = with_spec(
         cfg,
-        json!({"watchedPaths": paths, "ignores": global_ignores}),
+        FileWatchSpec {
+            watched_paths: paths,
+            ignores: global_ignores,
+            ..Default::default()
+        },
     );
     if input.watch {
         out.push(cfg);
@@ -973,30 +1009,56 @@ pub(crate) fn assemble(
     // The `(Tiltfile)` UIResource exists before any load: the Tiltfile reconciler creates it.
     // Clusters.
     if all.iter().any(|r| r.kind == ResourceType::K8s) {
-        let mut spec = json!({"connection": {"kubernetes": {"context": input.k8s_context, "namespace": input.k8s_namespace}}});
-        if let Some(dr) = &st.settings.default_registry {
+        let spec = ClusterSpec {
+            connection: Some(ClusterConnection {
+                kubernetes: Some(KubernetesClusterConnection {
+                    context: input.k8s_context.clone(),
+                    namespace: input.k8s_namespace.clone(),
+                }),
+                ..Default::default()
+            }),
             // Tilt: host_from_cluster is where the container runtime pulls from.
-            spec["defaultRegistry"] = json!({"host": dr.host, "hostFromContainerRuntime": dr.host_from_cluster, "singleName": dr.single_name});
-        }
+            default_registry: st
+                .settings
+                .default_registry
+                .as_ref()
+                .map(|dr| RegistryHosting {
+                    host: dr.host.clone(),
+                    host_from_container_runtime: dr.host_from_cluster.clone(),
+                    single_name: dr.single_name.clone(),
+                    ..Default::default()
+                }),
+        };
         out.push(with_spec(object("Cluster", "default", &[]), spec));
     }
     if all.iter().any(|r| r.kind == ResourceType::DockerCompose) {
+        // Set as is, not through `with_spec`: the empty `docker` connection must stay.
         let mut c = object("Cluster", "docker", &[]);
-        c["spec"] = json!({"connection": {"docker": {}}});
+        c["spec"] = to_json(ClusterSpec {
+            connection: Some(ClusterConnection {
+                docker: Some(DockerClusterConnection::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         out.push(c);
     }
     // Session `Tiltfile` (exit condition and CI settings).
-    let mut session = json!({
-        "tiltfilePath": input.main_path.display().to_string(),
-        "exitCondition": if input.subcommand == "ci" { "ci" } else { "manual" },
-    });
-    if input.subcommand == "ci" {
-        session["ci"] = json!({
-            "k8sGracePeriod": st.settings.ci_k8s_grace_period,
-            "timeout": st.settings.ci_timeout,
-            "readinessTimeout": st.settings.ci_readiness_timeout,
-        });
-    }
+    let ci = input.subcommand == "ci";
+    let session = SessionSpec {
+        tiltfile_path: input.main_path.display().to_string(),
+        exit_condition: if ci {
+            EXIT_CONDITION_CI
+        } else {
+            EXIT_CONDITION_MANUAL
+        }
+        .to_owned(),
+        ci: ci.then(|| SessionCISpec {
+            k8s_grace_period: non_empty(&st.settings.ci_k8s_grace_period),
+            timeout: non_empty(&st.settings.ci_timeout),
+            readiness_timeout: non_empty(&st.settings.ci_readiness_timeout),
+        }),
+    };
     out.push(with_spec(object("Session", "Tiltfile", &[]), session));
     // Extensions (ext:// loads) and raw v1alpha1 objects.
     for r in &st.ext_repos {
@@ -1014,7 +1076,7 @@ pub(crate) fn assemble(
             .filter(|(_, repo, _)| repo == name)
             .all(|(_, _, path)| crate::builtins::extensions::is_native(path));
         let mut annotations = vec![
-            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_RESOURCE, TILTFILE_MANIFEST),
             (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
         ];
         if builtin_only {
@@ -1022,12 +1084,16 @@ pub(crate) fn assemble(
         }
         out.push(with_spec(
             object("ExtensionRepo", name, &annotations),
-            json!({"url": r.url, "loadHost": r.load_host}),
+            ExtensionRepoSpec {
+                url: r.url.clone(),
+                load_host: r.load_host.clone(),
+                ..Default::default()
+            },
         ));
     }
     for (name, repo, path) in &st.extensions {
         let mut annotations = vec![
-            (ANNOTATION_MANIFEST, TILTFILE_MANIFEST),
+            (ANNOTATION_RESOURCE, TILTFILE_MANIFEST),
             (ANNOTATION_MANAGED_BY, "tiltfile.loader"),
         ];
         if crate::builtins::extensions::is_native(path) {
@@ -1035,21 +1101,25 @@ pub(crate) fn assemble(
         }
         out.push(with_spec(
             object("Extension", name, &annotations),
-            json!({"repoName": repo, "repoPath": path}),
+            ExtensionSpec {
+                repo_name: repo.clone(),
+                repo_path: path.clone(),
+                ..Default::default()
+            },
         ));
     }
     for o in &st.raw_objects {
         let mut o = o.clone();
-        if o["metadata"]["annotations"][ANNOTATION_MANIFEST].is_null() {
-            o["metadata"]["annotations"][ANNOTATION_MANIFEST] = json!(TILTFILE_MANIFEST);
+        if o["metadata"]["annotations"][ANNOTATION_RESOURCE].is_null() {
+            o["metadata"]["annotations"][ANNOTATION_RESOURCE] = json!(TILTFILE_MANIFEST);
         }
         out.push(o);
     }
     // Objects without a manifest annotation belong to the Tiltfile (Tilt's propagateAnnotations).
     let mut out_list = out.list;
     for o in out_list.iter_mut() {
-        if o["metadata"]["annotations"][ANNOTATION_MANIFEST].is_null() {
-            o["metadata"]["annotations"][ANNOTATION_MANIFEST] = json!(TILTFILE_MANIFEST);
+        if o["metadata"]["annotations"][ANNOTATION_RESOURCE].is_null() {
+            o["metadata"]["annotations"][ANNOTATION_RESOURCE] = json!(TILTFILE_MANIFEST);
         }
         // Tilt's targets give their dependencies deduplicated and sorted.
         if o["kind"] == "FileWatch"
@@ -1083,7 +1153,7 @@ fn push_with_bases(st: &State, i: usize, out: &mut Vec<usize>, depth: usize) {
     }
 }
 
-fn deps_of(st: &State, r: &Res) -> Vec<String> {
+fn deps_of(st: &State, r: &ManifestDraft) -> Vec<String> {
     if let Some(li) = r.local {
         return st.local_resources[li].resource_deps.clone();
     }
@@ -1096,7 +1166,7 @@ fn deps_of(st: &State, r: &Res) -> Vec<String> {
     r.opts.resource_deps.clone()
 }
 
-fn closure(st: &State, all: &[Res], roots: &[String]) -> BTreeSet<String> {
+fn closure(st: &State, all: &[ManifestDraft], roots: &[String]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack: Vec<String> = roots.to_vec();
     while let Some(n) = stack.pop() {
@@ -1110,15 +1180,15 @@ fn closure(st: &State, all: &[Res], roots: &[String]) -> BTreeSet<String> {
     out
 }
 
-fn global_ignores(st: &State, all: &[Res]) -> Vec<Json> {
+fn global_ignores(st: &State, all: &[ManifestDraft]) -> Vec<IgnoreDef> {
     let mut out = vec![];
     if let Some((dir, pats)) = &st.tiltignore
         && !pats.is_empty()
     {
-        out.push(json!({"basePath": dir.display().to_string(), "patterns": pats}));
+        out.push(ignore_patterns(dir, pats));
     }
     for (dir, pats) in &st.watch_ignores {
-        out.push(json!({"basePath": dir.display().to_string(), "patterns": pats}));
+        out.push(ignore_patterns(dir, pats));
     }
     // Tilt adds the file each custom_build writes its ref to, once per resource building it.
     let mut per_resource = vec![];
@@ -1134,10 +1204,17 @@ fn global_ignores(st: &State, all: &[Res]) -> Vec<Json> {
             && !c.outputs_image_ref_to.is_empty()
         {
             let p = PathBuf::from(&c.outputs_image_ref_to);
-            out.push(json!({
-                "basePath": p.parent().map(|d| d.display().to_string()).unwrap_or_default(),
-                "patterns": [p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()],
-            }));
+            out.push(IgnoreDef {
+                base_path: p
+                    .parent()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                patterns: vec![
+                    p.file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ],
+            });
         }
     }
     out
@@ -1166,12 +1243,21 @@ fn stop_button(manifest: &str) -> Json {
     let name = format!("{manifest}-stopbuild");
     with_spec(
         object("UIButton", &name, &[(ANNOTATION_BUTTON_TYPE, "StopBuild")]),
-        json!({
-            "location": {"componentID": manifest, "componentType": "Resource"},
-            "text": "Stop Build",
-            "iconName": "cancel",
-        }),
+        UIButtonSpec {
+            location: resource_location(manifest),
+            text: "Stop Build".into(),
+            icon_name: "cancel".into(),
+            ..Default::default()
+        },
     )
+}
+
+/// Where a resource's buttons show: on resource `manifest`.
+fn resource_location(manifest: &str) -> UIComponentLocation {
+    UIComponentLocation {
+        component_id: manifest.to_owned(),
+        component_type: "Resource".into(),
+    }
 }
 
 /// `p` relative to `base` (Go's filepath.Rel: may start with `..`).
@@ -1179,6 +1265,11 @@ fn rel(base: &Path, p: &Path) -> String {
     crate::builtins::os::rel_path(p, base)
         .map(|r| r.display().to_string())
         .unwrap_or_else(|| p.display().to_string())
+}
+
+/// `s`, unless it is empty (an unset optional setting).
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
 }
 
 fn trigger_str(t: TriggerMode) -> &'static str {
@@ -1228,7 +1319,7 @@ fn sorted_entities(entities: &[K8sEntity]) -> Vec<&K8sEntity> {
 }
 
 /// The UI link of a port forward: `http://<host>:<local port>/<path>`, named like the forward.
-fn port_forward_link(pf: &PortForwardSpec) -> Link {
+fn port_forward_link(pf: &Forward) -> Link {
     let host = if pf.host.is_empty() {
         "localhost"
     } else {
@@ -1248,22 +1339,35 @@ fn image_map_name(t: &ImageTarget) -> String {
     sanitize_name(&t.ref_str)
 }
 
+/// Ignores `patterns` (dockerignore syntax) under `base`.
+fn ignore_patterns(base: &Path, patterns: &[String]) -> IgnoreDef {
+    IgnoreDef {
+        base_path: base.display().to_string(),
+        patterns: patterns.to_vec(),
+    }
+}
+
+/// Ignores `path` itself and, for a directory, everything under it.
+fn ignore_path(path: &Path) -> IgnoreDef {
+    IgnoreDef {
+        base_path: path.display().to_string(),
+        patterns: vec![],
+    }
+}
+
 /// `<repo>/.git` of every repository containing watched paths (Tilt's LocalRepos ignores).
-fn git_ignores(roots: &[PathBuf]) -> Vec<Json> {
-    roots
-        .iter()
-        .map(|r| json!({"basePath": r.join(".git").display().to_string()}))
-        .collect()
+fn git_ignores(roots: &[PathBuf]) -> Vec<IgnoreDef> {
+    roots.iter().map(|r| ignore_path(&r.join(".git"))).collect()
 }
 
 /// Tilt's context ignores of an image, in its order: the Tiltfile that declared it, the `.git`
 /// of repositories holding the Dockerfile/context/deps, then per directory (the context, or each
 /// custom_build dep that is a directory) the `ignore=` patterns, the `only=` patterns
 /// (`**` then `!<only>`) and the `.dockerignore` patterns, each as its own entry.
-fn context_ignores(t: &ImageTarget) -> Vec<Json> {
+fn context_ignores(t: &ImageTarget) -> Vec<IgnoreDef> {
     let mut out = vec![];
     if !t.tiltfile_path.as_os_str().is_empty() {
-        out.push(json!({"basePath": t.tiltfile_path.display().to_string()}));
+        out.push(ignore_path(&t.tiltfile_path));
     }
     out.extend(git_ignores(&t.repo_roots));
     let dirs: Vec<(&PathBuf, &[String])> = match &t.build {
@@ -1279,18 +1383,17 @@ fn context_ignores(t: &ImageTarget) -> Vec<Json> {
         if !seen.insert(dir) {
             continue;
         }
-        let base = dir.display().to_string();
         if !t.ignores.is_empty() {
-            out.push(json!({"basePath": base, "patterns": t.ignores}));
+            out.push(ignore_patterns(dir, &t.ignores));
         }
         if !t.only.is_empty() {
             let pats: Vec<String> = std::iter::once("**".to_owned())
                 .chain(t.only.iter().map(|o| format!("!{o}")))
                 .collect();
-            out.push(json!({"basePath": base, "patterns": pats}));
+            out.push(ignore_patterns(dir, &pats));
         }
         if !dockerignore.is_empty() {
-            out.push(json!({"basePath": base, "patterns": dockerignore}));
+            out.push(ignore_patterns(dir, dockerignore));
         }
     }
     out
@@ -1298,12 +1401,12 @@ fn context_ignores(t: &ImageTarget) -> Vec<Json> {
 
 fn emit_resource(
     st: &State,
-    r: &Res,
+    r: &ManifestDraft,
     enabled: bool,
     input: &AssembleInput,
-    global_ignores: &[Json],
+    global_ignores: &[IgnoreDef],
     out: &mut Objects,
-) -> anyhow::Result<ResourceInfo> {
+) -> anyhow::Result<Manifest> {
     let m = r.name.as_str();
     let ds = disable_source(m);
     let (trigger_mode, auto_init, labels, links, deps, allow_parallel) =
@@ -1417,10 +1520,10 @@ fn emit_resource(
         let fw_name = sanitize_name(&format!("image:{}", t.ref_str));
         let target_id = fw_name.clone();
         // FileWatch image:<ref>
-        let (watched, mut ignores): (Vec<String>, Vec<Json>) = match &t.build {
+        let (watched, mut ignores): (Vec<String>, Vec<IgnoreDef>) = match &t.build {
             ImageBuild::Docker(d) => {
                 let mut ig = context_ignores(t);
-                ig.push(json!({"basePath": d.dockerfile_path.display().to_string()}));
+                ig.push(ignore_path(&d.dockerfile_path));
                 (vec![d.context.display().to_string()], ig)
             }
             ImageBuild::Custom(c) => (
@@ -1434,30 +1537,36 @@ fn emit_resource(
                 object(
                     "FileWatch",
                     &fw_name,
-                    &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &target_id)],
+                    &[(ANNOTATION_RESOURCE, m), (ANNOTATION_TARGET_ID, &target_id)],
                 ),
-                json!({"watchedPaths": watched, "ignores": ignores, "disableSource": ds}),
+                FileWatchSpec {
+                    watched_paths: watched,
+                    ignores,
+                    disable_source: Some(ds.clone()),
+                },
             ));
         }
         if !t.live_update_only {
-            let mut spec = json!({
-                "selector": t.ref_str,
-                "matchExact": t.match_exact,
-                "matchInEnvVars": t.match_in_env_vars,
-            });
-            if let Some(ep) = &t.entrypoint {
-                spec["overrideCommand"] = json!({"command": ep});
-            }
-            if let Some(a) = &t.container_args {
-                spec["overrideArgs"] = json!({"args": a});
-            }
+            let spec = ImageMapSpec {
+                selector: t.ref_str.clone(),
+                match_exact: t.match_exact,
+                match_in_env_vars: t.match_in_env_vars,
+                override_command: t
+                    .entrypoint
+                    .clone()
+                    .map(|command| ImageMapOverrideCommand { command }),
+                override_args: t
+                    .container_args
+                    .clone()
+                    .map(|args| ImageMapOverrideArgs { args }),
+            };
             out.push(with_spec(
                 object(
                     "ImageMap",
                     &im,
                     &[
-                        (ANNOTATION_MANIFEST, m),
-                        (ANNOTATION_SPAN_ID, &format!("imagemap:{im}")),
+                        (ANNOTATION_RESOURCE, m),
+                        (ANNOTATION_LOG_SPAN_ID, &format!("imagemap:{im}")),
                     ],
                 ),
                 spec,
@@ -1471,27 +1580,40 @@ fn emit_resource(
             match &t.build {
                 ImageBuild::Docker(d) => {
                     out.push(with_spec(
-                        object("DockerImage", &build_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockerimage:{build_name}"))]),
-                        json!({
-                            "ref": t.ref_str,
-                            "dockerfileContents": d.dockerfile_contents,
-                            "context": d.context.display().to_string(),
-                            "contextIgnores": context_ignores(t),
+                        object(
+                            "DockerImage",
+                            &build_name,
+                            &[
+                                (ANNOTATION_RESOURCE, m),
+                                (ANNOTATION_LOG_SPAN_ID, &format!("dockerimage:{build_name}")),
+                            ],
+                        ),
+                        DockerImageSpec {
+                            r#ref: t.ref_str.clone(),
+                            dockerfile_contents: d.dockerfile_contents.clone(),
+                            context: d.context.display().to_string(),
+                            context_ignores: context_ignores(t),
                             // Tilt keeps build args in a map: sorted by name.
-                            "args": d.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<BTreeSet<_>>(),
-                            "target": d.target,
-                            "sshAgentConfigs": d.ssh,
-                            "secrets": d.secret,
-                            "network": d.network,
-                            "pull": d.pull,
-                            "cacheFrom": d.cache_from,
-                            "platform": d.platform,
-                            "extraTags": d.extra_tags,
-                            "imageMaps": [im],
-                            "cluster": cluster,
-                            "clusterNeeds": needs,
-                            "extraHosts": d.extra_hosts,
-                        }),
+                            args: d
+                                .build_args
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<BTreeSet<_>>()
+                                .into_iter()
+                                .collect(),
+                            target: d.target.clone(),
+                            ssh_agent_configs: d.ssh.clone(),
+                            secrets: d.secret.clone(),
+                            network: d.network.clone(),
+                            pull: d.pull,
+                            cache_from: d.cache_from.clone(),
+                            platform: d.platform.clone(),
+                            extra_tags: d.extra_tags.clone(),
+                            image_maps: vec![im.clone()],
+                            cluster: cluster.to_owned(),
+                            cluster_needs: needs.to_owned(),
+                            extra_hosts: d.extra_hosts.clone(),
+                        },
                     ));
                 }
                 ImageBuild::Custom(c) => {
@@ -1517,26 +1639,26 @@ fn emit_resource(
                         .join(",");
                     let span = format!("cmdimage:{build_name}");
                     let mut anns = vec![
-                        (ANNOTATION_MANIFEST, m),
-                        (ANNOTATION_SPAN_ID, span.as_str()),
+                        (ANNOTATION_RESOURCE, m),
+                        (ANNOTATION_LOG_SPAN_ID, span.as_str()),
                     ];
                     if !dep_maps.is_empty() {
                         anns.push((ANNOTATION_IMAGE_DEPS, dep_maps.as_str()));
                     }
                     out.push(with_spec(
                         object("CmdImage", &build_name, &anns),
-                        json!({
-                            "ref": t.ref_str,
-                            "args": c.args,
-                            "dir": c.dir.display().to_string(),
-                            "env": c.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-                            "imageMaps": [im],
-                            "outputMode": mode,
-                            "outputTag": c.tag,
-                            "outputsImageRefTo": c.outputs_image_ref_to,
-                            "cluster": cluster,
-                            "clusterNeeds": needs,
-                        }),
+                        CmdImageSpec {
+                            r#ref: t.ref_str.clone(),
+                            args: c.args.clone(),
+                            dir: c.dir.display().to_string(),
+                            env: c.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                            image_maps: vec![im.clone()],
+                            output_mode: mode.to_owned(),
+                            output_tag: c.tag.clone(),
+                            outputs_image_ref_to: c.outputs_image_ref_to.clone(),
+                            cluster: cluster.to_owned(),
+                            cluster_needs: needs.to_owned(),
+                        },
                     ));
                     // The Cmd that runs the build (Tilt creates it beside the CmdImage).
                     out.push(with_spec(
@@ -1544,12 +1666,16 @@ fn emit_resource(
                             "Cmd",
                             &build_name,
                             &[
-                                (ANNOTATION_MANIFEST, m),
-                                (ANNOTATION_SPAN_ID, &format!("cmdimage:{build_name}")),
+                                (ANNOTATION_RESOURCE, m),
+                                (ANNOTATION_LOG_SPAN_ID, &format!("cmdimage:{build_name}")),
                                 (ANNOTATION_MANAGED_BY, "cmd_image"),
                             ],
                         ),
-                        json!({"args": c.args, "dir": c.dir.display().to_string()}),
+                        CmdSpec {
+                            args: c.args.clone(),
+                            dir: c.dir.display().to_string(),
+                            ..Default::default()
+                        },
                     ));
                 }
             }
@@ -1569,11 +1695,20 @@ fn emit_resource(
         let cd = &st.custom_deploys[ci];
         if !cd.live_update.is_empty() {
             let base = &cd.live_update.base_path;
-            let sel = if !cd.container_selector.is_empty() {
-                json!({"kubernetes": {"discoveryName": m, "applyName": m, "containerName": cd.container_selector}})
-            } else {
-                json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": cd.image_selector}})
-            };
+            let sel = pod_selector(
+                m,
+                if !cd.container_selector.is_empty() {
+                    LiveUpdateKubernetesSelector {
+                        container_name: cd.container_selector.clone(),
+                        ..Default::default()
+                    }
+                } else {
+                    LiveUpdateKubernetesSelector {
+                        image: cd.image_selector.clone(),
+                        ..Default::default()
+                    }
+                },
+            );
             let fw = format!("k8s:{m}");
             let name = format!(
                 "{m}:{}",
@@ -1587,8 +1722,11 @@ fn emit_resource(
                 &cd.live_update,
                 base,
                 sel,
-                json!([{"fileWatch": sanitize_name(&fw)}]),
-                r.kind.clone(),
+                vec![LiveUpdateSource {
+                    file_watch: sanitize_name(&fw),
+                    ..Default::default()
+                }],
+                r.kind,
                 &format!("k8s_custom_deploy {m:?}"),
             )?;
             out.push(with_spec(
@@ -1596,8 +1734,8 @@ fn emit_resource(
                     "LiveUpdate",
                     &name,
                     &[
-                        (ANNOTATION_MANIFEST, m),
-                        (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")),
+                        (ANNOTATION_RESOURCE, m),
+                        (ANNOTATION_LOG_SPAN_ID, &format!("liveupdate:{name}")),
                         (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
                     ],
                 ),
@@ -1624,22 +1762,24 @@ fn emit_resource(
                 if input.watch {
                     let mut ignores = vec![];
                     if !b.dockerignore.is_empty() {
-                        ignores.push(json!({"basePath": context, "patterns": b.dockerignore}));
+                        ignores.push(ignore_patterns(&b.context, &b.dockerignore));
                     }
-                    for v in &b.volume_sources {
-                        ignores.push(json!({"basePath": v.display().to_string()}));
-                    }
+                    ignores.extend(b.volume_sources.iter().map(|v| ignore_path(v)));
                     ignores.extend(global_ignores.iter().cloned());
                     out.push(with_spec(
                         object(
                             "FileWatch",
                             &sanitize_name(&format!("image:{}", b.image)),
                             &[
-                                (ANNOTATION_MANIFEST, m),
+                                (ANNOTATION_RESOURCE, m),
                                 (ANNOTATION_TARGET_ID, &format!("image:{im}")),
                             ],
                         ),
-                        json!({"watchedPaths": [context], "ignores": ignores, "disableSource": ds}),
+                        FileWatchSpec {
+                            watched_paths: vec![context],
+                            ignores,
+                            disable_source: Some(ds.clone()),
+                        },
                     ));
                 }
                 let tagged = b.image.rsplit('/').next().is_some_and(|l| l.contains(':'));
@@ -1648,31 +1788,47 @@ fn emit_resource(
                         "ImageMap",
                         &im,
                         &[
-                            (ANNOTATION_MANIFEST, m),
-                            (ANNOTATION_SPAN_ID, &format!("imagemap:{im}")),
+                            (ANNOTATION_RESOURCE, m),
+                            (ANNOTATION_LOG_SPAN_ID, &format!("imagemap:{im}")),
                         ],
                     ),
-                    json!({"selector": b.image, "matchExact": tagged, "matchInEnvVars": false}),
+                    ImageMapSpec {
+                        selector: b.image.clone(),
+                        match_exact: tagged,
+                        ..Default::default()
+                    },
                 ));
                 image_maps.push(im.clone());
                 deployed_maps.push(im);
             }
             out.push(with_spec(
-                object("DockerComposeService", m, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("dockercompose:{m}")), (ANNOTATION_MANAGED_BY, "buildcontrol")]),
-                json!({
-                    "service": svc,
-                    "project": {
-                        "configPaths": p.config_paths.iter().map(|c| c.display().to_string()).collect::<Vec<_>>(),
-                        "projectPath": p.project_path.display().to_string(),
-                        "yaml": p.yaml,
-                        "name": p.name,
-                        "envFile": p.env_file,
-                        "profiles": p.profiles,
-                        "wait": p.wait,
+                object(
+                    "DockerComposeService",
+                    m,
+                    &[
+                        (ANNOTATION_RESOURCE, m),
+                        (ANNOTATION_LOG_SPAN_ID, &format!("dockercompose:{m}")),
+                        (ANNOTATION_MANAGED_BY, "buildcontrol"),
+                    ],
+                ),
+                DockerComposeServiceSpec {
+                    service: svc.clone(),
+                    project: DockerComposeProject {
+                        config_paths: p
+                            .config_paths
+                            .iter()
+                            .map(|c| c.display().to_string())
+                            .collect(),
+                        project_path: p.project_path.display().to_string(),
+                        yaml: p.yaml.clone(),
+                        name: p.name.clone(),
+                        env_file: p.env_file.clone(),
+                        profiles: p.profiles.clone(),
+                        wait: p.wait,
                     },
-                    "imageMaps": deployed_maps,
-                    "disableSource": ds,
-                }),
+                    image_maps: deployed_maps,
+                    disable_source: Some(ds.clone()),
+                },
             ));
             let infer = r
                 .dc_opts
@@ -1693,29 +1849,57 @@ fn emit_resource(
     }
 
     // Disable ConfigMap + ToggleButton, stop button, UIResource.
-    let mut cm = object("ConfigMap", &format!("{m}-disable"), &[]);
-    cm["data"] = json!({"isDisabled": if enabled { "false" } else { "true" }});
-    out.push(cm);
+    let is_disabled = if enabled { "false" } else { "true" };
+    out.push(to_json(ConfigMap::new(
+        format!("{m}-disable"),
+        BTreeMap::from([(DISABLE_KEY.to_owned(), is_disabled.to_owned())]),
+    )));
     out.push(with_spec(
-        object("ToggleButton", &format!("{m}-disable"), &[(ANNOTATION_BUTTON_TYPE, "DisableToggle")]),
-        json!({
-            "location": {"componentID": m, "componentType": "Resource"},
-            "on": {"text": "Enable Resource"},
-            "off": {"text": "Disable Resource", "requiresConfirmation": true},
-            "stateSource": {"configMap": {"name": format!("{m}-disable"), "key": "isDisabled", "onValue": "true", "offValue": "false"}},
-        }),
+        object(
+            "ToggleButton",
+            &format!("{m}-disable"),
+            &[(ANNOTATION_BUTTON_TYPE, "DisableToggle")],
+        ),
+        ToggleButtonSpec {
+            location: resource_location(m),
+            on: ToggleButtonStateSpec {
+                text: "Enable Resource".into(),
+                ..Default::default()
+            },
+            off: ToggleButtonStateSpec {
+                text: "Disable Resource".into(),
+                requires_confirmation: true,
+                ..Default::default()
+            },
+            default_on: false,
+            state_source: StateSource {
+                config_map: Some(ConfigMapStateSource {
+                    name: format!("{m}-disable"),
+                    key: DISABLE_KEY.to_owned(),
+                    on_value: "true".into(),
+                    off_value: "false".into(),
+                }),
+            },
+        },
     ));
     out.push(stop_button(m));
     let label_map: BTreeMap<String, String> =
         labels.iter().map(|l| (l.clone(), l.clone())).collect();
-    let mut ui = object("UIResource", m, &[(ANNOTATION_MANIFEST, m)]);
+    let mut ui = object("UIResource", m, &[(ANNOTATION_RESOURCE, m)]);
     set_labels(&mut ui, &label_map);
-    ui["status"] = json!({"disableStatus": {"state": "Pending", "sources": [ds.clone()]}});
+    ui["status"] = to_json(UIResourceStatus {
+        disable_status: Some(DisableResourceStatus {
+            state: "Pending".into(),
+            sources: vec![ds],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     out.push(ui);
 
-    Ok(ResourceInfo {
+    Ok(Manifest {
         name: m.to_owned(),
-        kind: r.kind.clone(),
+        kind: r.kind,
         trigger_mode: trigger_str(trigger_mode).into(),
         auto_init,
         resource_deps: deps,
@@ -1735,60 +1919,63 @@ fn emit_resource(
 fn lu_spec(
     lu: &LiveUpdate,
     base: &Path,
-    selector: Json,
-    sources: Json,
+    selector: LiveUpdateSelector,
+    sources: Vec<LiveUpdateSource>,
     kind: ResourceType,
     what: &str,
-) -> anyhow::Result<Json> {
-    let mut syncs = vec![];
-    let mut execs = vec![];
-    let mut stops = vec![];
-    let mut restart = "";
-    let mut initial = false;
+) -> anyhow::Result<LiveUpdateSpec> {
+    let mut spec = LiveUpdateSpec {
+        base_path: base.display().to_string(),
+        selector,
+        sources,
+        ..Default::default()
+    };
     for s in &lu.steps {
         match s {
-            LuStep::InitialSync => initial = true,
-            LuStep::FallBackOn(ps) => stops.extend(ps.iter().map(|p| rel(base, p))),
-            LuStep::Sync { local, remote } => {
-                syncs.push(json!({"localPath": rel(base, local), "containerPath": remote}))
-            }
+            LuStep::InitialSync => spec.initial_sync = Some(LiveUpdateInitialSync::default()),
+            LuStep::FallBackOn(ps) => spec.stop_paths.extend(ps.iter().map(|p| rel(base, p))),
+            LuStep::Sync { local, remote } => spec.syncs.push(LiveUpdateSync {
+                local_path: rel(base, local),
+                container_path: remote.clone(),
+            }),
             LuStep::Run {
                 args,
                 triggers,
                 echo_off,
-            } => execs.push(json!({
-                "args": args,
-                "triggerPaths": triggers.iter().map(|p| rel(base, p)).collect::<Vec<_>>(),
-                "echoOff": echo_off,
-            })),
+            } => spec.execs.push(LiveUpdateExec {
+                args: args.clone(),
+                trigger_paths: triggers.iter().map(|p| rel(base, p)).collect(),
+                echo_off: *echo_off,
+            }),
             LuStep::Restart => {
                 if kind == ResourceType::K8s {
                     bail!(
                         "{what}: For K8s live_update, restart_container() is obsolete. Use the restart_process extension instead: https://github.com/tilt-dev/tilt-extensions/tree/master/restart_process"
                     );
                 }
-                restart = "always";
+                spec.restart = LIVE_UPDATE_RESTART_ALWAYS.to_owned();
             }
         }
-    }
-    let mut spec = json!({
-        "basePath": base.display().to_string(),
-        "selector": selector,
-        "sources": sources,
-        "stopPaths": stops,
-        "syncs": syncs,
-        "execs": execs,
-        "restart": restart,
-    });
-    if initial {
-        spec["initialSync"] = json!({});
     }
     Ok(spec)
 }
 
+/// A live-update selector for the pods of resource `manifest`; `container` picks the container
+/// (by `image`, `containerName` or `imageMapName`).
+fn pod_selector(manifest: &str, container: LiveUpdateKubernetesSelector) -> LiveUpdateSelector {
+    LiveUpdateSelector {
+        kubernetes: Some(LiveUpdateKubernetesSelector {
+            discovery_name: manifest.to_owned(),
+            apply_name: manifest.to_owned(),
+            ..container
+        }),
+        ..Default::default()
+    }
+}
+
 fn emit_live_update(
     st: &State,
-    r: &Res,
+    r: &ManifestDraft,
     t: &ImageTarget,
     ti: usize,
     im: &str,
@@ -1798,34 +1985,50 @@ fn emit_live_update(
     let m = r.name.as_str();
     let name = format!("{m}:{im}");
     let selector = match r.kind {
-        ResourceType::DockerCompose => {
-            json!({"dockerCompose": {"service": r.dc.as_ref().map(|d| d.1.clone()).unwrap_or_default()}})
-        }
-        _ if t.live_update_only => {
-            json!({"kubernetes": {"discoveryName": m, "applyName": m, "image": t.ref_str}})
-        }
-        _ => json!({"kubernetes": {"discoveryName": m, "applyName": m, "imageMapName": im}}),
+        ResourceType::DockerCompose => LiveUpdateSelector {
+            docker_compose: Some(LiveUpdateDockerComposeSelector {
+                service: r.dc.as_ref().map(|d| d.1.clone()).unwrap_or_default(),
+            }),
+            ..Default::default()
+        },
+        _ if t.live_update_only => pod_selector(
+            m,
+            LiveUpdateKubernetesSelector {
+                image: t.ref_str.clone(),
+                ..Default::default()
+            },
+        ),
+        _ => pod_selector(
+            m,
+            LiveUpdateKubernetesSelector {
+                image_map_name: im.to_owned(),
+                ..Default::default()
+            },
+        ),
     };
     // Sources: the base images' watches first (dependency order), then this image's, as Tilt.
     let mut order = vec![];
     push_with_bases(st, ti, &mut order, 0);
-    let sources: Vec<Json> = order
+    let sources = order
         .into_iter()
         .map(|i| {
             let b = &st.images[i];
-            let mut src = json!({"fileWatch": sanitize_name(&format!("image:{}", b.ref_str))});
-            if !b.live_update_only {
-                src["imageMap"] = json!(image_map_name(b));
+            LiveUpdateSource {
+                file_watch: sanitize_name(&format!("image:{}", b.ref_str)),
+                image_map: if b.live_update_only {
+                    String::new()
+                } else {
+                    image_map_name(b)
+                },
             }
-            src
         })
         .collect();
     let spec = lu_spec(
         &t.live_update,
         &t.live_update.base_path,
         selector,
-        Json::Array(sources),
-        r.kind.clone(),
+        sources,
+        r.kind,
         &format!("live_update of image {:?} (resource {m:?})", t.ref_str),
     )?;
     out.push(with_spec(
@@ -1833,8 +2036,8 @@ fn emit_live_update(
             "LiveUpdate",
             &name,
             &[
-                (ANNOTATION_MANIFEST, m),
-                (ANNOTATION_SPAN_ID, &format!("liveupdate:{name}")),
+                (ANNOTATION_RESOURCE, m),
+                (ANNOTATION_LOG_SPAN_ID, &format!("liveupdate:{name}")),
                 (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
             ],
         ),
@@ -1845,111 +2048,124 @@ fn emit_live_update(
 
 fn emit_k8s(
     st: &State,
-    r: &Res,
+    r: &ManifestDraft,
     input: &AssembleInput,
     image_maps: &[String],
-    ds: &Json,
-    global_ignores: &[Json],
+    ds: &DisableSource,
+    global_ignores: &[IgnoreDef],
     out: &mut Objects,
 ) -> anyhow::Result<()> {
     let m = r.name.as_str();
-    let forwards: Vec<Json> = r
-        .opts
-        .port_forwards
-        .iter()
-        .map(|p| json!({"localPort": p.local_port, "containerPort": p.container_port, "host": p.host, "name": p.name, "path": p.path}))
-        .collect();
-    let mut spec = json!({
-        "imageMaps": image_maps,
-        "timeout": format!("{}s", st.settings.k8s_upsert_timeout_secs),
-        "discoveryStrategy": r.opts.discovery_strategy,
-        "disableSource": ds,
-        "cluster": "default",
-    });
-    // Tilt: only "true" applies server-side; "auto" and "false" are client-side.
-    if st.settings.k8s_server_side_apply == "true" {
-        spec["serverSideApply"] = json!(true);
-    }
-    if !r.opts.extra_pod_selectors.is_empty() {
-        spec["kubernetesDiscoveryTemplateSpec"] = json!({
-            "extraSelectors": r.opts.extra_pod_selectors.iter().map(|s| json!({"matchLabels": s})).collect::<Vec<_>>()
-        });
-    }
-    if !forwards.is_empty() {
-        spec["portForwardTemplateSpec"] = json!({"forwards": forwards});
-    }
-    let mut pls =
-        json!({"ignoreContainers": ["istio-init", "istio-proxy", "linkerd-proxy", "linkerd-init"]});
-    if let Some(t) = &input.since_time {
-        pls["sinceTime"] = json!(t);
-    }
-    spec["podLogStreamTemplateSpec"] = pls;
+    let forwards = &r.opts.port_forwards;
+    let extra_selectors = &r.opts.extra_pod_selectors;
+    let mut spec = KubernetesApplySpec {
+        image_maps: image_maps.to_vec(),
+        timeout: Some(format!("{}s", st.settings.k8s_upsert_timeout_secs)),
+        discovery_strategy: r.opts.discovery_strategy.clone(),
+        disable_source: Some(ds.clone()),
+        cluster: "default".into(),
+        // Tilt: only "true" applies server-side; "auto" and "false" are client-side.
+        server_side_apply: st.settings.k8s_server_side_apply == "true",
+        kubernetes_discovery_template_spec: (!extra_selectors.is_empty()).then(|| {
+            KubernetesDiscoveryTemplateSpec {
+                extra_selectors: extra_selectors
+                    .iter()
+                    .map(|labels| LabelSelector {
+                        match_labels: labels.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }
+        }),
+        port_forward_template_spec: (!forwards.is_empty()).then(|| PortForwardTemplateSpec {
+            forwards: forwards.clone(),
+        }),
+        pod_log_stream_template_spec: Some(PodLogStreamTemplateSpec {
+            since_time: input.since_time,
+            ignore_containers: ["istio-init", "istio-proxy", "linkerd-proxy", "linkerd-init"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     // Image locators from k8s_kind.
-    let mut locators = vec![];
     for k in &st.k8s_kinds {
         if !r.entities.iter().any(|e| kind_matches(k, e)) {
             continue;
         }
-        let mut sel = serde_json::Map::new();
-        for (key, re) in [
-            ("apiVersionRegexp", &k.api_version_re),
-            ("kindRegexp", &k.kind_re),
-            ("nameRegexp", &k.name_re),
-            ("namespaceRegexp", &k.namespace_re),
-        ] {
-            if !re.is_empty() {
-                sel.insert(key.into(), json!(re));
-            }
-        }
-        let sel = Json::Object(sel);
+        let object_selector = ObjectSelector {
+            api_version_regexp: k.api_version_re.clone(),
+            kind_regexp: k.kind_re.clone(),
+            name_regexp: k.name_re.clone(),
+            namespace_regexp: k.namespace_re.clone(),
+        };
         for p in &k.image_json_paths {
-            locators.push(json!({"objectSelector": sel, "path": p}));
+            spec.image_locators.push(KubernetesImageLocator {
+                object_selector: object_selector.clone(),
+                path: p.clone(),
+                object: None,
+            });
         }
         if let Some((p, repo, tag)) = &k.image_object {
-            locators.push(json!({"objectSelector": sel, "path": p, "object": {"repoField": repo, "tagField": tag}}));
+            spec.image_locators.push(KubernetesImageLocator {
+                object_selector,
+                path: p.clone(),
+                object: Some(KubernetesImageObjectDescriptor {
+                    repo_field: repo.clone(),
+                    tag_field: tag.clone(),
+                }),
+            });
         }
-    }
-    if !locators.is_empty() {
-        spec["imageLocators"] = json!(locators);
     }
     if let Some(ci) = r.custom_deploy {
         let cd = &st.custom_deploys[ci];
-        let env = |e: &[(String, String)]| {
-            e.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
+        let cmd = |args: &[String], dir: &Path, env: &[(String, String)]| KubernetesApplyCmd {
+            args: args.to_vec(),
+            dir: dir.display().to_string(),
+            env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         };
-        spec["applyCmd"] = json!({"args": cd.apply_cmd, "dir": cd.apply_dir.display().to_string(), "env": env(&cd.apply_env)});
-        spec["deleteCmd"] = json!({"args": cd.delete_cmd, "dir": cd.delete_dir.display().to_string(), "env": env(&cd.delete_env)});
+        spec.apply_cmd = Some(cmd(&cd.apply_cmd, &cd.apply_dir, &cd.apply_env));
+        spec.delete_cmd = Some(cmd(&cd.delete_cmd, &cd.delete_dir, &cd.delete_env));
         if !cd.deps.is_empty() {
             let fw = sanitize_name(&format!("k8s:{m}"));
-            spec["restartOn"] = json!({"fileWatches": [fw]});
             if input.watch {
-                let mut ig = vec![];
-                ig.extend(global_ignores.iter().cloned());
                 out.push(with_spec(
-                    object("FileWatch", &fw, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &format!("k8s:{m}"))]),
-                    json!({"watchedPaths": cd.deps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(), "ignores": ig, "disableSource": ds}),
+                    object(
+                        "FileWatch",
+                        &fw,
+                        &[
+                            (ANNOTATION_RESOURCE, m),
+                            (ANNOTATION_TARGET_ID, &format!("k8s:{m}")),
+                        ],
+                    ),
+                    FileWatchSpec {
+                        watched_paths: cd.deps.iter().map(|p| p.display().to_string()).collect(),
+                        ignores: global_ignores.to_vec(),
+                        disable_source: Some(ds.clone()),
+                    },
                 ));
             }
+            spec.restart_on = Some(RestartOnSpec {
+                file_watches: vec![fw],
+                ..Default::default()
+            });
         }
     } else {
         let docs: Vec<Json> = sorted_entities(&r.entities)
             .into_iter()
             .map(|e| e.obj.clone())
             .collect();
-        spec["yaml"] = json!(
-            crate::yaml::encode_stream(&docs)
-                .map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?
-        );
+        spec.yaml = crate::yaml::encode_stream(&docs)
+            .map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?;
     }
     out.push(with_spec(
         object(
             "KubernetesApply",
             m,
             &[
-                (ANNOTATION_MANIFEST, m),
-                (ANNOTATION_SPAN_ID, &format!("kubernetesapply:{m}")),
+                (ANNOTATION_RESOURCE, m),
+                (ANNOTATION_LOG_SPAN_ID, &format!("kubernetesapply:{m}")),
                 (ANNOTATION_MANAGED_BY, "buildcontrol"),
             ],
         ),
@@ -1958,18 +2174,7 @@ fn emit_k8s(
     Ok(())
 }
 
-fn probe_json(p: &ProbeSpec) -> Json {
-    json!({
-        "handler": p.handler,
-        "initialDelaySeconds": p.initial_delay_seconds,
-        "timeoutSeconds": p.timeout_seconds,
-        "periodSeconds": p.period_seconds,
-        "successThreshold": p.success_threshold,
-        "failureThreshold": p.failure_threshold,
-    })
-}
-
-fn emit_syncback(st: &State, r: &Res, out: &mut Objects) {
+fn emit_syncback(st: &State, r: &ManifestDraft, out: &mut Objects) {
     let sb = &st.syncbacks[r.syncback.unwrap()];
     let m = r.name.as_str();
     let source = match &sb.from {
@@ -1977,42 +2182,53 @@ fn emit_syncback(st: &State, r: &Res, out: &mut Objects) {
             object,
             namespace,
             container,
-        } => {
-            json!({"kubernetes": {"object": object, "namespace": namespace, "container": container}})
-        }
-        SyncbackFrom::DockerCompose { service } => {
-            json!({"dockerCompose": {"service": service}})
-        }
+        } => SyncbackSource {
+            kubernetes: Some(SyncbackKubernetesSource {
+                object: object.clone(),
+                namespace: namespace.clone(),
+                container: container.clone(),
+            }),
+            ..Default::default()
+        },
+        SyncbackFrom::DockerCompose { service } => SyncbackSource {
+            docker_compose: Some(SyncbackDockerComposeSource {
+                service: service.clone(),
+            }),
+            ..Default::default()
+        },
     };
     out.push(with_spec(
         object(
             "Syncback",
             m,
             &[
-                (ANNOTATION_MANIFEST, m),
-                (ANNOTATION_SPAN_ID, &format!("syncback:{m}")),
+                (ANNOTATION_RESOURCE, m),
+                (ANNOTATION_LOG_SPAN_ID, &format!("syncback:{m}")),
                 (ANNOTATION_MANAGED_BY, "buildcontrol"),
             ],
         ),
-        json!({
-            "source": source,
-            "srcDir": sb.src_dir,
-            "targetDir": sb.target_dir.display().to_string(),
-            "paths": sb.paths,
-            "ignores": sb.ignores,
-            "delete": sb.delete,
-            "dryRun": sb.dry_run,
-            "intervalSeconds": sb.interval_seconds,
-            "protected": crate::builtins::syncback::PROTECTED,
-        }),
+        SyncbackSpec {
+            source,
+            src_dir: sb.src_dir.clone(),
+            target_dir: sb.target_dir.display().to_string(),
+            paths: sb.paths.clone(),
+            ignores: sb.ignores.clone(),
+            delete: sb.delete,
+            dry_run: sb.dry_run,
+            interval_seconds: sb.interval_seconds,
+            protected: crate::builtins::syncback::PROTECTED
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+        },
     ));
 }
 
 fn emit_local(
     st: &State,
-    r: &Res,
-    ds: &Json,
-    global_ignores: &[Json],
+    r: &ManifestDraft,
+    ds: &DisableSource,
+    global_ignores: &[IgnoreDef],
     input: &AssembleInput,
     out: &mut Objects,
 ) {
@@ -2031,37 +2247,64 @@ fn emit_local(
     if !l.deps.is_empty() && input.watch {
         let mut ignores = vec![];
         if !l.ignores.is_empty() {
-            ignores.push(
-                json!({"basePath": l.tiltfile_dir.display().to_string(), "patterns": l.ignores}),
-            );
+            ignores.push(ignore_patterns(&l.tiltfile_dir, &l.ignores));
         }
         ignores.extend(git_ignores(&l.repo_roots));
         ignores.extend(global_ignores.iter().cloned());
         out.push(with_spec(
-            object("FileWatch", &fw_name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_TARGET_ID, &format!("local:{m}"))]),
-            json!({"watchedPaths": l.deps.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(), "ignores": ignores, "disableSource": ds}),
+            object(
+                "FileWatch",
+                &fw_name,
+                &[
+                    (ANNOTATION_RESOURCE, m),
+                    (ANNOTATION_TARGET_ID, &format!("local:{m}")),
+                ],
+            ),
+            FileWatchSpec {
+                watched_paths: l.deps.iter().map(|p| p.display().to_string()).collect(),
+                ignores,
+                disable_source: Some(ds.clone()),
+            },
         ));
     }
     if !l.cmd.is_empty() {
         let name = format!("{m}:update");
         out.push(with_spec(
-            object("Cmd", &name, &[(ANNOTATION_MANIFEST, m), (ANNOTATION_SPAN_ID, &format!("cmd:{name}")), (ANNOTATION_MANAGED_BY, "local_resource")]),
-            json!({"args": l.cmd, "dir": l.dir.display().to_string(), "env": env(&l.env), "disableSource": ds}),
+            object(
+                "Cmd",
+                &name,
+                &[
+                    (ANNOTATION_RESOURCE, m),
+                    (ANNOTATION_LOG_SPAN_ID, &format!("cmd:{name}")),
+                    (ANNOTATION_MANAGED_BY, "local_resource"),
+                ],
+            ),
+            CmdSpec {
+                args: l.cmd.clone(),
+                dir: l.dir.display().to_string(),
+                env: env(&l.env),
+                disable_source: Some(ds.clone()),
+                ..Default::default()
+            },
         ));
     }
     if !l.serve_cmd.is_empty() {
         let name = format!("{m}:serve");
-        let mut spec = json!({"args": l.serve_cmd, "dir": l.serve_dir.display().to_string(), "env": env(&l.serve_env), "disableSource": ds});
-        if let Some(p) = &l.readiness_probe {
-            spec["readinessProbe"] = probe_json(p);
-        }
+        let spec = CmdSpec {
+            args: l.serve_cmd.clone(),
+            dir: l.serve_dir.display().to_string(),
+            env: env(&l.serve_env),
+            readiness_probe: l.readiness_probe.clone(),
+            disable_source: Some(ds.clone()),
+            ..Default::default()
+        };
         out.push(with_spec(
             object(
                 "Cmd",
                 &name,
                 &[
-                    (ANNOTATION_MANIFEST, m),
-                    (ANNOTATION_SPAN_ID, &format!("cmd:{name}")),
+                    (ANNOTATION_RESOURCE, m),
+                    (ANNOTATION_LOG_SPAN_ID, &format!("cmd:{name}")),
                     (ANNOTATION_MANAGED_BY, "local_resource"),
                     (ANNOTATION_OWNER_KIND, "CmdServer"),
                 ],

@@ -41,8 +41,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::path::PathBuf;
 
-pub use assemble::ResourceInfo;
-pub use assemble::ResourceType;
 pub use assemble::is_dev_cluster;
 pub use host::CheckHost;
 pub use host::DirEntry;
@@ -55,6 +53,7 @@ pub use host::RealHost;
 pub use model::DefaultRegistry;
 pub use model::Settings;
 pub use objects::sanitize_name;
+pub use stilt_api::{Manifest, ResourceType};
 
 /// Encode JSON as YAML the way the loader does (numbers kept as numbers even with serde_json's
 /// `arbitrary_precision` on).
@@ -127,7 +126,7 @@ pub struct TiltfileResult {
     /// Files whose change re-runs the Tiltfile.
     pub config_files: BTreeSet<PathBuf>,
     /// One entry per resource, in Tilt's order (what the engine needs beyond the objects).
-    pub resources: Vec<ResourceInfo>,
+    pub resources: Vec<Manifest>,
     pub warnings: Vec<String>,
     /// Tiltfile log: print() output, `local:` echoes, warnings.
     pub logs: String,
@@ -303,7 +302,7 @@ fn run(
     c: &eval::Ctx,
     req: &LoadRequest,
     path: &Path,
-) -> Result<(Vec<stilt_api::AnyObject>, Vec<ResourceInfo>, LoadTimings), Failure> {
+) -> Result<(Vec<stilt_api::AnyObject>, Vec<Manifest>, LoadTimings), Failure> {
     let t0 = std::time::Instant::now();
     eval::exec_file(c, path, true).map_err(starlark_failure)?;
     let t1 = std::time::Instant::now();
@@ -326,13 +325,23 @@ fn run(
         st.settings.k8s_context = k8s_context.clone();
         st.settings.k8s_namespace = k8s_namespace.clone();
     }
+    // No start time (`stilt down`, tools) means no `sinceTime`.
+    let since_time = req
+        .start_time
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse()
+                .map_err(|e| (format!("internal error: start time {t:?}: {e}"), None))
+        })
+        .transpose()?;
     let input = assemble::AssembleInput {
         main_path: path,
         args: &req.args,
         k8s_context,
         k8s_namespace,
         k8s_cluster,
-        since_time: req.start_time.clone(),
+        since_time,
         watch: req.watch,
         subcommand: req.subcommand.clone(),
         putenv: {

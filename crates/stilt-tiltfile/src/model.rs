@@ -109,15 +109,6 @@ pub struct ImageTarget {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PortForwardSpec {
-    pub local_port: i64,
-    pub container_port: i64,
-    pub host: String,
-    pub name: String,
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct Link {
     pub url: String,
     pub name: String,
@@ -128,7 +119,7 @@ pub struct K8sResourceOpts {
     /// `workload` argument (may be empty when only `new_name`+`objects`).
     pub workload: String,
     pub new_name: String,
-    pub port_forwards: Vec<PortForwardSpec>,
+    pub port_forwards: Vec<stilt_api::Forward>,
     pub extra_pod_selectors: Vec<BTreeMap<String, String>>,
     pub trigger_mode: Option<TriggerMode>,
     pub resource_deps: Vec<String>,
@@ -171,17 +162,6 @@ pub struct CustomDeploy {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct ProbeSpec {
-    pub initial_delay_seconds: i64,
-    pub timeout_seconds: i64,
-    pub period_seconds: i64,
-    pub success_threshold: i64,
-    pub failure_threshold: i64,
-    /// `{"exec":{...}}` / `{"httpGet":{...}}` / `{"tcpSocket":{...}}` in API shape.
-    pub handler: Json,
-}
-
-#[derive(Debug, Clone, Default)]
 pub struct LocalResource {
     pub name: String,
     /// `file:line:col` of the call, for error messages.
@@ -198,7 +178,7 @@ pub struct LocalResource {
     pub labels: Vec<String>,
     pub env: Vec<(String, String)>,
     pub serve_env: Vec<(String, String)>,
-    pub readiness_probe: Option<ProbeSpec>,
+    pub readiness_probe: Option<stilt_api::Probe>,
     pub dir: PathBuf,
     pub serve_dir: PathBuf,
     /// Directory of the calling Tiltfile (base for ignores).

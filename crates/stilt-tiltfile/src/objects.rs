@@ -1,20 +1,14 @@
-//! Helpers to build tilt.dev/v1alpha1 objects as JSON (converted to `stilt_api::AnyObject` with
-//! strict decoding at the end, so a field name that stilt-api does not know is a loud error).
+//! Helpers to build tilt.dev/v1alpha1 objects as JSON: metadata here, specs and statuses from
+//! stilt-api's typed structs (the objects are strictly decoded into `stilt_api::AnyObject` at
+//! the end).
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::Value as Json;
 use serde_json::json;
-
-pub const ANNOTATION_MANIFEST: &str = "tilt.dev/resource";
-pub const ANNOTATION_SPAN_ID: &str = "tilt.dev/log-span-id";
-pub const ANNOTATION_MANAGED_BY: &str = "tilt.dev/managed-by";
-pub const ANNOTATION_TARGET_ID: &str = "tilt.dev/target-id";
-/// On a CmdImage: the image maps of its `image_deps`, comma-separated, in order.
-pub const ANNOTATION_IMAGE_DEPS: &str = "stilt.dev/image-deps";
-pub const ANNOTATION_UPDATE_MODE: &str = "tilt.dev/update-mode";
-pub const ANNOTATION_BUTTON_TYPE: &str = "tilt.dev/uibutton-type";
-pub const ANNOTATION_OWNER_KIND: &str = "tilt.dev/owner-kind";
+use stilt_api::ConfigMapDisableSource;
+use stilt_api::DisableSource;
 
 /// Tilt's `apis.SanitizeName`: `/` and `%` become `_`; over-long names are cut and hashed.
 pub fn sanitize_name(name: &str) -> String {
@@ -75,9 +69,15 @@ pub fn object(kind: &str, name: &str, annotations: &[(&str, &str)]) -> Json {
     json!({"apiVersion": "tilt.dev/v1alpha1", "kind": kind, "metadata": meta})
 }
 
-pub fn with_spec(mut obj: Json, spec: Json) -> Json {
-    obj["spec"] = strip_empty(spec);
+/// `obj` with the given spec, its empty fields dropped (see [`strip_empty`]).
+pub fn with_spec(mut obj: Json, spec: impl Serialize) -> Json {
+    obj["spec"] = strip_empty(to_json(spec));
     obj
+}
+
+/// An API value (spec, status, whole object) as JSON.
+pub fn to_json(value: impl Serialize) -> Json {
+    serde_json::to_value(value).expect("stilt-api types serialize to JSON (string map keys only)")
 }
 
 pub fn set_labels(obj: &mut Json, labels: &BTreeMap<String, String>) {
@@ -112,8 +112,15 @@ pub fn strip_empty(j: Json) -> Json {
 }
 
 /// Object-valued fields whose presence matters even when empty.
-const KEEP_EMPTY: &[&str] = &["initialSync", "spec", "handler"];
+const KEEP_EMPTY: &[&str] = &["initialSync", "spec"];
 
-pub fn disable_source(manifest: &str) -> Json {
-    json!({"configMap": {"name": format!("{manifest}-disable"), "key": "isDisabled"}})
+/// Where the objects of resource `manifest` read whether it is disabled: its `-disable` ConfigMap.
+pub fn disable_source(manifest: &str) -> DisableSource {
+    DisableSource {
+        config_map: Some(ConfigMapDisableSource {
+            name: format!("{manifest}-disable"),
+            key: stilt_api::DISABLE_KEY.to_owned(),
+        }),
+        ..Default::default()
+    }
 }

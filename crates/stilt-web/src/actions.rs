@@ -15,8 +15,6 @@ use stilt_api::{MicroTime, UIButton, UIInputStatus};
 use stilt_store::{PatchType, Store, StoreError, TypedStore};
 
 pub const TRIGGER_QUEUE: &str = "tilt-trigger-queue";
-/// The UIResource annotation the engine reads the trigger mode from.
-pub const TRIGGER_MODE_ANNOTATION: &str = "stilt.dev/trigger-mode";
 
 /// Why an action failed; `status` is the HTTP status to answer with.
 #[derive(Debug)]
@@ -141,7 +139,7 @@ pub fn set_trigger_mode(store: &Store, req: &TriggerModeRequest) -> Result<(), A
             n,
             PatchType::Merge,
             &json!({ "metadata": { "annotations": {
-                TRIGGER_MODE_ANNOTATION: if manual { "manual" } else { "auto" }
+                stilt_api::manifest::ANN_TRIGGER_MODE: if manual { "manual" } else { "auto" }
             } } }),
             false,
         )?;

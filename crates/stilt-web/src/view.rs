@@ -42,9 +42,6 @@ pub const CORE_KINDS: &[&str] = &[
     "Session",
 ];
 
-/// The annotation naming the resource an object belongs to.
-pub const RESOURCE_ANNOTATION: &str = "tilt.dev/resource";
-
 type Key = (&'static str, String);
 
 fn name_of(v: &Value) -> &str {
@@ -56,7 +53,7 @@ fn name_of(v: &Value) -> &str {
 fn resource_of(v: &Value) -> Option<&str> {
     v.get("metadata")?
         .get("annotations")?
-        .get(RESOURCE_ANNOTATION)?
+        .get(stilt_api::ANNOTATION_RESOURCE)?
         .as_str()
 }
 

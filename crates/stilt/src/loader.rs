@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use stilt_engine::Mode;
-use stilt_engine::tiltfile::{LoadFailure, Loaded, Loader, ResourceSpec, Settings};
+use stilt_engine::tiltfile::{LoadFailure, Loaded, Loader, Settings};
 
 pub struct StarlarkLoader {
     pub web_host: String,
@@ -41,27 +41,7 @@ impl Loader for StarlarkLoader {
             Ok(r) => Ok(Loaded {
                 objects: r.objects,
                 config_files: r.config_files,
-                resources: r
-                    .resources
-                    .into_iter()
-                    .map(|i| ResourceSpec {
-                        name: i.name,
-                        kind: match i.kind {
-                            stilt_tiltfile::ResourceType::K8s => "k8s".into(),
-                            stilt_tiltfile::ResourceType::Local => "local".into(),
-                            stilt_tiltfile::ResourceType::DockerCompose => "docker-compose".into(),
-                            stilt_tiltfile::ResourceType::Syncback => "syncback".into(),
-                        },
-                        trigger_mode: i.trigger_mode,
-                        auto_init: i.auto_init,
-                        resource_deps: i.resource_deps,
-                        labels: i.labels,
-                        links: i.links,
-                        pod_readiness: i.pod_readiness,
-                        image_maps: i.image_maps,
-                        allow_parallel: i.allow_parallel,
-                    })
-                    .collect(),
+                resources: r.resources,
                 logs: r.logs,
                 warnings: r.warnings,
                 secrets: if r.settings.secrets_scrub {

@@ -336,6 +336,76 @@ fn ext_fetch_updates_a_running_tiltfile_and_api_objects_resolve() {
     });
 }
 
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn an_extension_created_through_the_api_runs_as_its_own_tiltfile_until_deleted() {
+    let exts = tempfile::tempdir().unwrap();
+    let p = Project::new("print('the main Tiltfile')\n");
+    let out = p.path("greeted.txt");
+    std::fs::create_dir_all(exts.path().join("greet")).unwrap();
+    std::fs::write(
+        exts.path().join("greet/Tiltfile"),
+        format!(
+            "local_resource('api-greet', cmd='echo greeted by %s > {}' % str(read_file('who.txt')).strip())\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(exts.path().join("greet/who.txt"), "one\n").unwrap();
+    let _up = p.up();
+    p.write(
+        "api.yaml",
+        &format!(
+            "apiVersion: tilt.dev/v1alpha1\nkind: ExtensionRepo\nmetadata:\n  name: local-exts\n\
+             spec:\n  url: file://{}\n---\n\
+             apiVersion: tilt.dev/v1alpha1\nkind: Extension\nmetadata:\n  name: greet\n\
+             spec:\n  repoName: local-exts\n  repoPath: greet\n",
+            exts.path().display()
+        ),
+    );
+    let applied = p.run(&["apply", "-f", "api.yaml"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+
+    // As in Tilt: a Tiltfile object named after the Extension runs it; its resources are
+    // labelled with it and run like the main Tiltfile's.
+    wait_until(
+        Duration::from_secs(60),
+        "the extension's resource to run",
+        || read(&p, "greeted.txt") == "greeted by one\n",
+    );
+    let tf = p
+        .get_json("tiltfile", "greet")
+        .expect("the extension's Tiltfile object");
+    assert_eq!(tf["metadata"]["ownerReferences"][0]["kind"], "Extension");
+    let ui = p.get_json("uiresource", "api-greet").unwrap();
+    assert_eq!(
+        ui["metadata"]["labels"]["extension.greet"],
+        "extension.greet"
+    );
+    assert!(p.get_json("uiresource", "greet").is_some());
+
+    // What the extension's Tiltfile reads is watched: an edit reloads it.
+    std::fs::write(exts.path().join("greet/who.txt"), "two\n").unwrap();
+    wait_until(Duration::from_secs(60), "the reloaded extension", || {
+        read(&p, "greeted.txt") == "greeted by two\n"
+    });
+
+    // Deleting the Extension deletes its Tiltfile object and everything that made.
+    let deleted = p.run(&["delete", "extension", "greet"]);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    wait_until(
+        Duration::from_secs(30),
+        "the extension's objects gone",
+        || {
+            p.get_json("tiltfile", "greet").is_none()
+                && p.get_json("uiresource", "api-greet").is_none()
+                && p.get_json("uiresource", "greet").is_none()
+                && p.get_json("cmd", "api-greet:update").is_none()
+        },
+    );
+    assert!(p.get_json("uiresource", "(Tiltfile)").is_some());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Our own small extensions, written in the shape of the tilt-extensions people load most
 // (dotenv, uibutton, namespace/configmap/secret, restart_process), served over git like the

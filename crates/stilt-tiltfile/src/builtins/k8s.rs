@@ -15,6 +15,7 @@ use starlark::values::ValueLike;
 use starlark::values::dict::DictRef;
 use starlark::values::none::NoneType;
 use starlark::values::tuple::AllocTuple;
+use stilt_api::Forward;
 
 use crate::builtins::core::new_obj;
 use crate::builtins::core::read_watched;
@@ -115,11 +116,11 @@ fn b64_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwardSpec> {
+fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<Forward> {
     let f = "k8s_resource";
     if let Some(i) = v.unpack_i32() {
-        return Ok(PortForwardSpec {
-            local_port: i as i64,
+        return Ok(Forward {
+            local_port: i,
             container_port: 0,
             host: web_host.into(),
             name: String::new(),
@@ -128,8 +129,8 @@ fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwa
     }
     if let Some(s) = v.unpack_str() {
         let parts: Vec<&str> = s.split(':').collect();
-        let port = |p: &str| -> anyhow::Result<i64> {
-            p.parse::<i64>()
+        let port = |p: &str| -> anyhow::Result<i32> {
+            p.parse::<i32>()
                 .ok()
                 .filter(|n| (0..=65535).contains(n))
                 .ok_or_else(|| {
@@ -137,21 +138,21 @@ fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwa
                 })
         };
         return match parts.as_slice() {
-            [l] => Ok(PortForwardSpec {
+            [l] => Ok(Forward {
                 local_port: port(l)?,
                 container_port: 0,
                 host: web_host.into(),
                 name: String::new(),
                 path: String::new(),
             }),
-            [l, c] => Ok(PortForwardSpec {
+            [l, c] => Ok(Forward {
                 local_port: port(l)?,
                 container_port: port(c)?,
                 host: web_host.into(),
                 name: String::new(),
                 path: String::new(),
             }),
-            [h, l, c] => Ok(PortForwardSpec {
+            [h, l, c] => Ok(Forward {
                 local_port: port(l)?,
                 container_port: port(c)?,
                 host: (*h).into(),
@@ -166,11 +167,18 @@ fn port_forward_from_value(web_host: &str, v: Value) -> anyhow::Result<PortForwa
     if let Some(o) = v.downcast_ref::<TiltObj>()
         && o.kind == "port_forward"
     {
-        let g = |k: &str| o.fields.get(k).and_then(|x| x.as_i64()).unwrap_or(0);
+        // Both ports were unpacked as i32 by `port_forward`.
+        let port = |k: &str| {
+            o.fields
+                .get(k)
+                .and_then(|x| x.as_i64())
+                .and_then(|n| i32::try_from(n).ok())
+                .unwrap_or(0)
+        };
         let host = o.str("host").unwrap_or_default();
-        return Ok(PortForwardSpec {
-            local_port: g("local_port"),
-            container_port: g("container_port"),
+        return Ok(Forward {
+            local_port: port("local_port"),
+            container_port: port("container_port"),
             host: if host.is_empty() {
                 web_host.into()
             } else {

@@ -1,6 +1,7 @@
 //! local_resource (and its deprecated alias `test`), probe, exec_action, http_get_action,
 //! tcp_socket_action.
 
+use anyhow::anyhow;
 use anyhow::bail;
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
@@ -8,6 +9,7 @@ use starlark::starlark_module;
 use starlark::values::Value;
 use starlark::values::ValueLike;
 use starlark::values::none::NoneType;
+use stilt_api::Probe;
 
 use crate::builtins::core::new_obj;
 use crate::builtins::core::to_argv;
@@ -20,7 +22,7 @@ use crate::eval::cur_dir;
 use crate::model::*;
 use crate::values::TiltObj;
 
-fn probe_arg(func: &str, v: Option<Value>) -> anyhow::Result<Option<ProbeSpec>> {
+fn probe_arg(func: &str, v: Option<Value>) -> anyhow::Result<Option<Probe>> {
     let Some(v) = v else { return Ok(None) };
     if v.is_none() {
         return Ok(None);
@@ -28,14 +30,23 @@ fn probe_arg(func: &str, v: Option<Value>) -> anyhow::Result<Option<ProbeSpec>> 
     let Some(o) = v.downcast_ref::<TiltObj>().filter(|o| o.kind == "probe") else {
         return Err(bad_arg(func, "readiness_probe", "probe", v));
     };
-    let g = |k: &str| o.fields.get(k).and_then(|x| x.as_i64()).unwrap_or(0);
-    Ok(Some(ProbeSpec {
-        initial_delay_seconds: g("initial_delay_secs"),
-        timeout_seconds: g("timeout_secs"),
-        period_seconds: g("period_secs"),
-        success_threshold: g("success_threshold"),
-        failure_threshold: g("failure_threshold"),
-        handler: o.fields.get("handler").cloned().unwrap_or_default(),
+    // `probe` unpacked every timing as i32 and built the handler in API shape.
+    let int = |k: &str| {
+        o.fields
+            .get(k)
+            .and_then(|x| x.as_i64())
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    let handler = o.fields.get("handler").cloned().unwrap_or_default();
+    Ok(Some(Probe {
+        initial_delay_seconds: int("initial_delay_secs"),
+        timeout_seconds: int("timeout_secs"),
+        period_seconds: int("period_secs"),
+        success_threshold: int("success_threshold"),
+        failure_threshold: int("failure_threshold"),
+        handler: serde_json::from_value(handler)
+            .map_err(|e| anyhow!("{func}: for parameter \"readiness_probe\": {e}"))?,
     }))
 }
 
