@@ -3,15 +3,23 @@
 //! swapped ([`PortForwarder::set_pod`]) without rebinding; when opening a stream fails (pod
 //! being replaced) it retries with backoff (Tilt: 50 ms doubling, capped) before giving up on
 //! that one connection, and reports the error in [`ForwardState`].
+//!
+//! Opening a stream costs a round trip through the API server to the kubelet (tens of ms), which
+//! a client would otherwise wait for on every connection. So after each accepted connection the
+//! next one's stream is opened ahead ([`Spare`]) and handed to the next connection to the same
+//! pod; it is closed after [`SPARE_TTL`] unused, so an idle forward holds none. (The kubelet
+//! connects to the container port when a stream opens: the server sees the connection early.)
 
 use crate::cluster::Cluster;
+use crate::cluster::Duplex;
 use crate::error::{K8sError, Result};
 use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// What to forward.
 #[derive(Debug, Clone)]
@@ -46,6 +54,62 @@ pub struct PortForwarder {
     state: watch::Receiver<ForwardState>,
     local_addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    spare: SpareSlot,
+}
+
+/// How long a stream opened ahead waits for a connection before it is closed.
+pub const SPARE_TTL: Duration = Duration::from_secs(10);
+
+/// A stream opened ahead for the next connection to `target` (namespace, pod).
+struct Spare {
+    target: (String, String),
+    opened: Instant,
+    stream: Box<dyn Duplex>,
+}
+
+type SpareSlot = Arc<Mutex<Option<Spare>>>;
+
+/// The spare stream, if it is for `target` and fresh; a stale one is dropped (closed).
+fn take_spare(slot: &SpareSlot, target: &(String, String)) -> Option<Box<dyn Duplex>> {
+    let spare = slot.lock().ok()?.take()?;
+    (spare.target == *target && spare.opened.elapsed() < SPARE_TTL).then_some(spare.stream)
+}
+
+/// Opens a stream to `target` ahead of the next connection, unless one is there; it is closed
+/// after [`SPARE_TTL`] if no connection takes it.
+async fn open_spare(
+    slot: SpareSlot,
+    cluster: Arc<dyn Cluster>,
+    target: (String, String),
+    container_port: u16,
+) {
+    if slot.lock().map_or(true, |s| s.is_some()) {
+        return;
+    }
+    let Ok(stream) = cluster
+        .port_forward(&target.0, &target.1, container_port)
+        .await
+    else {
+        return;
+    };
+    let opened = Instant::now();
+    {
+        let Ok(mut s) = slot.lock() else { return };
+        if s.is_some() {
+            return;
+        }
+        *s = Some(Spare {
+            target,
+            opened,
+            stream,
+        });
+    }
+    tokio::time::sleep(SPARE_TTL).await;
+    if let Ok(mut s) = slot.lock()
+        && s.as_ref().is_some_and(|s| s.opened == opened)
+    {
+        *s = None;
+    }
 }
 
 impl std::fmt::Debug for PortForwarder {
@@ -60,6 +124,9 @@ impl std::fmt::Debug for PortForwarder {
 impl Drop for PortForwarder {
     fn drop(&mut self) {
         self.task.abort();
+        if let Ok(mut s) = self.spare.lock() {
+            *s = None;
+        }
     }
 }
 
@@ -90,6 +157,8 @@ impl PortForwarder {
         });
         let state_tx = Arc::new(state_tx);
         let container_port = spec.container_port;
+        let spare: SpareSlot = Default::default();
+        let spares = spare.clone();
         let task = tokio::spawn(async move {
             // Reset status when the pod changes.
             let mut changes = target_rx.clone();
@@ -114,11 +183,16 @@ impl PortForwarder {
                 let cluster = cluster.clone();
                 let target = target_rx.clone();
                 let st = state_tx.clone();
+                let spares = spares.clone();
                 tokio::spawn(async move {
                     let (ns, pod) = target.borrow().clone();
+                    let ahead = take_spare(&spares, &(ns.clone(), pod.clone()));
                     let mut delay = Duration::from_millis(50);
                     let deadline = tokio::time::Instant::now() + OPEN_RETRY_BUDGET;
                     let mut remote = loop {
+                        if let Some(stream) = ahead {
+                            break stream;
+                        }
                         // Always use the newest target (it may change while we retry).
                         let (ns2, pod2) = target.borrow().clone();
                         match cluster.port_forward(&ns2, &pod2, container_port).await {
@@ -142,6 +216,8 @@ impl PortForwarder {
                         s.error = None;
                         s.connections += 1;
                     });
+                    let next = target.borrow().clone();
+                    tokio::spawn(open_spare(spares, cluster, next, container_port));
                     let _ = tokio::io::copy_bidirectional(&mut conn, &mut remote).await;
                 });
             }
@@ -151,6 +227,7 @@ impl PortForwarder {
             state: state_rx,
             local_addr,
             task,
+            spare,
         })
     }
 

@@ -193,6 +193,78 @@ async fn port_forwarder_follows_pod_changes_and_reports_errors() {
     assert!(err.contains("gone"), "{err}");
 }
 
+/// An echo server that records, per accepted connection (in accept order), what it received.
+async fn recording_server() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let i = {
+                let mut r = record.lock().unwrap();
+                r.push(vec![]);
+                r.len() - 1
+            };
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    record.lock().unwrap()[i].extend_from_slice(&buf[..n]);
+                    let _ = s.write_all(&buf[..n]).await;
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn the_next_connection_takes_the_stream_opened_ahead() {
+    let fake = FakeCluster::new();
+    let (addr, seen) = recording_server().await;
+    fake.set_port_target("default", "p1", 8000, addr);
+    let pf = PortForwarder::start(
+        Arc::new(fake.clone()),
+        ForwardSpec {
+            namespace: "default".into(),
+            pod: "p1".into(),
+            host: "localhost".into(),
+            local_port: 0,
+            container_port: 8000,
+        },
+    )
+    .await
+    .unwrap();
+    let accepted = || seen.lock().unwrap().len();
+    // Nothing is opened before the first connection.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(accepted(), 0);
+    assert_eq!(roundtrip(pf.local_addr(), b"one").await.unwrap(), b"one");
+    // The first connection's stream, then the one opened ahead for the next connection.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while accepted() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stream opened ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(roundtrip(pf.local_addr(), b"two").await.unwrap(), b"two");
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got[0], b"one");
+    assert_eq!(
+        got[1], b"two",
+        "the second connection used the stream opened ahead"
+    );
+    // Dropping the forward closes what it opened ahead.
+    drop(pf);
+}
+
 #[tokio::test]
 async fn channel_installs_the_helper_then_reuses_one_stream() {
     let dir = tempfile::tempdir().unwrap();
