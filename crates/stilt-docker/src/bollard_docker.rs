@@ -122,6 +122,15 @@ struct BuildKitProgress {
     started: HashMap<usize, bool>,
     done: HashMap<usize, bool>,
     logs: HashMap<usize, LineSplitter>,
+    /// By vertex number (the order BuildKit first mentioned them).
+    stages: std::collections::BTreeMap<usize, BuildStage>,
+}
+
+/// A protobuf timestamp's (seconds, nanos) as a `SystemTime`.
+fn system_time(seconds: i64, nanos: i32) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(seconds).ok()?;
+    let nanos = u32::try_from(nanos).ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos))
 }
 
 impl BuildKitProgress {
@@ -134,6 +143,27 @@ impl BuildKitProgress {
         let mut out = Vec::new();
         for v in &sr.vertexes {
             let i = self.idx(&v.digest);
+            let stage = self.stages.entry(i).or_default();
+            stage.name.clone_from(&v.name);
+            stage.cached |= v.cached;
+            if let Some(t) = v
+                .started
+                .as_ref()
+                .and_then(|t| system_time(t.seconds, t.nanos))
+            {
+                stage.started_at.get_or_insert(t);
+            }
+            // BuildKit may send several completion times; the last one counts.
+            if let Some(t) = v
+                .completed
+                .as_ref()
+                .and_then(|t| system_time(t.seconds, t.nanos))
+            {
+                stage.finished_at = Some(t);
+            }
+            if !v.error.is_empty() {
+                stage.error.clone_from(&v.error);
+            }
             if (v.started.is_some() || v.cached) && !self.started.get(&i).copied().unwrap_or(false)
             {
                 self.started.insert(i, true);
@@ -367,6 +397,12 @@ impl BollardDocker {
             }
         }
         drop(stream);
+        req.stages.set(
+            bk.stages
+                .into_values()
+                .filter(|s| !s.name.is_empty())
+                .collect(),
+        );
         if let Some(rest) = text.finish() {
             send_line(progress, rest).await;
         }

@@ -131,6 +131,36 @@ pub struct BuildRequest {
     pub secrets: Vec<String>,
     /// SSH agent forwards in `docker build --ssh` syntax (`default`).
     pub ssh: Vec<String>,
+    /// Where the build reports its BuildKit stages (read after it, failed or not).
+    pub stages: StageLog,
+}
+
+/// One step of a BuildKit build (Tilt's DockerImage `stageStatuses`): a Dockerfile instruction
+/// (`[2/3] COPY www /www`) or one of BuildKit's own (`[internal] load build definition …`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildStage {
+    pub name: String,
+    pub cached: bool,
+    pub started_at: Option<std::time::SystemTime>,
+    pub finished_at: Option<std::time::SystemTime>,
+    pub error: String,
+}
+
+/// The stages a build went through, in the order BuildKit reported them. The classic builder
+/// reports none.
+#[derive(Debug, Clone, Default)]
+pub struct StageLog(Arc<std::sync::Mutex<Vec<BuildStage>>>);
+
+impl StageLog {
+    pub fn stages(&self) -> Vec<BuildStage> {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set(&self, stages: Vec<BuildStage>) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = stages;
+        }
+    }
 }
 
 impl BuildRequest {
@@ -158,6 +188,7 @@ impl BuildRequest {
             cache_from: Vec::new(),
             secrets: Vec::new(),
             ssh: Vec::new(),
+            stages: StageLog::default(),
         }
     }
 

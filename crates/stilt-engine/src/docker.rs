@@ -164,6 +164,7 @@ pub async fn build_image(
     req.cache_from = di.spec.cache_from.clone();
     req.secrets = di.spec.secrets.clone();
     req.ssh = di.spec.ssh_agent_configs.clone();
+    let stage_log = req.stages.clone();
     let digest = input_digest(&req).await;
     let reused = match &digest {
         Some(d) => reusable_image(ctx, docker.as_ref(), d).await,
@@ -204,6 +205,11 @@ pub async fn build_image(
         }
     };
     let finished = MicroTime::now();
+    let error = result
+        .as_ref()
+        .err()
+        .map(|e| format!("Image build failed: {e}"));
+    let stages = stage_statuses(&stage_log.stages(), finished, error.as_deref());
     match result {
         Ok(built) => {
             ctx.logs
@@ -216,6 +222,7 @@ pub async fn build_image(
                         started_at: started,
                         finished_at: finished,
                     }),
+                    stage_statuses: stages.clone(),
                     ..Default::default()
                 });
             });
@@ -231,8 +238,8 @@ pub async fn build_image(
             }
             Ok(built)
         }
-        Err(e) => {
-            let msg = format!("Image build failed: {e}");
+        Err(_) => {
+            let msg = error.unwrap_or_default();
             ctx.logs.line(resource, span, Level::Error, &msg);
             write_status::<DockerImage>(ctx, &name, |o| {
                 o.status = Some(DockerImageStatus {
@@ -241,11 +248,58 @@ pub async fn build_image(
                         started_at: started,
                         finished_at: finished,
                     }),
+                    stage_statuses: stages.clone(),
                     ..Default::default()
                 });
             });
             Err(msg)
         }
+    }
+}
+
+/// A build's stages as DockerImage `stageStatuses`; as Tilt, a stage still running when the
+/// build ended finishes then, with the build's error if it failed.
+pub fn stage_statuses(
+    stages: &[stilt_docker::BuildStage],
+    ended: MicroTime,
+    error: Option<&str>,
+) -> Vec<DockerImageStageStatus> {
+    stages
+        .iter()
+        .map(|s| {
+            let unfinished = s.started_at.is_some() && s.finished_at.is_none();
+            DockerImageStageStatus {
+                name: s.name.clone(),
+                cached: s.cached,
+                started_at: s.started_at.map(MicroTime::from),
+                finished_at: s
+                    .finished_at
+                    .map(MicroTime::from)
+                    .or(unfinished.then_some(ended)),
+                error: if s.error.is_empty() && unfinished {
+                    error.unwrap_or_default().to_string()
+                } else {
+                    s.error.clone()
+                },
+            }
+        })
+        .collect()
+}
+
+/// Appends a stage after the build (Tilt's push / `kind load` stage) to the DockerImages that
+/// build `image_map`.
+pub fn record_stage(ctx: &Ctx, image_map: &str, stage: DockerImageStageStatus) {
+    let images = ctx.store.list_typed::<DockerImage>().unwrap_or_default();
+    for di in images
+        .iter()
+        .filter(|d| d.spec.image_maps.iter().any(|m| m == image_map))
+    {
+        write_status::<DockerImage>(ctx, &di.metadata.name, |o| {
+            o.status
+                .get_or_insert_with(Default::default)
+                .stage_statuses
+                .push(stage.clone())
+        });
     }
 }
 
@@ -705,4 +759,66 @@ pub fn clear_container(ctx: &Ctx, dcs_name: &str) {
             s.port_bindings.clear();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn build_stages_become_stage_statuses() {
+        let at = |s: u64| Some(UNIX_EPOCH + Duration::from_secs(s));
+        let stage = |name: &str, cached, started, finished, error: &str| stilt_docker::BuildStage {
+            name: name.into(),
+            cached,
+            started_at: started,
+            finished_at: finished,
+            error: error.into(),
+        };
+        let ended = MicroTime::from(UNIX_EPOCH + Duration::from_secs(100));
+        let stages = [
+            stage("[1/3] FROM base", true, at(1), at(1), ""),
+            stage("[2/3] COPY www /www", false, at(2), at(3), ""),
+            stage("[3/3] RUN make", false, at(4), None, ""),
+            stage("[3/3] RUN test", false, at(5), at(6), "exit code: 2"),
+            stage("exporting to image", false, None, None, ""),
+        ];
+        // (build error) → (finished, error) of each stage
+        type Row<'a> = (Option<&'a str>, Vec<(Option<MicroTime>, &'a str)>);
+        let done = |s| Some(MicroTime::from(UNIX_EPOCH + Duration::from_secs(s)));
+        let rows: Vec<Row> = vec![
+            (
+                None,
+                vec![
+                    (done(1), ""),
+                    (done(3), ""),
+                    (Some(ended), ""),
+                    (done(6), "exit code: 2"),
+                    (None, ""),
+                ],
+            ),
+            (
+                Some("Image build failed: boom"),
+                vec![
+                    (done(1), ""),
+                    (done(3), ""),
+                    (Some(ended), "Image build failed: boom"),
+                    (done(6), "exit code: 2"),
+                    (None, ""),
+                ],
+            ),
+        ];
+        for (error, want) in rows {
+            let got = stage_statuses(&stages, ended, error);
+            let got: Vec<(Option<MicroTime>, &str)> = got
+                .iter()
+                .map(|s| (s.finished_at, s.error.as_str()))
+                .collect();
+            assert_eq!(got, want, "{error:?}");
+        }
+        let first = &stage_statuses(&stages, ended, None)[0];
+        assert!(first.cached);
+        assert_eq!(first.name, "[1/3] FROM base");
+    }
 }

@@ -82,6 +82,24 @@ fn cluster_image(p: &Project) -> String {
         .to_string()
 }
 
+/// The names of the project's one DockerImage's `stageStatuses`, and whether any has an error.
+fn stages(p: &Project) -> (Vec<String>, bool) {
+    let out = p.run(&["get", "dockerimage", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let stages = list["items"][0]["status"]["stageStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names = stages
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let failed = stages
+        .iter()
+        .any(|s| !s["error"].as_str().unwrap_or_default().is_empty());
+    (names, failed)
+}
+
 fn pod_images(app: &str) -> String {
     kubectl(&[
         "get",
@@ -93,12 +111,13 @@ fn pod_images(app: &str) -> String {
     ])
 }
 
-/// A busybox httpd serving www/ on 8000, deployed as `name` with image `image`.
+/// A busybox httpd serving www/ on 8000, deployed as `name` with image `image`. Its Dockerfile
+/// uses a BuildKit-only instruction, so the build goes through BuildKit (and reports stages).
 fn web_project(tiltfile: &str, name: &str, image: &str) -> Project {
     let p = Project::new(tiltfile);
     p.write(
         "Dockerfile",
-        "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
+        "FROM stilt-test/busybox:latest\nCOPY www /www\nRUN --mount=type=cache,target=/cache ls /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n",
     );
     p.write("www/index.html", "v1\n");
     // An image of its own: the kubelet (1.35) must re-pull an image ID it once pulled under
@@ -169,6 +188,18 @@ fn a_kind_cluster_without_a_registry_gets_its_images_through_kind_load() {
         None,
         "the image was pushed to the registry"
     );
+    // The DockerImage's stages, as Tilt's: BuildKit's steps, then the kind load.
+    let (names, failed) = stages(&p);
+    assert!(
+        names.iter().any(|n| n.contains("COPY www /www")),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("kind load"),
+        "{names:?}"
+    );
+    assert!(!failed, "{names:?}");
 
     // An edit rebuilds, and the new image is loaded the same way.
     p.write("www/index.html", "v2\n");
@@ -219,5 +250,12 @@ fn a_desktop_cluster_on_containerd_gets_images_pushed_under_their_own_name() {
     assert!(pushed.starts_with(&format!("{image}:tilt-")), "{pushed}");
     assert!(log.contains(&format!("Pushing {pushed}")), "{log}");
     assert!(!log.contains("Skipping push"), "{log}");
+    let (names, failed) = stages(&p);
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("docker push"),
+        "{names:?}"
+    );
+    assert!(!failed, "{names:?}");
     assert!(pod_images(&name).contains(&pushed), "{}", pod_images(&name));
 }

@@ -248,10 +248,13 @@ pub async fn build_and_push(
             }
             delivery::Delivery::PushAsNamed => {
                 log(&format!("Pushing {local}"));
-                docker
+                let started = MicroTime::now();
+                let pushed = docker
                     .push(local, None)
                     .await
-                    .map_err(|e| format!("pushing {local}: {e}"))?;
+                    .map_err(|e| format!("pushing {local}: {e}"));
+                record_push_stage(ctx, im, "docker push", started, &pushed);
+                pushed?;
                 continue;
             }
             load => {
@@ -260,7 +263,14 @@ pub async fn build_and_push(
                     "Loading {local} into the cluster: {}",
                     argv.join(" ")
                 ));
-                run_load(&argv).await?;
+                let started = MicroTime::now();
+                let loaded = run_load(&argv).await;
+                let stage = match load {
+                    delivery::Delivery::MinikubeLoad { .. } => "minikube image load",
+                    _ => "kind load",
+                };
+                record_push_stage(ctx, im, stage, started, &loaded);
+                loaded?;
                 continue;
             }
         };
@@ -270,10 +280,13 @@ pub async fn build_and_push(
             .await
             .map_err(|e| format!("tagging {target}: {e}"))?;
         log(&format!("Pushing {target}"));
-        docker
+        let started = MicroTime::now();
+        let pushed = docker
             .push(&target, None)
             .await
-            .map_err(|e| format!("pushing {target}: {e}"))?;
+            .map_err(|e| format!("pushing {target}: {e}"));
+        record_push_stage(ctx, im, "docker push", started, &pushed);
+        pushed?;
         let cluster_ref = if registry.host_from_container_runtime.is_empty() {
             target.clone()
         } else {
@@ -288,6 +301,28 @@ pub async fn build_and_push(
             .map_err(|e| format!("recording the pushed image of {im}: {e}"))?;
     }
     Ok(())
+}
+
+/// Records how an image reached the cluster as its DockerImage's last stage (Tilt's `docker
+/// push` / `kind load` stage).
+fn record_push_stage<T>(
+    ctx: &Ctx,
+    image_map: &str,
+    name: &str,
+    started: MicroTime,
+    result: &Result<T, String>,
+) {
+    crate::docker::record_stage(
+        ctx,
+        image_map,
+        DockerImageStageStatus {
+            name: name.to_string(),
+            cached: false,
+            started_at: Some(started),
+            finished_at: Some(MicroTime::now()),
+            error: result.as_ref().err().cloned().unwrap_or_default(),
+        },
+    );
 }
 
 /// Runs `kind load` / `minikube image load`; its output goes into the error when it fails.
