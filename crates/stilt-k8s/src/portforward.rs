@@ -5,10 +5,11 @@
 //! that one connection, and reports the error in [`ForwardState`].
 //!
 //! Opening a stream costs a round trip through the API server to the kubelet (tens of ms), which
-//! a client would otherwise wait for on every connection. So after each accepted connection the
-//! next one's stream is opened ahead ([`Spare`]) and handed to the next connection to the same
-//! pod; it is closed after [`SPARE_TTL`] unused, so an idle forward holds none. (The kubelet
-//! connects to the container port when a stream opens: the server sees the connection early.)
+//! a client would otherwise wait for on every connection. So after each accepted connection
+//! streams are opened ahead ([`Spares`]: as many as connections came in the last second, one to
+//! [`MAX_SPARES`]) and handed to the next connections to the same pod; each is closed after
+//! [`SPARE_TTL`] unused, so an idle forward holds none. (The kubelet connects to the container
+//! port when a stream opens: the server sees those connections early.)
 
 use crate::cluster::Cluster;
 use crate::cluster::Duplex;
@@ -59,6 +60,8 @@ pub struct PortForwarder {
 
 /// How long a stream opened ahead waits for a connection before it is closed.
 pub const SPARE_TTL: Duration = Duration::from_secs(10);
+/// The most streams kept open ahead (a browser opens about six connections at once).
+pub const MAX_SPARES: usize = 8;
 
 /// A stream opened ahead for the next connection to `target` (namespace, pod).
 struct Spare {
@@ -67,57 +70,77 @@ struct Spare {
     stream: Box<dyn Duplex>,
 }
 
-type SpareSlot = Arc<Mutex<Option<Spare>>>;
-
-/// The spare stream, if it is for `target` and fresh; a stale one is dropped (closed).
-fn take_spare(slot: &SpareSlot, target: &(String, String)) -> Option<Box<dyn Duplex>> {
-    let spare = slot.lock().ok()?.take()?;
-    (spare.target == *target && spare.opened.elapsed() < SPARE_TTL).then_some(spare.stream)
+/// Streams opened ahead, and how many connections asked lately (which sets how many to keep:
+/// one for a client that connects now and then, up to [`MAX_SPARES`] for a burst).
+#[derive(Default)]
+struct Spares {
+    ready: Vec<Spare>,
+    opening: usize,
+    /// Accept times within the last second.
+    recent: std::collections::VecDeque<Instant>,
 }
 
-/// Opens a stream to `target` ahead of the next connection, unless one is there; it is closed
-/// after [`SPARE_TTL`] if no connection takes it.
-async fn open_spare(
-    slot: SpareSlot,
-    cluster: Arc<dyn Cluster>,
-    target: (String, String),
+impl Spares {
+    /// How many streams to keep ahead: the connections of the last second, at least one.
+    fn wanted(&mut self, now: Instant) -> usize {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            self.recent.pop_front();
+        }
+        self.recent.len().clamp(1, MAX_SPARES)
+    }
+
+    /// A fresh stream to `target`, if one is ready (stale and other-pod ones are dropped).
+    fn take(&mut self, target: &(String, String), now: Instant) -> Option<Box<dyn Duplex>> {
+        self.recent.push_back(now);
+        self.ready
+            .retain(|s| s.target == *target && now.duration_since(s.opened) < SPARE_TTL);
+        self.ready.pop().map(|s| s.stream)
+    }
+}
+
+type SpareSlot = Arc<Mutex<Spares>>;
+
+/// Opens streams to `target` until as many are ready or opening as recent demand asks for;
+/// each is closed after [`SPARE_TTL`] if no connection takes it.
+fn open_spares(
+    slot: &SpareSlot,
+    cluster: &Arc<dyn Cluster>,
+    target: &(String, String),
     container_port: u16,
 ) {
-    if slot.lock().map_or(true, |s| s.is_some()) {
-        return;
-    }
-    let Ok(stream) = cluster
-        .port_forward(&target.0, &target.1, container_port)
-        .await
-    else {
-        return;
-    };
-    let opened = Instant::now();
-    {
+    let missing = {
         let Ok(mut s) = slot.lock() else { return };
-        if s.is_some() {
-            return;
-        }
-        *s = Some(Spare {
-            target,
-            opened,
-            stream,
+        let wanted = s.wanted(Instant::now());
+        let missing = wanted.saturating_sub(s.ready.len() + s.opening);
+        s.opening += missing;
+        missing
+    };
+    for _ in 0..missing {
+        let (slot, cluster, target) = (slot.clone(), cluster.clone(), target.clone());
+        tokio::spawn(async move {
+            let opened = cluster
+                .port_forward(&target.0, &target.1, container_port)
+                .await;
+            let at = Instant::now();
+            {
+                let Ok(mut s) = slot.lock() else { return };
+                s.opening = s.opening.saturating_sub(1);
+                let Ok(stream) = opened else { return };
+                s.ready.push(Spare {
+                    target,
+                    opened: at,
+                    stream,
+                });
+            }
+            tokio::time::sleep(SPARE_TTL).await;
+            if let Ok(mut s) = slot.lock() {
+                s.ready.retain(|sp| sp.opened != at);
+            }
         });
-    }
-    tokio::time::sleep(SPARE_TTL).await;
-    if let Ok(mut s) = slot.lock()
-        && s.as_ref().is_some_and(|s| s.opened == opened)
-    {
-        *s = None;
-    }
-}
-
-impl std::fmt::Debug for PortForwarder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PortForwarder")
-            .field("local_addr", &self.local_addr)
-            .field("state", &*self.state.borrow())
-            .finish()
     }
 }
 
@@ -125,7 +148,7 @@ impl Drop for PortForwarder {
     fn drop(&mut self) {
         self.task.abort();
         if let Ok(mut s) = self.spare.lock() {
-            *s = None;
+            s.ready.clear();
         }
     }
 }
@@ -186,7 +209,10 @@ impl PortForwarder {
                 let spares = spares.clone();
                 tokio::spawn(async move {
                     let (ns, pod) = target.borrow().clone();
-                    let ahead = take_spare(&spares, &(ns.clone(), pod.clone()));
+                    let ahead = spares
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.take(&(ns.clone(), pod.clone()), Instant::now()));
                     let mut delay = Duration::from_millis(50);
                     let deadline = tokio::time::Instant::now() + OPEN_RETRY_BUDGET;
                     let mut remote = loop {
@@ -217,7 +243,7 @@ impl PortForwarder {
                         s.connections += 1;
                     });
                     let next = target.borrow().clone();
-                    tokio::spawn(open_spare(spares, cluster, next, container_port));
+                    open_spares(&spares, &cluster, &next, container_port);
                     let _ = tokio::io::copy_bidirectional(&mut conn, &mut remote).await;
                 });
             }
@@ -249,5 +275,50 @@ impl PortForwarder {
     /// Watch the state.
     pub fn subscribe(&self) -> watch::Receiver<ForwardState> {
         self.state.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spare(pod: &str, opened: Instant) -> Spare {
+        Spare {
+            target: ("default".into(), pod.into()),
+            opened,
+            stream: Box::new(tokio::io::duplex(8).0),
+        }
+    }
+
+    #[test]
+    fn as_many_ahead_as_connections_came_in_the_last_second() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let p1 = ("default".to_string(), "p1".to_string());
+        let mut s = Spares::default();
+        assert_eq!(s.wanted(at(0)), 1, "at least one after any connection");
+        for ms in [0, 10, 20] {
+            assert!(s.take(&p1, at(ms)).is_none());
+        }
+        assert_eq!(s.wanted(at(30)), 3);
+        for ms in 100..120 {
+            s.take(&p1, at(ms));
+        }
+        assert_eq!(s.wanted(at(130)), MAX_SPARES);
+        assert_eq!(s.wanted(at(1_500)), 1, "a second later the burst is over");
+    }
+
+    #[test]
+    fn only_fresh_streams_to_the_current_pod_are_handed_out() {
+        let t0 = Instant::now();
+        let p1 = ("default".to_string(), "p1".to_string());
+        let mut s = Spares::default();
+        s.ready.push(spare("p1", t0));
+        s.ready.push(spare("p0", t0));
+        assert!(s.take(&p1, t0 + Duration::from_secs(1)).is_some());
+        assert!(s.ready.is_empty(), "the other pod's stream is dropped");
+        s.ready.push(spare("p1", t0));
+        assert!(s.take(&p1, t0 + SPARE_TTL).is_none(), "stale");
+        assert!(s.ready.is_empty());
     }
 }
