@@ -162,14 +162,9 @@ async fn roundtrip(addr: std::net::SocketAddr, msg: &[u8]) -> std::io::Result<Ve
     Ok(buf)
 }
 
-#[tokio::test]
-async fn port_forwarder_follows_pod_changes_and_reports_errors() {
-    let fake = FakeCluster::new();
-    let a = echo_server().await;
-    let b = echo_server().await;
-    fake.set_port_target("default", "p1", 8000, a);
-    fake.set_port_target("default", "p2", 8000, b);
-    let pf = PortForwarder::start(
+/// A forward from a free local port to `default/p1:8000`.
+async fn forward_to_p1(fake: &FakeCluster) -> PortForwarder {
+    PortForwarder::start(
         Arc::new(fake.clone()),
         ForwardSpec {
             namespace: "default".into(),
@@ -180,7 +175,17 @@ async fn port_forwarder_follows_pod_changes_and_reports_errors() {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn port_forwarder_follows_pod_changes_and_reports_errors() {
+    let fake = FakeCluster::new();
+    let a = echo_server().await;
+    let b = echo_server().await;
+    fake.set_port_target("default", "p1", 8000, a);
+    fake.set_port_target("default", "p2", 8000, b);
+    let pf = forward_to_p1(&fake).await;
     assert_eq!(roundtrip(pf.local_addr(), b"hi").await.unwrap(), b"hi");
     assert!(pf.state().started_at.is_some());
     pf.set_pod("default", "p2");
@@ -228,18 +233,7 @@ async fn the_next_connection_takes_the_stream_opened_ahead() {
     let fake = FakeCluster::new();
     let (addr, seen) = recording_server().await;
     fake.set_port_target("default", "p1", 8000, addr);
-    let pf = PortForwarder::start(
-        Arc::new(fake.clone()),
-        ForwardSpec {
-            namespace: "default".into(),
-            pod: "p1".into(),
-            host: "localhost".into(),
-            local_port: 0,
-            container_port: 8000,
-        },
-    )
-    .await
-    .unwrap();
+    let pf = forward_to_p1(&fake).await;
     let accepted = || seen.lock().unwrap().len();
     // Nothing is opened before the first connection.
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -116,6 +116,32 @@ impl ManifestDraft {
     }
 }
 
+/// The FileWatch named after `target_id` (`k8s:<resource>`, `local:<resource>`) on a
+/// resource's `deps`.
+fn deps_watch(
+    manifest: &str,
+    target_id: &str,
+    deps: &[PathBuf],
+    ignores: Vec<IgnoreDef>,
+    ds: &DisableSource,
+) -> Json {
+    with_spec(
+        object(
+            "FileWatch",
+            &sanitize_name(target_id),
+            &[
+                (ANNOTATION_RESOURCE, manifest),
+                (ANNOTATION_TARGET_ID, target_id),
+            ],
+        ),
+        FileWatchSpec {
+            watched_paths: deps.iter().map(|p| p.display().to_string()).collect(),
+            ignores,
+            disable_source: Some(ds.clone()),
+        },
+    )
+}
+
 /// A container image found in YAML: (familiar name, tag).
 fn split_image(img: &str) -> (String, String) {
     // No validation here (YAML images are not ours to judge): familiar name + tag.
@@ -2130,20 +2156,12 @@ fn emit_k8s(
         if !cd.deps.is_empty() {
             let fw = sanitize_name(&format!("k8s:{m}"));
             if input.watch {
-                out.push(with_spec(
-                    object(
-                        "FileWatch",
-                        &fw,
-                        &[
-                            (ANNOTATION_RESOURCE, m),
-                            (ANNOTATION_TARGET_ID, &format!("k8s:{m}")),
-                        ],
-                    ),
-                    FileWatchSpec {
-                        watched_paths: cd.deps.iter().map(|p| p.display().to_string()).collect(),
-                        ignores: global_ignores.to_vec(),
-                        disable_source: Some(ds.clone()),
-                    },
+                out.push(deps_watch(
+                    m,
+                    &format!("k8s:{m}"),
+                    &cd.deps,
+                    global_ignores.to_vec(),
+                    ds,
                 ));
             }
             spec.restart_on = Some(RestartOnSpec {
@@ -2243,7 +2261,6 @@ fn emit_local(
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
     };
-    let fw_name = sanitize_name(&format!("local:{m}"));
     if !l.deps.is_empty() && input.watch {
         let mut ignores = vec![];
         if !l.ignores.is_empty() {
@@ -2251,21 +2268,7 @@ fn emit_local(
         }
         ignores.extend(git_ignores(&l.repo_roots));
         ignores.extend(global_ignores.iter().cloned());
-        out.push(with_spec(
-            object(
-                "FileWatch",
-                &fw_name,
-                &[
-                    (ANNOTATION_RESOURCE, m),
-                    (ANNOTATION_TARGET_ID, &format!("local:{m}")),
-                ],
-            ),
-            FileWatchSpec {
-                watched_paths: l.deps.iter().map(|p| p.display().to_string()).collect(),
-                ignores,
-                disable_source: Some(ds.clone()),
-            },
-        ));
+        out.push(deps_watch(m, &format!("local:{m}"), &l.deps, ignores, ds));
     }
     if !l.cmd.is_empty() {
         let name = format!("{m}:update");
