@@ -6,7 +6,7 @@
 //!
 //! Opening a stream costs a round trip through the API server to the kubelet (tens of ms), which
 //! a client would otherwise wait for on every connection. So after each accepted connection
-//! streams are opened ahead ([`Spares`]: as many as connections came in the last second, one to
+//! streams are opened ahead ([`Spares`]: as many as connections came within [`SPARE_TTL`], one to
 //! [`MAX_SPARES`]) and handed to the next connections to the same pod; each is closed after
 //! [`SPARE_TTL`] unused, so an idle forward holds none. (The kubelet connects to the container
 //! port when a stream opens: the server sees those connections early.)
@@ -76,17 +76,18 @@ struct Spare {
 struct Spares {
     ready: Vec<Spare>,
     opening: usize,
-    /// Accept times within the last second.
+    /// Accept times within [`SPARE_TTL`].
     recent: std::collections::VecDeque<Instant>,
 }
 
 impl Spares {
-    /// How many streams to keep ahead: the connections of the last second, at least one.
+    /// How many streams to keep ahead: the connections within [`SPARE_TTL`] (as long as a
+    /// stream opened ahead is kept), at least one.
     fn wanted(&mut self, now: Instant) -> usize {
         while self
             .recent
             .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+            .is_some_and(|t| now.duration_since(*t) > SPARE_TTL)
         {
             self.recent.pop_front();
         }
@@ -291,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn as_many_ahead_as_connections_came_in_the_last_second() {
+    fn as_many_ahead_as_connections_came_while_streams_are_kept() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let p1 = ("default".to_string(), "p1".to_string());
@@ -305,7 +306,11 @@ mod tests {
             s.take(&p1, at(ms));
         }
         assert_eq!(s.wanted(at(130)), MAX_SPARES);
-        assert_eq!(s.wanted(at(1_500)), 1, "a second later the burst is over");
+        assert_eq!(
+            s.wanted(at(10_200)),
+            1,
+            "once no stream opened for the burst is kept"
+        );
     }
 
     #[test]
