@@ -747,7 +747,8 @@ pub(crate) fn assemble(
                 });
             }
             if let Some(img) = def.get("image").and_then(|i| i.as_str())
-                && let Some(i) = st.images.iter().position(|t| image_matches(t, img))
+                && let img = split_image(img)
+                && let Some(i) = st.images.iter().position(|t| split_matches(t, &img))
             {
                 r.images.push(i);
             }
@@ -1168,7 +1169,9 @@ fn push_with_bases(st: &State, i: usize, out: &mut Vec<usize>, depth: usize) {
         return;
     }
     for dep in &st.images[i].image_deps {
-        if let Some(bi) = st.images.iter().position(|b| image_matches(b, dep))
+        // Parsed once, not once per image compared (1,000 images made this quadratic).
+        let dep = split_image(dep);
+        if let Some(bi) = st.images.iter().position(|b| split_matches(b, &dep))
             && bi != i
         {
             push_with_bases(st, bi, out, depth + 1);
