@@ -125,11 +125,25 @@ impl Manifest {
         }
     }
 
+    /// The resource type a UIResource carries (without decoding the rest: the session reads
+    /// it for every resource on every pass).
+    pub fn kind_of(ui: &UIResource) -> Option<ResourceType> {
+        ResourceType::parse(ui.metadata.annotations.get(ANN_RESOURCE_TYPE)?)
+    }
+
+    /// The pod readiness a UIResource carries (`wait`, `ignore`, `succeeded`; empty if none).
+    pub fn pod_readiness_of(ui: &UIResource) -> &str {
+        ui.metadata
+            .annotations
+            .get(ANN_POD_READINESS)
+            .map_or("", String::as_str)
+    }
+
     /// The manifest a UIResource carries and its order; `None` for the `(Tiltfile)` resource
     /// and for UIResources the loader did not make.
     pub fn from_ui_resource(ui: &UIResource) -> Option<(Manifest, usize)> {
         let a = &ui.metadata.annotations;
-        let kind = ResourceType::parse(a.get(ANN_RESOURCE_TYPE)?)?;
+        let kind = Manifest::kind_of(ui)?;
         let list = |k: &str| -> Vec<String> {
             a.get(k)
                 .map(|d| {
@@ -155,7 +169,7 @@ impl Manifest {
             resource_deps: list(ANN_RESOURCE_DEPS),
             labels: ui.metadata.labels.keys().cloned().collect(),
             links: links.into_iter().map(|l| (l.url, l.name)).collect(),
-            pod_readiness: a.get(ANN_POD_READINESS).cloned().unwrap_or_default(),
+            pod_readiness: Manifest::pod_readiness_of(ui).to_string(),
             image_maps: list(ANN_IMAGE_MAPS),
             allow_parallel: a.get(ANN_ALLOW_PARALLEL).is_some_and(|v| v == "true"),
             enabled: true,

@@ -277,11 +277,9 @@ impl SessionReconciler {
                 r#type: TARGET_TYPE_JOB.into(),
                 state: update_state,
             });
-            let manifest = Manifest::from_ui_resource(&ui).map(|(m, _)| m);
-            if let Some(m) = manifest
-                .filter(|m| matches!(m.kind, ResourceType::K8s | ResourceType::DockerCompose))
-            {
-                let job = m.pod_readiness == "succeeded";
+            let kind = Manifest::kind_of(&ui);
+            if matches!(kind, Some(ResourceType::K8s | ResourceType::DockerCompose)) {
+                let job = Manifest::pod_readiness_of(&ui) == "succeeded";
                 let deployed = s.build_history.iter().any(|b| b.error.is_empty());
                 let state = if disabled {
                     TargetState {
@@ -321,7 +319,7 @@ impl SessionReconciler {
                                 start_time: since,
                                 finish_time: MicroTime::now(),
                                 error: "runtime error (see the resource's log)".into(),
-                                grace_status: if m.kind == ResourceType::K8s {
+                                grace_status: if kind == Some(ResourceType::K8s) {
                                     grace_status(since, k8s_grace_period, MicroTime::now())
                                 } else {
                                     String::new()
