@@ -123,10 +123,7 @@ fn web_project(tiltfile: &str, name: &str, image: &str) -> Project {
     // An image of its own: the kubelet (1.35) must re-pull an image ID it once pulled under
     // another name, so two tests building the same bytes would see each other's records.
     p.write("www/name.txt", name);
-    p.write(
-        "deploy.yaml",
-        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports: [{{containerPort: 8000}}]\n"),
-    );
+    p.write("deploy.yaml", &web_deployment(name, image));
     p
 }
 
@@ -237,10 +234,7 @@ fn a_desktop_cluster_on_containerd_gets_images_pushed_under_their_own_name() {
         image,
     );
     let identity = NoRegistryDiscovery::create(&p, &name, "docker-desktop");
-    let up = p.spawn_up(
-        &["up", "--stream", "--port", &free_port().to_string()],
-        &[("KUBECONFIG", identity.kubeconfig.to_str().unwrap())],
-    );
+    let up = identity.spawn_up(&p);
     let _log = LogOnFailure(&up);
     wait_until(Duration::from_secs(180), "v1 through the forward", || {
         http_get(port, "/").as_deref() == Some("v1\n")

@@ -942,15 +942,9 @@ fn a_registry_down_during_a_push_fails_the_update_clearly_and_the_next_change_pu
     ));
     p.write("Dockerfile", "FROM stilt-test/busybox:latest\nCOPY www /www\nCMD [\"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]\n");
     p.write("www/index.html", "v1\n");
-    p.write(
-        "deploy.yaml",
-        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: stilt-e2e-regdown\n        ports: [{{containerPort: 8000}}]\n"),
-    );
+    p.write("deploy.yaml", &web_deployment(&name, "stilt-e2e-regdown"));
     let identity = NoRegistryDiscovery::create(&p, &name, "stilt-dev");
-    let up = p.spawn_up(
-        &["up", "--stream", "--port", &free_port().to_string()],
-        &[("KUBECONFIG", identity.kubeconfig.to_str().unwrap())],
-    );
+    let up = identity.spawn_up(&p);
     let _log = LogOnFailure(&up);
     wait_until(Duration::from_secs(30), "the API server", || {
         p.run(&["get", "sessions"]).status.success()

@@ -261,7 +261,23 @@ pub struct NoRegistryDiscovery {
     pub kubeconfig: std::path::PathBuf,
 }
 
+/// A one-container Deployment `name` running `image`, labelled `app: <name>`, with container
+/// port 8000 declared.
+pub fn web_deployment(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports: [{{containerPort: 8000}}]\n"
+    )
+}
+
 impl NoRegistryDiscovery {
+    /// `stilt up --stream` of `p` as this identity.
+    pub fn spawn_up(&self, p: &Project) -> Up {
+        p.spawn_up(
+            &["up", "--stream", "--port", &free_port().to_string()],
+            &[("KUBECONFIG", self.kubeconfig.to_str().unwrap())],
+        )
+    }
+
     pub fn create(p: &Project, name: &str, cluster: &str) -> NoRegistryDiscovery {
         let groups = "[apps, batch, networking.k8s.io, discovery.k8s.io, events.k8s.io, policy, autoscaling, coordination.k8s.io, storage.k8s.io, apiextensions.k8s.io]";
         let core = "[pods, pods/log, pods/exec, pods/portforward, pods/attach, pods/status, services, endpoints, events, namespaces, nodes, secrets, serviceaccounts, persistentvolumeclaims, persistentvolumes, replicationcontrollers, limitranges, resourcequotas]";
