@@ -267,7 +267,9 @@ fn an_api_server_outage_is_shown_and_recovered_from_without_a_restart() {
         "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\nk8s_resource('{name}', port_forwards=['{forward}:8000'])\n"
     ));
     // A numbered line a second in the pod's log, to see the log stream resume without repeats.
-    let script = "mkdir -p /www && echo up > /www/index.html && \
+    // `;`, not `&&`: with `a && b && (loop) &` the whole list runs in the background, httpd
+    // can start before /www exists, and the restarted container prints "tick 1" again.
+    let script = "mkdir -p /www; echo up > /www/index.html; \
                   (i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done) & \
                   exec httpd -f -p 8000 -h /www";
     p.write(
