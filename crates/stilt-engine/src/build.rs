@@ -276,15 +276,19 @@ impl Reconciler for BuildReconciler {
             .iter()
             .map(|(m, o)| (m.name.as_str(), *o))
             .collect();
+        // Each resource's runtime, read once: the decision and the status written use the same.
+        let mut runtimes: HashMap<String, (&'static str, bool)> = HashMap::new();
         let observed: Vec<Observed> = manifests
             .iter()
             .map(|(m, _)| {
                 let rs = snapshot.get(&m.name).cloned().unwrap_or_default();
                 let (newest_change, files) = self.pending_files(&pass, &m.name, rs.last_start);
+                let runtime = self.runtime(&pass, m, &rs);
+                runtimes.insert(m.name.clone(), runtime);
                 Observed {
                     manifest: m.clone(),
                     disabled: pass.disabled(&m.name),
-                    ready: self.runtime(&pass, m, &rs).1,
+                    ready: runtime.1,
                     trigger: self.triggered(&m.name),
                     newest_change,
                     files,
@@ -314,8 +318,9 @@ impl Reconciler for BuildReconciler {
                 waiting,
                 disabled,
                 pending_files: pending,
+                runtime: runtimes.get(&m.name).copied().unwrap_or(("unknown", false)),
             };
-            self.write_ui_status(&pass, &m, &rs.state, queue);
+            self.write_ui_status(&m, &rs.state, queue);
         }
         for (m, reason) in to_start {
             if self.triggered(&m.name).is_some() {
@@ -857,23 +862,19 @@ struct QueueView {
     disabled: bool,
     /// Changed files a manual resource has not been updated for.
     pending_files: Vec<String>,
+    /// The runtime status and whether the resource is ready, as observed before deciding.
+    runtime: (&'static str, bool),
 }
 
 impl BuildReconciler {
-    fn write_ui_status(
-        &self,
-        pass: &PassReads,
-        m: &Manifest,
-        rs: &ResourceState,
-        queue: QueueView,
-    ) {
+    fn write_ui_status(&self, m: &Manifest, rs: &ResourceState, queue: QueueView) {
         let QueueView {
             order,
             waiting,
             disabled,
             pending_files,
+            runtime: (runtime, ready),
         } = queue;
-        let (runtime, ready) = self.runtime(pass, m, rs);
         let serve_pid = self
             .ctx
             .store

@@ -114,13 +114,39 @@ fn built_bases(ctx: &Ctx, di: &DockerImage) -> Vec<crate::imagedeps::BuiltBase> 
         .collect()
 }
 
-/// Builds one DockerImage and publishes the result in its ImageMaps. Returns the built ref.
+/// A finished image build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Built {
+    /// The ref to run the image by.
+    pub image: String,
+    /// The ref on the building engine (empty when the image only exists in a registry).
+    pub local: String,
+    /// The ref the cluster pulls, once delivered there under another name.
+    pub from_cluster: String,
+    pub started: MicroTime,
+}
+
+/// Writes a build's result into its ImageMaps' status.
+pub fn publish(ctx: &Ctx, image_maps: &[String], built: &Built) {
+    for im in image_maps {
+        write_status::<ImageMap>(ctx, im, |o| {
+            o.status = Some(ImageMapStatus {
+                image: built.image.clone(),
+                image_from_local: built.local.clone(),
+                image_from_cluster: built.from_cluster.clone(),
+                build_start_time: Some(built.started),
+            });
+        });
+    }
+}
+
+/// Builds one DockerImage (its ImageMaps say a build started; [`publish`] gives them the result).
 pub async fn build_image(
     ctx: &Ctx,
     di: &DockerImage,
     resource: &str,
     span: &str,
-) -> Result<String, String> {
+) -> Result<Built, String> {
     let docker = ctx.docker.docker().await?;
     let started = MicroTime::now();
     let name = di.metadata.name.clone();
@@ -226,17 +252,12 @@ pub async fn build_image(
                     ..Default::default()
                 });
             });
-            for im in &di.spec.image_maps {
-                write_status::<ImageMap>(ctx, im, |o| {
-                    o.status = Some(ImageMapStatus {
-                        image: built.clone(),
-                        image_from_local: built.clone(),
-                        image_from_cluster: String::new(),
-                        build_start_time: Some(started),
-                    });
-                });
-            }
-            Ok(built)
+            Ok(Built {
+                local: built.clone(),
+                image: built,
+                from_cluster: String::new(),
+                started,
+            })
         }
         Err(_) => {
             let msg = error.unwrap_or_default();
@@ -338,10 +359,12 @@ pub async fn build_images(
     let cmd_images = ctx.store.list_typed::<CmdImage>().unwrap_or_default();
     for im in image_maps {
         for di in images.iter().filter(|d| d.spec.image_maps.contains(im)) {
-            build_image(ctx, di, resource, span).await?;
+            let built = build_image(ctx, di, resource, span).await?;
+            publish(ctx, &di.spec.image_maps, &built);
         }
         for ci in cmd_images.iter().filter(|c| c.spec.image_maps.contains(im)) {
-            build_cmd_image(ctx, ci, resource, span).await?;
+            let built = build_cmd_image(ctx, ci, resource, span).await?;
+            publish(ctx, &ci.spec.image_maps, &built);
         }
     }
     Ok(())
@@ -354,7 +377,7 @@ pub async fn build_cmd_image(
     ci: &CmdImage,
     resource: &str,
     span: &str,
-) -> Result<String, String> {
+) -> Result<Built, String> {
     let started = MicroTime::now();
     let name = ci.metadata.name.clone();
     let expected = if ci.spec.output_tag.is_empty() {
@@ -470,17 +493,12 @@ pub async fn build_cmd_image(
                     ..Default::default()
                 });
             });
-            for im in &ci.spec.image_maps {
-                write_status::<ImageMap>(ctx, im, |o| {
-                    o.status = Some(ImageMapStatus {
-                        image: image.clone(),
-                        image_from_local: local.clone(),
-                        image_from_cluster: String::new(),
-                        build_start_time: Some(started),
-                    });
-                });
-            }
-            Ok(image)
+            Ok(Built {
+                image,
+                local,
+                from_cluster: String::new(),
+                started,
+            })
         }
         Err(e) => {
             let msg = format!("Custom build failed: {e}");

@@ -33,6 +33,7 @@ pub mod echo;
 pub mod extension;
 pub mod extensionrepo;
 pub mod filewatch;
+pub mod imagebuild;
 pub mod imagecache;
 pub mod imagedeps;
 pub mod k8s;
@@ -161,6 +162,7 @@ impl Engine {
         extensionrepo::start(ctx.clone());
         extension::start(ctx.clone());
         k8s::start(ctx.clone());
+        imagebuild::start(ctx.clone());
         let build = build::start(ctx.clone());
         let tiltfile = tiltfile::start(ctx.clone(), cfg.tiltfile.clone(), cfg.loader)?;
         session::start(ctx.clone(), &cfg.tiltfile)?;

@@ -538,6 +538,72 @@ fn custom_deploy_and_events_about_a_bad_image() {
 }
 
 /// A Deployment of the registry's busybox serving `text` over HTTP on `port` (declared).
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn an_image_created_through_the_api_is_built_pushed_and_deployed() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-api-img-{port}");
+    let p = Project::new("# no resources: everything below is created through the API\n");
+    let _up = p.up();
+    let config = p.home.path().join("config").display().to_string();
+    let apply = |text: &str| {
+        p.write("objects.yaml", text);
+        let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+        let file = p.path("objects.yaml").display().to_string();
+        let out = std::process::Command::new(bin)
+            .args(["--kubeconfig", &config, "apply", "-f", &file])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let selector = format!("stilt-e2e/{name}");
+    let context = p.path(".").display().to_string();
+    let image = |text: &str| {
+        let dockerfile = format!(
+            "FROM stilt-test/busybox:latest\\nRUN mkdir /www && echo {text} > /www/index.html\\nCMD httpd -f -p 8000 -h /www\\n"
+        );
+        format!(
+            "apiVersion: tilt.dev/v1alpha1\nkind: DockerImage\nmetadata:\n  name: {name}\nspec:\n  ref: {selector}\n  context: {context}\n  dockerfileContents: \"{dockerfile}\"\n  imageMaps: [{name}]\n  cluster: default\n"
+        )
+    };
+    let deployment = web_deployment(&name, &selector);
+    let indented: String = deployment.lines().map(|l| format!("    {l}\n")).collect();
+    apply(&format!(
+        "apiVersion: tilt.dev/v1alpha1\nkind: ImageMap\nmetadata:\n  name: {name}\nspec:\n  selector: {selector}\n---\n{}---\napiVersion: tilt.dev/v1alpha1\nkind: KubernetesApply\nmetadata:\n  name: {name}\nspec:\n  imageMaps: [{name}]\n  yaml: |\n{indented}",
+        image("v1")
+    ));
+    let _cleanup = DeploymentCleanup(name.clone());
+    let served = || {
+        let out = kubectl(&[
+            "exec",
+            &format!("deploy/{name}"),
+            "--",
+            "cat",
+            "/www/index.html",
+        ]);
+        out.trim().to_string()
+    };
+    let deployed_image = || kubectl(&["get", "deploy", &name, "-o", "jsonpath={..image}"]);
+    wait_until(Duration::from_secs(120), "v1 deployed", || served() == "v1");
+    // The cluster pulls the pushed image from its registry, never the local name.
+    let first = deployed_image();
+    assert!(first.starts_with("localhost:5000/stilt-e2e_"), "{first}");
+    let di = p.get_json("dockerimage", &name).unwrap();
+    assert!(di["status"]["completed"].is_object(), "{di}");
+    assert!(di["status"]["completed"]["error"].is_null(), "{di}");
+    let im = p.get_json("imagemap", &name).unwrap();
+    assert_eq!(im["status"]["image"].as_str(), Some(first.as_str()), "{im}");
+    // A new spec is built and deployed again.
+    apply(&image("v2"));
+    wait_until(Duration::from_secs(120), "v2 deployed", || served() == "v2");
+    assert_ne!(deployed_image(), first);
+}
+
 fn http_deployment(name: &str, port: u16, text: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"mkdir -p /www && echo {text} > /www/index.html && echo serving {text} && httpd -f -p {port} -h /www\"]\n        ports: [{{containerPort: {port}}}]\n"

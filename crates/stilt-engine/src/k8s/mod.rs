@@ -206,19 +206,18 @@ pub async fn build_and_push(
     // Reach the cluster first: an unreachable cluster fails the update before any build.
     let cluster = ctx.k8s.cluster().await?;
     crate::docker::build_images(ctx, resource, image_maps, span).await?;
-    if image_maps.is_empty() {
-        return Ok(());
-    }
-    let info = cluster.info();
-    let docker_host = std::env::var("DOCKER_HOST").ok();
-    let how = delivery::delivery(
-        cluster_registry(ctx, cluster.as_ref()),
-        &info.product,
-        &info.cluster,
-        &info.container_runtime,
-        docker_host.as_deref(),
-    );
-    let docker = ctx.docker.docker().await?;
+    deliver_images(ctx, cluster.as_ref(), resource, image_maps, span).await
+}
+
+/// Gets the built images of `image_maps` to where `cluster` pulls from; the ImageMaps then carry
+/// the ref the cluster pulls.
+pub async fn deliver_images(
+    ctx: &Ctx,
+    cluster: &dyn Cluster,
+    resource: &str,
+    image_maps: &[String],
+    span: &str,
+) -> Result<(), String> {
     for im in image_maps {
         let Some(status) = ctx
             .store
@@ -228,79 +227,108 @@ pub async fn build_and_push(
         else {
             continue;
         };
-        // Nothing local to push (custom_build with skips_local_docker) or disable_push.
-        let push_disabled = ctx
-            .store
-            .list_typed::<CmdImage>()
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.spec.image_maps.contains(im) && c.spec.output_mode == "local-docker");
-        if status.image.is_empty() || status.image_from_local.is_empty() || push_disabled {
+        if status.image.is_empty() {
             continue;
         }
-        let local = status.image_from_local.as_str();
-        let log = |msg: &str| ctx.logs.line(resource, span, Level::Info, msg);
-        let registry = match &how {
-            delivery::Delivery::Registry(r) => r,
-            delivery::Delivery::SameEngine => {
-                log("Skipping push: the cluster runs on the Docker engine that built the image");
-                continue;
-            }
-            delivery::Delivery::PushAsNamed => {
-                log(&format!("Pushing {local}"));
-                let started = MicroTime::now();
-                let pushed = docker
-                    .push(local, None)
-                    .await
-                    .map_err(|e| format!("pushing {local}: {e}"));
-                record_push_stage(ctx, im, "docker push", started, &pushed);
-                pushed?;
-                continue;
-            }
-            load => {
-                let argv = delivery::load_command(load, local).unwrap_or_default();
-                log(&format!(
-                    "Loading {local} into the cluster: {}",
-                    argv.join(" ")
-                ));
-                let started = MicroTime::now();
-                let loaded = run_load(&argv).await;
-                let stage = match load {
-                    delivery::Delivery::MinikubeLoad { .. } => "minikube image load",
-                    _ => "kind load",
-                };
-                record_push_stage(ctx, im, stage, started, &loaded);
-                loaded?;
-                continue;
-            }
-        };
-        let target = registry_ref(&registry.host, local);
-        docker
-            .tag(local, &target)
-            .await
-            .map_err(|e| format!("tagging {target}: {e}"))?;
-        log(&format!("Pushing {target}"));
-        let started = MicroTime::now();
-        let pushed = docker
-            .push(&target, None)
-            .await
-            .map_err(|e| format!("pushing {target}: {e}"));
-        record_push_stage(ctx, im, "docker push", started, &pushed);
-        pushed?;
-        let cluster_ref = if registry.host_from_container_runtime.is_empty() {
-            target.clone()
-        } else {
-            registry_ref(&registry.host_from_container_runtime, local)
-        };
-        ctx.store
-            .update_status_with::<ImageMap>(im, |m| {
-                let s = m.status.get_or_insert_with(Default::default);
-                s.image = cluster_ref.clone();
-                s.image_from_cluster = cluster_ref.clone();
-            })
-            .map_err(|e| format!("recording the pushed image of {im}: {e}"))?;
+        let pulled =
+            deliver_image(ctx, cluster, resource, im, &status.image_from_local, span).await?;
+        if let Some(cluster_ref) = pulled {
+            ctx.store
+                .update_status_with::<ImageMap>(im, |m| {
+                    let s = m.status.get_or_insert_with(Default::default);
+                    s.image = cluster_ref.clone();
+                    s.image_from_cluster = cluster_ref.clone();
+                })
+                .map_err(|e| format!("recording the pushed image of {im}: {e}"))?;
+        }
     }
     Ok(())
+}
+
+/// Gets the image built as `local` for `image_map` to where `cluster` pulls from (its registry,
+/// `kind load`, nothing when it runs on the building engine). Returns the ref the cluster pulls
+/// when it is not `local`.
+pub async fn deliver_image(
+    ctx: &Ctx,
+    cluster: &dyn Cluster,
+    resource: &str,
+    image_map: &str,
+    local: &str,
+    span: &str,
+) -> Result<Option<String>, String> {
+    // Nothing local to push (custom_build with skips_local_docker) or disable_push.
+    let push_disabled = ctx
+        .store
+        .list_typed::<CmdImage>()
+        .unwrap_or_default()
+        .iter()
+        .any(|c| {
+            c.spec.image_maps.iter().any(|m| m == image_map) && c.spec.output_mode == "local-docker"
+        });
+    if local.is_empty() || push_disabled {
+        return Ok(None);
+    }
+    let info = cluster.info();
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let how = delivery::delivery(
+        cluster_registry(ctx, cluster),
+        &info.product,
+        &info.cluster,
+        &info.container_runtime,
+        docker_host.as_deref(),
+    );
+    let docker = ctx.docker.docker().await?;
+    let log = |msg: &str| ctx.logs.line(resource, span, Level::Info, msg);
+    let registry = match &how {
+        delivery::Delivery::Registry(r) => r,
+        delivery::Delivery::SameEngine => {
+            log("Skipping push: the cluster runs on the Docker engine that built the image");
+            return Ok(None);
+        }
+        delivery::Delivery::PushAsNamed => {
+            log(&format!("Pushing {local}"));
+            let started = MicroTime::now();
+            let pushed = docker
+                .push(local, None)
+                .await
+                .map_err(|e| format!("pushing {local}: {e}"));
+            record_push_stage(ctx, image_map, "docker push", started, &pushed);
+            return pushed.map(|_| None);
+        }
+        load => {
+            let argv = delivery::load_command(load, local).unwrap_or_default();
+            log(&format!(
+                "Loading {local} into the cluster: {}",
+                argv.join(" ")
+            ));
+            let started = MicroTime::now();
+            let loaded = run_load(&argv).await;
+            let stage = match load {
+                delivery::Delivery::MinikubeLoad { .. } => "minikube image load",
+                _ => "kind load",
+            };
+            record_push_stage(ctx, image_map, stage, started, &loaded);
+            return loaded.map(|_| None);
+        }
+    };
+    let target = registry_ref(&registry.host, local);
+    docker
+        .tag(local, &target)
+        .await
+        .map_err(|e| format!("tagging {target}: {e}"))?;
+    log(&format!("Pushing {target}"));
+    let started = MicroTime::now();
+    let pushed = docker
+        .push(&target, None)
+        .await
+        .map_err(|e| format!("pushing {target}: {e}"));
+    record_push_stage(ctx, image_map, "docker push", started, &pushed);
+    pushed?;
+    Ok(Some(if registry.host_from_container_runtime.is_empty() {
+        target
+    } else {
+        registry_ref(&registry.host_from_container_runtime, local)
+    }))
 }
 
 /// Records how an image reached the cluster as its DockerImage's last stage (Tilt's `docker
