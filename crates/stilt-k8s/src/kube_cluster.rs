@@ -31,6 +31,7 @@ pub struct KubeCluster {
     client: kube::Client,
     info: ClusterInfo,
     resources: Arc<Mutex<ResourceCache>>,
+    tunnels: Arc<crate::pftunnel::Tunnels>,
 }
 
 /// (apiVersion, kind) → (resource, namespaced).
@@ -155,6 +156,7 @@ impl KubeCluster {
             client,
             info: info.clone(),
             resources: Default::default(),
+            tunnels: Default::default(),
         };
         info.server_version = kc.ping().await?;
         (info.arch, info.container_runtime) = kc.node_facts().await.unwrap_or_default();
@@ -168,6 +170,7 @@ impl KubeCluster {
             client,
             info,
             resources: Default::default(),
+            tunnels: Default::default(),
         }
     }
 
@@ -821,7 +824,16 @@ impl Cluster for KubeCluster {
     }
 
     async fn port_forward(&self, namespace: &str, pod: &str, port: u16) -> Result<Box<dyn Duplex>> {
-        let api: Api<KPod> = Api::namespaced(self.client.clone(), self.ns_or_default(namespace));
+        let namespace = self.ns_or_default(namespace);
+        if let Some(stream) = self
+            .tunnels
+            .open(&self.client, namespace, pod, port)
+            .await?
+        {
+            return Ok(Box::new(stream));
+        }
+        // A cluster without the tunnel: a WebSocket per connection.
+        let api: Api<KPod> = Api::namespaced(self.client.clone(), namespace);
         let mut pf = api.portforward(pod, &[port]).await?;
         let stream = pf
             .take_stream(port)

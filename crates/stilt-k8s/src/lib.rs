@@ -84,7 +84,9 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod manifest;
 pub mod names;
+mod pftunnel;
 mod portforward;
+mod spdy;
 
 pub use channel::{ChannelOptions, ContainerSyncer, SyncMode, SyncerPool, UpdateReport};
 pub use cluster::*;

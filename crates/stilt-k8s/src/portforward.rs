@@ -4,8 +4,10 @@
 //! being replaced) it retries with backoff (Tilt: 50 ms doubling, capped) before giving up on
 //! that one connection, and reports the error in [`ForwardState`].
 //!
-//! Opening a stream costs a round trip through the API server to the kubelet (tens of ms), which
-//! a client would otherwise wait for on every connection. So after each accepted connection
+//! Streams go through one tunnel per pod (`pftunnel`) where the API server offers it, else
+//! through a WebSocket each. Opening one still costs a round trip to the kubelet (about a
+//! millisecond through the tunnel, tens of ms for a new WebSocket), which a client would
+//! otherwise wait for on every connection. So after each accepted connection
 //! streams are opened ahead ([`Spares`]: as many as connections came within [`SPARE_TTL`], one to
 //! [`MAX_SPARES`]) and handed to the next connections to the same pod; each is closed after
 //! [`SPARE_TTL`] unused, so an idle forward holds none. (The kubelet connects to the container
@@ -94,12 +96,14 @@ impl Spares {
         self.recent.len().clamp(1, MAX_SPARES)
     }
 
-    /// A fresh stream to `target`, if one is ready (stale and other-pod ones are dropped).
+    /// A fresh stream to `target`, if one is ready (stale and other-pod ones are dropped). The
+    /// oldest goes first: the kubelet connected to the container when the stream opened, and a
+    /// server handling one connection at a time is waiting on the one it accepted first.
     fn take(&mut self, target: &(String, String), now: Instant) -> Option<Box<dyn Duplex>> {
         self.recent.push_back(now);
         self.ready
             .retain(|s| s.target == *target && now.duration_since(s.opened) < SPARE_TTL);
-        self.ready.pop().map(|s| s.stream)
+        (!self.ready.is_empty()).then(|| self.ready.remove(0).stream)
     }
 }
 
@@ -325,5 +329,17 @@ mod tests {
         s.ready.push(spare("p1", t0));
         assert!(s.take(&p1, t0 + SPARE_TTL).is_none(), "stale");
         assert!(s.ready.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_stream_is_handed_out_first() {
+        let t0 = Instant::now();
+        let p1 = ("default".to_string(), "p1".to_string());
+        let mut s = Spares::default();
+        s.ready.push(spare("p1", t0));
+        s.ready.push(spare("p1", t0 + Duration::from_millis(5)));
+        assert!(s.take(&p1, t0 + Duration::from_millis(10)).is_some());
+        assert_eq!(s.ready.len(), 1);
+        assert_eq!(s.ready[0].opened, t0 + Duration::from_millis(5));
     }
 }

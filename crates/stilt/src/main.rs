@@ -30,6 +30,7 @@ mod yaml;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    memory::limit_arenas();
     adopt_tilt_env();
     let cli = args::Cli::parse();
     match run(cli) {

@@ -604,6 +604,40 @@ fn an_image_created_through_the_api_is_built_pushed_and_deployed() {
     assert_ne!(deployed_image(), first);
 }
 
+/// GET / on a keep-alive connection, reading the body by its Content-Length.
+fn get_by_length(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse().ok())?;
+            if body.len() >= len {
+                return head
+                    .starts_with("HTTP/1.1 2")
+                    .then(|| body[..len].to_string());
+            }
+        }
+    }
+}
+
 fn http_deployment(name: &str, port: u16, text: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, \"mkdir -p /www && echo {text} > /www/index.html && echo serving {text} && httpd -f -p {port} -h /www\"]\n        ports: [{{containerPort: {port}}}]\n"
@@ -640,6 +674,61 @@ fn a_bare_port_forward_reaches_the_declared_container_port() {
         "{pfs}"
     );
     assert!(p.run(&["down"]).status.success());
+}
+
+#[test]
+#[ignore = "e2e tier: scripts/test e2e"]
+fn a_forward_carries_many_connections_and_a_large_body_through_one_tunnel() {
+    require_cluster();
+    let port = free_port();
+    let name = format!("e2e-tunnel-{port}");
+    let p = Project::new(&format!(
+        "allow_k8s_contexts('stilt-dev')\nk8s_yaml('deploy.yaml')\nk8s_resource('{name}', port_forwards='{port}:8080')\n"
+    ));
+    // About a megabyte of numbered lines: many DATA frames in one response.
+    let script = "mkdir -p /www && seq 1 150000 > /www/big.txt && echo small > /www/index.html && httpd -f -p 8080 -h /www";
+    p.write(
+        "deploy.yaml",
+        &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        image: localhost:5000/stilt-test/busybox:latest\n        command: [sh, -c, {script:?}]\n        ports: [{{containerPort: 8080}}]\n"),
+    );
+    let up = p.spawn_up(
+        &["up", "--stream", "--port", &free_port().to_string()],
+        &[("STILT_LOG", "stilt_k8s::pftunnel=debug")],
+    );
+    let _cleanup = DeploymentCleanup(name.clone());
+    wait_until(Duration::from_secs(120), "HTTP through the forward", || {
+        http_get(port, "/").as_deref() == Some("small\n")
+    });
+    let expected: String = (1..=150_000).map(|i| format!("{i}\n")).collect();
+    let big = http_get(port, "/big.txt").expect("the large body");
+    assert_eq!(big.len(), expected.len());
+    assert!(big == expected, "the large body arrived changed");
+    // Read by Content-Length: the container runtime ends a forwarded stream a second after the
+    // server closed it unless the client closes first, so reading to the end is slow.
+    for i in 0..50 {
+        assert_eq!(
+            get_by_length(port).as_deref(),
+            Some("small\n"),
+            "request {i}"
+        );
+    }
+    let parallel: Vec<_> = (0..16)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..5)
+                    .filter(|_| get_by_length(port).as_deref() == Some("small\n"))
+                    .count()
+            })
+        })
+        .collect();
+    let served: usize = parallel.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(served, 80, "every concurrent request served");
+    let log = up.log_text();
+    assert!(
+        log.contains(&format!("port-forward tunnel to default/{name}")),
+        "the connections went through the pod's tunnel: {log}"
+    );
+    assert!(!log.contains("no port-forward tunnel"), "{log}");
 }
 
 #[test]
