@@ -5,10 +5,11 @@
 //! * watch start-up time (until every directory is registered),
 //! * RSS after start-up (VmRSS from /proc/self/status),
 //! * save → batch latency p50/p95 over N saves,
+//! * a 10,000-file burst written by another thread: batches and delivery time,
 //! * idle CPU % over an idle period (getrusage before/after).
 //!
 //! Environment knobs: `STILT_BENCH_FILES` (100000), `STILT_BENCH_DIRS`
-//! (10000), `STILT_BENCH_SAVES` (100), `STILT_BENCH_IDLE_SECS` (60),
+//! (10000), `STILT_BENCH_SAVES` (100), `STILT_BENCH_BURST` (10000), `STILT_BENCH_IDLE_SECS` (60),
 //! `STILT_BENCH_DIR` (parent of the temp tree; default the system temp dir).
 
 use std::path::{Path, PathBuf};
@@ -106,6 +107,48 @@ async fn saves(
     (to_event, to_batch)
 }
 
+/// A `git checkout`: another process rewrites `n` files as fast as it can. Prints how many
+/// batches carried them and when the last one was delivered.
+async fn burst(handle: &mut stilt_watch::WatchHandle, files: &[PathBuf], n: usize) {
+    while handle.try_recv().is_some() {}
+    let written: Vec<PathBuf> = (0..n.min(files.len()))
+        .map(|i| files[(i * 7) % files.len()].clone())
+        .collect();
+    let mut pending: std::collections::HashSet<PathBuf> = written.iter().cloned().collect();
+    let t0 = tokio::time::Instant::now();
+    let writer = std::thread::spawn(move || {
+        for f in &written {
+            std::fs::write(f, b"checked out").unwrap();
+        }
+        Instant::now()
+    });
+    let mut batches = Vec::new();
+    while !pending.is_empty() {
+        let b = tokio::time::timeout(Duration::from_secs(30), handle.recv())
+            .await
+            .expect("the burst within 30 s")
+            .expect("hub alive");
+        let before = pending.len();
+        for p in &b.paths {
+            pending.remove(p);
+        }
+        // A batch of the saves above, still closing, is not part of the burst.
+        if pending.len() < before {
+            batches.push(before - pending.len());
+        }
+    }
+    let delivered = t0.elapsed();
+    let delivered_at = Instant::now();
+    let writes_done = writer.join().unwrap();
+    println!(
+        "burst of {n} files: {} batch(es) (largest {} paths); last batch {:.0} ms after the first write, {:.0} ms after the last",
+        batches.len(),
+        batches.iter().max().unwrap_or(&0),
+        ms(delivered),
+        ms(delivered_at.saturating_duration_since(writes_done)),
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
     let n_files = env_usize("STILT_BENCH_FILES", 100_000);
@@ -167,6 +210,8 @@ fn main() {
             "  for comparison, Tilt's fixed 200 ms window: p50 {:.1} ms",
             ms(percentile(&tb, 0.5))
         );
+
+        burst(&mut handle, &files, env_usize("STILT_BENCH_BURST", 10_000)).await;
 
         // Drain, then idle.
         while handle.try_recv().is_some() {}
