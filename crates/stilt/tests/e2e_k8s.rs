@@ -546,21 +546,7 @@ fn an_image_created_through_the_api_is_built_pushed_and_deployed() {
     let name = format!("e2e-api-img-{port}");
     let p = Project::new("# no resources: everything below is created through the API\n");
     let _up = p.up();
-    let config = p.home.path().join("config").display().to_string();
-    let apply = |text: &str| {
-        p.write("objects.yaml", text);
-        let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-        let file = p.path("objects.yaml").display().to_string();
-        let out = std::process::Command::new(bin)
-            .args(["--kubeconfig", &config, "apply", "-f", &file])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let apply = |text: &str| p.apply("objects.yaml", text);
     let selector = format!("stilt-e2e/{name}");
     let context = p.path(".").display().to_string();
     let image = |text: &str| {
@@ -972,22 +958,8 @@ fn api_objects_deploy_discover_forward_and_stream_without_a_tiltfile_resource() 
     let name = format!("e2e-api-{port}");
     let p = Project::new("# no resources: everything below is created through the API\n");
     let _up = p.up();
-    let config = p.home.path().join("config").display().to_string();
-    let stilt_kubectl = |args: &[&str]| {
-        let mut a = vec!["--kubeconfig", &config];
-        a.extend_from_slice(args);
-        let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-        std::process::Command::new(bin).args(&a).output().unwrap()
-    };
-    let apply = |file: &str, yaml: &str| {
-        p.write(file, yaml);
-        let out = stilt_kubectl(&["apply", "-f", &p.path(file).display().to_string()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let stilt_kubectl = |args: &[&str]| p.stilt_kubectl(args);
+    let apply = |file: &str, yaml: &str| p.apply(file, yaml);
     let deployment = http_deployment(&name, 8080, "from-the-api");
     let indented: String = deployment.lines().map(|l| format!("    {l}\n")).collect();
     apply(

@@ -1,6 +1,7 @@
 // Benchmark of the web UI in headless chromium against the demo server (release build):
 //   A. 300 resources (20 log lines each) while logs stream
 //   B. 50 resources × 2,000 log lines (100,000 lines) while logs stream
+//   C. 1,000 resources (20 log lines each) while logs stream (the scale target: interactive ≤ 1 s)
 // Prints time to first render, time to interactive, the websocket message rate while logs stream,
 // main-thread long tasks, interaction latencies and log scrolling frame times.
 // Exits non-zero when a budget is blown (budgets are generous: they catch regressions, not noise).
@@ -189,6 +190,11 @@ let failed = 0;
 const which = process.argv[2] ?? "all";
 if (which === "all" || which === "300") {
   const r = await scenario("300-resources", ["--resources", "300", "--log-lines", "20", "--stream-lines-per-sec", "500"], budgets);
+  results.push(r.out);
+  failed += r.failures.length;
+}
+if (which === "all" || which === "1000") {
+  const r = await scenario("1000-resources", ["--resources", "1000", "--log-lines", "20", "--stream-lines-per-sec", "500"], budgets);
   results.push(r.out);
   failed += r.failures.length;
 }

@@ -47,7 +47,7 @@ if [ -n "${STILT_BIN:-}" ]; then
 fi
 
 if [ "${SKIP_BENCH:-}" = "" ]; then
-  step "benchmark (300 resources; 50 x 2,000 log lines)" node scripts/bench.mjs
+  step "benchmark (300 and 1,000 resources; 50 x 2,000 log lines)" node scripts/bench.mjs
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

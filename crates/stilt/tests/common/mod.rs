@@ -58,6 +58,29 @@ impl Project {
         self.cmd(args).output().unwrap()
     }
 
+    /// kubectl (`$STILT_KUBECTL`, else `kubectl`) against the running instance's own API.
+    pub fn stilt_kubectl(&self, args: &[&str]) -> Output {
+        let config = self.home.path().join("config");
+        let bin = std::env::var("STILT_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+        Command::new(bin)
+            .arg("--kubeconfig")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Writes `yaml` to `file` in the project and `kubectl apply`s it to the running instance.
+    pub fn apply(&self, file: &str, yaml: &str) {
+        self.write(file, yaml);
+        let out = self.stilt_kubectl(&["apply", "-f", &self.path(file).display().to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn get_json(&self, kind: &str, name: &str) -> Option<Value> {
         let out = self.run(&["get", kind, name, "-o", "json"]);
         out.status
