@@ -38,30 +38,33 @@ impl Loader for StarlarkLoader {
         req.cancel = Some(cancel);
         req.ext_cache = Some(stilt_extrepo::Cache::in_home(&crate::home::stilt_home()));
         match stilt_tiltfile::load(&req) {
-            Ok(r) => Ok(Loaded {
-                objects: r.objects,
-                config_files: r.config_files,
-                resources: r.resources,
-                logs: r.logs,
-                warnings: r.warnings,
-                secrets: if r.settings.secrets_scrub {
-                    r.settings.secrets.clone()
-                } else {
-                    vec![]
-                },
-                settings: Settings {
-                    max_parallel_updates: usize::try_from(r.settings.max_parallel_updates)
-                        .ok()
-                        .filter(|n| *n > 0),
-                    ci_timeout: parse_go_duration(&r.settings.ci_timeout),
-                    default_registry: r
-                        .settings
-                        .default_registry
-                        .as_ref()
-                        .map(|d| d.host.clone())
-                        .filter(|h| !h.is_empty()),
-                },
-            }),
+            Ok(r) => {
+                tracing::debug!("Tiltfile load phases: {:?}", r.timings);
+                Ok(Loaded {
+                    objects: r.objects,
+                    config_files: r.config_files,
+                    resources: r.resources,
+                    logs: r.logs,
+                    warnings: r.warnings,
+                    secrets: if r.settings.secrets_scrub {
+                        r.settings.secrets.clone()
+                    } else {
+                        vec![]
+                    },
+                    settings: Settings {
+                        max_parallel_updates: usize::try_from(r.settings.max_parallel_updates)
+                            .ok()
+                            .filter(|n| *n > 0),
+                        ci_timeout: parse_go_duration(&r.settings.ci_timeout),
+                        default_registry: r
+                            .settings
+                            .default_registry
+                            .as_ref()
+                            .map(|d| d.host.clone())
+                            .filter(|h| !h.is_empty()),
+                    },
+                })
+            }
             Err(e) => Err(LoadFailure {
                 message: e.message,
                 config_files: e.config_files,

@@ -33,12 +33,12 @@ pub fn up(a: UpArgs, web: WebAddr) -> Result<ExitCode> {
     }
     let asked_stream = a.stream.unwrap_or(false) || a.tilt.hud == Some(false);
     let term = std::env::var("TERM").ok();
-    let tui = crate::tui::model::use_tui(
-        asked_stream,
-        std::io::stdout().is_terminal(),
-        term.as_deref(),
-        crossterm::terminal::size().ok(),
-    );
+    let is_terminal = std::io::stdout().is_terminal();
+    // Only a terminal has a size worth asking: elsewhere crossterm runs `tput` twice.
+    let size = (is_terminal && !asked_stream)
+        .then(|| crossterm::terminal::size().ok())
+        .flatten();
+    let tui = crate::tui::model::use_tui(asked_stream, is_terminal, term.as_deref(), size);
     // Without the live view (`--stream`, not a terminal, TERM=dumb, too small): the plain stream.
     let stream = !tui;
     let instance = crate::run::claim(web.port, &a.kube)?;
