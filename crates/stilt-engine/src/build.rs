@@ -42,6 +42,28 @@ struct State {
     monitors: HashMap<String, tokio::task::JoinHandle<()>>,
     running: HashMap<String, proc::Stopper>,
     shutting_down: bool,
+    pacing: Pacing,
+}
+
+/// Spaces decision passes when they come back to back. A pass reads every resource, so under a
+/// storm of store events (a load creating thousands of objects, every controller writing its
+/// first status) passes ran one after another and took a core between them. A pass may start
+/// no sooner than its predecessor's duration after that one ended: at most half a core, and no
+/// wait at all for a pass after a quiet spell.
+#[derive(Default)]
+struct Pacing {
+    last_end: Option<std::time::Instant>,
+    last_cost: Duration,
+    /// A deferred pass is already scheduled.
+    deferred: bool,
+}
+
+impl Pacing {
+    /// How long the next pass must wait, if it must.
+    fn wait(&self, now: std::time::Instant) -> Option<Duration> {
+        let ready_at = self.last_end? + self.last_cost;
+        (ready_at > now).then(|| ready_at - now)
+    }
 }
 
 #[derive(Clone)]
@@ -246,9 +268,32 @@ impl BuildReconciler {
 
 impl Reconciler for BuildReconciler {
     fn reconcile(&self, _name: &str) {
-        if self.state.lock().shutting_down {
-            return;
+        let began = std::time::Instant::now();
+        {
+            let mut st = self.state.lock();
+            if st.shutting_down {
+                return;
+            }
+            if let Some(wait) = st.pacing.wait(began) {
+                if !st.pacing.deferred {
+                    st.pacing.deferred = true;
+                    self.queue.add_after(DECIDE, wait);
+                }
+                return;
+            }
+            st.pacing.deferred = false;
         }
+        self.pass();
+        let mut st = self.state.lock();
+        let end = std::time::Instant::now();
+        st.pacing.last_cost = end - began;
+        st.pacing.last_end = Some(end);
+    }
+}
+
+impl BuildReconciler {
+    /// One decision pass over every resource.
+    fn pass(&self) {
         let manifests = self.manifests();
         let tiltfile_busy = self
             .ctx
@@ -1010,6 +1055,31 @@ mod tests {
 
     /// (case, mode, Tiltfile busy, max parallel, observed, states before) → (started with
     /// reason, waiting with reason).
+    #[test]
+    fn passes_back_to_back_wait_as_long_as_the_last_one_took() {
+        let t0 = std::time::Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            Pacing::default().wait(t0),
+            None,
+            "the first pass runs at once"
+        );
+        let p = Pacing {
+            last_end: Some(t0),
+            last_cost: ms(20),
+            deferred: false,
+        };
+        // (now, wait)
+        for (now, want) in [
+            (t0, Some(ms(20))),
+            (t0 + ms(5), Some(ms(15))),
+            (t0 + ms(20), None),
+            (t0 + ms(500), None),
+        ] {
+            assert_eq!(p.wait(now), want, "{:?}", now - t0);
+        }
+    }
+
     #[test]
     fn the_decision_pass() {
         let now = MicroTime::now();
