@@ -8,6 +8,19 @@
 //! * the quiet window starts at [`BatchConfig::quiet`] (default **5 ms**), so
 //!   a single save (a handful of events within a millisecond or two) is
 //!   delivered about 5 ms after the last event;
+//! * a save usually says when it is done: the writer closes the file
+//!   (`IN_CLOSE_WRITE`) or renames it into place, and a deletion is done
+//!   when seen. Once every path of a young batch has such a *settled* event
+//!   after its last other event, the window shrinks to
+//!   [`BatchConfig::settled_quiet`] (default **0.5 ms**, slept precisely,
+//!   as tokio's timer ticks in whole milliseconds), so an editor's save is
+//!   delivered under a millisecond after its close, while a program writing
+//!   file after file (tens of microseconds apart) keeps its batch. A path
+//!   still being written (a `Modify` with no close yet, a `mkdir`, a
+//!   `chmod`) keeps the 5 ms. Only the first batch of a *chain* closes
+//!   early: a batch that opens within `quiet` of the previous one closing
+//!   gets the usual windows, so a writer that stalls right after its first
+//!   file costs at most one extra batch;
 //! * once a batch holds [`BatchConfig::burst_events`] events (default 32,
 //!   far more than an editor's save produces), it is a *burst*, and the
 //!   window grows with the burst's age, as a fifth of the time between the
@@ -54,6 +67,10 @@ pub struct BatchConfig {
     /// Shortest quiet window: a young batch closes once no event has
     /// arrived for this long.
     pub quiet: Duration,
+    /// Quiet window of a young batch whose every path has settled (its
+    /// writer closed it, it was renamed into place or deleted), unless the
+    /// batch opened within `quiet` of the previous one closing.
+    pub settled_quiet: Duration,
     /// Longest quiet window (the window grows as a fifth of the burst's age).
     pub max_quiet: Duration,
     /// A batch with at least this many events is a burst (growing window).
@@ -66,6 +83,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             quiet: Duration::from_millis(5),
+            settled_quiet: Duration::from_micros(500),
             max_quiet: Duration::from_millis(100),
             burst_events: 32,
             max: Duration::from_secs(2),
@@ -78,6 +96,7 @@ impl BatchConfig {
     pub fn fixed(quiet: Duration, max: Duration) -> Self {
         BatchConfig {
             quiet,
+            settled_quiet: quiet,
             max_quiet: quiet,
             burst_events: usize::MAX,
             max,
@@ -117,6 +136,9 @@ pub enum Change {
         path: PathBuf,
         at: Instant,
         wall: SystemTime,
+        /// The event says the writer is done with this path: closed after
+        /// writing, renamed into place, or deleted.
+        settled: bool,
     },
     Rescan {
         at: Instant,
@@ -136,6 +158,16 @@ impl Change {
             path: path.into(),
             at: Instant::now(),
             wall: SystemTime::now(),
+            settled: false,
+        }
+    }
+    /// A writer closing `path`, observed now.
+    pub fn closed(path: impl Into<PathBuf>) -> Self {
+        Change::Path {
+            path: path.into(),
+            at: Instant::now(),
+            wall: SystemTime::now(),
+            settled: true,
         }
     }
     fn at(&self) -> (Instant, SystemTime) {
@@ -149,6 +181,8 @@ impl Change {
 
 struct Builder {
     paths: BTreeSet<PathBuf>,
+    /// Paths whose latest event did not settle them (see [`Change::Path`]).
+    unsettled: BTreeSet<PathBuf>,
     first: Instant,
     first_wall: SystemTime,
     rescanned: bool,
@@ -160,6 +194,7 @@ impl Builder {
         let (first, first_wall) = c.at();
         let mut b = Builder {
             paths: BTreeSet::new(),
+            unsettled: BTreeSet::new(),
             first,
             first_wall,
             rescanned: false,
@@ -175,12 +210,20 @@ impl Builder {
             self.first_wall = wall;
         }
         match c {
-            Change::Path { path, .. } => {
+            Change::Path { path, settled, .. } => {
+                if settled {
+                    self.unsettled.remove(&path);
+                } else {
+                    self.unsettled.insert(path.clone());
+                }
                 self.paths.insert(path);
             }
             Change::Rescan { .. } => self.rescanned = true,
             Change::Error { error, .. } => self.errors.push(error),
         }
+    }
+    fn settled(&self) -> bool {
+        self.unsettled.is_empty() && !self.rescanned
     }
     fn finish(self) -> Batch {
         Batch {
@@ -221,11 +264,13 @@ pub async fn run_batcher(
     // A burst goes on across batches: when the next event comes soon after a
     // burst batch closed, the next batch keeps the burst's age.
     let mut burst: Option<(Instant, Instant)> = None; // (burst opened, burst batch closed)
+    let mut last_closed: Option<Instant> = None;
     loop {
         let Some(first) = input.recv().await else {
             return;
         };
         let opened = Instant::now();
+        let chained = last_closed.is_some_and(|c| opened.duration_since(c) <= config.quiet);
         let cap = opened + config.max;
         let (burst_opened, mut events) = match burst.take() {
             Some((start, closed)) if opened.duration_since(closed) <= config.max_quiet => {
@@ -236,12 +281,16 @@ pub async fn run_batcher(
         let mut batch = Builder::new(first);
         let mut last = opened;
         let mut closed_input = false;
+        // Set when the quiet timer fires: a sub-millisecond sleep is slept in
+        // real time, which a paused test clock does not show.
+        let mut quiet_fired = false;
         loop {
             // Take everything already queued without touching the timer.
             while let Ok(c) = input.try_recv() {
                 batch.add(c);
                 events = events.saturating_add(1);
                 last = Instant::now();
+                quiet_fired = false;
             }
             let now = Instant::now();
             if now >= cap {
@@ -249,14 +298,17 @@ pub async fn run_batcher(
             }
             let quiet = if events >= config.burst_events {
                 config.quiet_for(last - burst_opened)
+            } else if batch.settled() && !chained {
+                config.settled_quiet
             } else {
                 config.quiet
             };
             let quiet_at = last + quiet;
-            if now >= quiet_at && in_flight.get() == 0 {
+            let quiet_elapsed = quiet_fired || now >= quiet_at;
+            if quiet_elapsed && in_flight.get() == 0 {
                 break;
             }
-            let wake = if now >= quiet_at {
+            let wake = if quiet_elapsed {
                 // Quiet elapsed but the router still has work: re-check soon.
                 (now + config.quiet).min(cap)
             } else {
@@ -269,21 +321,39 @@ pub async fn run_batcher(
                         batch.add(c);
                         events = events.saturating_add(1);
                         last = Instant::now();
+                        quiet_fired = false;
                     }
                     None => {
                         closed_input = true;
                         break;
                     }
                 },
-                _ = tokio::time::sleep_until(wake) => {}
+                _ = sleep_until(wake) => quiet_fired |= wake == quiet_at,
             }
         }
         if events >= config.burst_events {
             burst = Some((burst_opened, Instant::now()));
         }
+        last_closed = Some(Instant::now());
         if output.send(batch.finish()).await.is_err() || closed_input {
             return;
         }
+    }
+}
+
+/// `tokio::time::sleep_until`, but precise below a millisecond: tokio's timer
+/// rounds a deadline up to its next 1 ms tick, which would double the
+/// settled window.
+async fn sleep_until(deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return;
+    }
+    if left < Duration::from_millis(1) {
+        // A blocking-pool thread sleeps (nanosleep) without holding a worker.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
+    } else {
+        tokio::time::sleep_until(deadline).await;
     }
 }
 
@@ -318,6 +388,66 @@ mod tests {
         assert_eq!(b.paths, vec![PathBuf::from("/a")]);
         assert_eq!(b.first_event, t0);
         assert_eq!(b.closed - t0, Duration::from_millis(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_save_closed_by_its_writer_is_delivered_after_the_settled_window() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        let t0 = Instant::now();
+        tx.send(p("/a")).unwrap();
+        tx.send(Change::closed("/a")).unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/a")]);
+        // The 0.5 ms are slept in real time; the paused clock shows none of it.
+        assert!(b.closed - t0 < Duration::from_millis(1));
+        // A batch right behind it (a checkout going on) waits the full window.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let t1 = Instant::now();
+        tx.send(Change::closed("/b")).unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/b")]);
+        assert_eq!(b.closed - t1, Duration::from_millis(5));
+        // A later save, after a pause, is early again.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t2 = Instant::now();
+        tx.send(Change::closed("/c")).unwrap();
+        assert!(rx.recv().await.unwrap().closed - t2 < Duration::from_millis(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_batch_waits_for_events_the_router_has_not_routed() {
+        let (tx, mut rx, inflight) = spawn(BatchConfig::default());
+        let t0 = Instant::now();
+        inflight.incr();
+        tx.send(Change::closed("/a")).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tx.send(p("/b")).unwrap();
+        inflight.decr();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(b.closed - t0, Duration::from_millis(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_path_still_being_written_keeps_the_full_window() {
+        let (tx, mut rx, _) = spawn(BatchConfig::default());
+        let t0 = Instant::now();
+        tx.send(p("/a")).unwrap();
+        tx.send(Change::closed("/b")).unwrap();
+        // The close of /b does not settle /a, whose writer is still at work.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        tx.send(Change::closed("/a")).unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(b.closed - t0 < Duration::from_millis(4));
+        // A write after the close unsettles the path again.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t1 = Instant::now();
+        tx.send(Change::closed("/c")).unwrap();
+        tx.send(p("/c")).unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(b.paths, vec![PathBuf::from("/c")]);
+        assert_eq!(b.closed - t1, Duration::from_millis(5));
     }
 
     #[tokio::test(start_paused = true)]

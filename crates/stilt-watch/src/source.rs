@@ -19,8 +19,10 @@ use crate::error::{WatchError, sysctl};
 pub enum RawKind {
     /// Created; `dir` when the source knows it is a directory.
     Create { dir: Option<bool> },
-    /// Content or metadata changed, or a writer closed it.
+    /// Content or metadata changed.
     Modify,
+    /// A writer closed it: the writer is done with this file.
+    Closed,
     /// Deleted; `dir` when known.
     Remove { dir: Option<bool> },
     /// Renamed away from this path (or a watched directory moved itself).
@@ -212,7 +214,7 @@ fn translate(ev: notify::Event) -> Vec<RawEvent> {
         EventKind::Modify(ModifyKind::Name(RenameMode::To)) => RawKind::RenameTo,
         EventKind::Modify(ModifyKind::Name(_)) => return Vec::new(),
         EventKind::Modify(_) => RawKind::Modify,
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => RawKind::Modify,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => RawKind::Closed,
         _ => return Vec::new(),
     };
     let at = Instant::now();
@@ -339,7 +341,7 @@ mod tests {
         assert!(translate(ev(EventKind::Access(AccessKind::Close(AccessMode::Read)))).is_empty());
         assert_eq!(
             translate(ev(EventKind::Access(AccessKind::Close(AccessMode::Write))))[0].kind,
-            RawKind::Modify
+            RawKind::Closed
         );
         assert_eq!(
             translate(ev(EventKind::Modify(ModifyKind::Name(RenameMode::From))))[0].kind,

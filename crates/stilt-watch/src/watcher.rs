@@ -449,11 +449,17 @@ impl Router {
     }
 
     fn send(&self, id: u64, path: &Path, stamp: Stamp) {
+        self.send_path(id, path, stamp, false);
+    }
+
+    /// `settled`: the event says the writer is done with `path` (see [`Change::Path`]).
+    fn send_path(&self, id: u64, path: &Path, stamp: Stamp, settled: bool) {
         if let Some(s) = self.sets.get(&id) {
             let _ = s.tx.send(Change::Path {
                 path: path.to_path_buf(),
                 at: stamp.at,
                 wall: stamp.wall,
+                settled,
             });
         }
     }
@@ -626,13 +632,13 @@ impl Router {
         ids
     }
 
-    fn report(&self, ids: &[u64], p: &Path, is_dir: bool, stamp: Stamp) {
+    fn report(&self, ids: &[u64], p: &Path, is_dir: bool, stamp: Stamp, settled: bool) {
         for &id in ids {
             if let Some(s) = self.sets.get(&id)
                 && s.covers(p)
                 && !s.ignores.is_ignored(p, is_dir)
             {
-                self.send(id, p, stamp);
+                self.send_path(id, p, stamp, settled);
             }
         }
     }
@@ -700,9 +706,10 @@ impl Router {
                         }
                     }
                 }
-                self.report(&ids, p, is_dir, stamp);
+                self.report(&ids, p, is_dir, stamp, ev.kind == RawKind::RenameTo);
             }
-            RawKind::Modify => self.report(&ids, p, false, stamp),
+            RawKind::Modify => self.report(&ids, p, false, stamp, false),
+            RawKind::Closed => self.report(&ids, p, false, stamp, true),
             RawKind::Rescan => {}
             RawKind::Remove { .. } | RawKind::RenameFrom => {
                 let was_dir = self.dirs.contains_key(p)
@@ -733,7 +740,13 @@ impl Router {
                         }
                     }
                 }
-                self.report(&all, p, was_dir, stamp);
+                self.report(
+                    &all,
+                    p,
+                    was_dir,
+                    stamp,
+                    matches!(ev.kind, RawKind::Remove { .. }),
+                );
             }
         }
     }
