@@ -36,49 +36,45 @@ pub(crate) trait ImageKind: Resource {
     ) -> BoxFuture<'a, Result<crate::docker::Built, String>>;
 }
 
-impl ImageKind for DockerImage {
-    type Spec = DockerImageSpec;
-    const SPAN_PREFIX: &'static str = "dockerimage";
-    fn spec(&self) -> &DockerImageSpec {
-        &self.spec
-    }
-    fn image_maps(&self) -> &[String] {
-        &self.spec.image_maps
-    }
-    fn cluster(&self) -> &str {
-        &self.spec.cluster
-    }
-    fn build<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        resource: &'a str,
-        span: &'a str,
-    ) -> BoxFuture<'a, Result<crate::docker::Built, String>> {
-        Box::pin(crate::docker::build_image(ctx, self, resource, span))
-    }
+/// The two kinds differ only in their spec type, log span prefix and build function.
+macro_rules! image_kind {
+    ($kind:ty, $spec:ty, $prefix:literal, $build:path) => {
+        impl ImageKind for $kind {
+            type Spec = $spec;
+            const SPAN_PREFIX: &'static str = $prefix;
+            fn spec(&self) -> &$spec {
+                &self.spec
+            }
+            fn image_maps(&self) -> &[String] {
+                &self.spec.image_maps
+            }
+            fn cluster(&self) -> &str {
+                &self.spec.cluster
+            }
+            fn build<'a>(
+                &'a self,
+                ctx: &'a Ctx,
+                resource: &'a str,
+                span: &'a str,
+            ) -> BoxFuture<'a, Result<crate::docker::Built, String>> {
+                Box::pin($build(ctx, self, resource, span))
+            }
+        }
+    };
 }
 
-impl ImageKind for CmdImage {
-    type Spec = CmdImageSpec;
-    const SPAN_PREFIX: &'static str = "cmdimage";
-    fn spec(&self) -> &CmdImageSpec {
-        &self.spec
-    }
-    fn image_maps(&self) -> &[String] {
-        &self.spec.image_maps
-    }
-    fn cluster(&self) -> &str {
-        &self.spec.cluster
-    }
-    fn build<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        resource: &'a str,
-        span: &'a str,
-    ) -> BoxFuture<'a, Result<crate::docker::Built, String>> {
-        Box::pin(crate::docker::build_cmd_image(ctx, self, resource, span))
-    }
-}
+image_kind!(
+    DockerImage,
+    DockerImageSpec,
+    "dockerimage",
+    crate::docker::build_image
+);
+image_kind!(
+    CmdImage,
+    CmdImageSpec,
+    "cmdimage",
+    crate::docker::build_cmd_image
+);
 
 /// Whether the reconciler builds `meta`'s image itself: the build queue builds a resource's.
 pub(crate) fn builds_itself(meta: &ObjectMeta) -> bool {
