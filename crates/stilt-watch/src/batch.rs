@@ -8,10 +8,9 @@
 //! * the quiet window starts at [`BatchConfig::quiet`] (default **5 ms**), so
 //!   a single save (a handful of events within a millisecond or two) is
 //!   delivered about 5 ms after the last event;
-//! * a save usually says when it is done: the writer closes the file
-//!   (`IN_CLOSE_WRITE`) or renames it into place, and a deletion is done
-//!   when seen. Once every path of a young batch has such a *settled* event
-//!   after its last other event, the window shrinks to
+//! * a save in place says when it is done: the writer closes the file
+//!   (`IN_CLOSE_WRITE`). Once every path of a young batch has had such a
+//!   *settled* event after its last other event, the window shrinks to
 //!   [`BatchConfig::settled_quiet`] (default **0.5 ms**, slept precisely,
 //!   as tokio's timer ticks in whole milliseconds), so an editor's save is
 //!   delivered under a millisecond after its close, while a program writing
@@ -68,8 +67,8 @@ pub struct BatchConfig {
     /// arrived for this long.
     pub quiet: Duration,
     /// Quiet window of a young batch whose every path has settled (its
-    /// writer closed it, it was renamed into place or deleted), unless the
-    /// batch opened within `quiet` of the previous one closing.
+    /// writer closed it), unless the batch opened within `quiet` of the
+    /// previous one closing.
     pub settled_quiet: Duration,
     /// Longest quiet window (the window grows as a fifth of the burst's age).
     pub max_quiet: Duration,
@@ -136,8 +135,9 @@ pub enum Change {
         path: PathBuf,
         at: Instant,
         wall: SystemTime,
-        /// The event says the writer is done with this path: closed after
-        /// writing, renamed into place, or deleted.
+        /// The event says the writer is done with this path: it closed it
+        /// after writing. Renames and deletions are often the first step of a
+        /// larger change, so they do not settle.
         settled: bool,
     },
     Rescan {

@@ -706,7 +706,8 @@ impl Router {
                         }
                     }
                 }
-                self.report(&ids, p, is_dir, stamp, ev.kind == RawKind::RenameTo);
+                // A rename into place may be one step of a larger change: not settled.
+                self.report(&ids, p, is_dir, stamp, false);
             }
             RawKind::Modify => self.report(&ids, p, false, stamp, false),
             RawKind::Closed => self.report(&ids, p, false, stamp, true),
@@ -740,13 +741,9 @@ impl Router {
                         }
                     }
                 }
-                self.report(
-                    &all,
-                    p,
-                    was_dir,
-                    stamp,
-                    matches!(ev.kind, RawKind::Remove { .. }),
-                );
+                // A deletion is often the first step of a larger change (remove, then write):
+                // it does not settle the batch.
+                self.report(&all, p, was_dir, stamp, false);
             }
         }
     }
