@@ -1053,8 +1053,6 @@ mod tests {
         Vec<(&'static str, &'static str)>,
     );
 
-    /// (case, mode, Tiltfile busy, max parallel, observed, states before) → (started with
-    /// reason, waiting with reason).
     #[test]
     fn passes_back_to_back_wait_as_long_as_the_last_one_took() {
         let t0 = std::time::Instant::now();
@@ -1080,6 +1078,8 @@ mod tests {
         }
     }
 
+    /// (case, mode, Tiltfile busy, max parallel, observed, states before) → (started with
+    /// reason, waiting with reason).
     #[test]
     fn the_decision_pass() {
         let now = MicroTime::now();

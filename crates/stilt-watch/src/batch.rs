@@ -154,20 +154,18 @@ pub enum Change {
 impl Change {
     /// A path change observed now.
     pub fn path(path: impl Into<PathBuf>) -> Self {
-        Change::Path {
-            path: path.into(),
-            at: Instant::now(),
-            wall: SystemTime::now(),
-            settled: false,
-        }
+        Self::observed(path, false)
     }
     /// A writer closing `path`, observed now.
     pub fn closed(path: impl Into<PathBuf>) -> Self {
+        Self::observed(path, true)
+    }
+    fn observed(path: impl Into<PathBuf>, settled: bool) -> Self {
         Change::Path {
             path: path.into(),
             at: Instant::now(),
             wall: SystemTime::now(),
-            settled: true,
+            settled,
         }
     }
     fn at(&self) -> (Instant, SystemTime) {
@@ -182,7 +180,12 @@ impl Change {
 struct Builder {
     paths: BTreeSet<PathBuf>,
     /// Paths whose latest event did not settle them (see [`Change::Path`]).
+    /// Kept only until the batch is a burst: a burst's window ignores it.
     unsettled: BTreeSet<PathBuf>,
+    /// Events so far (a burst carried over from the previous batch counts
+    /// as `burst_events` from the start).
+    events: usize,
+    burst_events: usize,
     first: Instant,
     first_wall: SystemTime,
     rescanned: bool,
@@ -190,11 +193,17 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(c: Change) -> Self {
+    fn new(c: Change, carries_burst: bool, burst_events: usize) -> Self {
         let (first, first_wall) = c.at();
         let mut b = Builder {
             paths: BTreeSet::new(),
             unsettled: BTreeSet::new(),
+            events: if carries_burst {
+                burst_events.saturating_sub(1)
+            } else {
+                0
+            },
+            burst_events,
             first,
             first_wall,
             rescanned: false,
@@ -209,18 +218,24 @@ impl Builder {
             self.first = at;
             self.first_wall = wall;
         }
+        self.events = self.events.saturating_add(1);
         match c {
             Change::Path { path, settled, .. } => {
-                if settled {
-                    self.unsettled.remove(&path);
-                } else {
-                    self.unsettled.insert(path.clone());
+                if !self.is_burst() {
+                    if settled {
+                        self.unsettled.remove(&path);
+                    } else {
+                        self.unsettled.insert(path.clone());
+                    }
                 }
                 self.paths.insert(path);
             }
             Change::Rescan { .. } => self.rescanned = true,
             Change::Error { error, .. } => self.errors.push(error),
         }
+    }
+    fn is_burst(&self) -> bool {
+        self.events >= self.burst_events
     }
     fn settled(&self) -> bool {
         self.unsettled.is_empty() && !self.rescanned
@@ -272,13 +287,13 @@ pub async fn run_batcher(
         let opened = Instant::now();
         let chained = last_closed.is_some_and(|c| opened.duration_since(c) <= config.quiet);
         let cap = opened + config.max;
-        let (burst_opened, mut events) = match burst.take() {
+        let (burst_opened, carries_burst) = match burst.take() {
             Some((start, closed)) if opened.duration_since(closed) <= config.max_quiet => {
-                (start, config.burst_events)
+                (start, true)
             }
-            _ => (opened, 1),
+            _ => (opened, false),
         };
-        let mut batch = Builder::new(first);
+        let mut batch = Builder::new(first, carries_burst, config.burst_events);
         let mut last = opened;
         let mut closed_input = false;
         // Set when the quiet timer fires: a sub-millisecond sleep is slept in
@@ -288,7 +303,6 @@ pub async fn run_batcher(
             // Take everything already queued without touching the timer.
             while let Ok(c) = input.try_recv() {
                 batch.add(c);
-                events = events.saturating_add(1);
                 last = Instant::now();
                 quiet_fired = false;
             }
@@ -296,7 +310,7 @@ pub async fn run_batcher(
             if now >= cap {
                 break;
             }
-            let quiet = if events >= config.burst_events {
+            let quiet = if batch.is_burst() {
                 config.quiet_for(last - burst_opened)
             } else if batch.settled() && !chained {
                 config.settled_quiet
@@ -319,7 +333,6 @@ pub async fn run_batcher(
                 c = input.recv() => match c {
                     Some(c) => {
                         batch.add(c);
-                        events = events.saturating_add(1);
                         last = Instant::now();
                         quiet_fired = false;
                     }
@@ -331,7 +344,7 @@ pub async fn run_batcher(
                 _ = sleep_until(wake) => quiet_fired |= wake == quiet_at,
             }
         }
-        if events >= config.burst_events {
+        if batch.is_burst() {
             burst = Some((burst_opened, Instant::now()));
         }
         last_closed = Some(Instant::now());

@@ -706,7 +706,7 @@ impl Router {
                         }
                     }
                 }
-                // A rename into place may be one step of a larger change: not settled.
+                // A creation or a rename into place may be one step of a larger change.
                 self.report(&ids, p, is_dir, stamp, false);
             }
             RawKind::Modify => self.report(&ids, p, false, stamp, false),
