@@ -191,6 +191,15 @@ macro_rules! kinds {
                 }
             }
 
+            /// [`AnyObject::from_value`] without taking the value.
+            pub fn from_value_ref(value: &Value) -> Result<Self, String> {
+                use serde::Deserialize as _;
+                match value.get("kind").and_then(Value::as_str).unwrap_or_default() {
+                    $(stringify!($kind) => $kind::deserialize(value).map(AnyObject::$kind).map_err(|e| e.to_string()),)*
+                    other => Err(format!("unknown kind {other:?}")),
+                }
+            }
+
             /// The object as JSON, with `apiVersion` and `kind` filled in.
             pub fn to_value(&self) -> Value {
                 let mut v = serde_json::to_value(self).expect("API objects always serialize");

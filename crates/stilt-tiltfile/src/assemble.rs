@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use anyhow::bail;
@@ -83,7 +84,8 @@ pub const UNCATEGORIZED: &str = "uncategorized";
 struct ManifestDraft {
     name: String,
     kind: ResourceType,
-    entities: Vec<K8sEntity>,
+    /// Shared with the assembly's list of all entities: a resource's are a selection of them.
+    entities: Vec<Arc<K8sEntity>>,
     images: Vec<usize>,
     opts: K8sResourceOpts,
     pod_readiness: String,
@@ -295,7 +297,7 @@ fn kind_matches(k: &K8sKind, e: &K8sEntity) -> bool {
 }
 
 /// Images (indices into state.images) referenced by an entity.
-fn entity_images(st: &State, e: &K8sEntity) -> Vec<usize> {
+fn entity_images(st: &State, index: &ImageIndex, e: &K8sEntity) -> Vec<usize> {
     let (imgs, envs) = container_refs(&e.obj);
     let mut extra = vec![];
     for k in st.k8s_kinds.iter().filter(|k| kind_matches(k, e)) {
@@ -322,25 +324,106 @@ fn entity_images(st: &State, e: &K8sEntity) -> Vec<usize> {
     let split =
         |v: &[String]| -> Vec<(String, String)> { v.iter().map(|i| split_image(i)).collect() };
     let refs: Vec<(String, String)> = split(&imgs).into_iter().chain(split(&extra)).collect();
-    let env_refs = if st.images.iter().any(|t| t.match_in_env_vars) {
-        split(&envs)
-    } else {
-        vec![]
-    };
-    let mut out = vec![];
-    for (i, t) in st.images.iter().enumerate() {
-        let m = refs.iter().any(|r| split_matches(t, r))
-            || (t.match_in_env_vars && env_refs.iter().any(|r| split_matches(t, r)));
-        if m {
-            out.push(i);
-        }
+    let mut out: Vec<usize> = refs.iter().flat_map(|r| index.matching(st, r)).collect();
+    if index.any_in_env_vars {
+        out.extend(
+            split(&envs)
+                .iter()
+                .flat_map(|r| index.matching(st, r))
+                .filter(|&i| st.images[i].match_in_env_vars),
+        );
     }
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
-fn is_workload(st: &State, e: &K8sEntity) -> bool {
+/// The image targets by familiar name, so matching an entity's image references costs a lookup
+/// per reference rather than a pass over every target.
+struct ImageIndex {
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+    any_in_env_vars: bool,
+}
+
+impl ImageIndex {
+    fn new(images: &[ImageTarget]) -> Self {
+        let mut by_name: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (i, t) in images.iter().enumerate() {
+            by_name.entry(t.name.clone()).or_default().push(i);
+        }
+        ImageIndex {
+            by_name,
+            any_in_env_vars: images.iter().any(|t| t.match_in_env_vars),
+        }
+    }
+
+    /// The targets (indices into `st.images`) an image reference, split by [`split_image`], names.
+    fn matching<'a>(
+        &'a self,
+        st: &'a State,
+        r: &'a (String, String),
+    ) -> impl Iterator<Item = usize> + 'a {
+        self.by_name
+            .get(&r.0)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |&i| split_matches(&st.images[i], r))
+    }
+}
+
+/// Which resources' pod templates carry each label, so a Service finds the workloads its
+/// selector may match without testing every resource.
+struct LabelIndex<'a> {
+    /// label key → label value → resources.
+    by_label: std::collections::HashMap<&'a str, std::collections::HashMap<&'a str, Vec<usize>>>,
+}
+
+impl<'a> LabelIndex<'a> {
+    fn new(template_labels: &'a [Vec<BTreeMap<String, String>>]) -> Self {
+        let mut by_label: std::collections::HashMap<
+            &str,
+            std::collections::HashMap<&str, Vec<usize>>,
+        > = Default::default();
+        for (ri, sets) in template_labels.iter().enumerate() {
+            for (k, v) in sets.iter().flatten() {
+                let rs = by_label
+                    .entry(k.as_str())
+                    .or_default()
+                    .entry(v.as_str())
+                    .or_default();
+                if rs.last() != Some(&ri) {
+                    rs.push(ri);
+                }
+            }
+        }
+        LabelIndex { by_label }
+    }
+
+    /// The resources (ascending) whose templates may match `sel`: those carrying its first
+    /// label, or all of them when that label's value is not a string (see [`selector_matches`]).
+    fn candidates(
+        &self,
+        sel: &serde_json::Map<String, Json>,
+        resources: usize,
+    ) -> Box<dyn Iterator<Item = usize> + '_> {
+        match sel.iter().next() {
+            Some((k, Json::String(v))) => {
+                let found: &[usize] = self
+                    .by_label
+                    .get(k.as_str())
+                    .and_then(|vs| vs.get(v.as_str()))
+                    .map_or(&[], Vec::as_slice);
+                Box::new(found.iter().copied())
+            }
+            _ => Box::new(0..resources),
+        }
+    }
+}
+
+fn is_workload(st: &State, images: &ImageIndex, e: &K8sEntity) -> bool {
     pod_spec(&e.obj).is_some()
-        || !entity_images(st, e).is_empty()
+        || !entity_images(st, images, e).is_empty()
         || st.k8s_kinds.iter().any(|k| kind_matches(k, e))
 }
 
@@ -479,11 +562,15 @@ pub(crate) fn assemble(
     }
 
     // ---- Kubernetes: workloads -------------------------------------------------------------
-    let entities = std::mem::take(&mut st.k8s);
-    let workload_idx: Vec<usize> = (0..entities.len())
-        .filter(|&i| is_workload(st, &entities[i]))
+    let entities: Vec<Arc<K8sEntity>> = std::mem::take(&mut st.k8s)
+        .into_iter()
+        .map(Arc::new)
         .collect();
-    let wl_refs: Vec<&K8sEntity> = workload_idx.iter().map(|&i| &entities[i]).collect();
+    let image_index = ImageIndex::new(&st.images);
+    let workload_idx: Vec<usize> = (0..entities.len())
+        .filter(|&i| is_workload(st, &image_index, &entities[i]))
+        .collect();
+    let wl_refs: Vec<&K8sEntity> = workload_idx.iter().map(|&i| &*entities[i]).collect();
     let mut names = unique_names(&wl_refs);
     if let Some(f) = w2r {
         names = wl_refs
@@ -504,7 +591,7 @@ pub(crate) fn assemble(
     for (wi, &ei) in workload_idx.iter().enumerate() {
         let e = &entities[ei];
         let mut r = ManifestDraft::new(names[wi].clone(), ResourceType::K8s);
-        r.images = entity_images(st, e);
+        r.images = entity_images(st, &image_index, e);
         r.pod_readiness = match e.kind() {
             "Job" => "succeeded".into(),
             "CronJob" => "ignore".into(),
@@ -518,7 +605,7 @@ pub(crate) fn assemble(
         {
             r.pod_readiness = k.pod_readiness.clone();
         }
-        r.entities.push(e.clone());
+        r.entities.push(Arc::clone(e));
         assigned[ei] = true;
         k8s_res.push(r);
     }
@@ -609,8 +696,8 @@ pub(crate) fn assemble(
                 ),
                 (_, 1) => {
                     assigned[free[0]] = true;
-                    let e = entities[free[0]].clone();
-                    for im in entity_images(st, &e) {
+                    let e = Arc::clone(&entities[free[0]]);
+                    for im in entity_images(st, &image_index, &e) {
                         if !k8s_res[idx].images.contains(&im) {
                             k8s_res[idx].images.push(im);
                         }
@@ -673,6 +760,7 @@ pub(crate) fn assemble(
                 .collect()
         })
         .collect();
+    let by_label = LabelIndex::new(&template_labels);
     for i in 0..entities.len() {
         if assigned[i] {
             continue;
@@ -680,20 +768,19 @@ pub(crate) fn assemble(
         let Some(sel) = entity_selector(&entities[i]) else {
             continue;
         };
-        for (ri, r) in k8s_res.iter_mut().enumerate() {
-            let hit = template_labels[ri]
+        let hit = by_label.candidates(sel, k8s_res.len()).find(|&ri| {
+            template_labels[ri]
                 .iter()
-                .any(|labels| selector_matches(sel, labels));
-            if hit {
-                r.entities.push(entities[i].clone());
-                assigned[i] = true;
-                break;
-            }
+                .any(|labels| selector_matches(sel, labels))
+        });
+        if let Some(ri) = hit {
+            k8s_res[ri].entities.push(Arc::clone(&entities[i]));
+            assigned[i] = true;
         }
     }
-    let leftovers: Vec<K8sEntity> = (0..entities.len())
+    let leftovers: Vec<Arc<K8sEntity>> = (0..entities.len())
         .filter(|&i| !assigned[i])
-        .map(|i| entities[i].clone())
+        .map(|i| Arc::clone(&entities[i]))
         .collect();
     if !leftovers.is_empty() {
         let mut r = ManifestDraft::new(UNCATEGORIZED.into(), ResourceType::K8s);
@@ -997,6 +1084,7 @@ pub(crate) fn assemble(
             enabled.contains(&r.name) || (r.name == UNCATEGORIZED && !enabled.is_empty());
         infos.push(emit_resource(
             st,
+            &image_index,
             r,
             is_enabled,
             input,
@@ -1157,6 +1245,7 @@ pub(crate) fn assemble(
         }
     }
     out.list = out_list;
+    crate::drop_later::drop_later((entities, all));
     Ok(Assembled {
         objects: out.list,
         resources: infos,
@@ -1336,8 +1425,8 @@ const KIND_ORDER_FIRST: &[&str] = &[
 ];
 
 /// A resource's entities in Tilt's order (a stable sort by kind).
-fn sorted_entities(entities: &[K8sEntity]) -> Vec<&K8sEntity> {
-    let mut v: Vec<&K8sEntity> = entities.iter().collect();
+fn sorted_entities(entities: &[Arc<K8sEntity>]) -> Vec<&K8sEntity> {
+    let mut v: Vec<&K8sEntity> = entities.iter().map(|e| &**e).collect();
     v.sort_by_key(|e| {
         KIND_ORDER_FIRST
             .iter()
@@ -1430,6 +1519,7 @@ fn context_ignores(t: &ImageTarget) -> Vec<IgnoreDef> {
 
 fn emit_resource(
     st: &State,
+    images: &ImageIndex,
     r: &ManifestDraft,
     enabled: bool,
     input: &AssembleInput,
@@ -1499,7 +1589,7 @@ fn emit_resource(
         ResourceType::K8s => r
             .entities
             .iter()
-            .flat_map(|e| entity_images(st, e))
+            .flat_map(|e| entity_images(st, images, e))
             .chain(
                 r.custom_deploy
                     .map(|ci| {
@@ -2173,11 +2263,8 @@ fn emit_k8s(
             });
         }
     } else {
-        let docs: Vec<Json> = sorted_entities(&r.entities)
-            .into_iter()
-            .map(|e| e.obj.clone())
-            .collect();
-        spec.yaml = crate::yaml::encode_stream(&docs)
+        let docs = sorted_entities(&r.entities).into_iter().map(|e| &e.obj);
+        spec.yaml = crate::yaml::encode_stream(docs)
             .map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?;
     }
     out.push(with_spec(
@@ -2317,5 +2404,50 @@ fn emit_local(
             ),
             spec,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Each row: a selector, and the resources a linear scan would find matching, first first.
+    #[test]
+    fn the_label_index_offers_every_resource_a_selector_matches() {
+        let templates = vec![
+            vec![labels(&[("app", "web"), ("tier", "front")])],
+            vec![labels(&[("app", "api")])],
+            vec![labels(&[("app", "web")]), labels(&[("app", "db")])],
+            vec![],
+        ];
+        let index = LabelIndex::new(&templates);
+        let rows: &[(Json, &[usize])] = &[
+            (json!({"app": "web"}), &[0, 2]),
+            (json!({"app": "web", "tier": "front"}), &[0]),
+            (json!({"tier": "front", "app": "web"}), &[0]),
+            (json!({"app": "db"}), &[2]),
+            (json!({"app": "none"}), &[]),
+            // A value that is not a string matches a template without the key.
+            (json!({"other": 1}), &[0, 1, 2]),
+        ];
+        for (sel, want) in rows {
+            let sel = sel.as_object().unwrap();
+            let linear: Vec<usize> = (0..templates.len())
+                .filter(|&ri| templates[ri].iter().any(|l| selector_matches(sel, l)))
+                .collect();
+            assert_eq!(&linear, want, "linear scan, selector {sel:?}");
+            let indexed: Vec<usize> = index
+                .candidates(sel, templates.len())
+                .filter(|&ri| templates[ri].iter().any(|l| selector_matches(sel, l)))
+                .collect();
+            assert_eq!(&indexed, want, "index, selector {sel:?}");
+        }
     }
 }

@@ -27,7 +27,7 @@ use crate::model::State;
 pub(crate) const W2R_GLOBAL: &str = "__stilt_workload_to_resource_function";
 
 /// Per-load request data the builtins need.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ReqInfo {
     pub main_path: PathBuf,
     pub main_dir: PathBuf,
@@ -53,6 +53,7 @@ pub(crate) struct Ctx<'h> {
     loaded: RefCell<HashMap<PathBuf, FrozenModule>>,
     loading: RefCell<Vec<PathBuf>>,
     pub globals: Globals,
+    pub yaml_prefetch: crate::prefetch::YamlPrefetch,
 }
 
 impl<'h> Ctx<'h> {
@@ -65,6 +66,7 @@ impl<'h> Ctx<'h> {
             loaded: RefCell::new(HashMap::new()),
             loading: RefCell::new(vec![]),
             globals,
+            yaml_prefetch: Default::default(),
         }
     }
 
@@ -321,7 +323,13 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
         None => {
             c.add_config_file(path);
             match c.host.read_file(path) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(b) => {
+                    let src = String::from_utf8_lossy(&b).into_owned();
+                    if let Some(dir) = path.parent() {
+                        c.yaml_prefetch.scan(dir, &src);
+                    }
+                    src
+                }
                 Err(e) => {
                     return Err(starlark::Error::new_other(anyhow!(
                         "error reading file {}: {}",

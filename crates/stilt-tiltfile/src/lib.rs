@@ -26,11 +26,13 @@
 mod assemble;
 mod builtins;
 mod convert;
+mod drop_later;
 pub mod editor;
 mod eval;
 pub mod host;
 mod model;
 mod objects;
+mod prefetch;
 mod values;
 pub mod version;
 mod whileloop;
@@ -174,6 +176,20 @@ pub struct LoadError {
     pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
+/// Pays, on a thread of its own, what only a process's first load pays (the builtins'
+/// documentation parsed into the globals, regexes compiled, the YAML parser's code paged in),
+/// so that a command that will load a Tiltfile can start its first load warm.
+pub fn warm_up() {
+    let _ = std::thread::Builder::new()
+        .name("stilt-warm-up".into())
+        .spawn(|| {
+            drop(builtins::globals_for(&eval::ReqInfo::default()));
+            drop(builtins::k8s::parse_entities(
+                "kind: Warm\nmetadata: {name: up}\n",
+            ));
+        });
+}
+
 /// Evaluate a Tiltfile.
 // A load happens once per Tiltfile change; the error's size does not matter.
 #[allow(clippy::result_large_err)]
@@ -298,6 +314,18 @@ fn leading_location(msg: &str) -> Option<Location> {
         .then_some(Location { file, line, column })
 }
 
+/// One assembled object, strictly decoded.
+fn typed_object(o: &serde_json::Value) -> Result<stilt_api::AnyObject, Failure> {
+    stilt_api::AnyObject::from_value_ref(o).map_err(|e| {
+        let desc = format!(
+            "{} {}",
+            o["kind"].as_str().unwrap_or(""),
+            o["metadata"]["name"].as_str().unwrap_or("")
+        );
+        (format!("internal error: building {desc}: {e}"), None)
+    })
+}
+
 fn run(
     c: &eval::Ctx,
     req: &LoadRequest,
@@ -382,16 +410,10 @@ fn run(
     })?;
     let t2 = std::time::Instant::now();
     let mut objects = Vec::with_capacity(assembled.objects.len());
-    for o in assembled.objects {
-        let desc = format!(
-            "{} {}",
-            o["kind"].as_str().unwrap_or(""),
-            o["metadata"]["name"].as_str().unwrap_or("")
-        );
-        let obj = stilt_api::AnyObject::from_value(o)
-            .map_err(|e| (format!("internal error: building {desc}: {e}"), None))?;
-        objects.push(obj);
+    for o in &assembled.objects {
+        objects.push(typed_object(o)?);
     }
+    drop_later::drop_later(assembled.objects);
     let timings = LoadTimings {
         eval: t1 - t0,
         assemble: t2 - t1,

@@ -6,6 +6,10 @@ use serde_json::Value as Json;
 fn options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.legacy_octal_numbers = true;
+    // The size budget guards a service against hostile input; a Tiltfile's YAML is its user's
+    // own, and the budget's accounting was an eighth of every parse. Alias expansion keeps its
+    // own limits (`alias_limits`).
+    o.budget = None;
     o
 }
 
@@ -34,9 +38,9 @@ pub fn encode(v: &Json) -> anyhow::Result<String> {
     serde_saphyr::to_string(&stilt_api::plain_numbers::PlainNumbers(v)).context("encoding YAML")
 }
 
-pub fn encode_stream(vs: &[Json]) -> anyhow::Result<String> {
+pub fn encode_stream<'a>(vs: impl IntoIterator<Item = &'a Json>) -> anyhow::Result<String> {
     let mut out = String::new();
-    for (i, v) in vs.iter().enumerate() {
+    for (i, v) in vs.into_iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }

@@ -55,6 +55,8 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
             file.display()
         );
     }
+    // While the servers start, on the other core.
+    stilt_tiltfile::warm_up();
     // The instance lock was claimed (run::claim) before anything started.
     let mut instance = opts.instance;
     let docker = Arc::new(stilt_engine::docker::DockerAdapters::default());

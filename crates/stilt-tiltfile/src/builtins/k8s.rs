@@ -31,26 +31,44 @@ use crate::model::*;
 use crate::values::Blob;
 use crate::values::TiltObj;
 
-/// YAML text from a path, list of paths, or Blob (paths are read and watched).
-fn yaml_texts(eval: &Evaluator, func: &str, param: &str, v: Value) -> anyhow::Result<Vec<String>> {
+/// YAML text from a path, list of paths, or Blob (paths are read and watched), with the path it
+/// came from.
+fn yaml_texts(
+    eval: &Evaluator,
+    func: &str,
+    param: &str,
+    v: Value,
+) -> anyhow::Result<Vec<(Option<PathBuf>, String)>> {
     if let Some(b) = v.downcast_ref::<Blob>() {
-        return Ok(vec![b.0.clone()]);
+        return Ok(vec![(None, b.0.clone())]);
     }
     let dir = cur_dir(eval);
     let mut out = vec![];
     for item in one_or_many(Some(v)) {
         if let Some(b) = item.downcast_ref::<Blob>() {
-            out.push(b.0.clone());
+            out.push((None, b.0.clone()));
             continue;
         }
         let s = string(func, param, item)?;
         let p = abs_path(&dir, &s);
         match read_watched(eval, func, &p)? {
-            Some(t) => out.push(t),
+            Some(t) => out.push((Some(p), t)),
             None => bail!("{func}: file not found: {}", p.display()),
         }
     }
     Ok(out)
+}
+
+/// The entities of one of [`yaml_texts`]' texts: the prefetcher's parse when it has this text.
+fn entities_of(
+    eval: &Evaluator,
+    func: &str,
+    (path, text): &(Option<PathBuf>, String),
+) -> anyhow::Result<Vec<K8sEntity>> {
+    path.as_deref()
+        .and_then(|p| ctx(eval).yaml_prefetch.take(p, text))
+        .unwrap_or_else(|| parse_entities(text))
+        .map_err(|e| anyhow!("{func}: error parsing YAML: {e}"))
 }
 
 pub(crate) fn parse_entities(text: &str) -> anyhow::Result<Vec<K8sEntity>> {
@@ -318,9 +336,9 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let c = ctx(eval);
         let allow_dup = opt_bool(f, "allow_duplicates", allow_duplicates, false)?;
         let texts = yaml_texts(eval, f, "yaml", yaml)?;
-        let mut st = c.st.borrow_mut();
-        for t in texts {
-            let ents = parse_entities(&t).map_err(|e| anyhow!("{f}: error parsing YAML: {e}"))?;
+        for t in &texts {
+            let ents = entities_of(eval, f, t)?;
+            let mut st = c.st.borrow_mut();
             for e in ents {
                 let key = (
                     e.kind().to_lowercase(),
@@ -578,8 +596,8 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         );
         let mut yes = vec![];
         let mut no = vec![];
-        for t in texts {
-            for e in parse_entities(&t).map_err(|e| anyhow!("{f}: error parsing YAML: {e}"))? {
+        for t in &texts {
+            for e in entities_of(eval, f, t)? {
                 let mut m = true;
                 m &= n.as_ref().is_none_or(|r| r.is_match(e.name()));
                 m &= ns.as_ref().is_none_or(|r| r.is_match(e.namespace()));

@@ -1,0 +1,231 @@
+//! Speculative parsing of the Kubernetes YAML a Tiltfile names. Parsing is most of a load's
+//! evaluation (a 25-line manifest takes ~60–100 µs), and a Tiltfile usually names its YAML files
+//! as string literals (`k8s_yaml('svc/k8s.yaml')`). When a file's source is read, the literals
+//! that look like YAML paths are parsed on a worker thread, so by the time `k8s_yaml` reads the
+//! file its entities are ready.
+//!
+//! It only ever saves work, never changes an answer: `k8s_yaml` still reads the file itself (so
+//! it is watched, and a host's overlay wins), and takes the worker's parse only when the worker
+//! parsed exactly that text. Any other case (not a literal, not yet started, a different text)
+//! parses in line, as before.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Condvar;
+use std::sync::LazyLock;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+
+use crate::model::K8sEntity;
+
+type Parsed = anyhow::Result<Vec<K8sEntity>>;
+
+enum Slot {
+    Queued,
+    Parsing,
+    Done { text: String, parsed: Parsed },
+}
+
+#[derive(Default)]
+struct Shared {
+    slots: Mutex<HashMap<PathBuf, Slot>>,
+    done: Condvar,
+    stop: AtomicBool,
+}
+
+/// One load's prefetcher: dropping it stops its workers after the file they are parsing.
+#[derive(Default)]
+pub(crate) struct YamlPrefetch {
+    shared: Arc<Shared>,
+}
+
+/// A quoted string without line breaks or quotes that ends in `.yaml` / `.yml`.
+static YAML_LITERAL: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r#"["']([^"'\n\r]+\.ya?ml)["']"#).expect("a valid regex"));
+
+/// The YAML paths named by string literals in `src`, resolved against `dir`, each once, in order.
+fn yaml_literals(dir: &Path, src: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = vec![];
+    for cap in YAML_LITERAL.captures_iter(src) {
+        let lit = &cap[1];
+        if lit.contains("://") {
+            continue;
+        }
+        let p = crate::eval::abs_path(dir, lit);
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+impl YamlPrefetch {
+    /// Starts parsing, off this thread, the YAML files that `src` (a Starlark file in `dir`)
+    /// names as literals and that are not queued yet.
+    pub fn scan(&self, dir: &Path, src: &str) {
+        let paths: Vec<PathBuf> = {
+            let mut slots = self.shared.slots.lock().unwrap();
+            let mut queued = vec![];
+            for p in yaml_literals(dir, src) {
+                if let std::collections::hash_map::Entry::Vacant(e) = slots.entry(p.clone()) {
+                    e.insert(Slot::Queued);
+                    queued.push(p);
+                }
+            }
+            queued
+        };
+        if paths.is_empty() {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("stilt-yaml".into())
+            .spawn(move || work(&shared, paths));
+        if spawned.is_err() {
+            // No thread, no prefetch: every file parses in line.
+            self.shared.slots.lock().unwrap().clear();
+        }
+    }
+
+    /// The worker's parse of `path`, if it is parsing or has parsed exactly `text`; `None` means
+    /// the caller parses `text` itself (and the worker will not).
+    pub fn take(&self, path: &Path, text: &str) -> Option<Parsed> {
+        let mut slots = self.shared.slots.lock().unwrap();
+        loop {
+            match slots.remove(path)? {
+                Slot::Queued => return None,
+                Slot::Parsing => {
+                    slots.insert(path.to_path_buf(), Slot::Parsing);
+                    slots = self.shared.done.wait(slots).unwrap();
+                }
+                Slot::Done { text: t, parsed } => return (t == text).then_some(parsed),
+            }
+        }
+    }
+}
+
+impl Drop for YamlPrefetch {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn work(shared: &Shared, paths: Vec<PathBuf>) {
+    for p in paths {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let mut slots = shared.slots.lock().unwrap();
+            match slots.get_mut(&p) {
+                Some(s @ Slot::Queued) => *s = Slot::Parsing,
+                // Taken by the evaluator already.
+                _ => continue,
+            }
+        }
+        let done = std::fs::read(&p).ok().map(|b| {
+            let text = String::from_utf8_lossy(&b).into_owned();
+            let parsed = crate::builtins::k8s::parse_entities(&text);
+            Slot::Done { text, parsed }
+        });
+        let mut slots = shared.slots.lock().unwrap();
+        match done {
+            Some(d) => slots.insert(p, d),
+            None => slots.remove(&p),
+        };
+        shared.done.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_that_name_yaml_files_are_found_once_and_resolved() {
+        let src = r#"
+k8s_yaml('a/k8s.yaml')
+k8s_yaml(["b.yml", "a/k8s.yaml"])
+k8s_yaml(helm('chart'))
+load('ext://x', 'y')
+k8s_yaml('https://example.com/x.yaml')
+print("not yaml.txt")
+"#;
+        assert_eq!(
+            yaml_literals(Path::new("/p"), src),
+            vec![PathBuf::from("/p/a/k8s.yaml"), PathBuf::from("/p/b.yml")]
+        );
+    }
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(d.path().join(name), text).unwrap();
+        }
+        d
+    }
+
+    const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+
+    fn wait_until_parsed(pf: &YamlPrefetch, path: &Path) {
+        for _ in 0..5000 {
+            if matches!(
+                pf.shared.slots.lock().unwrap().get(path),
+                Some(Slot::Done { .. })
+            ) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("the worker never parsed {}", path.display());
+    }
+
+    #[test]
+    fn a_prefetched_file_gives_the_same_entities_as_parsing_it() {
+        let d = project(&[("k8s.yaml", DEPLOY)]);
+        let pf = YamlPrefetch::default();
+        pf.scan(d.path(), "k8s_yaml('k8s.yaml')");
+        let path = d.path().join("k8s.yaml");
+        wait_until_parsed(&pf, &path);
+        let got = pf
+            .take(&path, DEPLOY)
+            .expect("parsed by the worker")
+            .unwrap();
+        let want = crate::builtins::k8s::parse_entities(DEPLOY).unwrap();
+        assert_eq!(
+            got.iter().map(|e| &e.obj).collect::<Vec<_>>(),
+            want.iter().map(|e| &e.obj).collect::<Vec<_>>()
+        );
+        // Taken once: a second read parses in line.
+        assert!(pf.take(&path, DEPLOY).is_none());
+    }
+
+    #[test]
+    fn a_parse_of_other_text_is_not_used() {
+        let d = project(&[("k8s.yaml", DEPLOY)]);
+        let pf = YamlPrefetch::default();
+        pf.scan(d.path(), "k8s_yaml('k8s.yaml')");
+        let path = d.path().join("k8s.yaml");
+        wait_until_parsed(&pf, &path);
+        assert!(pf.take(&path, "kind: Service\n").is_none());
+    }
+
+    #[test]
+    fn a_parse_error_is_the_same_error_as_in_line() {
+        let bad = "kind: [unclosed\n";
+        let d = project(&[("bad.yaml", bad)]);
+        let pf = YamlPrefetch::default();
+        pf.scan(d.path(), "k8s_yaml('bad.yaml')");
+        let path = d.path().join("bad.yaml");
+        wait_until_parsed(&pf, &path);
+        let got = pf.take(&path, bad).expect("parsed by the worker");
+        let want = crate::builtins::k8s::parse_entities(bad);
+        assert_eq!(
+            format!("{:#}", got.unwrap_err()),
+            format!("{:#}", want.unwrap_err())
+        );
+    }
+}
