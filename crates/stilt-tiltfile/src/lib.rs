@@ -176,18 +176,52 @@ pub struct LoadError {
     pub ext_paths: BTreeMap<String, PathBuf>,
 }
 
-/// Pays, on a thread of its own, what only a process's first load pays (the builtins'
-/// documentation parsed into the globals, regexes compiled, the YAML parser's code paged in),
-/// so that a command that will load a Tiltfile can start its first load warm.
-pub fn warm_up() {
+/// Pays, on a thread of its own, what a process's first load of `tiltfile` would (building the
+/// globals, which parses the builtins' documentation and compiles regexes; paging the YAML
+/// parser in), so that a command about to load it starts its first load warm. `subcommand` and
+/// the process's arguments must be what the load will get (`up` / `ci`, `std::env::args`).
+pub fn warm_up(tiltfile: &Path, subcommand: &str) {
+    let main_path = main_tiltfile(tiltfile, &RealHost::new());
+    let info = eval::ReqInfo {
+        main_dir: main_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        main_path,
+        subcommand: subcommand.to_owned(),
+        argv: std::env::args().collect(),
+        executable: current_exe(),
+        ..Default::default()
+    };
     let _ = std::thread::Builder::new()
         .name("stilt-warm-up".into())
-        .spawn(|| {
-            drop(builtins::globals_for(&eval::ReqInfo::default()));
+        .spawn(move || {
+            drop(builtins::globals_for(&info));
             drop(builtins::k8s::parse_entities(
                 "kind: Warm\nmetadata: {name: up}\n",
             ));
         });
+}
+
+/// The Tiltfile a load of `path` runs: absolute, cleaned, `Tiltfile` in it if a directory.
+fn main_tiltfile(path: &Path, host: &dyn HostEnv) -> PathBuf {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        host.cwd().join(path)
+    };
+    let path = eval::clean(&path);
+    if host.is_dir(&path) {
+        path.join("Tiltfile")
+    } else {
+        path
+    }
+}
+
+fn current_exe() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Evaluate a Tiltfile.
@@ -219,15 +253,7 @@ pub fn load(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
 
 #[allow(clippy::result_large_err)]
 fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
-    let mut path = if req.path.is_absolute() {
-        req.path.clone()
-    } else {
-        req.host.cwd().join(&req.path)
-    };
-    path = eval::clean(&path);
-    if req.host.is_dir(&path) {
-        path = path.join("Tiltfile");
-    }
+    let path = main_tiltfile(&req.path, req.host);
     let main_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     builtins::os::env_reset(req.host.environ());
     builtins::core::set_web_port(req.web_port);
@@ -240,9 +266,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
         extensions_dir: req.extensions_dir.clone(),
         ext_cache: req.ext_cache.clone(),
         argv: req.argv.clone(),
-        executable: std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
+        executable: current_exe(),
         cancel: req.cancel.clone(),
         offline: req.offline,
     };

@@ -88,26 +88,27 @@ pub fn set_labels(obj: &mut Json, labels: &BTreeMap<String, String>) {
 
 /// Drop null / empty-string / empty-array / false / empty-object fields (Go's omitempty), so the
 /// snapshots show only what is set.
-pub fn strip_empty(j: Json) -> Json {
+pub fn strip_empty(mut j: Json) -> Json {
+    strip_empty_in_place(&mut j);
+    j
+}
+
+/// [`strip_empty`] without rebuilding the maps it keeps.
+fn strip_empty_in_place(j: &mut Json) {
     match j {
-        Json::Object(m) => Json::Object(
-            m.into_iter()
-                .filter_map(|(k, v)| {
-                    let v = strip_empty(v);
-                    let empty = match &v {
-                        Json::Null => true,
-                        Json::String(s) => s.is_empty(),
-                        Json::Array(a) => a.is_empty(),
-                        Json::Bool(b) => !b,
-                        Json::Object(o) => o.is_empty() && !KEEP_EMPTY.contains(&k.as_str()),
-                        Json::Number(_) => false,
-                    };
-                    (!empty).then_some((k, v))
-                })
-                .collect(),
-        ),
-        Json::Array(a) => Json::Array(a.into_iter().map(strip_empty).collect()),
-        o => o,
+        Json::Object(m) => m.retain(|k, v| {
+            strip_empty_in_place(v);
+            !match v {
+                Json::Null => true,
+                Json::String(s) => s.is_empty(),
+                Json::Array(a) => a.is_empty(),
+                Json::Bool(b) => !*b,
+                Json::Object(o) => o.is_empty() && !KEEP_EMPTY.contains(&k.as_str()),
+                Json::Number(_) => false,
+            }
+        }),
+        Json::Array(a) => a.iter_mut().for_each(strip_empty_in_place),
+        _ => {}
     }
 }
 

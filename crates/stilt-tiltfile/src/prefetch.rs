@@ -14,7 +14,6 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Condvar;
-use std::sync::LazyLock;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -42,21 +41,26 @@ pub(crate) struct YamlPrefetch {
     shared: Arc<Shared>,
 }
 
-/// A quoted string without line breaks or quotes that ends in `.yaml` / `.yml`.
-static YAML_LITERAL: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r#"["']([^"'\n\r]+\.ya?ml)["']"#).expect("a valid regex"));
-
-/// The YAML paths named by string literals in `src`, resolved against `dir`, each once, in order.
+/// The YAML paths named by string literals in `src`, resolved against `dir`, each once, in order:
+/// one-line strings in `'` or `"` that end in `.yaml` / `.yml` and are not URLs.
 fn yaml_literals(dir: &Path, src: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = vec![];
-    for cap in YAML_LITERAL.captures_iter(src) {
-        let lit = &cap[1];
-        if lit.contains("://") {
-            continue;
-        }
-        let p = crate::eval::abs_path(dir, lit);
-        if !out.contains(&p) {
-            out.push(p);
+    for line in src.lines() {
+        let mut rest = line;
+        while let Some(open) = rest.find(['"', '\'']) {
+            let quote = rest.as_bytes()[open] as char;
+            let after = &rest[open + 1..];
+            let Some(close) = after.find(quote) else {
+                break;
+            };
+            let lit = &after[..close];
+            rest = &after[close + 1..];
+            if (lit.ends_with(".yaml") || lit.ends_with(".yml")) && !lit.contains("://") {
+                let p = crate::eval::abs_path(dir, lit);
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
         }
     }
     out
@@ -80,6 +84,11 @@ impl YamlPrefetch {
         if paths.is_empty() {
             return;
         }
+        // Last first: the evaluator parses in line the files the worker has not started, so
+        // the two meet in the middle with both cores parsing, rather than the evaluator waiting
+        // on a worker that is always one file ahead.
+        let mut paths = paths;
+        paths.reverse();
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new()
             .name("stilt-yaml".into())

@@ -56,7 +56,13 @@ pub async fn start(opts: RunOptions) -> Result<Running> {
         );
     }
     // While the servers start, on the other core.
-    stilt_tiltfile::warm_up();
+    stilt_tiltfile::warm_up(
+        &file,
+        match opts.mode {
+            Mode::Up => "up",
+            Mode::Ci => "ci",
+        },
+    );
     // The instance lock was claimed (run::claim) before anything started.
     let mut instance = opts.instance;
     let docker = Arc::new(stilt_engine::docker::DockerAdapters::default());

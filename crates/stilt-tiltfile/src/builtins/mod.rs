@@ -24,7 +24,44 @@ use starlark::environment::LibraryExtension;
 
 use crate::eval::ReqInfo;
 
+/// What of a request the globals hold (`sys.argv`, `config.main_path`, …).
+#[derive(Clone, PartialEq)]
+struct GlobalsKey {
+    argv: Vec<String>,
+    executable: String,
+    subcommand: String,
+    main_path: std::path::PathBuf,
+    main_dir: std::path::PathBuf,
+}
+
+/// The last globals built. Building them parses every builtin's documentation (milliseconds),
+/// and every load of one `up` asks for the same ones.
+static GLOBALS: std::sync::Mutex<Option<(GlobalsKey, Globals)>> = std::sync::Mutex::new(None);
+
+/// The globals of a load of `req`. A second caller waits for a build in progress, so a load
+/// that starts while [`crate::warm_up`] builds its globals takes them.
 pub(crate) fn globals_for(req: &ReqInfo) -> Globals {
+    let key = GlobalsKey {
+        argv: req.argv.clone(),
+        executable: req.executable.clone(),
+        subcommand: req.subcommand.clone(),
+        main_path: req.main_path.clone(),
+        main_dir: req.main_dir.clone(),
+    };
+    let mut cached = GLOBALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, g)) = &*cached
+        && *k == key
+    {
+        return g.clone();
+    }
+    let g = build_globals(req);
+    *cached = Some((key, g.clone()));
+    g
+}
+
+fn build_globals(req: &ReqInfo) -> Globals {
     let mut b = GlobalsBuilder::extended_by(&[
         LibraryExtension::StructType,
         LibraryExtension::Print,
