@@ -169,23 +169,21 @@ print("not yaml.txt")
         );
     }
 
-    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            std::fs::write(d.path().join(name), text).unwrap();
-        }
-        d
-    }
-
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
 
-    fn wait_until_parsed(pf: &YamlPrefetch, path: &Path) {
+    /// A project holding `text` as `file`, a prefetcher that has parsed it, and its path.
+    fn parsed_by_worker(file: &str, text: &str) -> (tempfile::TempDir, YamlPrefetch, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let pf = YamlPrefetch::default();
+        pf.scan(d.path(), &format!("k8s_yaml('{file}')"));
         for _ in 0..5000 {
             if matches!(
-                pf.shared.slots.lock().unwrap().get(path),
+                pf.shared.slots.lock().unwrap().get(&path),
                 Some(Slot::Done { .. })
             ) {
-                return;
+                return (d, pf, path);
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -194,11 +192,7 @@ print("not yaml.txt")
 
     #[test]
     fn a_prefetched_file_gives_the_same_entities_as_parsing_it() {
-        let d = project(&[("k8s.yaml", DEPLOY)]);
-        let pf = YamlPrefetch::default();
-        pf.scan(d.path(), "k8s_yaml('k8s.yaml')");
-        let path = d.path().join("k8s.yaml");
-        wait_until_parsed(&pf, &path);
+        let (_d, pf, path) = parsed_by_worker("k8s.yaml", DEPLOY);
         let got = pf
             .take(&path, DEPLOY)
             .expect("parsed by the worker")
@@ -214,22 +208,14 @@ print("not yaml.txt")
 
     #[test]
     fn a_parse_of_other_text_is_not_used() {
-        let d = project(&[("k8s.yaml", DEPLOY)]);
-        let pf = YamlPrefetch::default();
-        pf.scan(d.path(), "k8s_yaml('k8s.yaml')");
-        let path = d.path().join("k8s.yaml");
-        wait_until_parsed(&pf, &path);
+        let (_d, pf, path) = parsed_by_worker("k8s.yaml", DEPLOY);
         assert!(pf.take(&path, "kind: Service\n").is_none());
     }
 
     #[test]
     fn a_parse_error_is_the_same_error_as_in_line() {
         let bad = "kind: [unclosed\n";
-        let d = project(&[("bad.yaml", bad)]);
-        let pf = YamlPrefetch::default();
-        pf.scan(d.path(), "k8s_yaml('bad.yaml')");
-        let path = d.path().join("bad.yaml");
-        wait_until_parsed(&pf, &path);
+        let (_d, pf, path) = parsed_by_worker("bad.yaml", bad);
         let got = pf.take(&path, bad).expect("parsed by the worker");
         let want = crate::builtins::k8s::parse_entities(bad);
         assert_eq!(
