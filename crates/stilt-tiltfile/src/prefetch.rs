@@ -22,6 +22,10 @@ use crate::model::K8sEntity;
 
 type Parsed = anyhow::Result<Vec<K8sEntity>>;
 
+/// Larger files are left to the evaluator: a literal may name a file `k8s_yaml` never reads, and
+/// a guess should not cost much.
+const MAX_BYTES: u64 = 1 << 20;
+
 enum Slot {
     Queued,
     Parsing,
@@ -135,11 +139,15 @@ fn work(shared: &Shared, paths: Vec<PathBuf>) {
                 _ => continue,
             }
         }
-        let done = std::fs::read(&p).ok().map(|b| {
-            let text = String::from_utf8_lossy(&b).into_owned();
-            let parsed = crate::builtins::k8s::parse_entities(&text);
-            Slot::Done { text, parsed }
-        });
+        let small = std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() <= MAX_BYTES);
+        let done = small
+            .then(|| crate::host::read_capped(&p).ok())
+            .flatten()
+            .map(|b| {
+                let text = String::from_utf8_lossy(&b).into_owned();
+                let parsed = crate::builtins::k8s::parse_entities(&text);
+                Slot::Done { text, parsed }
+            });
         let mut slots = shared.slots.lock().unwrap();
         match done {
             Some(d) => slots.insert(p, d),
