@@ -1,8 +1,8 @@
 //! Speculative parsing of the Kubernetes YAML a Tiltfile names. Parsing is most of a load's
 //! evaluation (a 25-line manifest takes ~60–100 µs), and a Tiltfile usually names its YAML files
 //! as string literals (`k8s_yaml('svc/k8s.yaml')`). When a file's source is read, the literals
-//! that look like YAML paths are parsed on a worker thread, so by the time `k8s_yaml` reads the
-//! file its entities are ready.
+//! that look like YAML paths are parsed on a worker thread, last first, while the evaluator
+//! parses the first ones itself: the two meet in the middle with both cores parsing.
 //!
 //! It only ever saves work, never changes an answer: `k8s_yaml` still reads the file itself (so
 //! it is watched, and a host's overlay wins), and takes the worker's parse only when the worker
@@ -83,16 +83,14 @@ impl YamlPrefetch {
                     queued.push(p);
                 }
             }
+            // Last first: the evaluator parses in line the files the worker has not started,
+            // rather than waiting on a worker that is always one file ahead.
+            queued.reverse();
             queued
         };
         if paths.is_empty() {
             return;
         }
-        // Last first: the evaluator parses in line the files the worker has not started, so
-        // the two meet in the middle with both cores parsing, rather than the evaluator waiting
-        // on a worker that is always one file ahead.
-        let mut paths = paths;
-        paths.reverse();
         let shared = Arc::clone(&self.shared);
         let spawned = std::thread::Builder::new()
             .name("stilt-yaml".into())
