@@ -12,7 +12,11 @@ use tokio::sync::mpsc;
 /// Limits of the store.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// How many past events are kept for watchers resuming from a resourceVersion.
+    /// How many past events are kept for watchers resuming from a resourceVersion. A status
+    /// update stores a whole new copy of its object, so at 1,000 resources ten thousand events
+    /// held ~25 MB of superseded versions; a thousand is still far more than a watcher misses
+    /// between its list and its watch (Kubernetes' own watch cache keeps about a hundred per
+    /// kind), and one that falls further behind gets a 410 and relists, as clients do.
     pub history: usize,
     /// At most this many bytes of past events (estimated): a few huge objects, created and
     /// deleted, must not stay in memory until ten thousand other events push them out.
@@ -24,8 +28,8 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            history: 10_000,
-            history_bytes: 32 << 20,
+            history: 1_000,
+            history_bytes: 8 << 20,
             watch_queue: 4_096,
         }
     }

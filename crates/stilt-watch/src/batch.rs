@@ -269,10 +269,43 @@ impl InFlight {
     }
 }
 
+/// A tokio channel allocates its first block of 32 slots when it is made, and every watch has a
+/// batcher with an input and an output channel: with `Change` and `Batch` inline those blocks
+/// were ~6 KB per idle watch, 6 MB at 1,000 resources. Boxed, a block holds 32 pointers.
+pub fn change_channel() -> (ChangeSender, ChangeReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (ChangeSender(tx), ChangeReceiver(rx))
+}
+
+/// The sending half of a batcher's input.
+#[derive(Clone, Debug)]
+pub struct ChangeSender(mpsc::UnboundedSender<Box<Change>>);
+
+impl ChangeSender {
+    pub fn send(&self, change: Change) -> Result<(), mpsc::error::SendError<Box<Change>>> {
+        self.0.send(Box::new(change))
+    }
+}
+
+/// The receiving half of a batcher's input.
+#[derive(Debug)]
+pub struct ChangeReceiver(mpsc::UnboundedReceiver<Box<Change>>);
+
+impl ChangeReceiver {
+    /// Cancel-safe, like the channel's own `recv`.
+    pub async fn recv(&mut self) -> Option<Change> {
+        self.0.recv().await.map(|c| *c)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Change> {
+        self.0.try_recv().ok().map(|c| *c)
+    }
+}
+
 /// Run a batcher until `input` closes (after flushing) or `output` is dropped.
 pub async fn run_batcher(
-    mut input: mpsc::UnboundedReceiver<Change>,
-    output: mpsc::Sender<Batch>,
+    mut input: ChangeReceiver,
+    output: mpsc::Sender<Box<Batch>>,
     config: BatchConfig,
     in_flight: InFlight,
 ) {
@@ -301,7 +334,7 @@ pub async fn run_batcher(
         let mut quiet_fired = false;
         loop {
             // Take everything already queued without touching the timer.
-            while let Ok(c) = input.try_recv() {
+            while let Some(c) = input.try_recv() {
                 batch.add(c);
                 last = Instant::now();
                 quiet_fired = false;
@@ -348,7 +381,7 @@ pub async fn run_batcher(
             burst = Some((burst_opened, Instant::now()));
         }
         last_closed = Some(Instant::now());
-        if output.send(batch.finish()).await.is_err() || closed_input {
+        if output.send(Box::new(batch.finish())).await.is_err() || closed_input {
             return;
         }
     }
@@ -374,14 +407,8 @@ async fn sleep_until(deadline: Instant) {
 mod tests {
     use super::*;
 
-    fn spawn(
-        config: BatchConfig,
-    ) -> (
-        mpsc::UnboundedSender<Change>,
-        mpsc::Receiver<Batch>,
-        InFlight,
-    ) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn spawn(config: BatchConfig) -> (ChangeSender, mpsc::Receiver<Box<Batch>>, InFlight) {
+        let (tx, rx) = change_channel();
         let (otx, orx) = mpsc::channel(16);
         let inflight = InFlight::default();
         tokio::spawn(run_batcher(rx, otx, config, inflight.clone()));

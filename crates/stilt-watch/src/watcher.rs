@@ -43,7 +43,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::batch::{Batch, BatchConfig, Change, InFlight, run_batcher};
+use crate::batch::{
+    Batch, BatchConfig, Change, ChangeSender, InFlight, change_channel, run_batcher,
+};
 use crate::error::WatchError;
 use crate::fs::{EntryKind, Fs, RealFs};
 use crate::ignore::Ignores;
@@ -158,7 +160,7 @@ impl WatchHub {
     /// the handle stops the watch.
     pub async fn watch(&self, spec: WatchSpec) -> Result<WatchHandle, WatchError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (ctx, crx) = mpsc::unbounded_channel();
+        let (ctx, crx) = change_channel();
         let (btx, brx) = mpsc::channel(16);
         tokio::spawn(run_batcher(
             crx,
@@ -211,21 +213,17 @@ impl WatchHub {
 pub struct WatchHandle {
     id: u64,
     hub: Arc<HubInner>,
-    rx: mpsc::Receiver<Batch>,
+    rx: mpsc::Receiver<Box<Batch>>,
     stats: WatchStats,
 }
 
 impl WatchHandle {
-    /// The next batch; `None` once the hub has stopped.
+    /// The next batch; `None` once the hub has stopped. Cancel-safe, for `select!`.
     pub async fn recv(&mut self) -> Option<Batch> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|b| *b)
     }
     pub fn try_recv(&mut self) -> Option<Batch> {
-        self.rx.try_recv().ok()
-    }
-    /// The underlying channel (for `select!` or stream adapters).
-    pub fn receiver(&mut self) -> &mut mpsc::Receiver<Batch> {
-        &mut self.rx
+        self.rx.try_recv().ok().map(|b| *b)
     }
     pub fn stats(&self) -> WatchStats {
         self.stats
@@ -267,7 +265,7 @@ fn absolute(p: &Path) -> PathBuf {
 struct SetState {
     roots: Vec<PathBuf>,
     ignores: Ignores,
-    tx: mpsc::UnboundedSender<Change>,
+    tx: ChangeSender,
     /// Roots that do not exist yet.
     pending: Vec<PathBuf>,
 }
@@ -352,7 +350,7 @@ impl Router {
         id: u64,
         roots: Vec<PathBuf>,
         ignores: Ignores,
-        tx: mpsc::UnboundedSender<Change>,
+        tx: ChangeSender,
     ) -> Result<WatchStats, WatchError> {
         let started = std::time::Instant::now();
         self.sets.insert(

@@ -56,6 +56,16 @@ fn trim() {
     unsafe {
         libc::malloc_trim(0);
     }
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // SAFETY: mallinfo2 only reads glibc's counters under its own locks.
+        let info = unsafe { libc::mallinfo2() };
+        tracing::debug!(
+            "heap after trim: {:.1} MB in use, {:.1} MB free in the arenas, {:.1} MB mapped apart",
+            info.uordblks as f64 / 1e6,
+            info.fordblks as f64 / 1e6,
+            info.hblkhd as f64 / 1e6,
+        );
+    }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
