@@ -106,10 +106,13 @@ impl Reconciler for FileWatchReconciler {
                 }
             };
             let paths: Vec<PathBuf> = fw.spec.watched_paths.iter().map(PathBuf::from).collect();
+            let resource = fw.metadata.resource_or_name();
+            // The task lives as long as the watch: it keeps none of the object (a thousand
+            // watches would hold a thousand copies).
+            drop(fw);
             let mut handle = match hub.watch(WatchSpec::new(paths).ignores(ignores)).await {
                 Ok(h) => h,
                 Err(e) => {
-                    let resource = fw.metadata.resource_or_name();
                     ctx.logs.line(
                         &resource,
                         &format!("filewatch:{name}"),

@@ -170,7 +170,7 @@ impl WatchHub {
         ));
         let (reply_tx, reply_rx) = oneshot::channel();
         let roots: Vec<PathBuf> = spec.paths.iter().map(|p| absolute(p)).collect();
-        let ignores = spec.ignores.clone();
+        let ignores = spec.ignores;
         self.control(move |r| {
             let _ = reply_tx.send(r.add_set(id, roots, ignores, ctx));
         })?;
