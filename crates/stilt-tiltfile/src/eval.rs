@@ -387,6 +387,18 @@ pub(crate) fn exec_file(c: &Ctx, path: &Path, is_main: bool) -> starlark::Result
     Ok(m)
 }
 
+/// Compiles and runs a few lines of plain Starlark with `globals`: the interpreter builds some
+/// of its own tables on first use, and [`crate::warm_up`] has that done before a load needs them.
+pub(crate) fn warm_evaluator(globals: &Globals) -> starlark::Result<()> {
+    const WARM: &str =
+        "def f(x, y = None):\n    return {'a': [x, str(x)], 'b': y or struct(c = x)}\n\nf(1)\n";
+    let ast = AstModule::parse("warm-up", WARM.to_owned(), &dialect())?;
+    Module::with_temp_heap(|module| {
+        let mut eval = Evaluator::new(&module);
+        eval.eval_module(ast, globals).map(drop)
+    })
+}
+
 /// Start of the message of an evaluation stopped through `LoadRequest::cancel`.
 pub(crate) const INTERRUPTED: &str = "Tiltfile evaluation interrupted at";
 
@@ -526,6 +538,12 @@ pub(crate) fn with_function_caller<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warm_up_snippet_runs_with_the_loaders_globals() {
+        let globals = crate::builtins::globals_for(&ReqInfo::default());
+        warm_evaluator(&globals).expect("the warm-up snippet evaluates");
+    }
 
     #[test]
     fn the_bracket_left_open_is_found_past_strings_and_comments() {

@@ -196,7 +196,8 @@ pub fn warm_up(tiltfile: &Path, subcommand: &str) {
     let _ = std::thread::Builder::new()
         .name("stilt-warm-up".into())
         .spawn(move || {
-            drop(builtins::globals_for(&info));
+            // A failure here is the load's to report, when it meets the same thing.
+            let _ = eval::warm_evaluator(&builtins::globals_for(&info));
             drop(builtins::k8s::parse_entities(
                 "kind: Warm\nmetadata: {name: up}\n",
             ));
