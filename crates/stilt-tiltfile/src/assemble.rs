@@ -182,17 +182,28 @@ fn pod_spec(obj: &Json) -> Option<&Json> {
     if kind == "Pod" {
         return obj.get("spec");
     }
-    obj.pointer("/spec/template/spec")
-        .or_else(|| obj.pointer("/spec/jobTemplate/spec/template/spec"))
+    crate::objects::at(obj, &["spec", "template", "spec"])
+        .or_else(|| crate::objects::at(obj, &["spec", "jobTemplate", "spec", "template", "spec"]))
 }
 
 fn pod_template_labels(obj: &Json) -> BTreeMap<String, String> {
     let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let l = if kind == "Pod" {
-        obj.pointer("/metadata/labels")
+        crate::objects::at(obj, &["metadata", "labels"])
     } else {
-        obj.pointer("/spec/template/metadata/labels")
-            .or_else(|| obj.pointer("/spec/jobTemplate/spec/template/metadata/labels"))
+        crate::objects::at(obj, &["spec", "template", "metadata", "labels"]).or_else(|| {
+            crate::objects::at(
+                obj,
+                &[
+                    "spec",
+                    "jobTemplate",
+                    "spec",
+                    "template",
+                    "metadata",
+                    "labels",
+                ],
+            )
+        })
     };
     l.and_then(|l| l.as_object())
         .map(|m| {
@@ -231,7 +242,8 @@ fn container_refs(obj: &Json) -> (Vec<String>, Vec<String>) {
             .into_iter()
             .flatten()
         {
-            if let Some(r) = v.pointer("/image/reference").and_then(|r| r.as_str()) {
+            if let Some(r) = crate::objects::at(v, &["image", "reference"]).and_then(|r| r.as_str())
+            {
                 imgs.push(r.to_owned());
             }
         }
@@ -478,9 +490,9 @@ fn unique_names(ents: &[&K8sEntity]) -> Vec<String> {
 /// `spec.selector.matchLabels`), if it has a non-empty one.
 fn entity_selector(e: &K8sEntity) -> Option<&serde_json::Map<String, Json>> {
     let sel = if e.kind() == "Service" {
-        e.obj.pointer("/spec/selector")
+        crate::objects::at(&e.obj, &["spec", "selector"])
     } else {
-        e.obj.pointer("/spec/selector/matchLabels")
+        crate::objects::at(&e.obj, &["spec", "selector", "matchLabels"])
     };
     sel.and_then(|s| s.as_object()).filter(|s| !s.is_empty())
 }

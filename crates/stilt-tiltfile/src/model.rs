@@ -286,14 +286,12 @@ impl K8sEntity {
             .unwrap_or("")
     }
     pub fn name(&self) -> &str {
-        self.obj
-            .pointer("/metadata/name")
+        crate::objects::at(&self.obj, &["metadata", "name"])
             .and_then(|v| v.as_str())
             .unwrap_or("")
     }
     pub fn namespace(&self) -> &str {
-        self.obj
-            .pointer("/metadata/namespace")
+        crate::objects::at(&self.obj, &["metadata", "namespace"])
             .and_then(|v| v.as_str())
             .unwrap_or("")
     }

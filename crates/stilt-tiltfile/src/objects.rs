@@ -54,6 +54,12 @@ pub fn snake(kind: &str) -> String {
     out
 }
 
+/// The value at `path` (keys, outermost first): `Value::pointer` without its per-key unescaping,
+/// which allocated on every lookup of the load's hottest paths.
+pub fn at<'a>(v: &'a Json, path: &[&str]) -> Option<&'a Json> {
+    path.iter().try_fold(v, |v, key| v.get(key))
+}
+
 /// A new object with metadata.
 pub fn object(kind: &str, name: &str, annotations: &[(&str, &str)]) -> Json {
     let mut ann = serde_json::Map::new();
@@ -123,5 +129,30 @@ pub fn disable_source(manifest: &str) -> DisableSource {
             key: stilt_api::DISABLE_KEY.to_owned(),
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_finds_what_a_json_pointer_finds() {
+        let v = json!({"metadata": {"annotations": {"helm.sh/hook": "x"}, "name": "n"},
+                       "spec": {"list": [1], "s": "str"}});
+        let cases: &[(&[&str], &str)] = &[
+            (&["metadata", "name"], "/metadata/name"),
+            (
+                &["metadata", "annotations", "helm.sh/hook"],
+                "/metadata/annotations/helm.sh~1hook",
+            ),
+            (&["spec", "list"], "/spec/list"),
+            (&["spec", "s", "deeper"], "/spec/s/deeper"),
+            (&["missing", "name"], "/missing/name"),
+            (&[], ""),
+        ];
+        for (keys, pointer) in cases {
+            assert_eq!(at(&v, keys), v.pointer(pointer), "{pointer}");
+        }
     }
 }

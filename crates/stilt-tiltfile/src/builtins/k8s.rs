@@ -604,9 +604,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
                 m &= k.as_ref().is_none_or(|r| r.is_match(e.kind()));
                 m &= av.as_ref().is_none_or(|r| r.is_match(e.api_version()));
                 for (lk, lv) in &labels {
-                    m &= e
-                        .obj
-                        .pointer("/metadata/labels")
+                    m &= crate::objects::at(&e.obj, &["metadata", "labels"])
                         .and_then(|l| l.get(lk))
                         .and_then(|x| x.as_str())
                         == Some(lv.as_str());
@@ -788,9 +786,7 @@ pub(crate) fn register(builder: &mut GlobalsBuilder) {
         let mut ents =
             parse_entities(&out).map_err(|e| anyhow!("{f}: error parsing helm output: {e}"))?;
         ents.retain(|e| {
-            let hook = e
-                .obj
-                .pointer("/metadata/annotations/helm.sh~1hook")
+            let hook = crate::objects::at(&e.obj, &["metadata", "annotations", "helm.sh/hook"])
                 .and_then(|h| h.as_str())
                 .unwrap_or("");
             !hook
