@@ -54,6 +54,9 @@ pub(crate) struct Ctx<'h> {
     loading: RefCell<Vec<PathBuf>>,
     pub globals: Globals,
     pub yaml_prefetch: crate::prefetch::YamlPrefetch,
+    /// Whether a directory holds a `.git`, asked once per load: every build context walks up
+    /// to the root, and at 200 builds the shared parents were asked a thousand times.
+    pub git_dirs: RefCell<HashMap<PathBuf, bool>>,
 }
 
 impl<'h> Ctx<'h> {
@@ -67,6 +70,7 @@ impl<'h> Ctx<'h> {
             loading: RefCell::new(vec![]),
             globals,
             yaml_prefetch: Default::default(),
+            git_dirs: RefCell::new(HashMap::new()),
         }
     }
 

@@ -45,7 +45,12 @@ pub(crate) fn repo_roots(eval: &Evaluator, paths: &[PathBuf]) -> Vec<PathBuf> {
     for p in paths {
         let mut cur = Some(p.as_path());
         while let Some(d) = cur {
-            if c.host.exists(&d.join(".git")) {
+            let is_repo = *c
+                .git_dirs
+                .borrow_mut()
+                .entry(d.to_path_buf())
+                .or_insert_with(|| c.host.exists(&d.join(".git")));
+            if is_repo {
                 if !out.iter().any(|o| o == d) {
                     out.push(d.to_path_buf());
                 }
