@@ -6,6 +6,8 @@
 //! * RSS after start-up (VmRSS from /proc/self/status),
 //! * save → batch latency p50/p95 over N saves,
 //! * a 10,000-file burst written by another thread: batches and delivery time,
+//! * every watched file read once by another thread: the watcher's CPU meanwhile (reads are
+//!   not changes, and should cost the watcher nothing),
 //! * idle CPU % over an idle period (getrusage before/after).
 //!
 //! Environment knobs: `STILT_BENCH_FILES` (100000), `STILT_BENCH_DIRS`
@@ -39,6 +41,43 @@ fn cpu_time() -> Duration {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    // SAFETY: clock_gettime only writes into the struct we pass.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Reads every file once on another thread; prints the rest of the process's CPU meanwhile
+/// (the watcher's) and any batch the reads caused.
+async fn reads(handle: &mut stilt_watch::WatchHandle, files: &[PathBuf]) {
+    let count = files.len();
+    let files = files.to_vec();
+    let c0 = cpu_time();
+    let reader = std::thread::spawn(move || {
+        let t0 = thread_cpu_time();
+        for f in &files {
+            std::hint::black_box(std::fs::read(f).unwrap());
+        }
+        drop(files);
+        thread_cpu_time() - t0
+    });
+    let own = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    // Whatever the reads queued is handled within this.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let watcher = (cpu_time() - c0).saturating_sub(own);
+    let batches = std::iter::from_fn(|| handle.try_recv()).count();
+    println!(
+        "reading all {} watched files once: watcher CPU {:.1} ms meanwhile (the reader's own {:.0} ms), batches {batches}",
+        count,
+        ms(watcher),
+        ms(own)
+    );
 }
 
 fn make_tree(root: &Path, files: usize, dirs: usize) -> Vec<PathBuf> {
@@ -213,10 +252,11 @@ fn main() {
 
         burst(&mut handle, &files, env_usize("STILT_BENCH_BURST", 10_000)).await;
 
-        // Drain, then idle.
+        // Drain, then read, then idle.
         while handle.try_recv().is_some() {}
         tokio::time::sleep(Duration::from_millis(200)).await;
         while handle.try_recv().is_some() {}
+        reads(&mut handle, &files).await;
         let c0 = cpu_time();
         let w0 = Instant::now();
         tokio::time::sleep(Duration::from_secs(idle_secs as u64)).await;

@@ -47,6 +47,7 @@ pub mod batch;
 pub mod error;
 pub mod fs;
 pub mod ignore;
+pub mod inotify_source;
 pub mod source;
 pub mod watcher;
 

@@ -1,7 +1,7 @@
 //! The event-source seam: something that can watch single directories
 //! (non-recursively) and pushes [`RawEvent`]s into an [`EventSink`].
 //!
-//! [`NotifySource`] is the real one (notify 8, inotify). [`FakeSource`] lets
+//! [`InotifySource`](crate::inotify_source::InotifySource) is the real one. [`FakeSource`] lets
 //! tests push events by hand and see which directories are watched.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use crate::batch::InFlight;
-use crate::error::{WatchError, sysctl};
+use crate::error::WatchError;
 
 /// What happened to a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,140 +96,6 @@ pub trait EventSource: Send + 'static {
 pub type SourceFactory =
     Box<dyn FnOnce(EventSink) -> Result<Box<dyn EventSource>, WatchError> + Send>;
 
-/// The real source: one notify 8 `INotifyWatcher` (one inotify instance),
-/// every directory registered with `RecursiveMode::NonRecursive`.
-pub struct NotifySource {
-    watcher: notify::INotifyWatcher,
-    watched: usize,
-}
-
-impl NotifySource {
-    pub fn factory() -> SourceFactory {
-        Box::new(|sink| Ok(Box::new(NotifySource::new(sink)?) as Box<dyn EventSource>))
-    }
-
-    pub fn new(sink: EventSink) -> Result<Self, WatchError> {
-        use notify::Watcher;
-        let watcher = notify::INotifyWatcher::new(
-            move |res: notify::Result<notify::Event>| match res {
-                Ok(ev) => {
-                    for raw in translate(ev) {
-                        sink.send(raw);
-                    }
-                }
-                Err(e) => {
-                    sink.error(map_error(e, Path::new(""), 0));
-                }
-            },
-            notify::Config::default(),
-        )
-        .map_err(|e| map_error(e, Path::new(""), 0))?;
-        Ok(NotifySource {
-            watcher,
-            watched: 0,
-        })
-    }
-}
-
-impl EventSource for NotifySource {
-    fn watch(&mut self, dir: &Path) -> Result<(), WatchError> {
-        use notify::Watcher;
-        match self.watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
-            Ok(()) => {
-                self.watched += 1;
-                Ok(())
-            }
-            Err(e) => Err(map_error(e, dir, self.watched)),
-        }
-    }
-
-    fn unwatch(&mut self, dir: &Path) {
-        use notify::Watcher;
-        if self.watcher.unwatch(dir).is_ok() {
-            self.watched = self.watched.saturating_sub(1);
-        }
-    }
-}
-
-fn map_error(e: notify::Error, path: &Path, watched: usize) -> WatchError {
-    let path = e
-        .paths
-        .first()
-        .cloned()
-        .unwrap_or_else(|| path.to_path_buf());
-    match &e.kind {
-        notify::ErrorKind::MaxFilesWatch => WatchError::WatchLimit {
-            path,
-            watched,
-            limit: sysctl("max_user_watches"),
-        },
-        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE) => {
-            WatchError::InstanceLimit {
-                limit: sysctl("max_user_instances"),
-            }
-        }
-        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::ENOSPC) => {
-            WatchError::WatchLimit {
-                path,
-                watched,
-                limit: sysctl("max_user_watches"),
-            }
-        }
-        notify::ErrorKind::PathNotFound => WatchError::Io {
-            path,
-            message: "no such file or directory".into(),
-        },
-        _ => WatchError::Io {
-            path,
-            message: e.to_string(),
-        },
-    }
-}
-
-/// notify event → our raw events. Access events other than close-after-write
-/// are dropped here, as is the rename "Both" event (From and To are also sent).
-fn translate(ev: notify::Event) -> Vec<RawEvent> {
-    use notify::event::{
-        AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RemoveKind, RenameMode,
-    };
-    if ev.need_rescan() {
-        return vec![RawEvent::new(RawKind::Rescan, PathBuf::new())];
-    }
-    let kind = match ev.kind {
-        EventKind::Create(k) => RawKind::Create {
-            dir: match k {
-                CreateKind::Folder => Some(true),
-                CreateKind::File => Some(false),
-                _ => None,
-            },
-        },
-        EventKind::Remove(k) => RawKind::Remove {
-            dir: match k {
-                RemoveKind::Folder => Some(true),
-                RemoveKind::File => Some(false),
-                _ => None,
-            },
-        },
-        EventKind::Modify(ModifyKind::Name(RenameMode::From)) => RawKind::RenameFrom,
-        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => RawKind::RenameTo,
-        EventKind::Modify(ModifyKind::Name(_)) => return Vec::new(),
-        EventKind::Modify(_) => RawKind::Modify,
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => RawKind::Closed,
-        _ => return Vec::new(),
-    };
-    let at = Instant::now();
-    let wall = SystemTime::now();
-    ev.paths
-        .into_iter()
-        .map(|path| RawEvent {
-            kind,
-            path,
-            at,
-            wall,
-        })
-        .collect()
-}
-
 /// A test source: records watched directories; events are pushed through
 /// the [`FakeHandle`].
 pub struct FakeSource {
@@ -294,61 +160,5 @@ impl EventSource for FakeSource {
     }
     fn unwatch(&mut self, dir: &Path) {
         self.watched.lock().unwrap().remove(dir);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_map_to_errors_naming_the_sysctl() {
-        let e = map_error(
-            notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path("/x".into()),
-            Path::new("/y"),
-            7,
-        );
-        let msg = e.to_string();
-        assert!(matches!(e, WatchError::WatchLimit { watched: 7, .. }));
-        assert!(
-            msg.contains("/x") && msg.contains("fs.inotify.max_user_watches"),
-            "{msg}"
-        );
-
-        let e = map_error(
-            notify::Error::io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
-            Path::new("/y"),
-            0,
-        );
-        assert!(matches!(e, WatchError::WatchLimit { .. }), "{e}");
-
-        let e = map_error(
-            notify::Error::io(std::io::Error::from_raw_os_error(libc::EMFILE)),
-            Path::new(""),
-            0,
-        );
-        assert!(
-            e.to_string().contains("fs.inotify.max_user_instances"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn translate_keeps_changes_and_drops_reads() {
-        use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
-        let ev = |k| notify::Event::new(k).add_path("/p/a".into());
-        assert!(translate(ev(EventKind::Access(AccessKind::Open(AccessMode::Any)))).is_empty());
-        assert!(translate(ev(EventKind::Access(AccessKind::Close(AccessMode::Read)))).is_empty());
-        assert_eq!(
-            translate(ev(EventKind::Access(AccessKind::Close(AccessMode::Write))))[0].kind,
-            RawKind::Closed
-        );
-        assert_eq!(
-            translate(ev(EventKind::Modify(ModifyKind::Name(RenameMode::From))))[0].kind,
-            RawKind::RenameFrom
-        );
-        assert!(translate(ev(EventKind::Modify(ModifyKind::Name(RenameMode::Both)))).is_empty());
-        let rescan = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
-        assert_eq!(translate(rescan)[0].kind, RawKind::Rescan);
     }
 }

@@ -49,7 +49,8 @@ use crate::batch::{
 use crate::error::WatchError;
 use crate::fs::{EntryKind, Fs, RealFs};
 use crate::ignore::Ignores;
-use crate::source::{EventSink, EventSource, Msg, NotifySource, RawEvent, RawKind, SourceFactory};
+use crate::inotify_source::InotifySource;
+use crate::source::{EventSink, EventSource, Msg, RawEvent, RawKind, SourceFactory};
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -114,9 +115,9 @@ pub struct WatchHub {
 }
 
 impl WatchHub {
-    /// A hub on the real file system with notify (inotify).
+    /// A hub on the real file system with inotify.
     pub fn new() -> Result<Self, WatchError> {
-        Self::with_source(NotifySource::factory(), Arc::new(RealFs))
+        Self::with_source(InotifySource::factory(), Arc::new(RealFs))
     }
 
     /// A hub on any event source and file system (tests use

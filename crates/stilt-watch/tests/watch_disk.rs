@@ -265,14 +265,15 @@ async fn root_that_does_not_exist_yet() {
 }
 
 /// Overflow on the real file system: a Rescan is injected into a real
-/// notify source (a kernel overflow cannot be forced from a test). The
+/// inotify source (a kernel overflow cannot be forced from a test). The
 /// rescan batch reports files changed since the burst began (by ctime),
 /// vanished directories, and not old untouched files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overflow_rescan_on_disk() {
     use std::sync::{Arc, Mutex};
     use stilt_watch::fs::RealFs;
-    use stilt_watch::source::{EventSink, EventSource, NotifySource, RawEvent, RawKind};
+    use stilt_watch::inotify_source::InotifySource;
+    use stilt_watch::source::{EventSink, EventSource, RawEvent, RawKind};
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
@@ -288,7 +289,7 @@ async fn overflow_rescan_on_disk() {
     let hub = WatchHub::with_source(
         Box::new(move |sink: EventSink| {
             *slot2.lock().unwrap() = Some(sink.clone());
-            Ok(Box::new(NotifySource::new(sink)?) as Box<dyn EventSource>)
+            Ok(Box::new(InotifySource::new(sink)?) as Box<dyn EventSource>)
         }),
         Arc::new(RealFs),
     )
