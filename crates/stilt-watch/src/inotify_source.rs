@@ -76,9 +76,17 @@ struct Dirs {
 }
 
 impl Dirs {
+    /// The kernel dropped `wd` (its directory went away). A path of it that is watched again
+    /// by now (deleted and recreated) keeps its new descriptor.
     fn forget_wd(&mut self, wd: i32) {
         for p in self.by_wd.remove(&wd).unwrap_or_default() {
-            self.by_path.remove(&p);
+            if self
+                .by_path
+                .get(&p)
+                .is_some_and(|w| w.get_watch_descriptor_id() == wd)
+            {
+                self.by_path.remove(&p);
+            }
         }
     }
 }
@@ -394,6 +402,30 @@ mod tests {
             source.kernel_events()
         );
         assert!(seen.contains(&(RawKind::Modify, file.clone())), "{seen:?}");
+    }
+
+    /// A directory deleted and recreated is watched under a new descriptor before the kernel's
+    /// "dropped" for the old one is read: forgetting the old one must not unwatch the new.
+    #[test]
+    fn forgetting_an_old_descriptor_keeps_the_paths_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let inotify = Inotify::init().unwrap();
+        let new = inotify.watches().add(dir.path(), watch_mask()).unwrap();
+        let new_id = new.get_watch_descriptor_id();
+        let old_id = new_id + 1000;
+        let mut dirs = Dirs::default();
+        dirs.by_wd.insert(old_id, vec![dir.path().to_path_buf()]);
+        dirs.by_wd.insert(new_id, vec![dir.path().to_path_buf()]);
+        dirs.by_path.insert(dir.path().to_path_buf(), new);
+        dirs.forget_wd(old_id);
+        assert_eq!(
+            dirs.by_path
+                .get(dir.path())
+                .map(WatchDescriptor::get_watch_descriptor_id),
+            Some(new_id)
+        );
+        dirs.forget_wd(new_id);
+        assert!(dirs.by_path.is_empty() && dirs.by_wd.is_empty());
     }
 
     #[test]
