@@ -314,7 +314,7 @@ fn load_inner(req: &LoadRequest) -> Result<TiltfileResult, LoadError> {
     }
 }
 
-type Failure = (String, Option<Location>);
+pub(crate) type Failure = (String, Option<Location>);
 
 fn starlark_failure(e: starlark::Error) -> Failure {
     let loc = e.span().map(|s| {
@@ -337,18 +337,6 @@ fn leading_location(msg: &str) -> Option<Location> {
     let file = PathBuf::from(it.next()?);
     file.is_absolute()
         .then_some(Location { file, line, column })
-}
-
-/// One assembled object, strictly decoded.
-fn typed_object(o: &serde_json::Value) -> Result<stilt_api::AnyObject, Failure> {
-    stilt_api::AnyObject::from_value_ref(o).map_err(|e| {
-        let desc = format!(
-            "{} {}",
-            o["kind"].as_str().unwrap_or(""),
-            o["metadata"]["name"].as_str().unwrap_or("")
-        );
-        (format!("internal error: building {desc}: {e}"), None)
-    })
 }
 
 fn run(
@@ -434,11 +422,7 @@ fn run(
         (msg, loc)
     })?;
     let t2 = std::time::Instant::now();
-    let mut objects = Vec::with_capacity(assembled.objects.len());
-    for o in &assembled.objects {
-        objects.push(typed_object(o)?);
-    }
-    drop_later::drop_later(assembled.objects);
+    let objects = assembled.objects?;
     let timings = LoadTimings {
         eval: t1 - t0,
         assemble: t2 - t1,
