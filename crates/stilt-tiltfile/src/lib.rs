@@ -37,6 +37,7 @@ mod values;
 pub mod version;
 mod whileloop;
 mod yaml;
+mod yaml_simple;
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;

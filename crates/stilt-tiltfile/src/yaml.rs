@@ -15,6 +15,14 @@ fn options() -> serde_saphyr::Options {
 
 /// Parse a multi-document YAML stream; empty/comment-only documents are dropped.
 pub fn parse_stream(text: &str) -> anyhow::Result<Vec<Json>> {
+    match crate::yaml_simple::parse_stream(text) {
+        Some(docs) => Ok(docs.into_iter().filter(|d| !d.is_null()).collect()),
+        None => parse_stream_with_saphyr(text),
+    }
+}
+
+/// [`parse_stream`] without the fast path: serde-saphyr decides every scalar.
+pub(crate) fn parse_stream_with_saphyr(text: &str) -> anyhow::Result<Vec<Json>> {
     let docs: Vec<Json> = serde_saphyr::from_multiple_with_options(text, options())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
