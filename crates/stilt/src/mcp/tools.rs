@@ -228,6 +228,7 @@ pub fn run(tool: &ToolDef, args: &Map<String, Value>) -> Result<Answer> {
                 only: false,
             };
             let written = crate::control::toggle_with(&client, &a, disable)?;
+            settle_toggles(&client, &written)?;
             let changed: Vec<Value> = written
                 .into_iter()
                 .map(|(name, disabled)| json!({"resource": name, "disabled": disabled}))
@@ -295,6 +296,24 @@ fn get_object(client: &Client, args: &Map<String, Value>) -> Result<Answer> {
 /// the answer (the file watcher reports an edit as pending changes well within this).
 const QUIET: Duration = Duration::from_secs(3);
 const POLL: Duration = Duration::from_millis(250);
+
+/// Waits (a few seconds at most) until each toggled resource's status says what was written:
+/// the disable ConfigMap is read by a reconciler, and an agent's next call (a wait) must not
+/// see the state from before the toggle.
+fn settle_toggles(client: &Client, written: &[(String, bool)]) -> Result<()> {
+    let deadline = Instant::now() + TOGGLE_SETTLE;
+    for (name, disabled) in written {
+        while summary::is_disabled(&api::uiresource(client, name)?) != *disabled
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(TOGGLE_POLL);
+        }
+    }
+    Ok(())
+}
+
+const TOGGLE_SETTLE: Duration = Duration::from_secs(5);
+const TOGGLE_POLL: Duration = Duration::from_millis(20);
 
 fn wait_for_resource(client: &Client, args: &Map<String, Value>) -> Result<Answer> {
     let resource = str_arg(args, "resource")?;
