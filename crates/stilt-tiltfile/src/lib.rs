@@ -144,10 +144,9 @@ pub struct TiltfileResult {
 pub struct LoadTimings {
     /// Starlark evaluation, including builtins, file reads and `local()` commands.
     pub eval: std::time::Duration,
-    /// Resource assembly and object building.
+    /// Resource assembly, object building and strict decoding into `stilt_api::AnyObject`
+    /// (each object is decoded as it is built).
     pub assemble: std::time::Duration,
-    /// Strict decoding into `stilt_api::AnyObject`.
-    pub objects: std::time::Duration,
 }
 
 /// Where an error happened.
@@ -422,12 +421,10 @@ fn run(
         let loc = leading_location(&msg);
         (msg, loc)
     })?;
-    let t2 = std::time::Instant::now();
-    let objects = assembled.objects?;
     let timings = LoadTimings {
         eval: t1 - t0,
-        assemble: t2 - t1,
-        objects: t2.elapsed(),
+        assemble: t1.elapsed(),
     };
+    let objects = assembled.objects?;
     Ok((objects, assembled.resources, timings))
 }

@@ -16,7 +16,7 @@ fn options() -> serde_saphyr::Options {
 /// Parse a multi-document YAML stream; empty/comment-only documents are dropped.
 pub fn parse_stream(text: &str) -> anyhow::Result<Vec<Json>> {
     match crate::yaml_simple::parse_stream(text) {
-        Some(docs) => Ok(docs.into_iter().filter(|d| !d.is_null()).collect()),
+        Some(docs) => Ok(docs),
         None => parse_stream_with_saphyr(text),
     }
 }
