@@ -189,7 +189,7 @@ impl BuildReconciler {
             .get(name)
             .into_iter()
             .flatten()
-            .filter(|lu| lu.status.as_ref().is_none_or(|s| s.failed.is_none()))
+            .filter(|lu| !crate::liveupdate::has_standing_failure(&self.ctx, lu))
             .collect();
         if !lus.is_empty() {
             let before = files.len();

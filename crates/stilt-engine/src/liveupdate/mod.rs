@@ -262,6 +262,21 @@ fn build_start(ctx: &Ctx, lu: &LiveUpdate) -> Option<MicroTime> {
         .last_apply_start_time
 }
 
+/// Whether `lu` has a failure that still stands: one recorded after its image was last built.
+/// A build that started after the failure may have replaced or repaired the container, so the
+/// next change is tried as a live update again (Tilt forgets such failures the same way).
+pub(crate) fn has_standing_failure(ctx: &Ctx, lu: &LiveUpdate) -> bool {
+    let Some(failed) = lu.status.as_ref().and_then(|s| s.failed.as_ref()) else {
+        return false;
+    };
+    !failure_predates(failed, build_start(ctx, lu))
+}
+
+/// Whether a build started after `failed` was recorded.
+pub(crate) fn failure_predates(failed: &LiveUpdateStateFailed, built: Option<MicroTime>) -> bool {
+    matches!((failed.last_transition_time, built), (Some(at), Some(built)) if built > at)
+}
+
 fn write_lu_status(ctx: &Ctx, name: &str, f: impl Fn(&mut LiveUpdateStatus)) {
     crate::storewrite::logged(
         ctx.store.update_status_with::<LiveUpdate>(name, |o| {
@@ -579,6 +594,12 @@ async fn update(ctx: &Ctx, state: &Arc<Mutex<HashMap<String, LuState>>>, lu: &Li
         s.containers = statuses.clone();
         if synced_any {
             s.failed = failure.as_ref().map(|m| failed(m));
+        } else if s
+            .failed
+            .as_ref()
+            .is_some_and(|f| failure_predates(f, built))
+        {
+            s.failed = None;
         }
     });
     synced_any

@@ -397,3 +397,58 @@ async fn the_channel_is_opened_before_the_first_edit() {
     })
     .await;
 }
+
+#[test]
+fn a_failure_stands_until_a_build_starts_after_it() {
+    let failed_at = |at| LiveUpdateStateFailed {
+        last_transition_time: at,
+        ..Default::default()
+    };
+    let cases = [
+        (Some(t(5)), None, false),
+        (Some(t(5)), Some(t(0)), false),
+        (Some(t(5)), Some(t(5)), false),
+        (Some(t(5)), Some(t(6)), true),
+        (None, Some(t(6)), false),
+    ];
+    for (at, built, predates) in cases {
+        assert_eq!(
+            failure_predates(&failed_at(at), built),
+            predates,
+            "failed at {at:?}, built {built:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_after_a_failure_lets_the_next_change_sync_again() {
+    let w = World::new(vec![]).await;
+    w.ctx
+        .store
+        .update_status_with::<LiveUpdate>("web", |l| {
+            l.status.get_or_insert_with(Default::default).failed = Some(LiveUpdateStateFailed {
+                reason: "UpdateFailed".into(),
+                message: "no space left on device".into(),
+                last_transition_time: Some(t(5)),
+            })
+        })
+        .unwrap();
+    // The fallback rebuild made the same image: the container that failed keeps running.
+    w.ctx
+        .store
+        .update_status_with::<ImageMap>("web", |m| {
+            m.status
+                .get_or_insert_with(Default::default)
+                .build_start_time = Some(t(20))
+        })
+        .unwrap();
+    eventually("the failure forgotten", || {
+        w.status().failed.is_none().then_some(())
+    })
+    .await;
+    w.edit("www/app.js", Some("fixed"), t(30));
+    eventually("the next change synced", || {
+        (w.file("/srv/www/app.js").as_deref() == Some("fixed")).then_some(())
+    })
+    .await;
+}
