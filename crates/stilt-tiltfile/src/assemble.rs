@@ -126,21 +126,20 @@ fn deps_watch(
     deps: &[PathBuf],
     ignores: Vec<IgnoreDef>,
     ds: &DisableSource,
-) -> Json {
-    with_spec(
-        object(
-            "FileWatch",
-            &sanitize_name(target_id),
-            &[
-                (ANNOTATION_RESOURCE, manifest),
-                (ANNOTATION_TARGET_ID, target_id),
-            ],
+) -> stilt_api::FileWatch {
+    annotated(
+        stilt_api::FileWatch::new(
+            sanitize_name(target_id),
+            FileWatchSpec {
+                watched_paths: deps.iter().map(|p| p.display().to_string()).collect(),
+                ignores,
+                disable_source: Some(ds.clone()),
+            },
         ),
-        FileWatchSpec {
-            watched_paths: deps.iter().map(|p| p.display().to_string()).collect(),
-            ignores,
-            disable_source: Some(ds.clone()),
-        },
+        &[
+            (ANNOTATION_RESOURCE, manifest),
+            (ANNOTATION_TARGET_ID, target_id),
+        ],
     )
 }
 
@@ -1336,14 +1335,14 @@ fn global_ignores(st: &State, all: &[ManifestDraft]) -> Vec<IgnoreDef> {
 /// a fresh object is still in the cache, and walking 1,800 of them again after the assembly was
 /// a fifth of it.
 struct Objects {
-    seen: BTreeSet<(String, String)>,
+    seen: std::collections::HashSet<(&'static str, String)>,
     decoded: Result<Vec<stilt_api::AnyObject>, crate::Failure>,
 }
 
 impl Default for Objects {
     fn default() -> Self {
         Objects {
-            seen: BTreeSet::new(),
+            seen: Default::default(),
             decoded: Ok(vec![]),
         }
     }
@@ -1352,20 +1351,48 @@ impl Default for Objects {
 impl Objects {
     /// Takes `o` as it will be applied: nothing changes an object once it is pushed.
     fn push(&mut self, mut o: Json) {
-        let key = (
-            o["kind"].as_str().unwrap_or("").to_owned(),
-            o["metadata"]["name"].as_str().unwrap_or("").to_owned(),
-        );
-        if !self.seen.insert(key) {
+        if self.decoded.is_err() {
             return;
         }
-        let Ok(list) = &mut self.decoded else {
-            return;
-        };
         finish_object(&mut o);
         match typed_object(&o) {
-            Ok(t) => list.push(t),
+            Ok(t) => self.insert(t),
             Err(e) => self.decoded = Err(e),
+        }
+    }
+
+    /// Takes an object built typed, which skips building it as JSON and decoding that: a third
+    /// of the assembly. It must be what [`with_spec`] would give (no `Some` of an empty value:
+    /// JSON drops those); debug builds check each one against the JSON route.
+    fn push_typed(&mut self, o: impl Into<stilt_api::AnyObject>) {
+        let mut o = o.into();
+        if self.decoded.is_err() {
+            return;
+        }
+        finish_typed(&mut o);
+        #[cfg(debug_assertions)]
+        {
+            let mut json = o.to_value();
+            if let Some(spec) = json.get_mut("spec") {
+                *spec = crate::objects::strip_empty(spec.take());
+            }
+            finish_object(&mut json);
+            let via_json = typed_object(&json).expect("a typed object decodes from its JSON");
+            assert_eq!(
+                o,
+                via_json,
+                "built typed, {} differs from its JSON route",
+                o.kind()
+            );
+        }
+        self.insert(o);
+    }
+
+    fn insert(&mut self, o: stilt_api::AnyObject) {
+        if let Ok(list) = &mut self.decoded
+            && self.seen.insert((o.kind(), o.meta().name.clone()))
+        {
+            list.push(o);
         }
     }
 }
@@ -1384,6 +1411,29 @@ fn finish_object(o: &mut Json) {
     }
 }
 
+/// [`finish_object`] of a typed object.
+fn finish_typed(o: &mut stilt_api::AnyObject) {
+    o.meta_mut()
+        .annotations
+        .entry(ANNOTATION_RESOURCE.to_owned())
+        .or_insert_with(|| TILTFILE_MANIFEST.to_owned());
+    if let stilt_api::AnyObject::FileWatch(fw) = o {
+        fw.spec.watched_paths.sort();
+        fw.spec.watched_paths.dedup();
+    }
+}
+
+/// A new object of a kind with these annotations (empty values left out, as [`object`]).
+fn annotated<T: stilt_api::registry::HasMeta>(mut o: T, annotations: &[(&str, &str)]) -> T {
+    let meta = o.meta_mut();
+    for (k, v) in annotations {
+        if !v.is_empty() {
+            meta.annotations.insert((*k).to_owned(), (*v).to_owned());
+        }
+    }
+    o
+}
+
 /// One assembled object, strictly decoded.
 fn typed_object(o: &Json) -> Result<stilt_api::AnyObject, crate::Failure> {
     stilt_api::AnyObject::from_value_ref(o).map_err(|e| {
@@ -1396,17 +1446,19 @@ fn typed_object(o: &Json) -> Result<stilt_api::AnyObject, crate::Failure> {
     })
 }
 
-fn stop_button(manifest: &str) -> Json {
+fn stop_button(manifest: &str) -> stilt_api::UIButton {
     // uibutton.StopBuildButton: no manifest annotation (the Tiltfile's is propagated).
-    let name = format!("{manifest}-stopbuild");
-    with_spec(
-        object("UIButton", &name, &[(ANNOTATION_BUTTON_TYPE, "StopBuild")]),
-        UIButtonSpec {
-            location: resource_location(manifest),
-            text: "Stop Build".into(),
-            icon_name: "cancel".into(),
-            ..Default::default()
-        },
+    annotated(
+        stilt_api::UIButton::new(
+            format!("{manifest}-stopbuild"),
+            UIButtonSpec {
+                location: resource_location(manifest),
+                text: "Stop Build".into(),
+                icon_name: "cancel".into(),
+                ..Default::default()
+            },
+        ),
+        &[(ANNOTATION_BUTTON_TYPE, "StopBuild")],
     )
 }
 
@@ -1692,17 +1744,16 @@ fn emit_resource(
         };
         ignores.extend(global_ignores.iter().cloned());
         if input.watch && !watched.is_empty() {
-            out.push(with_spec(
-                object(
-                    "FileWatch",
-                    &fw_name,
-                    &[(ANNOTATION_RESOURCE, m), (ANNOTATION_TARGET_ID, &target_id)],
+            out.push_typed(annotated(
+                stilt_api::FileWatch::new(
+                    fw_name.clone(),
+                    FileWatchSpec {
+                        watched_paths: watched,
+                        ignores,
+                        disable_source: Some(ds.clone()),
+                    },
                 ),
-                FileWatchSpec {
-                    watched_paths: watched,
-                    ignores,
-                    disable_source: Some(ds.clone()),
-                },
+                &[(ANNOTATION_RESOURCE, m), (ANNOTATION_TARGET_ID, &target_id)],
             ));
         }
         if !t.live_update_only {
@@ -1719,16 +1770,12 @@ fn emit_resource(
                     .clone()
                     .map(|args| ImageMapOverrideArgs { args }),
             };
-            out.push(with_spec(
-                object(
-                    "ImageMap",
-                    &im,
-                    &[
-                        (ANNOTATION_RESOURCE, m),
-                        (ANNOTATION_LOG_SPAN_ID, &format!("imagemap:{im}")),
-                    ],
-                ),
-                spec,
+            out.push_typed(annotated(
+                stilt_api::ImageMap::new(im.clone(), spec),
+                &[
+                    (ANNOTATION_RESOURCE, m),
+                    (ANNOTATION_LOG_SPAN_ID, &format!("imagemap:{im}")),
+                ],
             ));
             let needs = if deployed.contains(&ti) {
                 "push"
@@ -1738,41 +1785,40 @@ fn emit_resource(
             let build_name = format!("{m}:{im}");
             match &t.build {
                 ImageBuild::Docker(d) => {
-                    out.push(with_spec(
-                        object(
-                            "DockerImage",
-                            &build_name,
-                            &[
-                                (ANNOTATION_RESOURCE, m),
-                                (ANNOTATION_LOG_SPAN_ID, &format!("dockerimage:{build_name}")),
-                            ],
+                    out.push_typed(annotated(
+                        stilt_api::DockerImage::new(
+                            build_name.clone(),
+                            DockerImageSpec {
+                                r#ref: t.ref_str.clone(),
+                                dockerfile_contents: d.dockerfile_contents.clone(),
+                                context: d.context.display().to_string(),
+                                context_ignores: context_ignores(t),
+                                // Tilt keeps build args in a map: sorted by name.
+                                args: d
+                                    .build_args
+                                    .iter()
+                                    .map(|(k, v)| format!("{k}={v}"))
+                                    .collect::<BTreeSet<_>>()
+                                    .into_iter()
+                                    .collect(),
+                                target: d.target.clone(),
+                                ssh_agent_configs: d.ssh.clone(),
+                                secrets: d.secret.clone(),
+                                network: d.network.clone(),
+                                pull: d.pull,
+                                cache_from: d.cache_from.clone(),
+                                platform: d.platform.clone(),
+                                extra_tags: d.extra_tags.clone(),
+                                image_maps: vec![im.clone()],
+                                cluster: cluster.to_owned(),
+                                cluster_needs: needs.to_owned(),
+                                extra_hosts: d.extra_hosts.clone(),
+                            },
                         ),
-                        DockerImageSpec {
-                            r#ref: t.ref_str.clone(),
-                            dockerfile_contents: d.dockerfile_contents.clone(),
-                            context: d.context.display().to_string(),
-                            context_ignores: context_ignores(t),
-                            // Tilt keeps build args in a map: sorted by name.
-                            args: d
-                                .build_args
-                                .iter()
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect::<BTreeSet<_>>()
-                                .into_iter()
-                                .collect(),
-                            target: d.target.clone(),
-                            ssh_agent_configs: d.ssh.clone(),
-                            secrets: d.secret.clone(),
-                            network: d.network.clone(),
-                            pull: d.pull,
-                            cache_from: d.cache_from.clone(),
-                            platform: d.platform.clone(),
-                            extra_tags: d.extra_tags.clone(),
-                            image_maps: vec![im.clone()],
-                            cluster: cluster.to_owned(),
-                            cluster_needs: needs.to_owned(),
-                            extra_hosts: d.extra_hosts.clone(),
-                        },
+                        &[
+                            (ANNOTATION_RESOURCE, m),
+                            (ANNOTATION_LOG_SPAN_ID, &format!("dockerimage:{build_name}")),
+                        ],
                     ));
                 }
                 ImageBuild::Custom(c) => {
@@ -2009,44 +2055,46 @@ fn emit_resource(
 
     // Disable ConfigMap + ToggleButton, stop button, UIResource.
     let is_disabled = if enabled { "false" } else { "true" };
-    out.push(to_json(ConfigMap::new(
+    out.push_typed(ConfigMap::new(
         format!("{m}-disable"),
         BTreeMap::from([(DISABLE_KEY.to_owned(), is_disabled.to_owned())]),
-    )));
-    out.push(with_spec(
-        object(
-            "ToggleButton",
-            &format!("{m}-disable"),
-            &[(ANNOTATION_BUTTON_TYPE, "DisableToggle")],
-        ),
-        ToggleButtonSpec {
-            location: resource_location(m),
-            on: ToggleButtonStateSpec {
-                text: "Enable Resource".into(),
-                ..Default::default()
-            },
-            off: ToggleButtonStateSpec {
-                text: "Disable Resource".into(),
-                requires_confirmation: true,
-                ..Default::default()
-            },
-            default_on: false,
-            state_source: StateSource {
-                config_map: Some(ConfigMapStateSource {
-                    name: format!("{m}-disable"),
-                    key: DISABLE_KEY.to_owned(),
-                    on_value: "true".into(),
-                    off_value: "false".into(),
-                }),
-            },
-        },
     ));
-    out.push(stop_button(m));
+    out.push_typed(annotated(
+        stilt_api::ToggleButton::new(
+            format!("{m}-disable"),
+            ToggleButtonSpec {
+                location: resource_location(m),
+                on: ToggleButtonStateSpec {
+                    text: "Enable Resource".into(),
+                    ..Default::default()
+                },
+                off: ToggleButtonStateSpec {
+                    text: "Disable Resource".into(),
+                    requires_confirmation: true,
+                    ..Default::default()
+                },
+                default_on: false,
+                state_source: StateSource {
+                    config_map: Some(ConfigMapStateSource {
+                        name: format!("{m}-disable"),
+                        key: DISABLE_KEY.to_owned(),
+                        on_value: "true".into(),
+                        off_value: "false".into(),
+                    }),
+                },
+            },
+        ),
+        &[(ANNOTATION_BUTTON_TYPE, "DisableToggle")],
+    ));
+    out.push_typed(stop_button(m));
     let label_map: BTreeMap<String, String> =
         labels.iter().map(|l| (l.clone(), l.clone())).collect();
-    let mut ui = object("UIResource", m, &[(ANNOTATION_RESOURCE, m)]);
-    set_labels(&mut ui, &label_map);
-    ui["status"] = to_json(UIResourceStatus {
+    let mut ui = annotated(
+        stilt_api::UIResource::new(m, Default::default()),
+        &[(ANNOTATION_RESOURCE, m)],
+    );
+    ui.metadata.labels = label_map;
+    ui.status = Some(UIResourceStatus {
         disable_status: Some(DisableResourceStatus {
             state: "Pending".into(),
             sources: vec![ds],
@@ -2054,7 +2102,7 @@ fn emit_resource(
         }),
         ..Default::default()
     });
-    out.push(ui);
+    out.push_typed(ui);
 
     Ok(Manifest {
         name: m.to_owned(),
@@ -2190,17 +2238,14 @@ fn emit_live_update(
         r.kind,
         &format!("live_update of image {:?} (resource {m:?})", t.ref_str),
     )?;
-    out.push(with_spec(
-        object(
-            "LiveUpdate",
-            &name,
-            &[
-                (ANNOTATION_RESOURCE, m),
-                (ANNOTATION_LOG_SPAN_ID, &format!("liveupdate:{name}")),
-                (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
-            ],
-        ),
-        spec,
+    let span = format!("liveupdate:{name}");
+    out.push_typed(annotated(
+        stilt_api::LiveUpdate::new(name, spec),
+        &[
+            (ANNOTATION_RESOURCE, m),
+            (ANNOTATION_LOG_SPAN_ID, &span),
+            (ANNOTATION_UPDATE_MODE, trigger_str(trigger_mode)),
+        ],
     ));
     Ok(())
 }
@@ -2289,7 +2334,7 @@ fn emit_k8s(
         if !cd.deps.is_empty() {
             let fw = sanitize_name(&format!("k8s:{m}"));
             if input.watch {
-                out.push(deps_watch(
+                out.push_typed(deps_watch(
                     m,
                     &format!("k8s:{m}"),
                     &cd.deps,
@@ -2307,17 +2352,13 @@ fn emit_k8s(
         spec.yaml = crate::yaml::encode_stream(docs)
             .map_err(|e| anyhow!("serializing YAML for {m}: {e}"))?;
     }
-    out.push(with_spec(
-        object(
-            "KubernetesApply",
-            m,
-            &[
-                (ANNOTATION_RESOURCE, m),
-                (ANNOTATION_LOG_SPAN_ID, &format!("kubernetesapply:{m}")),
-                (ANNOTATION_MANAGED_BY, "buildcontrol"),
-            ],
-        ),
-        spec,
+    out.push_typed(annotated(
+        stilt_api::KubernetesApply::new(m, spec),
+        &[
+            (ANNOTATION_RESOURCE, m),
+            (ANNOTATION_LOG_SPAN_ID, &format!("kubernetesapply:{m}")),
+            (ANNOTATION_MANAGED_BY, "buildcontrol"),
+        ],
     ));
     Ok(())
 }
@@ -2398,7 +2439,7 @@ fn emit_local(
         }
         ignores.extend(git_ignores(&l.repo_roots));
         ignores.extend(global_ignores.iter().cloned());
-        out.push(deps_watch(m, &format!("local:{m}"), &l.deps, ignores, ds));
+        out.push_typed(deps_watch(m, &format!("local:{m}"), &l.deps, ignores, ds));
     }
     if !l.cmd.is_empty() {
         let name = format!("{m}:update");

@@ -2,7 +2,6 @@
 //! stilt-api's typed structs (the objects are strictly decoded into `stilt_api::AnyObject` at
 //! the end).
 
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -84,12 +83,6 @@ pub fn with_spec(mut obj: Json, spec: impl Serialize) -> Json {
 /// An API value (spec, status, whole object) as JSON.
 pub fn to_json(value: impl Serialize) -> Json {
     serde_json::to_value(value).expect("stilt-api types serialize to JSON (string map keys only)")
-}
-
-pub fn set_labels(obj: &mut Json, labels: &BTreeMap<String, String>) {
-    if !labels.is_empty() {
-        obj["metadata"]["labels"] = serde_json::to_value(labels).unwrap();
-    }
 }
 
 /// Drop null / empty-string / empty-array / false / empty-object fields (Go's omitempty), so the
