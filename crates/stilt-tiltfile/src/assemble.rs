@@ -432,10 +432,34 @@ impl<'a> LabelIndex<'a> {
     }
 }
 
-fn is_workload(st: &State, images: &ImageIndex, e: &K8sEntity) -> bool {
+fn is_workload(st: &State, images: &[usize], e: &K8sEntity) -> bool {
     pod_spec(&e.obj).is_some()
-        || !entity_images(st, images, e).is_empty()
+        || !images.is_empty()
         || st.k8s_kinds.iter().any(|k| kind_matches(k, e))
+}
+
+/// Each entity's images ([`entity_images`]), found once: a workload's are needed to tell it is
+/// one, to give its resource its images and to order its builds.
+struct EntityImages {
+    by_entity: std::collections::HashMap<*const K8sEntity, Vec<usize>>,
+}
+
+impl EntityImages {
+    fn new(st: &State, entities: &[Arc<K8sEntity>]) -> Self {
+        let index = ImageIndex::new(&st.images);
+        EntityImages {
+            by_entity: entities
+                .iter()
+                .map(|e| (Arc::as_ptr(e), entity_images(st, &index, e)))
+                .collect(),
+        }
+    }
+
+    fn of(&self, e: &Arc<K8sEntity>) -> &[usize] {
+        self.by_entity
+            .get(&Arc::as_ptr(e))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 fn ns_or_default(e: &K8sEntity) -> String {
@@ -578,9 +602,9 @@ pub(crate) fn assemble(
         .into_iter()
         .map(Arc::new)
         .collect();
-    let image_index = ImageIndex::new(&st.images);
+    let entity_images = EntityImages::new(st, &entities);
     let workload_idx: Vec<usize> = (0..entities.len())
-        .filter(|&i| is_workload(st, &image_index, &entities[i]))
+        .filter(|&i| is_workload(st, entity_images.of(&entities[i]), &entities[i]))
         .collect();
     let wl_refs: Vec<&K8sEntity> = workload_idx.iter().map(|&i| &*entities[i]).collect();
     let mut names = unique_names(&wl_refs);
@@ -603,7 +627,7 @@ pub(crate) fn assemble(
     for (wi, &ei) in workload_idx.iter().enumerate() {
         let e = &entities[ei];
         let mut r = ManifestDraft::new(names[wi].clone(), ResourceType::K8s);
-        r.images = entity_images(st, &image_index, e);
+        r.images = entity_images.of(e).to_vec();
         r.pod_readiness = match e.kind() {
             "Job" => "succeeded".into(),
             "CronJob" => "ignore".into(),
@@ -709,7 +733,7 @@ pub(crate) fn assemble(
                 (_, 1) => {
                     assigned[free[0]] = true;
                     let e = Arc::clone(&entities[free[0]]);
-                    for im in entity_images(st, &image_index, &e) {
+                    for &im in entity_images.of(&e) {
                         if !k8s_res[idx].images.contains(&im) {
                             k8s_res[idx].images.push(im);
                         }
@@ -1088,7 +1112,7 @@ pub(crate) fn assemble(
     };
 
     // ---- objects ------------------------------------------------------------------------------
-    let mut out = Objects::default();
+    let mut out = Objects::for_resources(all.len());
     let mut infos = vec![];
     let global_ignores = global_ignores(st, &all);
     for r in &all {
@@ -1096,7 +1120,7 @@ pub(crate) fn assemble(
             enabled.contains(&r.name) || (r.name == UNCATEGORIZED && !enabled.is_empty());
         infos.push(emit_resource(
             st,
-            &image_index,
+            &entity_images,
             r,
             is_enabled,
             input,
@@ -1339,16 +1363,18 @@ struct Objects {
     decoded: Result<Vec<stilt_api::AnyObject>, crate::Failure>,
 }
 
-impl Default for Objects {
-    fn default() -> Self {
+impl Objects {
+    /// Room for the objects of `resources` resources: ten each covers an image, a live update
+    /// and the buttons. An object is a kilobyte, so growing the list by doubling copied
+    /// megabytes.
+    fn for_resources(resources: usize) -> Self {
+        let capacity = 10 * resources + 8;
         Objects {
-            seen: Default::default(),
-            decoded: Ok(vec![]),
+            seen: std::collections::HashSet::with_capacity(capacity),
+            decoded: Ok(Vec::with_capacity(capacity)),
         }
     }
-}
 
-impl Objects {
     /// Takes `o` as it will be applied: nothing changes an object once it is pushed.
     fn push(&mut self, mut o: Json) {
         if self.decoded.is_err() {
@@ -1611,7 +1637,7 @@ fn context_ignores(t: &ImageTarget) -> Vec<IgnoreDef> {
 
 fn emit_resource(
     st: &State,
-    images: &ImageIndex,
+    entity_images: &EntityImages,
     r: &ManifestDraft,
     enabled: bool,
     input: &AssembleInput,
@@ -1681,7 +1707,7 @@ fn emit_resource(
         ResourceType::K8s => r
             .entities
             .iter()
-            .flat_map(|e| entity_images(st, images, e))
+            .flat_map(|e| entity_images.of(e).iter().copied())
             .chain(
                 r.custom_deploy
                     .map(|ci| {

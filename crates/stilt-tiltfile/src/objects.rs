@@ -2,7 +2,6 @@
 //! stilt-api's typed structs (the objects are strictly decoded into `stilt_api::AnyObject` at
 //! the end).
 
-
 use serde::Serialize;
 use serde_json::Value as Json;
 use serde_json::json;
