@@ -38,6 +38,7 @@ pub mod version;
 mod whileloop;
 mod yaml;
 mod yaml_simple;
+mod yaml_write;
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;

@@ -43,6 +43,14 @@ pub fn parse_one(text: &str) -> anyhow::Result<Json> {
 
 /// Encode one JSON value as a YAML document.
 pub fn encode(v: &Json) -> anyhow::Result<String> {
+    match crate::yaml_write::encode(v) {
+        Some(text) => Ok(text),
+        None => encode_with_saphyr(v),
+    }
+}
+
+/// [`encode`] without the fast path.
+pub(crate) fn encode_with_saphyr(v: &Json) -> anyhow::Result<String> {
     serde_saphyr::to_string(&stilt_api::plain_numbers::PlainNumbers(v)).context("encoding YAML")
 }
 
