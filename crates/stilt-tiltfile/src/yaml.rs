@@ -64,3 +64,26 @@ pub fn encode_stream<'a>(vs: impl IntoIterator<Item = &'a Json>) -> anyhow::Resu
     }
     Ok(out)
 }
+
+/// Every YAML file under the repository's `crates/` and `examples/`: the corpus the fast paths
+/// ([`crate::yaml_simple`], [`crate::yaml_write`]) are checked against serde-saphyr on.
+#[cfg(test)]
+pub(crate) fn repo_yaml_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = vec![];
+    let mut dirs = vec![root.join("crates"), root.join("examples")];
+    while let Some(d) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files
+}

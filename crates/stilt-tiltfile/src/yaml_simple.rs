@@ -199,22 +199,7 @@ mod tests {
     /// Every YAML file the tests carry: where the fast path answers, it answers as serde-saphyr.
     #[test]
     fn on_every_fixture_the_fast_path_agrees_with_serde_saphyr_or_stays_out() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut files = vec![];
-        let mut dirs = vec![root.join("crates"), root.join("examples")];
-        while let Some(d) = dirs.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-                    files.push(p);
-                }
-            }
-        }
+        let files = crate::yaml::repo_yaml_files();
         assert!(files.len() > 20, "found only {} YAML files", files.len());
         let mut taken = 0;
         for f in &files {
