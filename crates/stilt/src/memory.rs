@@ -1,18 +1,13 @@
 //! Hands freed heap memory back to the system. glibc keeps what a log flood, a big object or a
 //! Tiltfile load freed in its arenas, so without this the resident size of `stilt up` stays at
-//! its peak for the rest of the day. A trim walks every free chunk: about a millisecond
-//! at 200 resources, 40–60 ms at 1,000, so it is skipped unless the resident size grew since
-//! the last one, and an idle `up` spends nothing on it.
+//! its peak for the rest of the day. A trim walks every free chunk: 10–20 ms at 200 resources
+//! and 40–60 ms at 1,000 on a 2-core VM, so it runs once the start-up burst is over and then
+//! only when the resident size grew since the last one: an idle `up` spends nothing on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const TRIM_EVERY: Duration = Duration::from_secs(20);
-
-/// Seconds after the start at which the heap is trimmed besides the timer: the first load and
-/// the first reconcile passes free most of what they allocated within a few seconds, and a
-/// user looks at the resident size of a freshly started `up`.
-const EARLY_TRIMS: [u64; 3] = [2, 4, 8];
 
 /// glibc gives every thread that allocates under contention an arena of its own (up to eight
 /// per core), and memory freed in one arena is not reusable by the others: with a tokio
@@ -32,15 +27,21 @@ pub fn limit_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_arenas() {}
 
-/// Trims the heap a few times early on, then every [`TRIM_EVERY`] for as long as the runtime
-/// lives.
+/// Trims the heap once the start-up burst is over, then every [`TRIM_EVERY`] for as long as the
+/// runtime lives.
 pub fn spawn_trimmer() {
     tokio::spawn(async {
-        let mut waited = 0;
-        for at in EARLY_TRIMS {
-            tokio::time::sleep(Duration::from_secs(at - waited)).await;
-            waited = at;
-            trim();
+        let start = std::time::Instant::now();
+        let mut cpu_at_trim = Duration::ZERO;
+        let mut cpu = process_cpu();
+        while start.elapsed() < EARLY {
+            tokio::time::sleep(QUIET_CHECK).await;
+            let now = process_cpu();
+            if early_trim_due(now.saturating_sub(cpu), now.saturating_sub(cpu_at_trim)) {
+                trim();
+                cpu_at_trim = process_cpu();
+            }
+            cpu = process_cpu();
         }
         let mut tick = tokio::time::interval(TRIM_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -51,10 +52,35 @@ pub fn spawn_trimmer() {
     });
 }
 
+/// For this long after the start the heap is trimmed as soon as the process goes quiet: the
+/// first load and reconcile passes free most of what they allocated, and a user looks at the
+/// resident size of a freshly started `up`. A trim during the burst would be wasted, and one at
+/// a fixed time after it (2, 4, 8 s before) was the only CPU an otherwise idle `up` used.
+const EARLY: Duration = Duration::from_secs(10);
+
+const QUIET_CHECK: Duration = Duration::from_millis(250);
+
+/// Whether to trim now, early on: the last [`QUIET_CHECK`] used under 5 ms of CPU (2% of a
+/// core), and real work (50 ms of CPU) was done since the last trim.
+fn early_trim_due(cpu_last_check: Duration, cpu_since_trim: Duration) -> bool {
+    cpu_last_check < Duration::from_millis(5) && cpu_since_trim > Duration::from_millis(50)
+}
+
+/// User and system CPU time of this process.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
 /// Resident bytes right after the last trim. Freeing does not lower the resident size, so a
 /// trim can give back at most what it grew by since: below [`MIN_GAIN`] the trim is skipped.
-/// A trim walks every free chunk (a madvise call each): 40–60 ms at 1,000 resources, which an
-/// idle `up` should not spend every 20 s for nothing.
+/// An idle `up` should not spend a trim's tens of milliseconds every 20 s for nothing.
 static RESIDENT_AFTER_TRIM: AtomicU64 = AtomicU64::new(0);
 
 const MIN_GAIN: u64 = 1 << 20;
@@ -118,5 +144,27 @@ mod tests {
             assert_eq!(worth_trimming(now, last), worth, "{now} after {last}");
         }
         assert!(resident_bytes().is_some_and(|r| r > MB));
+    }
+
+    #[test]
+    fn early_on_the_heap_is_trimmed_when_quiet_after_work() {
+        let ms = Duration::from_millis;
+        let cases = [
+            // (CPU in the last check, CPU since the last trim, trim?)
+            (ms(0), ms(800), true),
+            (ms(4), ms(51), true),
+            (ms(120), ms(800), false),
+            (ms(5), ms(800), false),
+            (ms(0), ms(10), false),
+        ];
+        for (last, since, due) in cases {
+            assert_eq!(early_trim_due(last, since), due, "{last:?} / {since:?}");
+        }
+        let before = process_cpu();
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < ms(30) {
+            std::hint::black_box(before);
+        }
+        assert!(process_cpu() > before);
     }
 }
