@@ -1218,10 +1218,19 @@ impl FullDisk<'_> {
         });
         assert_eq!(self.live_update_failure(), None);
         self.p.write("data/big.bin", &"x".repeat(300_000));
+        // The status holds the failure only until the fallback rebuild starts (Tilt forgets it
+        // then too); the resource's log keeps the line.
+        let mut message = None;
         wait_until(Duration::from_secs(60), "the failed sync", || {
-            self.live_update_failure().is_some()
+            message = self.live_update_failure().or_else(|| {
+                log_of(self.p, self.resource)
+                    .lines()
+                    .find(|l| l.contains("UpdateFailed"))
+                    .map(str::to_string)
+            });
+            message.is_some()
         });
-        let message = self.live_update_failure().unwrap();
+        let message = message.unwrap();
         assert!(
             message.contains("/data/big.bin") && message.contains("No space left on device"),
             "{message}"
