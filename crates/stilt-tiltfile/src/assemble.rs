@@ -1359,7 +1359,8 @@ fn global_ignores(st: &State, all: &[ManifestDraft]) -> Vec<IgnoreDef> {
 /// a fresh object is still in the cache, and walking 1,800 of them again after the assembly was
 /// a fifth of it.
 struct Objects {
-    seen: std::collections::HashSet<(&'static str, String)>,
+    /// `kind/name` of every object pushed.
+    seen: std::collections::HashSet<String>,
     decoded: Result<Vec<stilt_api::AnyObject>, crate::Failure>,
 }
 
@@ -1375,14 +1376,21 @@ impl Objects {
         }
     }
 
+    /// Whether to take an object of `kind` named `name`: it is the first such, and no earlier
+    /// object failed to decode. A later duplicate is not even decoded.
+    fn takes(&mut self, kind: &str, name: &str) -> bool {
+        self.decoded.is_ok() && self.seen.insert(format!("{kind}/{name}"))
+    }
+
     /// Takes `o` as it will be applied: nothing changes an object once it is pushed.
     fn push(&mut self, mut o: Json) {
-        if self.decoded.is_err() {
+        let kind = o["kind"].as_str().unwrap_or("");
+        if !self.takes(kind, o["metadata"]["name"].as_str().unwrap_or("")) {
             return;
         }
         finish_object(&mut o);
         match typed_object(&o) {
-            Ok(t) => self.insert(t),
+            Ok(t) => self.list_push(t),
             Err(e) => self.decoded = Err(e),
         }
     }
@@ -1392,7 +1400,7 @@ impl Objects {
     /// JSON drops those); debug builds check each one against the JSON route.
     fn push_typed(&mut self, o: impl Into<stilt_api::AnyObject>) {
         let mut o = o.into();
-        if self.decoded.is_err() {
+        if !self.takes(o.kind(), &o.meta().name) {
             return;
         }
         finish_typed(&mut o);
@@ -1411,13 +1419,11 @@ impl Objects {
                 o.kind()
             );
         }
-        self.insert(o);
+        self.list_push(o);
     }
 
-    fn insert(&mut self, o: stilt_api::AnyObject) {
-        if let Ok(list) = &mut self.decoded
-            && self.seen.insert((o.kind(), o.meta().name.clone()))
-        {
+    fn list_push(&mut self, o: stilt_api::AnyObject) {
+        if let Ok(list) = &mut self.decoded {
             list.push(o);
         }
     }
