@@ -36,12 +36,14 @@ pub fn spawn_trimmer() {
         let mut cpu = process_cpu();
         while start.elapsed() < EARLY {
             tokio::time::sleep(QUIET_CHECK).await;
-            let now = process_cpu();
+            let mut now = process_cpu();
             if early_trim_due(now.saturating_sub(cpu), now.saturating_sub(cpu_at_trim)) {
                 trim();
-                cpu_at_trim = process_cpu();
+                // The trim's own CPU is neither work since the trim nor a busy check.
+                now = process_cpu();
+                cpu_at_trim = now;
             }
-            cpu = process_cpu();
+            cpu = now;
         }
         let mut tick = tokio::time::interval(TRIM_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
